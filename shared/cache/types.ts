@@ -1,0 +1,154 @@
+/**
+ * Public types of the token cache facade.
+ */
+import type { AuthenticationResult, ConfidentialClientApplication, INetworkModule } from '@azure/msal-node';
+import type { KeyRing } from '../crypto/keyring';
+import type { Logger, Metrics } from '../observability';
+import type { TokenStore } from '../store/store';
+
+/** A client certificate for certificate credentials (preferred over secrets in production). */
+export interface ClientCertificate {
+  /** SHA-256 thumbprint of the certificate, hex. */
+  readonly thumbprintSha256: string;
+  /** PEM private key. */
+  readonly privateKey: string;
+  /** PEM certificate chain, sent as x5c (needed for subject-name/issuer auth). */
+  readonly x5c?: string;
+}
+
+/** The one credential of the confidential client: exactly one of these. */
+export type ClientCredential =
+  | { readonly clientSecret: string; readonly clientCertificate?: never; readonly clientAssertion?: never }
+  | {
+      readonly clientCertificate: ClientCertificate;
+      readonly clientSecret?: never;
+      readonly clientAssertion?: never;
+    }
+  | {
+      /** A signed assertion, or a callback producing one (e.g. a federated workload identity token). */
+      readonly clientAssertion: string | (() => Promise<string>);
+      readonly clientSecret?: never;
+      readonly clientCertificate?: never;
+    };
+
+/** MSAL settings of the confidential client the cache acquires through. */
+export type MsalOptions = {
+  /** Application (client) id. */
+  readonly clientId: string;
+  /** `https://login.microsoftonline.com/<tenant-id>` or any Entra-compatible authority. */
+  readonly authority: string;
+  /**
+   * Hosts to trust without instance discovery (B2C, CIAM, ADFS, a local authority).
+   * @default [] (Microsoft public-cloud hosts are known to MSAL)
+   */
+  readonly knownAuthorities?: readonly string[];
+  /** Network module for MSAL's HTTP calls (e.g. one trusting a private CA). @default MSAL's own */
+  readonly networkClient?: INetworkModule;
+} & ClientCredential;
+
+/** Bounds of the in-process L1 cache of opened partitions. */
+export interface L1Options {
+  /** Total bytes of plaintext cache JSON kept. @default 16 MiB */
+  readonly maxBytes?: number;
+  /** Longest an entry is served without a store read. @default 300_000 (5 minutes) */
+  readonly ttlMs?: number;
+}
+
+/** Bounds of the data-key cache (see docs/envelope.md). */
+export interface DataKeyCacheOptions {
+  /** Longest one data key is used for new writes. @default 300_000 (5 minutes) */
+  readonly maxAgeMs?: number;
+  /** Most envelopes sealed with one data key. @default 10_000 */
+  readonly maxUses?: number;
+  /** Unwrapped data keys kept for reads. @default 1_000 */
+  readonly maxUnwrapped?: number;
+}
+
+/** Options of {@link createTokenCache}. */
+export interface TokenCacheOptions {
+  readonly msal: MsalOptions;
+  readonly store: TokenStore;
+  readonly keyRing: KeyRing;
+  /** In-process cache of opened partitions, or `false` to read the store on every request. @default enabled with the L1Options defaults */
+  readonly l1?: L1Options | false;
+  readonly dataKeys?: DataKeyCacheOptions;
+  /** How long a signed-in user's partition lives after its last write. @default 1_209_600 (14 days) */
+  readonly userSlidingWindowSeconds?: number;
+  /** Compress the MSAL JSON inside the envelope when it is larger than this many bytes. `false` never compresses. @default 1024 */
+  readonly compressAboveBytes?: number | false;
+  /** Bounded retries of a conflicting write (re-read, merge, write again). */
+  readonly conflictRetries?: {
+    /** @default 10 */ readonly maxAttempts?: number;
+    /** First backoff ceiling; full jitter, doubling each attempt. @default 10 */ readonly baseDelayMs?: number;
+    /** @default 500 */ readonly maxDelayMs?: number;
+  };
+  /** @default a JsonLogger at level warn */
+  readonly logger?: Logger;
+  /** @default no metrics */
+  readonly metrics?: Metrics;
+  /** Clock in epoch milliseconds, for tests. @default Date.now */
+  readonly now?: () => number;
+}
+
+/** Which partition a request's tokens live in. */
+export type Partition =
+  | { readonly kind: 'app'; readonly tenantId: string }
+  | { readonly kind: 'obo'; readonly assertion: string }
+  | { readonly kind: 'user'; readonly homeAccountId: string };
+
+export interface OnBehalfOfRequest {
+  /** The caller's incoming access token (already validated by the web API). */
+  readonly assertion: string;
+  readonly scopes: readonly string[];
+}
+
+export interface AppTokenRequest {
+  readonly scopes: readonly string[];
+  /** Acquire for another tenant than the configured authority's (multi-tenant daemons). */
+  readonly tenantId?: string;
+}
+
+export interface AuthCodeRequest {
+  readonly code: string;
+  readonly scopes: readonly string[];
+  readonly redirectUri: string;
+  /** PKCE verifier, when the auth request used a challenge. */
+  readonly codeVerifier?: string;
+}
+
+export interface SilentUserRequest {
+  readonly homeAccountId: string;
+  readonly scopes: readonly string[];
+  /** Skip the cached access token and redeem the refresh token. @default false */
+  readonly forceRefresh?: boolean;
+}
+
+/**
+ * The token cache: acquire tokens through MSAL with one encrypted, persisted cache
+ * partition per caller.
+ */
+export interface TokenCache {
+  /** Web API calling a downstream API on behalf of its caller. Partition: the caller's assertion. */
+  acquireTokenOnBehalfOf(request: OnBehalfOfRequest): Promise<AuthenticationResult>;
+  /** Daemon / client credentials. Partition: the app in its tenant. */
+  acquireTokenForApp(request: AppTokenRequest): Promise<AuthenticationResult>;
+  /** Web app redeeming an authorization code. Partition: the signed-in user's home account id. */
+  acquireTokenByCode(request: AuthCodeRequest): Promise<AuthenticationResult>;
+  /** Web app acquiring for a signed-in user without interaction. @throws InteractionRequiredError */
+  acquireTokenSilent(request: SilentUserRequest): Promise<AuthenticationResult>;
+  /** Deletes the user's partition from the store and L1. */
+  signOut(homeAccountId: string): Promise<void>;
+  /**
+   * Escape hatch: run any MSAL call on a ConfidentialClientApplication bound to a
+   * partition. The partition is loaded before `fn` runs and persisted after.
+   * @example
+   * const accounts = await cache.withPartition({ kind: 'user', homeAccountId }, (cca) =>
+   *   cca.getTokenCache().getAllAccounts());
+   */
+  withPartition<T>(
+    partition: Partition,
+    fn: (client: ConfidentialClientApplication) => Promise<T>,
+  ): Promise<T>;
+  /** The store key of a partition (a hash: the store never holds user ids or assertions). */
+  storeKeyOf(partition: Partition): string;
+}

@@ -1,0 +1,202 @@
+/**
+ * One error hierarchy for the whole library. Every error carries a stable `code` from
+ * {@link ErrorCode} (safe to switch on and to put in metrics), a message that says what
+ * was received and what to do, and the original error as `cause`.
+ */
+export const ErrorCode = {
+  /** A setting is missing or invalid. Raised at construction / config load. */
+  Configuration: 'CONFIGURATION',
+  /** The store could not be read or written (network, throttling, server error). */
+  StoreUnavailable: 'STORE_UNAVAILABLE',
+  /** A conditional write lost: the item changed since it was read. */
+  VersionConflict: 'VERSION_CONFLICT',
+  /** Conflicting writes kept winning after every bounded retry. */
+  ConflictRetriesExhausted: 'CONFLICT_RETRIES_EXHAUSTED',
+  /** A stored blob cannot be opened: tampered, truncated, foreign, unknown key. */
+  EnvelopeInvalid: 'ENVELOPE_INVALID',
+  /** The key service (KMS, Key Vault, local) refused or failed. */
+  KeyService: 'KEY_SERVICE',
+  /** The blob does not fit in one store item even after pruning and compression. */
+  SizeLimit: 'SIZE_LIMIT',
+  /** An incoming bearer token was missing or failed validation. */
+  Authentication: 'AUTHENTICATION',
+  /** The identity provider refused or failed a token request. */
+  TokenAcquisition: 'TOKEN_ACQUISITION',
+  /** No cached account for a silent user request: the user must sign in again. */
+  InteractionRequired: 'INTERACTION_REQUIRED',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Base class of every error this library throws. */
+export class TokenCacheError extends Error {
+  override readonly name: string = 'TokenCacheError';
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** A setting is missing or invalid; `setting` names it (an option path or env variable). */
+export class ConfigurationError extends TokenCacheError {
+  override readonly name = 'ConfigurationError';
+  constructor(
+    readonly setting: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(ErrorCode.Configuration, `${setting}: ${message}`, options);
+  }
+}
+
+/** The store failed; `throttled` is true when the service asked us to slow down. */
+export class StoreUnavailableError extends TokenCacheError {
+  override readonly name = 'StoreUnavailableError';
+  constructor(
+    readonly store: string,
+    readonly operation: 'read' | 'write' | 'delete',
+    message: string,
+    options?: { cause?: unknown; throttled?: boolean },
+  ) {
+    super(ErrorCode.StoreUnavailable, `${store} ${operation} failed: ${message}`, options);
+    this.throttled = options?.throttled ?? false;
+  }
+  readonly throttled: boolean;
+}
+
+/** A conditional write or delete lost the race; re-read, merge, retry. */
+export class VersionConflictError extends TokenCacheError {
+  override readonly name = 'VersionConflictError';
+  constructor(
+    readonly store: string,
+    options?: { cause?: unknown },
+  ) {
+    super(ErrorCode.VersionConflict, `${store}: the item changed since it was read`, options);
+  }
+}
+
+/** Every bounded retry of a conflicting write lost; the tokens stay valid in memory. */
+export class ConflictRetriesExhaustedError extends TokenCacheError {
+  override readonly name = 'ConflictRetriesExhaustedError';
+  constructor(
+    readonly attempts: number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      ErrorCode.ConflictRetriesExhausted,
+      `gave up after ${attempts} conflicting writes; raise cache.conflictRetries.maxAttempts if this partition is this contended`,
+      options,
+    );
+  }
+}
+
+/** Why an envelope could not be opened. Stable: used as a metric tag. */
+export const EnvelopeFailure = {
+  /** Too short, bad magic, or a header field runs past the end. */
+  Malformed: 'malformed',
+  /** The format version byte is not one this build can read. */
+  UnsupportedVersion: 'unsupported-version',
+  /** Sealed by a different key ring than the one configured. */
+  ForeignKeyRing: 'foreign-key-ring',
+  /** The key service could not unwrap the data key (unknown or wrong key). */
+  UnknownKey: 'unknown-key',
+  /** AES-GCM authentication failed: tampered, truncated, or another partition's blob. */
+  AuthenticationFailed: 'authentication-failed',
+  /** Authenticated, but the plaintext is not an MSAL cache document. */
+  BadPlaintext: 'bad-plaintext',
+} as const;
+export type EnvelopeFailure = (typeof EnvelopeFailure)[keyof typeof EnvelopeFailure];
+
+/** A stored blob cannot be opened; it is never served and only replaced by a conditional write. */
+export class EnvelopeError extends TokenCacheError {
+  override readonly name = 'EnvelopeError';
+  constructor(
+    readonly reason: EnvelopeFailure,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(ErrorCode.EnvelopeInvalid, `cannot open envelope (${reason}): ${message}`, options);
+  }
+}
+
+/** Why a key service call failed. Stable: used as a metric tag. */
+export const KeyServiceFailure = {
+  NotFound: 'not-found',
+  Disabled: 'disabled',
+  AccessDenied: 'access-denied',
+  InvalidCiphertext: 'invalid-ciphertext',
+  Throttled: 'throttled',
+  Unavailable: 'unavailable',
+  Unknown: 'unknown',
+} as const;
+export type KeyServiceFailure = (typeof KeyServiceFailure)[keyof typeof KeyServiceFailure];
+
+/** The key service failed or refused. */
+export class KeyServiceError extends TokenCacheError {
+  override readonly name = 'KeyServiceError';
+  constructor(
+    readonly keyRing: string,
+    readonly operation: 'generate' | 'unwrap',
+    readonly reason: KeyServiceFailure,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(ErrorCode.KeyService, `${keyRing} ${operation} failed (${reason}): ${message}`, options);
+  }
+}
+
+/** The blob is larger than one store item can hold. */
+export class SizeLimitError extends TokenCacheError {
+  override readonly name = 'SizeLimitError';
+  constructor(
+    readonly store: string,
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super(
+      ErrorCode.SizeLimit,
+      `${store}: item of ${size} bytes exceeds the ${limit}-byte limit; the previous item was kept. ` +
+        'Enable compression or reduce the scopes cached per caller.',
+    );
+  }
+}
+
+/** Why an incoming bearer token was rejected. Stable: used in WWW-Authenticate and metrics. */
+export class AuthenticationError extends TokenCacheError {
+  override readonly name = 'AuthenticationError';
+  constructor(
+    readonly reason: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(ErrorCode.Authentication, message, options);
+  }
+}
+
+/** The identity provider refused or failed; `retryable` for 5xx, throttling or network. */
+export class TokenAcquisitionError extends TokenCacheError {
+  override readonly name = 'TokenAcquisitionError';
+  constructor(
+    readonly retryable: boolean,
+    readonly providerCode: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(ErrorCode.TokenAcquisition, message, options);
+  }
+}
+
+/** A silent request for a user found no account or no usable refresh token. */
+export class InteractionRequiredError extends TokenCacheError {
+  override readonly name = 'InteractionRequiredError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.InteractionRequired, message, options);
+  }
+}
+
+/** True when `e` is one of ours with the given code. */
+export function isTokenCacheError(e: unknown, code?: ErrorCode): e is TokenCacheError {
+  return e instanceof TokenCacheError && (code === undefined || e.code === code);
+}

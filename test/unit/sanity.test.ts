@@ -1,0 +1,7 @@
+import { jwtVerify } from 'jose';
+
+describe('toolchain', () => {
+  it('loads ESM-only jose through the swc transform', () => {
+    expect(typeof jwtVerify).toBe('function');
+  });
+});
