@@ -1,0 +1,208 @@
+/**
+ * Decides when the key ring is called. One data key serves many writes (bounded by age
+ * and count, like the AWS Encryption SDK's caching materials manager) and unwrapped keys
+ * are kept for reads, so a warm instance makes no key-service call per request.
+ */
+import { LRUCache } from 'lru-cache';
+import type { DataKeyCacheOptions } from '../cache/types';
+import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../errors';
+import { Metric, noMetrics, type Metrics } from '../observability';
+import type { DataKey, KeyRing } from './keyring';
+
+const KEY_BYTES = 32;
+/** The envelope stores the key id and the wrapped key behind 16-bit lengths. */
+const MAX_FIELD_BYTES = 0xffff;
+
+interface CurrentKey {
+  readonly key: DataKey;
+  readonly createdAt: number;
+  uses: number;
+}
+
+/**
+ * Data keys of one key ring, for sealing and opening envelopes. Process-wide: share one
+ * instance between requests (it holds no caller data, only data keys).
+ * @example
+ * const keys = new DataKeyCache(new LocalKeyRing({ masterKey }), { maxAgeMs: 60_000, metrics });
+ * const envelope = new Envelope({ keys });
+ */
+export class DataKeyCache {
+  /** The name of the key ring, as written into every envelope. */
+  readonly ringName: string;
+  private readonly maxAgeMs: number;
+  private readonly maxUses: number;
+  private readonly metrics: Metrics;
+  private readonly now: () => number;
+  private readonly unwrapped: LRUCache<string, Uint8Array>;
+  private readonly unwrapping = new Map<string, Promise<Uint8Array>>();
+  private current: CurrentKey | undefined;
+  private generating: Promise<CurrentKey> | undefined;
+
+  constructor(
+    private readonly ring: KeyRing,
+    options: DataKeyCacheOptions & {
+      /** @default no metrics */ metrics?: Metrics;
+      /** Clock in epoch milliseconds, for tests. @default Date.now */ now?: () => number;
+    } = {},
+  ) {
+    this.ringName = ring.name;
+    this.maxAgeMs = positive(options.maxAgeMs ?? 300_000, 'dataKeys.maxAgeMs', false);
+    this.maxUses = positive(options.maxUses ?? 10_000, 'dataKeys.maxUses', true);
+    this.unwrapped = new LRUCache({
+      max: positive(options.maxUnwrapped ?? 1_000, 'dataKeys.maxUnwrapped', true),
+    });
+    this.metrics = options.metrics ?? noMetrics;
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * The data key to seal a new envelope with: the current one while it is younger than
+   * `maxAgeMs` and has sealed fewer than `maxUses` envelopes, else a fresh one from the
+   * ring. Concurrent callers share one ring call; a failed call is not remembered.
+   * @throws KeyServiceError when the ring fails; the caller must then not write.
+   */
+  async encryptionKey(): Promise<DataKey> {
+    for (;;) {
+      const current = this.current;
+      if (current && current.uses < this.maxUses && this.now() - current.createdAt < this.maxAgeMs) {
+        current.uses += 1;
+        return current.key;
+      }
+      // The finally callback runs after this assignment, so a ring that fails
+      // synchronously still leaves nothing behind.
+      this.generating ??= this.generate().finally(() => {
+        this.generating = undefined;
+      });
+      const fresh = await this.generating;
+      // A key made for waiting callers serves them even if the clock moved past
+      // maxAgeMs meanwhile; only maxUses sends the surplus round again.
+      if (fresh.uses < this.maxUses) {
+        fresh.uses += 1;
+        return fresh.key;
+      }
+    }
+  }
+
+  /**
+   * The plaintext of a wrapped data key from an envelope header, from the cache or the
+   * ring. Concurrent callers for the same key share one ring call.
+   * @throws KeyServiceError as the ring raised it (`invalid-ciphertext` / `not-found`
+   * when the ring cannot open this key); any other failure becomes reason `unknown`.
+   */
+  async decryptionKey(keyId: string, wrapped: Uint8Array): Promise<Uint8Array> {
+    const id = cacheKey(keyId, wrapped);
+    const hit = this.unwrapped.get(id);
+    if (hit) return hit;
+    let pending = this.unwrapping.get(id);
+    if (!pending) {
+      pending = this.unwrap(keyId, Uint8Array.from(wrapped))
+        .then((key) => {
+          this.unwrapped.set(id, key);
+          return key;
+        })
+        .finally(() => {
+          this.unwrapping.delete(id);
+        });
+      this.unwrapping.set(id, pending);
+    }
+    return pending;
+  }
+
+  private async generate(): Promise<CurrentKey> {
+    this.metrics.increment(Metric.KeyGenerate);
+    let key: DataKey;
+    try {
+      key = await this.ring.generateDataKey();
+      checkDataKey(this.ring.name, key);
+    } catch (e) {
+      throw this.failed('generate', e);
+    }
+    const entry: CurrentKey = { key, createdAt: this.now(), uses: 0 };
+    this.current = entry;
+    // Reading your own writes never goes back to the ring.
+    this.unwrapped.set(cacheKey(key.keyId, key.wrapped), key.plaintext);
+    return entry;
+  }
+
+  private async unwrap(keyId: string, wrapped: Uint8Array): Promise<Uint8Array> {
+    this.metrics.increment(Metric.KeyUnwrap);
+    try {
+      const key = await this.ring.unwrapDataKey(wrapped, keyId);
+      if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) {
+        throw new KeyServiceError(
+          this.ring.name,
+          'unwrap',
+          KeyServiceFailure.Unknown,
+          `the key ring returned ${describeLength(key)} instead of a ${KEY_BYTES}-byte data key; fix the key ring`,
+        );
+      }
+      return key;
+    } catch (e) {
+      throw this.failed('unwrap', e);
+    }
+  }
+
+  /** Counts a ring failure and makes sure it is a KeyServiceError (cause kept). */
+  private failed(operation: 'generate' | 'unwrap', e: unknown): KeyServiceError {
+    const error =
+      e instanceof KeyServiceError
+        ? e
+        : new KeyServiceError(
+            this.ring.name,
+            operation,
+            KeyServiceFailure.Unknown,
+            'the key ring threw something other than a KeyServiceError; see the cause',
+            { cause: e },
+          );
+    this.metrics.increment(Metric.KeyError, 1, { reason: error.reason });
+    return error;
+  }
+}
+
+/** Key id and wrapped bytes together name one data key; JSON keeps the pair unambiguous. */
+function cacheKey(keyId: string, wrapped: Uint8Array): string {
+  return JSON.stringify([
+    keyId,
+    Buffer.from(wrapped.buffer, wrapped.byteOffset, wrapped.length).toString('base64'),
+  ]);
+}
+
+function checkDataKey(ring: string, key: DataKey): void {
+  const problems: string[] = [];
+  if (!(key?.plaintext instanceof Uint8Array) || key.plaintext.length !== KEY_BYTES) {
+    problems.push(`plaintext is ${describeLength(key?.plaintext)}, expected ${KEY_BYTES} bytes`);
+  }
+  const idBytes = typeof key?.keyId === 'string' ? Buffer.byteLength(key.keyId, 'utf8') : 0;
+  if (idBytes === 0 || idBytes > MAX_FIELD_BYTES) {
+    problems.push(`keyId is ${idBytes} bytes of UTF-8, expected 1 to ${MAX_FIELD_BYTES}`);
+  }
+  if (
+    !(key?.wrapped instanceof Uint8Array) ||
+    key.wrapped.length === 0 ||
+    key.wrapped.length > MAX_FIELD_BYTES
+  ) {
+    problems.push(`wrapped is ${describeLength(key?.wrapped)}, expected 1 to ${MAX_FIELD_BYTES} bytes`);
+  }
+  if (problems.length > 0) {
+    throw new KeyServiceError(
+      ring,
+      'generate',
+      KeyServiceFailure.Unknown,
+      `the key ring returned an unusable data key (${problems.join('; ')}); fix the key ring`,
+    );
+  }
+}
+
+function describeLength(value: unknown): string {
+  return value instanceof Uint8Array ? `${value.length} bytes` : typeof value;
+}
+
+function positive(value: number, setting: string, integer: boolean): number {
+  if (typeof value !== 'number' || !(value > 0) || (integer && !Number.isInteger(value))) {
+    throw new ConfigurationError(
+      setting,
+      `expected a positive ${integer ? 'integer' : 'number'}, received ${String(value)}`,
+    );
+  }
+  return value;
+}
