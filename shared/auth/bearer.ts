@@ -1,0 +1,396 @@
+/**
+ * Validation of incoming bearer tokens (RFC 6750) for the web API: one header, the Bearer
+ * scheme, a compact JWS signed by a key from the issuer's JWKS with an allowed algorithm,
+ * and the issuer, audience, exp and nbf claims checked. Every rejection is an
+ * {@link AuthenticationError} with a stable `reason` from {@link BearerFailure}; no
+ * message ever contains the token.
+ */
+import { decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { AuthenticationError, ConfigurationError } from '../errors';
+import { sharedRemoteJwks } from './jwks';
+
+/** Why a bearer token was rejected. Stable: used in WWW-Authenticate, logs and metrics. */
+export const BearerFailure = {
+  /** No Authorization header, or an empty one. */
+  MissingToken: 'missing_token',
+  /** The header was repeated, or holds a comma-separated list. */
+  MultipleTokens: 'multiple_tokens',
+  /** A scheme other than Bearer, or no scheme at all. */
+  InvalidScheme: 'invalid_scheme',
+  /** The token is longer than the limit (16 KiB by default). */
+  OversizeToken: 'oversize_token',
+  /** Not a compact JWS: three base64url segments with a JSON header. */
+  MalformedToken: 'malformed_token',
+  /** `alg` is `none`, symmetric, or otherwise outside the allow-list. */
+  UnsupportedAlgorithm: 'unsupported_algorithm',
+  /** No key in the issuer's key set matches the token's `kid` / `alg`. */
+  UnknownKey: 'unknown_key',
+  /** The signature does not verify with the issuer's key. */
+  InvalidSignature: 'invalid_signature',
+  /** `exp` is in the past (beyond the clock tolerance). */
+  Expired: 'expired',
+  /** `nbf` is in the future (beyond the clock tolerance). */
+  NotYetValid: 'not_yet_valid',
+  /** `aud` names no audience this API accepts. */
+  InvalidAudience: 'invalid_audience',
+  /** `iss` is not an issuer this API trusts. */
+  InvalidIssuer: 'invalid_issuer',
+  /** A required claim is absent. */
+  MissingClaim: 'missing_claim',
+  /** A claim is present but unusable (e.g. a non-numeric `exp`). */
+  InvalidClaim: 'invalid_claim',
+  /** The token is valid but grants none of the required scopes or roles. */
+  InsufficientScope: 'insufficient_scope',
+  /** The issuer's key set could not be fetched: not the caller's fault, retry later. */
+  JwksUnavailable: 'jwks_unavailable',
+} as const;
+
+/** One of the {@link BearerFailure} values. */
+export type BearerFailure = (typeof BearerFailure)[keyof typeof BearerFailure];
+
+/** Options of {@link createBearerValidator}. */
+export interface BearerValidatorOptions {
+  /** Accepted `iss` value(s), exactly as the issuer writes them. */
+  readonly issuer: string | readonly string[];
+  /** Accepted `aud` value(s): this API's client id and/or application ID URI. */
+  readonly audience: string | readonly string[];
+  /** The issuer's JWKS document, https (or http to a loopback host, for local development). */
+  readonly jwksUri: string;
+  /** Accepted signing algorithms; `none` and HMAC algorithms are always refused. @default ['RS256'] */
+  readonly algorithms?: readonly string[];
+  /** Allowed clock skew for exp and nbf. @default 60 */
+  readonly clockToleranceSeconds?: number;
+  /** Claims that must be present besides iss and aud. @default ['exp'] (exp is always required) */
+  readonly requiredClaims?: readonly string[];
+  /**
+   * The token must grant at least one of these delegated scopes (`scp`) or app roles
+   * (`roles`); otherwise `insufficient_scope`. @default [] (no scope check)
+   */
+  readonly requiredScopes?: readonly string[];
+  /** Extra CA certificate(s) to trust for the JWKS fetch, PEM. @default the system store only */
+  readonly ca?: string;
+  /** Longest token accepted, in bytes. @default 16_384 */
+  readonly maxTokenBytes?: number;
+}
+
+/** A token that passed validation, and its verified claims. */
+export interface ValidatedBearer {
+  /** The raw token, to use as the OBO assertion. Never log it. */
+  readonly token: string;
+  /** The verified claims. */
+  readonly claims: JWTPayload;
+}
+
+/** Validates the Authorization header of one request. */
+export interface BearerValidator {
+  /**
+   * @param authorizationHeaderValues every value of the Authorization header (an array when
+   *   the transport keeps repeated headers apart), or `undefined` when absent.
+   * @throws AuthenticationError with a {@link BearerFailure} reason
+   */
+  validate(authorizationHeaderValues: string | readonly string[] | undefined): Promise<ValidatedBearer>;
+}
+
+// The signature may be empty so that an unsecured (alg none) token is named as such.
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+const REFUSED_ALGORITHMS = /^(none|HS\d+)$/i;
+const KNOWN_SCHEMES = new Set([
+  'basic',
+  'digest',
+  'negotiate',
+  'ntlm',
+  'pop',
+  'dpop',
+  'mac',
+  'hoba',
+  'aws4-hmac-sha256',
+]);
+
+/**
+ * Creates a validator; the JWKS is fetched lazily and shared per process per URI.
+ * @example
+ * const validator = createBearerValidator({
+ *   issuer: `https://login.microsoftonline.com/${tenantId}/v2.0`,
+ *   audience: [clientId, `api://${clientId}`],
+ *   jwksUri: `https://login.microsoftonline.com/${tenantId}/discovery/v2.0/keys`,
+ * });
+ * const { token, claims } = await validator.validate(headers['authorization']);
+ */
+export function createBearerValidator(options: BearerValidatorOptions): BearerValidator {
+  const issuers = toList(options.issuer);
+  const audiences = toList(options.audience);
+  const algorithms = [...(options.algorithms ?? ['RS256'])];
+  const clockTolerance = options.clockToleranceSeconds ?? 60;
+  const maxTokenBytes = options.maxTokenBytes ?? 16_384;
+  const requiredScopes = options.requiredScopes ?? [];
+  const requiredClaims = [...new Set(['exp', ...(options.requiredClaims ?? [])])];
+
+  if (issuers.length === 0) throw new ConfigurationError('issuer', 'expected at least one issuer, got none');
+  if (audiences.length === 0)
+    throw new ConfigurationError('audience', 'expected at least one audience, got none');
+  if (algorithms.length === 0 || algorithms.some((a) => REFUSED_ALGORITHMS.test(a))) {
+    throw new ConfigurationError(
+      'algorithms',
+      `expected asymmetric JWS algorithms such as RS256, got ${JSON.stringify(algorithms)}; "none" and HMAC are never accepted`,
+    );
+  }
+  if (!Number.isFinite(clockTolerance) || clockTolerance < 0) {
+    throw new ConfigurationError('clockToleranceSeconds', `expected a number >= 0, got ${clockTolerance}`);
+  }
+  checkJwksUri(options.jwksUri);
+
+  let keys: JWTVerifyGetKey | undefined;
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    keys ??= sharedRemoteJwks(options.jwksUri, options.ca ? { ca: options.ca } : {});
+    try {
+      return await keys(header, token);
+    } catch (e) {
+      if (joseCode(e) === 'ERR_JWKS_NO_MATCHING_KEY' || joseCode(e) === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS')
+        throw e;
+      throw new JwksFetchFailed(e);
+    }
+  };
+
+  return {
+    async validate(values) {
+      const token = extractToken(values, maxTokenBytes);
+      const alg = headerAlgorithm(token);
+      if (!algorithms.includes(alg)) {
+        throw fail(
+          BearerFailure.UnsupportedAlgorithm,
+          `the token is signed with ${printable(alg)}; this API accepts ${algorithms.join(', ')}`,
+        );
+      }
+      let claims: JWTPayload;
+      try {
+        ({ payload: claims } = await jwtVerify(token, getKey, {
+          issuer: issuers,
+          audience: audiences,
+          algorithms,
+          clockTolerance,
+          requiredClaims,
+        }));
+      } catch (e) {
+        throw translate(e);
+      }
+      if (requiredScopes.length > 0 && !grantsAny(claims, requiredScopes)) {
+        throw fail(
+          BearerFailure.InsufficientScope,
+          `the token grants none of the scopes or roles this API requires (${requiredScopes.join(', ')}); request one of them`,
+        );
+      }
+      return { token, claims };
+    },
+  };
+}
+
+/** The token of a single `Bearer` Authorization header value. */
+function extractToken(values: string | readonly string[] | undefined, maxTokenBytes: number): string {
+  const list = values === undefined ? [] : typeof values === 'string' ? [values] : values;
+  const present = list.filter((v) => v.trim().length > 0);
+  if (present.length === 0) {
+    throw fail(
+      BearerFailure.MissingToken,
+      'no bearer token: send "Authorization: Bearer <access token for this API>"',
+    );
+  }
+  if (present.length > 1) {
+    throw fail(
+      BearerFailure.MultipleTokens,
+      `the Authorization header was sent ${present.length} times; send exactly one bearer token`,
+    );
+  }
+  const value = present[0].trim();
+  // A JWT never contains a comma: one here means repeated headers joined by the transport.
+  if (value.includes(',')) {
+    throw fail(
+      BearerFailure.MultipleTokens,
+      'the Authorization header holds a comma-separated list; send exactly one bearer token',
+    );
+  }
+  const match = /^(\S+)\s+(\S+)$/.exec(value);
+  if (!match) {
+    throw fail(
+      BearerFailure.InvalidScheme,
+      /\s/.test(value)
+        ? 'the Authorization header is not "<scheme> <credentials>"; send "Bearer <access token>"'
+        : 'the Authorization header has no scheme; send "Bearer <access token>"',
+    );
+  }
+  const scheme = match[1];
+  const token = match[2];
+  if (scheme.toLowerCase() !== 'bearer') {
+    // Only well-known scheme names are echoed: an unknown "scheme" may be a pasted secret.
+    const named = KNOWN_SCHEMES.has(scheme.toLowerCase()) ? `"${scheme}"` : 'not Bearer';
+    throw fail(
+      BearerFailure.InvalidScheme,
+      `the Authorization scheme is ${named}; send "Bearer <access token>"`,
+    );
+  }
+  const bytes = Buffer.byteLength(token, 'utf8');
+  if (bytes > maxTokenBytes) {
+    throw fail(
+      BearerFailure.OversizeToken,
+      `the bearer token is ${bytes} bytes; the limit is ${maxTokenBytes}`,
+    );
+  }
+  if (!COMPACT_JWS.test(token)) {
+    throw fail(
+      BearerFailure.MalformedToken,
+      'the bearer token is not a signed JWT (three base64url segments separated by dots)',
+    );
+  }
+  return token;
+}
+
+/** The `alg` of the protected header, or a malformed_token failure. */
+function headerAlgorithm(token: string): string {
+  let alg: unknown;
+  try {
+    alg = decodeProtectedHeader(token).alg;
+  } catch (cause) {
+    throw fail(BearerFailure.MalformedToken, 'the bearer token header is not base64url-encoded JSON', cause);
+  }
+  if (typeof alg !== 'string' || alg.length === 0) {
+    throw fail(BearerFailure.MalformedToken, 'the bearer token header has no "alg"');
+  }
+  return alg;
+}
+
+/** Marks a failure to fetch the key set, which is not the caller's fault. */
+class JwksFetchFailed extends Error {
+  constructor(cause: unknown) {
+    super('JWKS fetch failed', { cause });
+  }
+}
+
+/** jose's error (and the claim it names) to an AuthenticationError. */
+function translate(e: unknown): AuthenticationError {
+  if (e instanceof AuthenticationError) return e;
+  if (e instanceof JwksFetchFailed) {
+    return fail(
+      BearerFailure.JwksUnavailable,
+      "the issuer's signing keys could not be fetched; retry later",
+      e.cause,
+    );
+  }
+  const claim = (e as { claim?: unknown }).claim;
+  const reason = (e as { reason?: unknown }).reason;
+  const payload = (e as { payload?: JWTPayload }).payload ?? {};
+  switch (joseCode(e)) {
+    case 'ERR_JWT_EXPIRED':
+      return fail(
+        BearerFailure.Expired,
+        `the token expired at ${isoTime(payload.exp)}; get a new token from the authority`,
+        e,
+      );
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      if (reason === 'missing') {
+        return fail(BearerFailure.MissingClaim, `the token has no "${printable(claim)}" claim`, e);
+      }
+      if (claim === 'nbf' && reason === 'check_failed') {
+        return fail(
+          BearerFailure.NotYetValid,
+          `the token is not valid before ${isoTime(payload.nbf)}; check the clocks of the caller and the issuer`,
+          e,
+        );
+      }
+      if (claim === 'aud') {
+        return fail(
+          BearerFailure.InvalidAudience,
+          `the token's audience ${printable(payload.aud)} is not this API; request a token with a scope of this API`,
+          e,
+        );
+      }
+      if (claim === 'iss') {
+        return fail(
+          BearerFailure.InvalidIssuer,
+          `the token's issuer ${printable(payload.iss)} is not trusted by this API; get a token from the configured authority`,
+          e,
+        );
+      }
+      return fail(
+        BearerFailure.InvalidClaim,
+        `the token's "${printable(claim)}" claim is invalid (${printable(reason)})`,
+        e,
+      );
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+    case 'ERR_JOSE_NOT_SUPPORTED':
+      return fail(
+        BearerFailure.UnsupportedAlgorithm,
+        'the token is signed with an algorithm this API refuses',
+        e,
+      );
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+    case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
+      return fail(
+        BearerFailure.UnknownKey,
+        "the token's signing key is not in the issuer's key set; get a new token from the configured authority",
+        e,
+      );
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return fail(BearerFailure.InvalidSignature, "the token's signature does not verify", e);
+    case 'ERR_JWT_INVALID':
+    case 'ERR_JWS_INVALID':
+    case 'ERR_JWK_INVALID':
+      return fail(BearerFailure.MalformedToken, 'the bearer token is not a valid signed JWT', e);
+    default:
+      return fail(BearerFailure.MalformedToken, 'the bearer token could not be verified', e);
+  }
+}
+
+function fail(reason: BearerFailure, message: string, cause?: unknown): AuthenticationError {
+  return new AuthenticationError(reason, message, cause === undefined ? undefined : { cause });
+}
+
+function joseCode(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** True when `scp` (space-separated) or `roles` holds one of `required`. */
+function grantsAny(claims: JWTPayload, required: readonly string[]): boolean {
+  const granted = new Set<string>();
+  if (typeof claims.scp === 'string') for (const s of claims.scp.split(' ')) granted.add(s);
+  if (Array.isArray(claims.roles)) for (const r of claims.roles) if (typeof r === 'string') granted.add(r);
+  return required.some((s) => granted.has(s));
+}
+
+function toList(value: string | readonly string[]): string[] {
+  return (typeof value === 'string' ? [value] : [...value]).filter((v) => v.length > 0);
+}
+
+function checkJwksUri(jwksUri: string): void {
+  let url: URL;
+  try {
+    url = new URL(jwksUri);
+  } catch (cause) {
+    throw new ConfigurationError(
+      'jwksUri',
+      `expected an absolute https URL, got ${JSON.stringify(jwksUri)}`,
+      {
+        cause,
+      },
+    );
+  }
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    throw new ConfigurationError(
+      'jwksUri',
+      `expected an https URL (http only for localhost), got ${JSON.stringify(jwksUri)}`,
+    );
+  }
+}
+
+/** A claim value fit to quote in a message: printable ASCII, bounded, quoted. */
+function printable(value: unknown): string {
+  const text = Array.isArray(value) ? value.map(String).join(' ') : String(value);
+  const clean = text.replace(/[^\x20-\x7e]/g, '?').replace(/["\\]/g, "'");
+  return `"${clean.length > 64 ? `${clean.slice(0, 64)}...` : clean}"`;
+}
+
+function isoTime(epochSeconds: unknown): string {
+  return typeof epochSeconds === 'number' && Number.isFinite(epochSeconds) && Math.abs(epochSeconds) < 1e11
+    ? new Date(epochSeconds * 1000).toISOString()
+    : printable(epochSeconds);
+}

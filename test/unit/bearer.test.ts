@@ -1,0 +1,502 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import {
+  CompactSign,
+  exportJWK,
+  exportSPKI,
+  generateKeyPair,
+  SignJWT,
+  type CryptoKey,
+  type JWK,
+  type JWTPayload,
+} from 'jose';
+import { BearerFailure, createBearerValidator, type BearerValidatorOptions } from '../../shared/auth/bearer';
+import { AuthenticationError, ConfigurationError } from '../../shared/errors';
+import { createDevCertificate } from '../../local/tls';
+
+const ISSUER = 'https://login.example.test/tenant-1/v2.0';
+const AUDIENCE = 'api://web-api';
+
+interface SigningKey {
+  readonly kid: string;
+  readonly alg: string;
+  readonly privateKey: CryptoKey;
+  readonly publicJwk: JWK;
+  readonly publicKey: CryptoKey;
+}
+
+async function signingKey(kid: string, alg = 'RS256'): Promise<SigningKey> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  return {
+    kid,
+    alg,
+    privateKey,
+    publicKey,
+    publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' },
+  };
+}
+
+/** A JWKS endpoint counting its requests. */
+interface JwksServer {
+  readonly url: string;
+  fetches(): number;
+  stop(): Promise<void>;
+}
+
+async function serveJwks(keys: readonly JWK[], tls?: { cert: string; key: string }): Promise<JwksServer> {
+  let fetches = 0;
+  const listener = (_req: unknown, res: import('node:http').ServerResponse) => {
+    fetches += 1;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ keys }));
+  };
+  const server: Server = tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `${tls ? 'https' : 'http'}://localhost:${port}/tenant-1/discovery/v2.0/keys`,
+    fetches: () => fetches,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function claims(overrides: JWTPayload = {}): JWTPayload {
+  const now = Math.floor(Date.now() / 1000);
+  return {
+    iss: ISSUER,
+    aud: AUDIENCE,
+    sub: 'subject-1',
+    oid: 'user-1',
+    scp: 'access_as_user',
+    iat: now,
+    nbf: now,
+    exp: now + 3600,
+    ...overrides,
+  };
+}
+
+function sign(key: SigningKey, payload: JWTPayload = claims(), header: { kid?: string; alg?: string } = {}) {
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg: header.alg ?? key.alg, kid: header.kid ?? key.kid, typ: 'JWT' })
+    .sign(key.privateKey);
+}
+
+/** Asserts `promise` rejects with an AuthenticationError of `reason` whose message does not contain `token`. */
+async function expectRejected(
+  promise: Promise<unknown>,
+  reason: string,
+  token?: string,
+): Promise<AuthenticationError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(AuthenticationError);
+  const auth = error as AuthenticationError;
+  expect(auth.reason).toBe(reason);
+  expect(auth.code).toBe('AUTHENTICATION');
+  if (token) expect(auth.message).not.toContain(token);
+  return auth;
+}
+
+describe('createBearerValidator', () => {
+  let key: SigningKey;
+  let otherKey: SigningKey;
+  let jwks: JwksServer;
+  let options: BearerValidatorOptions;
+
+  beforeAll(async () => {
+    key = await signingKey('key-1');
+    otherKey = await signingKey('key-2');
+    jwks = await serveJwks([key.publicJwk]);
+    options = { issuer: ISSUER, audience: AUDIENCE, jwksUri: jwks.url };
+  });
+
+  afterAll(async () => {
+    await jwks.stop();
+  });
+
+  describe('validate', () => {
+    it('accepts a token signed by a published key and returns its claims', async () => {
+      const token = await sign(key);
+      const validator = createBearerValidator(options);
+
+      const result = await validator.validate(`Bearer ${token}`);
+
+      expect(result.token).toBe(token);
+      expect(result.claims).toMatchObject({ oid: 'user-1', aud: AUDIENCE, iss: ISSUER });
+    });
+
+    it('accepts the scheme in any case and a single-element array of header values', async () => {
+      const token = await sign(key);
+      const validator = createBearerValidator(options);
+
+      await expect(validator.validate([`bearer ${token}`])).resolves.toMatchObject({ token });
+      await expect(validator.validate(`BEARER ${token}`)).resolves.toMatchObject({ token });
+    });
+
+    it('accepts any of several audiences and issuers', async () => {
+      const token = await sign(
+        key,
+        claims({ aud: 'client-guid', iss: 'https://sts.example.test/tenant-1/' }),
+      );
+      const validator = createBearerValidator({
+        ...options,
+        audience: [AUDIENCE, 'client-guid'],
+        issuer: [ISSUER, 'https://sts.example.test/tenant-1/'],
+      });
+
+      await expect(validator.validate(`Bearer ${token}`)).resolves.toMatchObject({ token });
+    });
+
+    it('accepts an expiry within the clock tolerance', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const token = await sign(key, claims({ exp: now - 20 }));
+      const validator = createBearerValidator({ ...options, clockToleranceSeconds: 60 });
+
+      await expect(validator.validate(`Bearer ${token}`)).resolves.toMatchObject({ token });
+    });
+
+    it('rejects a missing header as missing_token', async () => {
+      const validator = createBearerValidator(options);
+
+      await expectRejected(validator.validate(undefined), BearerFailure.MissingToken);
+      await expectRejected(validator.validate(''), BearerFailure.MissingToken);
+      await expectRejected(validator.validate([]), BearerFailure.MissingToken);
+      await expectRejected(validator.validate('   '), BearerFailure.MissingToken);
+    });
+
+    it('rejects a repeated header as multiple_tokens, whether kept apart or joined with a comma', async () => {
+      const token = await sign(key);
+      const validator = createBearerValidator(options);
+
+      await expectRejected(
+        validator.validate([`Bearer ${token}`, `Bearer ${token}`]),
+        BearerFailure.MultipleTokens,
+        token,
+      );
+      await expectRejected(
+        validator.validate(`Bearer ${token}, Bearer ${token}`),
+        BearerFailure.MultipleTokens,
+        token,
+      );
+    });
+
+    it('rejects another scheme as invalid_scheme, naming only well-known schemes', async () => {
+      const token = await sign(key);
+      const validator = createBearerValidator(options);
+
+      const basic = await expectRejected(
+        validator.validate('Basic dXNlcjpwYXNz'),
+        BearerFailure.InvalidScheme,
+      );
+      expect(basic.message).toContain('"Basic"');
+      const bare = await expectRejected(validator.validate(token), BearerFailure.InvalidScheme, token);
+      expect(bare.message).toContain('no scheme');
+      const odd = await expectRejected(
+        validator.validate(`${token} ${token}`),
+        BearerFailure.InvalidScheme,
+        token,
+      );
+      expect(odd.message).toContain('not Bearer');
+      await expectRejected(validator.validate(`Bearer ${token} extra`), BearerFailure.InvalidScheme, token);
+    });
+
+    it('rejects a token over the size limit as oversize_token before verifying it', async () => {
+      const token = await sign(key, claims({ padding: 'x'.repeat(20_000) }));
+      const validator = createBearerValidator(options);
+
+      const error = await expectRejected(
+        validator.validate(`Bearer ${token}`),
+        BearerFailure.OversizeToken,
+        token,
+      );
+      expect(error.message).toContain('16384');
+    });
+
+    it.each([
+      ['one segment', 'abc'],
+      ['two segments', 'abc.def'],
+      ['four segments', 'a.b.c.d'],
+      ['a JWE (five segments)', 'a.b.c.d.e'],
+      ['characters outside base64url', 'ab+c.de/f.gh='],
+      ['a header that is not JSON', `${Buffer.from('not json').toString('base64url')}.e30.sig`],
+      ['a header without alg', `${Buffer.from('{"typ":"JWT"}').toString('base64url')}.e30.sig`],
+      ['junk unicode', 'ünïcødé.☃.🙂'],
+    ])('rejects %s as malformed_token', async (_name, token) => {
+      const validator = createBearerValidator(options);
+
+      await expectRejected(validator.validate(`Bearer ${token}`), BearerFailure.MalformedToken, token);
+    });
+
+    it('rejects a correctly signed payload that is not a JSON claims set as malformed_token', async () => {
+      const token = await new CompactSign(new TextEncoder().encode('not json'))
+        .setProtectedHeader({ alg: 'RS256', kid: key.kid })
+        .sign(key.privateKey);
+      const validator = createBearerValidator(options);
+
+      await expectRejected(validator.validate(`Bearer ${token}`), BearerFailure.MalformedToken, token);
+    });
+
+    it('rejects an unsecured token (alg none) as unsupported_algorithm', async () => {
+      const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
+      const payload = Buffer.from(JSON.stringify(claims())).toString('base64url');
+      const token = `${header}.${payload}.`;
+      const validator = createBearerValidator(options);
+
+      const error = await expectRejected(
+        validator.validate(`Bearer ${token}`),
+        BearerFailure.UnsupportedAlgorithm,
+        token,
+      );
+      expect(error.message).toContain('"none"');
+    });
+
+    it('rejects HS256 signed with the bytes of the published RSA public key as unsupported_algorithm', async () => {
+      const validator = createBearerValidator(options);
+      const pem = new TextEncoder().encode(await exportSPKI(key.publicKey));
+      const modulus = Buffer.from(key.publicJwk.n!, 'base64url');
+      const jwkJson = new TextEncoder().encode(JSON.stringify(key.publicJwk));
+
+      for (const secret of [pem, modulus, jwkJson]) {
+        const token = await new SignJWT(claims())
+          .setProtectedHeader({ alg: 'HS256', kid: key.kid, typ: 'JWT' })
+          .sign(secret);
+        await expectRejected(
+          validator.validate(`Bearer ${token}`),
+          BearerFailure.UnsupportedAlgorithm,
+          token,
+        );
+      }
+    });
+
+    it('rejects an asymmetric algorithm outside the allow-list as unsupported_algorithm', async () => {
+      const rs384 = await signingKey(key.kid, 'RS384');
+      const token = await sign(rs384);
+      const validator = createBearerValidator(options);
+
+      const error = await expectRejected(
+        validator.validate(`Bearer ${token}`),
+        BearerFailure.UnsupportedAlgorithm,
+        token,
+      );
+      expect(error.message).toContain('RS256');
+    });
+
+    it('accepts an algorithm added to the allow-list when the JWKS has a matching key', async () => {
+      const ecKey = await signingKey('ec-1', 'ES256');
+      const server = await serveJwks([key.publicJwk, ecKey.publicJwk]);
+      try {
+        const token = await sign(ecKey);
+        const validator = createBearerValidator({
+          ...options,
+          jwksUri: server.url,
+          algorithms: ['RS256', 'ES256'],
+        });
+
+        await expect(validator.validate(`Bearer ${token}`)).resolves.toMatchObject({ token });
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('rejects an expired token as expired', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const token = await sign(key, claims({ iat: now - 7200, nbf: now - 7200, exp: now - 3600 }));
+      const validator = createBearerValidator(options);
+
+      const error = await expectRejected(validator.validate(`Bearer ${token}`), BearerFailure.Expired, token);
+      expect(error.message).toContain(new Date((now - 3600) * 1000).toISOString());
+    });
+
+    it('rejects a token whose nbf is in the future as not_yet_valid', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const token = await sign(key, claims({ nbf: now + 3600, exp: now + 7200 }));
+      const validator = createBearerValidator(options);
+
+      await expectRejected(validator.validate(`Bearer ${token}`), BearerFailure.NotYetValid, token);
+    });
+
+    it('rejects a token for another audience as invalid_audience, naming the audience received', async () => {
+      const token = await sign(key, claims({ aud: 'api://someone-else' }));
+      const validator = createBearerValidator(options);
+
+      const error = await expectRejected(
+        validator.validate(`Bearer ${token}`),
+        BearerFailure.InvalidAudience,
+        token,
+      );
+      expect(error.message).toContain('api://someone-else');
+    });
+
+    it('rejects a token of another issuer as invalid_issuer', async () => {
+      const token = await sign(key, claims({ iss: 'https://evil.example.test/v2.0' }));
+      const validator = createBearerValidator(options);
+
+      const error = await expectRejected(
+        validator.validate(`Bearer ${token}`),
+        BearerFailure.InvalidIssuer,
+        token,
+      );
+      expect(error.message).toContain('https://evil.example.test/v2.0');
+    });
+
+    it('rejects a token signed by a key not in the JWKS as unknown_key', async () => {
+      const token = await sign(otherKey);
+      const validator = createBearerValidator(options);
+
+      await expectRejected(validator.validate(`Bearer ${token}`), BearerFailure.UnknownKey, token);
+    });
+
+    it('rejects a token naming a published kid but signed by another key as invalid_signature', async () => {
+      const token = await sign(otherKey, claims(), { kid: key.kid });
+      const validator = createBearerValidator(options);
+
+      await expectRejected(validator.validate(`Bearer ${token}`), BearerFailure.InvalidSignature, token);
+    });
+
+    it('rejects a token whose payload was edited after signing as invalid_signature', async () => {
+      const token = await sign(key);
+      const [header, , signature] = token.split('.');
+      const forged = `${header}.${Buffer.from(JSON.stringify(claims({ oid: 'admin' }))).toString('base64url')}.${signature}`;
+      const validator = createBearerValidator(options);
+
+      await expectRejected(validator.validate(`Bearer ${forged}`), BearerFailure.InvalidSignature, forged);
+    });
+
+    it('rejects a token without exp as missing_claim', async () => {
+      const payload = claims();
+      delete payload.exp;
+      const token = await sign(key, payload);
+      const validator = createBearerValidator(options);
+
+      const error = await expectRejected(
+        validator.validate(`Bearer ${token}`),
+        BearerFailure.MissingClaim,
+        token,
+      );
+      expect(error.message).toContain('"exp"');
+    });
+
+    it('rejects a token missing a configured required claim as missing_claim', async () => {
+      const token = await sign(key);
+      const validator = createBearerValidator({ ...options, requiredClaims: ['tid'] });
+
+      const error = await expectRejected(
+        validator.validate(`Bearer ${token}`),
+        BearerFailure.MissingClaim,
+        token,
+      );
+      expect(error.message).toContain('"tid"');
+    });
+
+    it('rejects a token granting none of the required scopes as insufficient_scope, and accepts a role', async () => {
+      const validator = createBearerValidator({ ...options, requiredScopes: ['Data.Read'] });
+      const delegated = await sign(key, claims({ scp: 'access_as_user other' }));
+      const app = await sign(key, claims({ scp: undefined, roles: ['Data.Read'] }));
+
+      await expectRejected(
+        validator.validate(`Bearer ${delegated}`),
+        BearerFailure.InsufficientScope,
+        delegated,
+      );
+      await expect(validator.validate(`Bearer ${app}`)).resolves.toMatchObject({ token: app });
+    });
+
+    it('reports an unreachable JWKS endpoint as jwks_unavailable', async () => {
+      const server = await serveJwks([key.publicJwk]);
+      await server.stop();
+      const token = await sign(key);
+      const validator = createBearerValidator({ ...options, jwksUri: server.url });
+
+      await expectRejected(validator.validate(`Bearer ${token}`), BearerFailure.JwksUnavailable, token);
+    });
+  });
+
+  describe('JWKS fetching', () => {
+    it('fetches the key set once per process for every validator of the same URI', async () => {
+      const server = await serveJwks([key.publicJwk]);
+      try {
+        const first = createBearerValidator({ ...options, jwksUri: server.url });
+        const second = createBearerValidator({ ...options, jwksUri: server.url });
+
+        for (let i = 0; i < 3; i += 1) {
+          await first.validate(`Bearer ${await sign(key)}`);
+          await second.validate(`Bearer ${await sign(key)}`);
+        }
+
+        expect(server.fetches()).toBe(1);
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('does not refetch for every unknown kid within the cooldown', async () => {
+      const server = await serveJwks([key.publicJwk]);
+      try {
+        const validator = createBearerValidator({ ...options, jwksUri: server.url });
+        await validator.validate(`Bearer ${await sign(key)}`);
+
+        for (let i = 0; i < 5; i += 1) {
+          await expectRejected(
+            validator.validate(`Bearer ${await sign(otherKey, claims(), { kid: `forged-${i}` })}`),
+            BearerFailure.UnknownKey,
+          );
+        }
+
+        expect(server.fetches()).toBe(1);
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('trusts a private CA for an https JWKS endpoint only when given it', async () => {
+      const certificate = await createDevCertificate();
+      const server = await serveJwks([key.publicJwk], certificate);
+      try {
+        const token = await sign(key);
+        const trusting = createBearerValidator({ ...options, jwksUri: server.url, ca: certificate.cert });
+        const untrusting = createBearerValidator({ ...options, jwksUri: `${server.url}?untrusted` });
+
+        await expect(trusting.validate(`Bearer ${token}`)).resolves.toMatchObject({ token });
+        await expectRejected(untrusting.validate(`Bearer ${token}`), BearerFailure.JwksUnavailable, token);
+      } finally {
+        await server.stop();
+      }
+    });
+  });
+
+  describe('options', () => {
+    it.each([
+      ['HS256', ['HS256']],
+      ['none', ['RS256', 'none']],
+      ['an empty list', []],
+    ])('refuses an algorithm allow-list with %s', (_name, algorithms) => {
+      expect(() => createBearerValidator({ ...options, algorithms })).toThrow(ConfigurationError);
+      expect(() => createBearerValidator({ ...options, algorithms })).toThrow(/^algorithms: /);
+    });
+
+    it('refuses a plain-http JWKS URI other than localhost', () => {
+      expect(() => createBearerValidator({ ...options, jwksUri: 'http://login.example.test/keys' })).toThrow(
+        /^jwksUri: expected an https URL/,
+      );
+      expect(() => createBearerValidator({ ...options, jwksUri: 'not a url' })).toThrow(/^jwksUri: /);
+    });
+
+    it('refuses empty issuer and audience lists', () => {
+      expect(() => createBearerValidator({ ...options, issuer: [] })).toThrow(/^issuer: /);
+      expect(() => createBearerValidator({ ...options, audience: '' })).toThrow(/^audience: /);
+    });
+
+    it('refuses a negative clock tolerance', () => {
+      expect(() => createBearerValidator({ ...options, clockToleranceSeconds: -1 })).toThrow(
+        /^clockToleranceSeconds: /,
+      );
+    });
+  });
+});
