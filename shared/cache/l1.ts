@@ -1,0 +1,59 @@
+/**
+ * L1: an in-process LRU of opened partitions, bounded by bytes and age. A hit skips the
+ * store read, the envelope and the key service. It may be stale: that only costs an
+ * extra token call (MSAL refreshes what it finds expired), and a stale version on write
+ * is caught by the store's version check and merged.
+ */
+import { LRUCache } from 'lru-cache';
+
+/** One opened partition: MSAL's JSON as stored, with the store version it came from. */
+export interface L1Entry {
+  readonly json: string;
+  readonly version: string;
+  /** Epoch seconds: the store item's own expiry; the entry is never served past it. */
+  readonly expiresAt: number;
+}
+
+/** Per-entry overhead estimate (key, version, bookkeeping), in bytes. */
+const ENTRY_OVERHEAD = 128;
+
+/** The bounded L1 cache. */
+export class L1Cache {
+  private readonly lru: LRUCache<string, L1Entry>;
+
+  constructor(
+    options: { maxBytes: number; ttlMs: number },
+    private readonly now: () => number = Date.now,
+  ) {
+    this.lru = new LRUCache<string, L1Entry>({
+      maxSize: options.maxBytes,
+      // UTF-16 in memory: two bytes a character.
+      sizeCalculation: (entry, key) =>
+        (entry.json.length + key.length + entry.version.length) * 2 + ENTRY_OVERHEAD,
+      ttl: options.ttlMs,
+      perf: { now },
+    });
+  }
+
+  get(key: string): L1Entry | undefined {
+    const entry = this.lru.get(key);
+    if (entry && entry.expiresAt * 1000 <= this.now()) {
+      this.lru.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  set(key: string, entry: L1Entry): void {
+    this.lru.set(key, entry);
+  }
+
+  delete(key: string): void {
+    this.lru.delete(key);
+  }
+
+  /** Bytes currently accounted (for tests and diagnostics). */
+  get size(): number {
+    return this.lru.calculatedSize;
+  }
+}

@@ -1,0 +1,317 @@
+/**
+ * One partition for the length of one request: the MSAL cache plugin that loads the
+ * partition at most once, and persists what MSAL changed with a conditional write,
+ * merging and retrying when a concurrent instance wrote first.
+ */
+import type { ICachePlugin, TokenCacheContext } from '@azure/msal-node';
+import type { Envelope } from '../crypto/envelope';
+import {
+  ConflictRetriesExhaustedError,
+  EnvelopeError,
+  EnvelopeFailure,
+  KeyServiceError,
+  SizeLimitError,
+  StoreUnavailableError,
+  VersionConflictError,
+} from '../errors';
+import { Metric, type Logger, type Metrics } from '../observability';
+import { epochSeconds, type TokenStore, type WriteCondition } from '../store/store';
+import {
+  emptyDocument,
+  isUseful,
+  merge,
+  parseDocument,
+  prune,
+  sameDocument,
+  type CacheDocument,
+} from './cache-document';
+import type { L1Cache } from './l1';
+
+/** Everything a session needs, shared by all sessions of one TokenCache. */
+export interface SessionContext {
+  readonly store: TokenStore;
+  readonly envelope: Envelope;
+  readonly l1: L1Cache | undefined;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly now: () => number;
+  readonly conflictRetries: {
+    readonly maxAttempts: number;
+    readonly baseDelayMs: number;
+    readonly maxDelayMs: number;
+  };
+}
+
+/** How the partition's store item expiry is computed from its contents (epoch seconds). */
+export type ExpiryPolicy = (doc: CacheDocument, nowSeconds: number) => number;
+
+/** Where the loaded state came from. */
+export type LoadSource = 'l1' | 'store' | 'absent' | 'unreadable' | 'unavailable';
+
+/** The state read from L1 or the store. */
+interface Snapshot {
+  /** MSAL JSON to hand to MSAL ('' when nothing usable was read). */
+  readonly json: string;
+  /** The version a conditional write must expect; undefined: the item must not exist. */
+  readonly version: string | undefined;
+  readonly source: LoadSource;
+  /** False when the item exists but could not be opened for a transient reason: never overwrite it. */
+  readonly writable: boolean;
+  /** Parsed lazily: only a write needs it. */
+  doc?: CacheDocument;
+}
+
+/** The MSAL cache plugin for one partition and one request. */
+export class PartitionSession implements ICachePlugin {
+  private loading: Promise<Snapshot> | undefined;
+  private snapshot: Snapshot | undefined;
+  /** MSAL token caches already filled from the snapshot (deserialize replaces memory). */
+  private readonly primed = new WeakSet<object>();
+
+  constructor(
+    private readonly ctx: SessionContext,
+    /** The store key (a hash). */
+    readonly key: string,
+    /** `app`, `obo` or `user`: for logs and metrics. */
+    readonly kind: string,
+    private readonly expiry: ExpiryPolicy,
+  ) {}
+
+  /** Where this request's partition was loaded from (after the first load). */
+  get source(): LoadSource | undefined {
+    return this.snapshot?.source;
+  }
+
+  /** Loads the partition once per request: L1, else one store read. */
+  load(): Promise<Snapshot> {
+    this.loading ??= this.readThrough().then((s) => (this.snapshot = s));
+    return this.loading;
+  }
+
+  /**
+   * Fills an MSAL token cache with the partition, once per cache. msal-node does not call
+   * `beforeCacheAccess` before its OBO cache lookup, so the facade primes every client
+   * before calling MSAL.
+   */
+  async prime(tokenCache: { deserialize(json: string): void }): Promise<void> {
+    const snapshot = await this.load();
+    if (this.primed.has(tokenCache)) return;
+    this.primed.add(tokenCache);
+    if (snapshot.json) tokenCache.deserialize(snapshot.json);
+  }
+
+  async beforeCacheAccess(context: TokenCacheContext): Promise<void> {
+    await this.prime(context.tokenCache);
+  }
+
+  async afterCacheAccess(context: TokenCacheContext): Promise<void> {
+    if (!context.cacheHasChanged) return;
+    await this.persist(parseDocument(context.tokenCache.serialize()));
+  }
+
+  /**
+   * Adds tokens acquired outside this partition's client (auth-code redemption, where
+   * the partition is only known from the response) to what is stored.
+   */
+  async absorb(doc: CacheDocument): Promise<void> {
+    const snapshot = await this.load();
+    await this.persist(merge(emptyDocument(), doc, this.docOf(snapshot)));
+  }
+
+  /**
+   * Writes `mine` if it differs from what was loaded: pruned, sealed, conditional on the
+   * loaded version; on conflict re-reads, merges and retries (bounded, with jitter).
+   * Never throws: a failed write leaves the stored item as it was and is reported; the
+   * request keeps its tokens.
+   */
+  async persist(mineRaw: CacheDocument): Promise<void> {
+    const snapshot = await this.load();
+    if (!snapshot.writable) {
+      this.skip('unreadable-transient');
+      return;
+    }
+    const nowSeconds = this.nowSeconds();
+    let base = prune(this.docOf(snapshot), nowSeconds);
+    let mine = prune(mineRaw, nowSeconds);
+    let version = snapshot.version;
+    if (snapshot.source !== 'unreadable' && sameDocument(mine, base)) {
+      this.skip('unchanged');
+      return;
+    }
+    const { maxAttempts } = this.ctx.conflictRetries;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const written = await this.writeOnce(mine, version);
+        this.snapshot = { ...written, source: 'store', writable: true, doc: mine };
+        return;
+      } catch (e) {
+        if (!(e instanceof VersionConflictError)) {
+          this.reportWriteFailure(e);
+          return;
+        }
+        this.ctx.metrics.increment(Metric.StoreConflict, 1, { kind: this.kind });
+        if (attempt >= maxAttempts) {
+          this.reportWriteFailure(new ConflictRetriesExhaustedError(attempt, { cause: e }));
+          return;
+        }
+      }
+      await this.backoff(attempt);
+      const theirs = await this.readFresh();
+      if (!theirs.writable) {
+        this.skip('unreadable-transient');
+        return;
+      }
+      const theirsDoc = prune(this.docOf(theirs), this.nowSeconds());
+      mine = prune(merge(base, mine, theirsDoc), this.nowSeconds());
+      base = theirsDoc;
+      version = theirs.version;
+      if (theirs.source !== 'unreadable' && sameDocument(mine, theirsDoc)) {
+        // The other writer already stored everything this request has.
+        this.snapshot = theirs;
+        this.skip('merged-unchanged');
+        return;
+      }
+    }
+  }
+
+  private async writeOnce(
+    doc: CacheDocument,
+    version: string | undefined,
+  ): Promise<{ json: string; version: string | undefined }> {
+    const condition: WriteCondition =
+      version === undefined ? { mustNotExist: true } : { expectedVersion: version };
+    if (!isUseful(doc)) {
+      // Nothing left that can serve a token (sign-out, all expired): remove the item.
+      if (version !== undefined) {
+        await this.ctx.store.delete(this.key, { expectedVersion: version });
+        this.ctx.metrics.increment(Metric.StoreDelete, 1, { kind: this.kind });
+      }
+      this.ctx.l1?.delete(this.key);
+      return { json: '', version: undefined };
+    }
+    const json = JSON.stringify(doc);
+    const nowSeconds = this.nowSeconds();
+    const expiresAt = Math.max(this.expiry(doc, nowSeconds), nowSeconds + 1);
+    const blob = await this.ctx.envelope.seal(Buffer.from(json, 'utf8'), this.key);
+    const newVersion = await this.ctx.store.write(this.key, blob, { condition, expiresAt });
+    this.ctx.metrics.increment(Metric.StoreWrite, 1, { kind: this.kind });
+    this.ctx.l1?.set(this.key, { json, version: newVersion, expiresAt });
+    return { json, version: newVersion };
+  }
+
+  private async readThrough(): Promise<Snapshot> {
+    const cached = this.ctx.l1?.get(this.key);
+    if (cached) {
+      this.ctx.metrics.increment(Metric.L1Hit, 1, { kind: this.kind });
+      return { json: cached.json, version: cached.version, source: 'l1', writable: true };
+    }
+    if (this.ctx.l1) this.ctx.metrics.increment(Metric.L1Miss, 1, { kind: this.kind });
+    return this.readFresh();
+  }
+
+  /** One store read and envelope open, bypassing L1. Never throws. */
+  private async readFresh(): Promise<Snapshot> {
+    let item;
+    try {
+      this.ctx.metrics.increment(Metric.StoreRead, 1, { kind: this.kind });
+      item = await this.ctx.store.read(this.key);
+    } catch (e) {
+      // The acquire goes on through the authority. A later write uses mustNotExist, so
+      // if the item does exist the write conflicts and re-reads instead of overwriting.
+      this.ctx.metrics.increment(Metric.StoreError, 1, { kind: this.kind, operation: 'read' });
+      this.ctx.logger.warn('token cache read failed; acquiring without the cache', this.describe(e));
+      return { json: '', version: undefined, source: 'unavailable', writable: true };
+    }
+    if (!item) {
+      this.ctx.metrics.increment(Metric.StoreReadMiss, 1, { kind: this.kind });
+      this.ctx.l1?.delete(this.key);
+      return { json: '', version: undefined, source: 'absent', writable: true };
+    }
+    try {
+      const plaintext = await this.ctx.envelope.open(item.blob, this.key);
+      const json = Buffer.from(plaintext).toString('utf8');
+      let doc: CacheDocument;
+      try {
+        doc = parseDocument(json);
+      } catch (cause) {
+        throw new EnvelopeError(EnvelopeFailure.BadPlaintext, 'the plaintext is not an MSAL cache document', {
+          cause,
+        });
+      }
+      this.ctx.l1?.set(this.key, { json, version: item.version, expiresAt: item.expiresAt });
+      return { json, version: item.version, source: 'store', writable: true, doc };
+    } catch (e) {
+      if (e instanceof EnvelopeError) {
+        // Never served. Only ever replaced by a conditional write on this exact version.
+        this.ctx.metrics.increment(Metric.EnvelopeRejected, 1, { kind: this.kind, reason: e.reason });
+        this.ctx.logger.error('stored token cache rejected; treating as a miss', this.describe(e));
+        return {
+          json: '',
+          version: item.version,
+          source: 'unreadable',
+          writable: true,
+          doc: emptyDocument(),
+        };
+      }
+      // The key service is down or refusing: the blob may be good. Don't overwrite it.
+      this.ctx.metrics.increment(Metric.KeyError, 1, {
+        kind: this.kind,
+        reason: e instanceof KeyServiceError ? e.reason : 'unknown',
+      });
+      this.ctx.logger.warn(
+        'token cache could not be opened now; acquiring without the cache',
+        this.describe(e),
+      );
+      return { json: '', version: item.version, source: 'unavailable', writable: false };
+    }
+  }
+
+  private docOf(snapshot: Snapshot): CacheDocument {
+    snapshot.doc ??= snapshot.json ? parseDocument(snapshot.json) : emptyDocument();
+    return snapshot.doc;
+  }
+
+  private reportWriteFailure(e: unknown): void {
+    const reason =
+      e instanceof SizeLimitError
+        ? 'size-limit'
+        : e instanceof ConflictRetriesExhaustedError
+          ? 'conflict-retries-exhausted'
+          : e instanceof KeyServiceError
+            ? 'key-service'
+            : e instanceof StoreUnavailableError
+              ? 'store-unavailable'
+              : 'unexpected';
+    this.ctx.metrics.increment(Metric.WriteFailed, 1, { kind: this.kind, reason });
+    this.ctx.logger.error('token cache write failed; the stored item was left as it was', {
+      ...this.describe(e),
+      reason,
+    });
+  }
+
+  private skip(reason: string): void {
+    this.ctx.metrics.increment(Metric.WriteSkipped, 1, { kind: this.kind, reason });
+  }
+
+  private describe(e: unknown): Record<string, string> {
+    // Messages of our errors and the SDKs' carry no secrets; keys are hashes.
+    return {
+      partition: this.kind,
+      key: this.key,
+      error: e instanceof Error ? e.name : 'unknown',
+      code: (e as { code?: string }).code ?? '',
+      detail: e instanceof Error ? e.message : String(e),
+    };
+  }
+
+  private backoff(attempt: number): Promise<void> {
+    const { baseDelayMs, maxDelayMs } = this.ctx.conflictRetries;
+    const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+    const delay = Math.random() * ceiling;
+    return new Promise((resolve) => setTimeout(resolve, delay));
+  }
+
+  private nowSeconds(): number {
+    return epochSeconds(this.ctx.now);
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Partition keys. Each caller's tokens live in one partition; the store only ever sees a
+ * hash of the logical key, so it holds no user ids or assertions.
+ */
+import { createHash } from 'node:crypto';
+import type { Partition } from './types';
+
+/** base64url(sha256(text)), no padding. */
+export function sha256Base64Url(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('base64url');
+}
+
+/**
+ * The logical partition key, per DESIGN.md: `app:{clientId}:{tenantId}`,
+ * `obo:{clientId}:{sha256(assertion)}`, `user:{clientId}:{homeAccountId}`.
+ */
+export function logicalKey(clientId: string, partition: Partition): string {
+  switch (partition.kind) {
+    case 'app':
+      return `app:${clientId}:${partition.tenantId}`;
+    case 'obo':
+      return `obo:${clientId}:${sha256Base64Url(partition.assertion)}`;
+    case 'user':
+      return `user:${clientId}:${partition.homeAccountId}`;
+  }
+}
+
+/**
+ * The key written to the store: a hash of the logical key. An operator can recompute it
+ * from a client id and a user's home account id (`oid.tid`) with this same function.
+ * @example storeKey(logicalKey(clientId, { kind: 'user', homeAccountId: `${oid}.${tid}` }))
+ */
+export function storeKey(logical: string): string {
+  return sha256Base64Url(logical);
+}
+
+/**
+ * The `exp` claim of a JWT, without validating it (the web API validated the incoming
+ * token before calling the cache). `undefined` when it is not a readable JWT.
+ */
+export function unverifiedExpiry(jwt: string): number | undefined {
+  const payload = jwt.split('.')[1];
+  if (payload === undefined) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp?: unknown };
+    return typeof claims.exp === 'number' && Number.isFinite(claims.exp) ? claims.exp : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The tenant id in an authority URL (`https://host/<tenant>[/...]`). */
+export function tenantOf(authority: string): string {
+  const segment = new URL(authority).pathname.split('/').filter(Boolean)[0];
+  return segment ?? 'common';
+}
+
+/** The authority URL with its tenant segment replaced. */
+export function authorityFor(authority: string, tenantId: string): string {
+  const url = new URL(authority);
+  const rest = url.pathname.split('/').filter(Boolean).slice(1);
+  url.pathname = `/${[tenantId, ...rest].join('/')}`;
+  return url.toString().replace(/\/$/, '');
+}

@@ -1,0 +1,384 @@
+/**
+ * The token cache facade: acquire tokens through msal-node with one encrypted partition
+ * per caller, persisted in a store with conditional writes.
+ */
+import {
+  AuthError,
+  ConfidentialClientApplication,
+  InteractionRequiredAuthError,
+  LogLevel,
+  ServerError,
+  type AuthenticationResult,
+  type Configuration,
+} from '@azure/msal-node';
+import { DataKeyCache } from '../crypto/data-key-cache';
+import { Envelope } from '../crypto/envelope';
+import {
+  ConfigurationError,
+  InteractionRequiredError,
+  TokenAcquisitionError,
+  TokenCacheError,
+} from '../errors';
+import { JsonLogger, Metric, noMetrics, type Logger, type Metrics } from '../observability';
+import { AuthorityMetadataCache } from './authority-metadata';
+import { latestAccessTokenExpiry, parseDocument, type CacheDocument } from './cache-document';
+import { HttpsNetworkClient } from './http';
+import { L1Cache } from './l1';
+import { PartitionSession, type ExpiryPolicy, type SessionContext } from './partition-session';
+import { authorityFor, logicalKey, storeKey, tenantOf, unverifiedExpiry } from './partitions';
+import type {
+  AppTokenRequest,
+  AuthCodeRequest,
+  OnBehalfOfRequest,
+  Partition,
+  SilentUserRequest,
+  TokenCache,
+  TokenCacheOptions,
+} from './types';
+
+/** Defaults of {@link TokenCacheOptions}; see the README for why. */
+export const TokenCacheDefaults = {
+  l1MaxBytes: 16 * 1024 * 1024,
+  l1TtlMs: 5 * 60_000,
+  userSlidingWindowSeconds: 14 * 24 * 3600,
+  compressAboveBytes: 1024,
+  conflictMaxAttempts: 10,
+  conflictBaseDelayMs: 10,
+  conflictMaxDelayMs: 500,
+} as const;
+
+/** Item lifetime when a partition holds no dated token (should not happen; bounded anyway). */
+const FALLBACK_LIFETIME_SECONDS = 3600;
+
+/**
+ * Creates the token cache. Call once per process (module scope, lazily) and reuse it for
+ * every request: it holds only what is safe to share (store and key-ring clients, the
+ * data-key cache, L1, authority metadata).
+ * @example
+ * const cache = createTokenCache({
+ *   msal: { clientId, authority: `https://login.microsoftonline.com/${tenantId}`, clientSecret },
+ *   store: new DynamoDbStore({ tableName: 'token-cache', clientConfig: {} }),
+ *   keyRing: new KmsKeyRing({ keyId: 'alias/token-cache', clientId, clientConfig: {} }),
+ * });
+ * const result = await cache.acquireTokenOnBehalfOf({ assertion: incomingToken, scopes: ['api://downstream/.default'] });
+ */
+export function createTokenCache(options: TokenCacheOptions): TokenCache {
+  return new PersistentTokenCache(options);
+}
+
+class PersistentTokenCache implements TokenCache {
+  private readonly msal: TokenCacheOptions['msal'];
+  private readonly ctx: SessionContext;
+  private readonly metadata: AuthorityMetadataCache;
+  private readonly network: NonNullable<TokenCacheOptions['msal']['networkClient']>;
+  private readonly userWindowSeconds: number;
+  private readonly logger: Logger;
+  private readonly metrics: Metrics;
+
+  constructor(options: TokenCacheOptions) {
+    validate(options);
+    this.msal = options.msal;
+    this.logger =
+      options.logger ?? new JsonLogger({ level: 'warn', base: { component: 'msal-cloud-cache' } });
+    this.metrics = options.metrics ?? noMetrics;
+    const now = options.now ?? Date.now;
+    this.network = options.msal.networkClient ?? new HttpsNetworkClient();
+    this.userWindowSeconds = options.userSlidingWindowSeconds ?? TokenCacheDefaults.userSlidingWindowSeconds;
+    const keys = new DataKeyCache(options.keyRing, { ...options.dataKeys, metrics: this.metrics, now });
+    const l1 =
+      options.l1 === false
+        ? undefined
+        : new L1Cache(
+            {
+              maxBytes: options.l1?.maxBytes ?? TokenCacheDefaults.l1MaxBytes,
+              ttlMs: options.l1?.ttlMs ?? TokenCacheDefaults.l1TtlMs,
+            },
+            now,
+          );
+    this.ctx = {
+      store: options.store,
+      envelope: new Envelope({
+        keys,
+        compressAboveBytes: options.compressAboveBytes ?? TokenCacheDefaults.compressAboveBytes,
+      }),
+      l1,
+      logger: this.logger,
+      metrics: this.metrics,
+      now,
+      conflictRetries: {
+        maxAttempts: options.conflictRetries?.maxAttempts ?? TokenCacheDefaults.conflictMaxAttempts,
+        baseDelayMs: options.conflictRetries?.baseDelayMs ?? TokenCacheDefaults.conflictBaseDelayMs,
+        maxDelayMs: options.conflictRetries?.maxDelayMs ?? TokenCacheDefaults.conflictMaxDelayMs,
+      },
+    };
+    this.metadata = new AuthorityMetadataCache(
+      this.network,
+      options.msal.knownAuthorities ?? [],
+      this.logger,
+      this.metrics,
+    );
+  }
+
+  acquireTokenOnBehalfOf(request: OnBehalfOfRequest): Promise<AuthenticationResult> {
+    requireNonEmpty(request.assertion, 'assertion');
+    requireScopes(request.scopes);
+    return this.withPartition({ kind: 'obo', assertion: request.assertion }, async (cca) => {
+      const result = await cca.acquireTokenOnBehalfOf({
+        oboAssertion: request.assertion,
+        scopes: [...request.scopes],
+      });
+      if (!result)
+        throw new TokenAcquisitionError(false, 'no_result', 'MSAL returned no token on behalf of the caller');
+      return result;
+    }).then((r) => this.counted(r, 'obo'));
+  }
+
+  acquireTokenForApp(request: AppTokenRequest): Promise<AuthenticationResult> {
+    requireScopes(request.scopes);
+    const tenantId = request.tenantId ?? tenantOf(this.msal.authority);
+    return this.withPartition({ kind: 'app', tenantId }, async (cca) => {
+      const result = await cca.acquireTokenByClientCredential({ scopes: [...request.scopes] });
+      if (!result) throw new TokenAcquisitionError(false, 'no_result', 'MSAL returned no token for the app');
+      return result;
+    }).then((r) => this.counted(r, 'app'));
+  }
+
+  async acquireTokenByCode(request: AuthCodeRequest): Promise<AuthenticationResult> {
+    requireNonEmpty(request.code, 'code');
+    requireScopes(request.scopes);
+    // The partition is the user's, known only from the response: redeem on a client with
+    // an empty in-memory cache, then fold its tokens into the user's stored partition.
+    const cca = new ConfidentialClientApplication(await this.msalConfig(this.msal.authority));
+    const result = await this.call(() =>
+      cca.acquireTokenByCode({
+        code: request.code,
+        scopes: [...request.scopes],
+        redirectUri: request.redirectUri,
+        ...(request.codeVerifier ? { codeVerifier: request.codeVerifier } : {}),
+      }),
+    );
+    const homeAccountId = result.account?.homeAccountId;
+    if (!homeAccountId) {
+      throw new TokenAcquisitionError(
+        false,
+        'no_account',
+        'the authority returned no account (client_info/id_token)',
+      );
+    }
+    const session = this.session({ kind: 'user', homeAccountId });
+    await session.absorb(parseDocument(cca.getTokenCache().serialize()));
+    return this.counted(result, 'user');
+  }
+
+  acquireTokenSilent(request: SilentUserRequest): Promise<AuthenticationResult> {
+    requireNonEmpty(request.homeAccountId, 'homeAccountId');
+    requireScopes(request.scopes);
+    return this.withPartition({ kind: 'user', homeAccountId: request.homeAccountId }, async (cca) => {
+      const account = await cca.getTokenCache().getAccountByHomeId(request.homeAccountId);
+      if (!account) {
+        throw new InteractionRequiredError('no cached account for this user: sign the user in again');
+      }
+      const result = await cca.acquireTokenSilent({
+        account,
+        scopes: [...request.scopes],
+        forceRefresh: request.forceRefresh ?? false,
+      });
+      if (!result)
+        throw new InteractionRequiredError('no token could be acquired silently: sign the user in again');
+      return result;
+    }).then((r) => this.counted(r, 'user'));
+  }
+
+  async signOut(homeAccountId: string): Promise<void> {
+    requireNonEmpty(homeAccountId, 'homeAccountId');
+    const key = this.storeKeyOf({ kind: 'user', homeAccountId });
+    this.ctx.l1?.delete(key);
+    await this.ctx.store.delete(key);
+    this.metrics.increment(Metric.StoreDelete, 1, { kind: 'user' });
+  }
+
+  async withPartition<T>(
+    partition: Partition,
+    fn: (client: ConfidentialClientApplication) => Promise<T>,
+  ): Promise<T> {
+    const session = this.session(partition);
+    const authority =
+      partition.kind === 'app' ? authorityFor(this.msal.authority, partition.tenantId) : this.msal.authority;
+    const [config] = await Promise.all([this.msalConfig(authority, session), session.load()]);
+    const cca = new ConfidentialClientApplication(config);
+    await session.prime(cca.getTokenCache());
+    return this.call(() => fn(cca));
+  }
+
+  storeKeyOf(partition: Partition): string {
+    return storeKey(logicalKey(this.msal.clientId, partition));
+  }
+
+  private session(partition: Partition): PartitionSession {
+    return new PartitionSession(
+      this.ctx,
+      this.storeKeyOf(partition),
+      partition.kind,
+      this.expiryPolicy(partition),
+    );
+  }
+
+  /** Item expiry per partition kind, as DESIGN.md sets it. */
+  private expiryPolicy(partition: Partition): ExpiryPolicy {
+    switch (partition.kind) {
+      case 'app':
+        return (doc, now) => latestAccessTokenExpiry(doc) ?? now + FALLBACK_LIFETIME_SECONDS;
+      case 'obo': {
+        // Nobody can present the assertion after its own exp, so its tokens are useless then.
+        const exp = unverifiedExpiry(partition.assertion);
+        return (doc: CacheDocument, now: number) =>
+          exp ?? latestAccessTokenExpiry(doc) ?? now + FALLBACK_LIFETIME_SECONDS;
+      }
+      case 'user':
+        return (doc, now) => Math.max(now + this.userWindowSeconds, latestAccessTokenExpiry(doc) ?? 0);
+    }
+  }
+
+  private async msalConfig(authority: string, plugin?: PartitionSession): Promise<Configuration> {
+    const { clientId, knownAuthorities, clientSecret, clientCertificate, clientAssertion } = this.msal;
+    const authorityMetadata = await this.metadata.resolve(authority);
+    return {
+      auth: {
+        clientId,
+        authority,
+        ...(knownAuthorities?.length ? { knownAuthorities: [...knownAuthorities] } : {}),
+        ...(authorityMetadata ? { authorityMetadata } : {}),
+        ...(clientSecret !== undefined ? { clientSecret } : {}),
+        ...(clientCertificate !== undefined ? { clientCertificate } : {}),
+        ...(clientAssertion !== undefined
+          ? {
+              clientAssertion:
+                typeof clientAssertion === 'string' ? clientAssertion : () => clientAssertion(),
+            }
+          : {}),
+      },
+      ...(plugin ? { cache: { cachePlugin: plugin } } : {}),
+      system: {
+        networkClient: this.network,
+        loggerOptions: {
+          piiLoggingEnabled: false,
+          logLevel: LogLevel.Error,
+          loggerCallback: (_level, message, containsPii) => {
+            if (!containsPii) this.logger.debug('msal', { detail: message });
+          },
+        },
+      },
+    };
+  }
+
+  /** Runs an MSAL call, translating its errors into ours (cause kept). */
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw translateMsalError(e);
+    }
+  }
+
+  private counted(result: AuthenticationResult, kind: string): AuthenticationResult {
+    this.metrics.increment(result.fromCache ? Metric.CacheHit : Metric.CacheMiss, 1, { kind });
+    return result;
+  }
+}
+
+/** MSAL's errors as ours: interaction required, or a token acquisition failure (retryable or not). */
+export function translateMsalError(e: unknown): unknown {
+  if (e instanceof TokenCacheError) return e;
+  if (e instanceof InteractionRequiredAuthError) {
+    return new InteractionRequiredError(`the user must sign in again (${e.errorCode})`, { cause: e });
+  }
+  if (e instanceof ServerError) {
+    const status = e.status ?? 0;
+    const retryable = status >= 500 || status === 429;
+    return new TokenAcquisitionError(
+      retryable,
+      e.errorCode,
+      `the authority refused the token request (${e.errorCode}${status ? `, HTTP ${status}` : ''})`,
+      { cause: e },
+    );
+  }
+  if (e instanceof AuthError) {
+    const retryable = e.errorCode === 'network_error';
+    return new TokenAcquisitionError(retryable, e.errorCode, `token request failed (${e.errorCode})`, {
+      cause: e,
+    });
+  }
+  return e;
+}
+
+function validate(options: TokenCacheOptions): void {
+  const msal = options.msal as Partial<TokenCacheOptions['msal']> | undefined;
+  if (!msal)
+    throw new ConfigurationError('msal', 'expected the MSAL settings { clientId, authority, credential }');
+  requireNonEmpty(msal.clientId, 'msal.clientId');
+  let authority: URL;
+  try {
+    authority = new URL(msal.authority ?? '');
+  } catch (cause) {
+    throw new ConfigurationError(
+      'msal.authority',
+      `expected an https URL like https://login.microsoftonline.com/<tenant-id>, got "${msal.authority ?? ''}"`,
+      { cause },
+    );
+  }
+  if (authority.protocol !== 'https:') {
+    throw new ConfigurationError('msal.authority', `expected https, got ${authority.protocol}`);
+  }
+  const credentials = [msal.clientSecret, msal.clientCertificate, msal.clientAssertion].filter(
+    (c) => c !== undefined,
+  );
+  if (credentials.length !== 1) {
+    throw new ConfigurationError(
+      'msal.clientSecret | msal.clientCertificate | msal.clientAssertion',
+      `expected exactly one client credential, got ${credentials.length}`,
+    );
+  }
+  if (msal.clientSecret !== undefined) requireNonEmpty(msal.clientSecret, 'msal.clientSecret');
+  if (!options.store || typeof options.store.read !== 'function') {
+    throw new ConfigurationError('store', 'expected a TokenStore (DynamoDbStore, CosmosStore, MemoryStore)');
+  }
+  if (!options.keyRing || typeof options.keyRing.generateDataKey !== 'function') {
+    throw new ConfigurationError('keyRing', 'expected a KeyRing (KmsKeyRing, KeyVaultKeyRing, LocalKeyRing)');
+  }
+  if (options.l1) {
+    requirePositive(options.l1.maxBytes, 'l1.maxBytes');
+    requirePositive(options.l1.ttlMs, 'l1.ttlMs');
+  }
+  requirePositive(options.userSlidingWindowSeconds, 'userSlidingWindowSeconds');
+  requirePositive(options.conflictRetries?.maxAttempts, 'conflictRetries.maxAttempts');
+  if (options.compressAboveBytes !== undefined && options.compressAboveBytes !== false) {
+    if (!Number.isInteger(options.compressAboveBytes) || options.compressAboveBytes < 0) {
+      throw new ConfigurationError('compressAboveBytes', 'expected false or a non-negative integer');
+    }
+  }
+}
+
+function requireNonEmpty(value: unknown, name: string): void {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new ConfigurationError(
+      name,
+      `expected a non-empty string, got ${value === '' ? '""' : typeof value}`,
+    );
+  }
+}
+
+function requirePositive(value: number | undefined, name: string): void {
+  if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
+    throw new ConfigurationError(name, `expected a positive number, got ${String(value)}`);
+  }
+}
+
+function requireScopes(scopes: readonly string[] | undefined): void {
+  if (
+    !Array.isArray(scopes) ||
+    scopes.length === 0 ||
+    scopes.some((s) => typeof s !== 'string' || s === '')
+  ) {
+    throw new ConfigurationError('scopes', 'expected a non-empty array of scope strings');
+  }
+}
