@@ -1,0 +1,411 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CfnOutput, Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
+import { TokenCache, type TokenCacheProps } from './token-cache';
+
+/** Environment variables the handlers read besides the cache's own, named as `shared/config.ts` reads them. */
+export const FUNCTION_ENV = {
+  /** Entra application (client) id. */
+  clientId: 'MSAL_CLIENT_ID',
+  /** Authority URL, e.g. `https://login.microsoftonline.com/<tenant>`. */
+  authority: 'MSAL_AUTHORITY',
+  /** ARN of the Secrets Manager secret holding the client secret; read once per cold start. */
+  clientSecretArn: 'MSAL_CLIENT_SECRET_ARN',
+  /** URL the function calls with the token it obtained. */
+  downstreamUrl: 'DOWNSTREAM_URL',
+  /** Space-separated scopes requested for the downstream call. */
+  downstreamScopes: 'DOWNSTREAM_SCOPES',
+  /** Audience the web API accepts in incoming bearer tokens. */
+  apiAudience: 'API_AUDIENCE',
+  /** Issuer the web API accepts in incoming bearer tokens. */
+  apiIssuer: 'API_ISSUER',
+} as const;
+
+/** Placeholder tenant used when none is given, so `cdk synth` works offline; replace it to deploy. */
+export const PLACEHOLDER_TENANT_ID = '00000000-0000-0000-0000-000000000000';
+/** Placeholder application (client) id used when none is given; replace it to deploy. */
+export const PLACEHOLDER_CLIENT_ID = '00000000-0000-0000-0000-000000000001';
+
+/** Properties of a {@link TokenCacheStack}. */
+export interface TokenCacheStackProps extends StackProps {
+  /**
+   * Entra tenant id (GUID) of the app registration.
+   * @default PLACEHOLDER_TENANT_ID
+   */
+  readonly tenantId?: string;
+
+  /**
+   * Application (client) id of the confidential client the functions run as.
+   * @default PLACEHOLDER_CLIENT_ID
+   */
+  readonly clientId?: string;
+
+  /**
+   * Host of the Entra authority.
+   * @default 'https://login.microsoftonline.com'
+   */
+  readonly authorityHost?: string;
+
+  /**
+   * Audience the JWT authorizer and the web API accept (v2 access tokens carry the client id).
+   * @default - the client id
+   */
+  readonly apiAudience?: string;
+
+  /**
+   * Scopes an incoming token must carry (`scp`) for API Gateway to pass it on.
+   * @default - none: any valid token for the audience passes the first gate; the handler validates again
+   */
+  readonly apiRequiredScopes?: string[];
+
+  /**
+   * Downstream URL the web API calls on behalf of the caller.
+   * @default 'https://graph.microsoft.com/v1.0/me'
+   */
+  readonly downstreamUrl?: string;
+
+  /**
+   * Delegated scopes the web API requests on behalf of the caller.
+   * @default ['https://graph.microsoft.com/User.Read']
+   */
+  readonly downstreamScopes?: string[];
+
+  /**
+   * Downstream URL the daemon calls with its app token.
+   * @default 'https://graph.microsoft.com/v1.0/organization'
+   */
+  readonly daemonDownstreamUrl?: string;
+
+  /**
+   * Application scopes the daemon requests (client credentials take `/.default` only).
+   * @default ['https://graph.microsoft.com/.default']
+   */
+  readonly daemonScopes?: string[];
+
+  /**
+   * When the daemon runs.
+   * @default events.Schedule.rate(Duration.minutes(15))
+   */
+  readonly daemonSchedule?: events.Schedule;
+
+  /**
+   * Retention of the functions' and the API's logs.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * Where the alarms notify.
+   * @default - alarms change state without notifying anyone
+   */
+  readonly alarmTopic?: sns.ITopic;
+
+  /**
+   * An existing secret holding the client secret as its plain string value.
+   * @default - a new secret with a generated placeholder value; put the real client secret in after deploying
+   */
+  readonly clientSecret?: secretsmanager.ISecret;
+
+  /**
+   * Properties of the token cache (table and key).
+   * @default - {@link TokenCache} defaults, with `clientId` set to this stack's client id
+   */
+  readonly tokenCache?: TokenCacheProps;
+
+  /**
+   * Steady-state requests per second the HTTP API stage accepts; `burst` is twice this.
+   * @default 50
+   */
+  readonly apiRateLimit?: number;
+
+  /**
+   * Directory holding package.json, package-lock.json and `functions/aws`.
+   * @default - the nearest directory above this file that holds a package.json
+   */
+  readonly projectRoot?: string;
+}
+
+/**
+ * The AWS deployment: the token cache, the web API (HTTP API with a JWT authorizer,
+ * `GET /api/downstream`) and the scheduled daemon, each on its own least-privilege role,
+ * with the client secret in Secrets Manager, log retention and alarms.
+ */
+export class TokenCacheStack extends Stack {
+  /** The token cache the functions share. */
+  public readonly tokenCache: TokenCache;
+  /** The OBO web API function. */
+  public readonly webApi: nodejs.NodejsFunction;
+  /** The client-credentials daemon function. */
+  public readonly daemon: nodejs.NodejsFunction;
+  /** The HTTP API in front of the web API. */
+  public readonly httpApi: apigwv2.HttpApi;
+  /** The secret holding the client secret. */
+  public readonly clientSecret: secretsmanager.ISecret;
+  /** The rule that fires the daemon. */
+  public readonly daemonRule: events.Rule;
+
+  constructor(scope: Construct, id: string, props: TokenCacheStackProps = {}) {
+    super(scope, id, props);
+    const tenantId = props.tenantId ?? PLACEHOLDER_TENANT_ID;
+    const clientId = props.clientId ?? PLACEHOLDER_CLIENT_ID;
+    const authorityHost = (props.authorityHost ?? 'https://login.microsoftonline.com').replace(/\/+$/, '');
+    const authority = `${authorityHost}/${tenantId}`;
+    const issuer = `${authority}/v2.0`;
+    const audience = props.apiAudience ?? clientId;
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    const root = props.projectRoot ?? findProjectRoot(__dirname);
+
+    this.tokenCache = new TokenCache(this, 'TokenCache', { clientId, ...props.tokenCache });
+
+    if (props.clientSecret) {
+      this.clientSecret = props.clientSecret;
+    } else {
+      const secret = new secretsmanager.Secret(this, 'ClientSecret', {
+        description: `Client secret of Entra app ${clientId}; replace the generated placeholder after deploying`,
+      });
+      Validations.of(secret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason:
+          'The value is a client secret issued by Entra ID; a Lambda rotator would need Graph permission to add ' +
+          'credentials to the app registration. It is rotated in Entra ID and put here with put-secret-value ' +
+          '(see infra/README.md); a certificate credential avoids the shared secret altogether.',
+      });
+      this.clientSecret = secret;
+    }
+
+    const common = {
+      tokenCache: this.tokenCache,
+      clientSecret: this.clientSecret,
+      logRetention,
+      root,
+      environment: {
+        [FUNCTION_ENV.clientId]: clientId,
+        [FUNCTION_ENV.authority]: authority,
+        [FUNCTION_ENV.clientSecretArn]: this.clientSecret.secretArn,
+      },
+    };
+    this.webApi = this.cacheFunction('WebApi', {
+      ...common,
+      entry: 'functions/aws/web-api.ts',
+      description: 'Validates the caller, gets a downstream token on behalf of the caller, calls downstream',
+      timeout: Duration.seconds(10),
+      environment: {
+        ...common.environment,
+        [FUNCTION_ENV.downstreamUrl]: props.downstreamUrl ?? 'https://graph.microsoft.com/v1.0/me',
+        [FUNCTION_ENV.downstreamScopes]: (
+          props.downstreamScopes ?? ['https://graph.microsoft.com/User.Read']
+        ).join(' '),
+        [FUNCTION_ENV.apiAudience]: audience,
+        [FUNCTION_ENV.apiIssuer]: issuer,
+      },
+    });
+    this.daemon = this.cacheFunction('Daemon', {
+      ...common,
+      entry: 'functions/aws/daemon.ts',
+      description: 'Gets an app token (client credentials) and calls downstream on a schedule',
+      timeout: Duration.seconds(30),
+      environment: {
+        ...common.environment,
+        [FUNCTION_ENV.downstreamUrl]:
+          props.daemonDownstreamUrl ?? 'https://graph.microsoft.com/v1.0/organization',
+        [FUNCTION_ENV.downstreamScopes]: (
+          props.daemonScopes ?? ['https://graph.microsoft.com/.default']
+        ).join(' '),
+      },
+    });
+
+    this.httpApi = this.webApiGateway(issuer, audience, props, logRetention);
+
+    this.daemonRule = new events.Rule(this, 'DaemonSchedule', {
+      description: 'Runs the token-cache daemon',
+      schedule: props.daemonSchedule ?? events.Schedule.rate(Duration.minutes(15)),
+      // A missed run is repaired by the next one; retrying for hours would only pile up.
+      targets: [
+        new targets.LambdaFunction(this.daemon, { retryAttempts: 2, maxEventAge: Duration.minutes(10) }),
+      ],
+    });
+
+    this.addAlarms(props.alarmTopic);
+    new CfnOutput(this, 'ApiUrl', { value: `${this.httpApi.defaultStage?.url ?? ''}api/downstream` });
+    new CfnOutput(this, 'ClientSecretArn', { value: this.clientSecret.secretArn });
+    new CfnOutput(this, 'TableName', { value: this.tokenCache.table.tableName });
+    new CfnOutput(this, 'KeyArn', { value: this.tokenCache.key.keyArn });
+  }
+
+  /** One function on its own role: its log group, the cache, and the client secret, nothing else. */
+  private cacheFunction(
+    id: string,
+    options: {
+      entry: string;
+      description: string;
+      timeout: Duration;
+      environment: Record<string, string>;
+      tokenCache: TokenCache;
+      clientSecret: secretsmanager.ISecret;
+      logRetention: logs.RetentionDays;
+      root: string;
+    },
+  ): nodejs.NodejsFunction {
+    const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: options.logRetention });
+    // An own role instead of the default one: AWSLambdaBasicExecutionRole may write to any log group.
+    const role = new iam.Role(this, `${id}Role`, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Runs the ${id} function`,
+    });
+    logGroup.grantWrite(role);
+    const fn = new nodejs.NodejsFunction(this, id, {
+      entry: path.join(options.root, options.entry),
+      handler: 'handler',
+      projectRoot: options.root,
+      depsLockFilePath: path.join(options.root, 'package-lock.json'),
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 512,
+      timeout: options.timeout,
+      description: options.description,
+      role,
+      logGroup,
+      environment: {
+        ...options.environment,
+        // Stack traces point at the TypeScript sources through the bundled source map.
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        format: nodejs.OutputFormat.CJS,
+        // The SDK is bundled too: the function runs the versions its tests ran, not the runtime's.
+        bundleAwsSDK: true,
+        externalModules: [],
+        forceDockerBundling: false,
+      },
+    });
+    options.tokenCache.bindTo(fn);
+    options.clientSecret.grantRead(fn);
+    return fn;
+  }
+
+  private webApiGateway(
+    issuer: string,
+    audience: string,
+    props: TokenCacheStackProps,
+    logRetention: logs.RetentionDays,
+  ): apigwv2.HttpApi {
+    const api = new apigwv2.HttpApi(this, 'HttpApi', {
+      description: 'Token-cache web API',
+      createDefaultStage: false,
+    });
+    const accessLogs = new logs.LogGroup(this, 'HttpApiAccessLogs', { retention: logRetention });
+    const rateLimit = props.apiRateLimit ?? 50;
+    api.addStage('DefaultStage', {
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit, burstLimit: rateLimit * 2 },
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(accessLogs),
+        // No headers and no query string: an Authorization header must never reach a log.
+        format: apigw.AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            ip: '$context.identity.sourceIp',
+            requestTime: '$context.requestTime',
+            routeKey: '$context.routeKey',
+            status: '$context.status',
+            responseLength: '$context.responseLength',
+            latency: '$context.responseLatency',
+            integrationLatency: '$context.integrationLatency',
+            authorizerError: '$context.authorizer.error',
+            integrationError: '$context.integrationErrorMessage',
+          }),
+        ),
+      },
+    });
+    api.addRoutes({
+      path: '/api/downstream',
+      methods: [apigwv2.HttpMethod.GET],
+      integration: new HttpLambdaIntegration('WebApiIntegration', this.webApi),
+      authorizer: new HttpJwtAuthorizer('EntraJwtAuthorizer', issuer, { jwtAudience: [audience] }),
+      authorizationScopes: props.apiRequiredScopes,
+    });
+    return api;
+  }
+
+  private addAlarms(topic: sns.ITopic | undefined): void {
+    const period = Duration.minutes(5);
+    const alarms: cloudwatch.Alarm[] = [];
+    for (const [id, fn] of [
+      ['WebApi', this.webApi],
+      ['Daemon', this.daemon],
+    ] as const) {
+      alarms.push(
+        fn.metricErrors({ period, statistic: 'Sum' }).createAlarm(this, `${id}ErrorsAlarm`, {
+          alarmDescription: `${id} function invocations failed`,
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+        fn.metricThrottles({ period, statistic: 'Sum' }).createAlarm(this, `${id}ThrottlesAlarm`, {
+          alarmDescription: `${id} function invocations were throttled`,
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
+    alarms.push(
+      this.httpApi.metricServerError({ period, statistic: 'Sum' }).createAlarm(this, 'HttpApi5xxAlarm', {
+        alarmDescription: 'The web API answered 5xx (downstream, authority or cache failures)',
+        threshold: 5,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'TableThrottlesAlarm', {
+        alarmDescription: 'The token cache table throttled reads or writes',
+        metric: this.tokenCache.table.metricThrottledRequestsForOperations({
+          operations: [
+            dynamodb.Operation.GET_ITEM,
+            dynamodb.Operation.PUT_ITEM,
+            dynamodb.Operation.DELETE_ITEM,
+          ],
+          period,
+        }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    if (topic) {
+      const action = new cloudwatchActions.SnsAction(topic);
+      for (const alarm of alarms) alarm.addAlarmAction(action);
+    }
+  }
+}
+
+/** The nearest directory at or above `start` that holds a package.json. */
+export function findProjectRoot(start: string): string {
+  for (let dir = path.resolve(start); ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`No package.json at or above ${start}`);
+  }
+}
