@@ -1,0 +1,228 @@
+/**
+ * Token endpoint errors in Entra ID's shape: an OAuth `error`, an `AADSTS<code>: ...`
+ * description, `error_codes`, `timestamp`, `trace_id`, `correlation_id`, `error_uri`.
+ * msal-node turns `error` into `errorCode`, `error_codes[0]` into `errorNo` and the
+ * `suberror` `bad_token` into an InteractionRequiredAuthError, so the library under test
+ * sees what it would see from Entra. Codes and texts follow Entra's published ones; the
+ * texts are shortened.
+ */
+import { randomUUID } from 'node:crypto';
+
+/** A token request Entra would refuse; thrown by the grant handlers, answered by the server. */
+export class EntraError extends Error {
+  override readonly name = 'EntraError';
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly code: number,
+    readonly description: string,
+    readonly suberror?: string,
+  ) {
+    super(`AADSTS${code}: ${description}`);
+  }
+
+  /** The response body, with the request's correlation id. */
+  body(correlationId: string | undefined): Record<string, unknown> {
+    const traceId = randomUUID();
+    const correlation = correlationId ?? randomUUID();
+    // Entra's timestamp format: "2024-06-20 11:53:16Z".
+    const timestamp = new Date()
+      .toISOString()
+      .replace('T', ' ')
+      .replace(/\.\d+Z$/, 'Z');
+    return {
+      error: this.error,
+      error_description: `${this.message}\r\nTrace ID: ${traceId}\r\nCorrelation ID: ${correlation}\r\nTimestamp: ${timestamp}`,
+      error_codes: [this.code],
+      timestamp,
+      trace_id: traceId,
+      correlation_id: correlation,
+      error_uri: `https://login.microsoftonline.com/error?code=${this.code}`,
+      ...(this.suberror ? { suberror: this.suberror } : {}),
+    };
+  }
+}
+
+/** The errors the local authority answers with, by cause. */
+export const Entra = {
+  missingParameter: (name: string) =>
+    new EntraError(
+      400,
+      'invalid_request',
+      900144,
+      `The request body must contain the following parameter: '${name}'.`,
+    ),
+  invalidParameter: (name: string, value: string) =>
+    new EntraError(
+      400,
+      'invalid_request',
+      900144,
+      `The value '${value}' of parameter '${name}' is not valid.`,
+    ),
+  unsupportedGrantType: (grantType: string) =>
+    new EntraError(
+      400,
+      'unsupported_grant_type',
+      70003,
+      `The app requested an unsupported grant type '${grantType}'.`,
+    ),
+  unknownClient: (clientId: string, tenantId: string) =>
+    new EntraError(
+      400,
+      'unauthorized_client',
+      700016,
+      `Application with identifier '${clientId}' was not found in the directory '${tenantId}'.`,
+    ),
+  missingClientCredential: () =>
+    new EntraError(
+      401,
+      'invalid_client',
+      7000218,
+      "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+    ),
+  invalidClientSecret: (clientId: string) =>
+    new EntraError(
+      401,
+      'invalid_client',
+      7000215,
+      `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
+    ),
+  malformedClientAssertion: () =>
+    new EntraError(401, 'invalid_client', 50027, 'JWT token is invalid or malformed.'),
+  clientAssertionSignature: (reason: string) =>
+    new EntraError(
+      401,
+      'invalid_client',
+      700027,
+      `Client assertion failed signature validation. [Reason - ${reason}]`,
+    ),
+  clientAssertionTime: () =>
+    new EntraError(401, 'invalid_client', 700024, 'Client assertion is not within its valid time range.'),
+  clientAssertionAudience: () =>
+    new EntraError(
+      401,
+      'invalid_client',
+      700023,
+      'Client assertion audience claim does not match Realm issuer.',
+    ),
+  /** Entra has no dedicated public code for iss/sub != client_id; it reports the assertion as malformed. */
+  clientAssertionSubject: () =>
+    new EntraError(
+      401,
+      'invalid_client',
+      50027,
+      "JWT token is invalid or malformed: 'iss' and 'sub' must be the client_id.",
+    ),
+  clientCredentialsScope: (scope: string) =>
+    new EntraError(
+      400,
+      'invalid_scope',
+      1002012,
+      `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
+    ),
+  invalidScope: (scope: string) =>
+    new EntraError(
+      400,
+      'invalid_scope',
+      70011,
+      `The provided value for the input parameter 'scope' is not valid. The scope '${scope}' is not valid.`,
+    ),
+  multipleResources: () =>
+    new EntraError(
+      400,
+      'invalid_scope',
+      28000,
+      'Provided value for the input parameter scope is not valid because it contains more than one resource.',
+    ),
+  assertionSignature: (reason: string) =>
+    new EntraError(
+      400,
+      'invalid_grant',
+      50013,
+      `Assertion failed signature validation. [Reason - ${reason}]`,
+    ),
+  /** Anything else wrong with an OBO assertion: untrusted issuer, app-only token, missing claims. */
+  assertionInvalid: (reason: string) =>
+    new EntraError(400, 'invalid_grant', 50013, `Assertion is invalid. [Reason - ${reason}]`),
+  assertionTime: (expiry: number) =>
+    new EntraError(
+      400,
+      'invalid_grant',
+      500133,
+      `Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token. Current time: ${new Date().toISOString()}, expiry time of assertion ${new Date(expiry * 1000).toISOString()}.`,
+    ),
+  assertionAudience: (audience: string, clientId: string) =>
+    new EntraError(
+      400,
+      'invalid_grant',
+      500131,
+      `Assertion audience does not match the Client app presenting the assertion. The audience in the assertion was '${audience}' and the expected audience is '${clientId}' or one of the Application Uris of this application with App ID '${clientId}'.`,
+    ),
+  malformedGrant: () =>
+    new EntraError(400, 'invalid_grant', 9002313, 'Invalid request. Request is malformed or invalid.'),
+  grantOfOtherClient: (what: string) =>
+    new EntraError(
+      400,
+      'invalid_grant',
+      70000,
+      `Provided grant is invalid or malformed: the ${what} was issued to another client.`,
+    ),
+  codeRedeemed: () =>
+    new EntraError(
+      400,
+      'invalid_grant',
+      54005,
+      'OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.',
+    ),
+  codeExpired: () =>
+    new EntraError(
+      400,
+      'invalid_grant',
+      70008,
+      'The provided authorization code or refresh token has expired due to inactivity.',
+    ),
+  redirectMismatch: (given: string, expected: string) =>
+    new EntraError(
+      400,
+      'invalid_grant',
+      500112,
+      `The reply address '${given}' does not match the reply address '${expected}' provided when requesting Authorization code.`,
+    ),
+  pkceMismatch: () =>
+    new EntraError(
+      400,
+      'invalid_grant',
+      501481,
+      'The Code_Verifier does not match the code_challenge supplied in the authorization request.',
+    ),
+  refreshTokenRevoked: () =>
+    new EntraError(
+      400,
+      'invalid_grant',
+      50173,
+      'The provided grant has expired due to it being revoked, a fresh auth token is needed.',
+      'bad_token',
+    ),
+  /** The fault switch. 429 and 503 are transient ('temporarily_unavailable'), 500 is 'server_error'. */
+  fault: (status: 429 | 500 | 503) =>
+    status === 500
+      ? new EntraError(
+          500,
+          'server_error',
+          50000,
+          'There was an error issuing a token or an issue with our sign-in service.',
+        )
+      : status === 429
+        ? new EntraError(
+            429,
+            'temporarily_unavailable',
+            90055,
+            'There are too many incoming requests. Retry later.',
+          )
+        : new EntraError(
+            503,
+            'temporarily_unavailable',
+            90033,
+            'A transient error has occurred. Please try again.',
+          ),
+} as const;

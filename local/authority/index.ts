@@ -1,0 +1,19 @@
+/**
+ * An Entra ID-compatible authority over HTTPS for tests and the local stack: client
+ * credentials, on-behalf-of, refresh token and authorization code grants, Entra-shaped
+ * tokens, errors, `client_info`, OpenID configuration, instance discovery and JWKS.
+ */
+export { startLocalAuthority } from './server';
+export { DEFAULT_CALLER_CLIENT_ID, DEFAULT_TENANT_ID, DEFAULT_USER, GrantType } from './constants';
+export type {
+  AuthorityCounters,
+  AuthorityFault,
+  IssueAuthCodeOptions,
+  LocalAuthority,
+  LocalAuthorityOptions,
+  LocalClient,
+  LocalUser,
+  MintUserTokenOptions,
+  MsalAuthorityMetadata,
+  RevocationFilter,
+} from './types';
