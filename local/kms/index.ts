@@ -1,0 +1,4 @@
+/** The local KMS-compatible server: see {@link startLocalKms}. */
+export { startLocalKms, localKmsOperations } from './server';
+export type { LocalKms, LocalKmsOptions, LocalKmsFault, LocalKmsCreateKeyOptions } from './server';
+export type { CallCounters } from './aws-json-server';
