@@ -10,7 +10,6 @@ import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import type { KeyRing } from '../../shared/crypto/keyring';
 import { CounterMetrics, type LogFields, type Logger } from '../../shared/observability';
 import { MemoryStore } from '../../shared/store/memory';
-import type { TokenStore } from '../../shared/store/store';
 import { startLocalAuthority, type LocalAuthority } from '../../local/authority';
 
 export const API_CLIENT_ID = '6f1c7a2e-3b54-4d7e-9c1a-0e2f4b6d8a10';
