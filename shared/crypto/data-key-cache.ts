@@ -58,7 +58,8 @@ export class DataKeyCache {
   /**
    * The data key to seal a new envelope with: the current one while it is younger than
    * `maxAgeMs` and has sealed fewer than `maxUses` envelopes, else a fresh one from the
-   * ring. Concurrent callers share one ring call; a failed call is not remembered.
+   * ring. Concurrent callers share one ring call; a failed call is not remembered. The
+   * key is shared with other callers: never modify it.
    * @throws KeyServiceError when the ring fails; the caller must then not write.
    */
   async encryptionKey(): Promise<DataKey> {
@@ -85,7 +86,8 @@ export class DataKeyCache {
 
   /**
    * The plaintext of a wrapped data key from an envelope header, from the cache or the
-   * ring. Concurrent callers for the same key share one ring call.
+   * ring. Concurrent callers for the same key share one ring call. The returned bytes are
+   * the cached key itself: read them, never modify them.
    * @throws KeyServiceError as the ring raised it (`invalid-ciphertext` / `not-found`
    * when the ring cannot open this key); any other failure becomes reason `unknown`.
    */

@@ -353,6 +353,22 @@ describe('Envelope', () => {
       for (const message of messages) for (const secret of secrets) expect(message).not.toContain(secret);
     });
 
+    it('authenticates a compressed body before inflating it', async () => {
+      const envelope = envelopeOf(ringOf(), 0);
+      const blob = await envelope.seal(msalCache(3), partition);
+      const { headerLength, compressed } = parseEnvelopeHeader(blob);
+      const reasons = new Set<string>();
+
+      for (let offset = headerLength; offset < blob.length; offset++) {
+        const altered = Uint8Array.from(blob);
+        altered[offset] ^= 0x01;
+        reasons.add(((await rejection(envelope.open(altered, partition))) as EnvelopeError).reason);
+      }
+
+      expect(compressed).toBe(true);
+      expect([...reasons]).toEqual([EnvelopeFailure.AuthenticationFailed]);
+    });
+
     it('fails for the blob truncated at every length, and with a byte appended', async () => {
       const envelope = envelopeOf(ringOf());
       const blob = await envelope.seal(msalCache(1), partition);
