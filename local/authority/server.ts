@@ -14,7 +14,8 @@ import { ConfigurationError } from '../../shared/errors';
 import { createDevCertificate } from '../tls';
 import { DEFAULT_CALLER_CLIENT_ID, DEFAULT_TENANT_ID, DEFAULT_USER } from './constants';
 import { Entra, EntraError } from './entra-errors';
-import { TokenEndpoint } from './token-endpoint';
+import { registration } from './clients';
+import { checkLifetime, TokenEndpoint } from './token-endpoint';
 import { TokenSigner, userAccessTokenClaims } from './tokens';
 import type {
   AuthorityCounters,
@@ -168,7 +169,7 @@ class RunningAuthority implements LocalAuthority {
   }
 
   setAccessTokenLifetime(seconds: number): void {
-    this.tokens.accessTokenLifetimeSeconds = seconds;
+    this.tokens.setAccessTokenLifetime(seconds);
   }
 
   async mintUserToken(options: MintUserTokenOptions): Promise<string> {
@@ -361,15 +362,12 @@ export async function startLocalAuthority(options: LocalAuthorityOptions = {}): 
       `'${tenantId}' cannot be a URL path segment`,
     );
   }
+  // Validate everything before a port is opened.
+  for (const client of options.clients ?? []) registration(client);
+  checkLifetime(options.accessTokenLifetimeSeconds ?? 3600);
   const certificate = options.certificate ?? (await createDevCertificate());
   const signer = await TokenSigner.create();
   const server = createServer({ cert: certificate.cert, key: certificate.key });
   const boundPort = await listen(server, port);
-  try {
-    return new RunningAuthority(server, boundPort, tenantId, certificate.cert, signer, options);
-  } catch (e) {
-    // An invalid client registration: do not leave the port open.
-    server.close();
-    throw e;
-  }
+  return new RunningAuthority(server, boundPort, tenantId, certificate.cert, signer, options);
 }

@@ -84,7 +84,7 @@ function parseDelegatedScopes(scope: string): RequestedScopes {
 }
 
 /** The user of a delegated token, with defaults applied. */
-export function tokenUser(user: LocalUser, defaultTenantId: string): TokenUser {
+function tokenUser(user: LocalUser, defaultTenantId: string): TokenUser {
   return {
     oid: user.oid,
     tenantId: user.tenantId ?? defaultTenantId,
@@ -112,7 +112,7 @@ export class TokenEndpoint {
     private readonly defaultTenantId: string,
     accessTokenLifetimeSeconds: number,
   ) {
-    this.lifetimeSeconds = TokenEndpoint.checkLifetime(accessTokenLifetimeSeconds);
+    this.lifetimeSeconds = checkLifetime(accessTokenLifetimeSeconds);
   }
 
   /** Registers or replaces a client. */
@@ -120,9 +120,9 @@ export class TokenEndpoint {
     this.clients.set(client.clientId, registration(client));
   }
 
-  /** Lifetime of access tokens issued from now on. */
-  set accessTokenLifetimeSeconds(seconds: number) {
-    this.lifetimeSeconds = TokenEndpoint.checkLifetime(seconds);
+  /** Sets the lifetime of access tokens issued from now on. */
+  setAccessTokenLifetime(seconds: number): void {
+    this.lifetimeSeconds = checkLifetime(seconds);
   }
 
   /** Stores a completed sign-in; returns the code that redeems it once. */
@@ -364,16 +364,14 @@ export class TokenEndpoint {
     if (params.get('client_info') === '1') body.client_info = clientInfo(user);
     return body;
   }
+}
 
-  private static checkLifetime(seconds: number): number {
-    if (!Number.isInteger(seconds) || seconds <= 0) {
-      throw new ConfigurationError(
-        'accessTokenLifetimeSeconds',
-        `must be a positive integer, got ${seconds}`,
-      );
-    }
-    return seconds;
+/** Validates an access token lifetime; throws ConfigurationError. */
+export function checkLifetime(seconds: number): number {
+  if (!Number.isInteger(seconds) || seconds <= 0) {
+    throw new ConfigurationError('accessTokenLifetimeSeconds', `must be a positive integer, got ${seconds}`);
   }
+  return seconds;
 }
 
 function required(params: URLSearchParams, name: string): string {

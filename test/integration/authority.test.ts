@@ -216,6 +216,9 @@ describe('startLocalAuthority', () => {
     await expect(startLocalAuthority({ clients: [{ clientId: 'no-credential' }] })).rejects.toThrow(
       /needs clientSecret or certificatePem/,
     );
+    await expect(startLocalAuthority({ accessTokenLifetimeSeconds: 1.5 })).rejects.toThrow(
+      ConfigurationError,
+    );
     expect(() => authority.setAccessTokenLifetime(0)).toThrow(ConfigurationError);
   });
 });
