@@ -1,0 +1,356 @@
+/**
+ * Azure Key Vault key ring: data keys are 32 random bytes made here and wrapped with
+ * RSA-OAEP-256 by a Key Vault RSA key (`wrapKey` / `unwrapKey`); the key never leaves
+ * Key Vault. Each data key records the exact key version that wrapped it, so blobs sealed
+ * before a rotation keep opening with their own version while new ones use the current.
+ *
+ * Permissions the identity needs on the key: `get` (to find the current version),
+ * `wrapKey`, `unwrapKey` (the built-in role "Key Vault Crypto Service Encryption User").
+ */
+import { randomBytes } from 'node:crypto';
+import type { TokenCredential } from '@azure/core-auth';
+import {
+  CryptographyClient,
+  KeyClient,
+  type CryptographyClientOptions,
+  type KeyVaultKey,
+} from '@azure/keyvault-keys';
+import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../errors';
+import type { DataKey, KeyRing } from './keyring';
+
+/** Options of {@link KeyVaultKeyRing}. */
+export interface KeyVaultKeyRingOptions {
+  /**
+   * The Key Vault key: `https://<vault>.vault.azure.net/keys/<name>` to follow rotations
+   * (data keys are wrapped by the current version), or `.../keys/<name>/<version>` to pin
+   * one version. Blobs wrapped by any version of this key can be opened.
+   */
+  readonly keyId: string;
+  /** Credential for Key Vault (e.g. `ManagedIdentityCredential`, `DefaultAzureCredential`). */
+  readonly credential: TokenCredential;
+  /**
+   * Options for the SDK clients (retries, TLS, challenge verification, service version).
+   * @default {} (the SDK's defaults: 3 retries, system CAs, challenge resource verified)
+   */
+  readonly cryptographyClientOptions?: CryptographyClientOptions;
+  /**
+   * How long the resolved current key version is reused before Key Vault is asked again,
+   * i.e. the longest a rotation can go unnoticed by a warm instance. 0 asks every time.
+   * @default 300_000 (5 minutes)
+   */
+  readonly currentVersionTtlMs?: number;
+}
+
+/** The wrapping algorithm; fixed, so it is not stored in the envelope. */
+const WRAP_ALGORITHM = 'RSA-OAEP-256';
+const DATA_KEY_BYTES = 32;
+/** Bound on cached per-version clients: envelope headers name versions, and headers come from the store. */
+const MAX_CLIENTS = 32;
+const KEY_NAME = /^[0-9a-zA-Z-]{1,127}$/;
+const KEY_VERSION = /^[0-9a-zA-Z]{1,64}$/;
+
+interface ParsedKeyId {
+  /** `https://host[:port]`, lower-cased host, no trailing slash. */
+  readonly vaultUrl: string;
+  readonly name: string;
+  readonly version: string | undefined;
+}
+
+interface CurrentKey {
+  readonly kid: string;
+  readonly expiresAt: number;
+}
+
+/**
+ * Key ring backed by an Azure Key Vault RSA key.
+ * @example
+ * // In Azure Functions, with a managed identity:
+ * const keyRing = new KeyVaultKeyRing({
+ *   keyId: 'https://my-vault.vault.azure.net/keys/token-cache',
+ *   credential: new ManagedIdentityCredential(),
+ * });
+ * @example
+ * // Against the local Key Vault (local/keyvault.ts) with its self-signed certificate.
+ * // `tlsOptions` reaches the SDK's HTTP pipeline (@azure/core-rest-pipeline): its `ca`
+ * // replaces the system CAs for these clients only. An `agent` (`new https.Agent({ ca })`)
+ * // works too; `NODE_EXTRA_CA_CERTS` set before Node starts adds the CA process-wide.
+ * const keyRing = new KeyVaultKeyRing({
+ *   keyId: `${vault.vaultUrl}/keys/token-cache`,
+ *   credential,
+ *   cryptographyClientOptions: {
+ *     tlsOptions: { ca: vault.ca },
+ *     // The challenge names https://vault.azure.net; the host is localhost.
+ *     disableChallengeResourceVerification: true,
+ *   },
+ * });
+ */
+export class KeyVaultKeyRing implements KeyRing {
+  /** Ring type written into every envelope. */
+  readonly name = 'azure-keyvault';
+
+  private readonly key: ParsedKeyId;
+  private readonly credential: TokenCredential;
+  private readonly clientOptions: CryptographyClientOptions;
+  private readonly ttlMs: number;
+  private readonly keyClient: KeyClient;
+  /** Remote-only clients per versioned kid, oldest first (Map keeps insertion order). */
+  private readonly clients = new Map<string, CryptographyClient>();
+  private current: CurrentKey | undefined;
+  private resolving: Promise<CurrentKey> | undefined;
+
+  constructor(options: KeyVaultKeyRingOptions) {
+    this.key = parseKeyId(options.keyId, 'keyId');
+    if (typeof options.credential?.getToken !== 'function') {
+      throw new ConfigurationError(
+        'credential',
+        'expected a TokenCredential (an object with getToken), e.g. ManagedIdentityCredential',
+      );
+    }
+    const ttl = options.currentVersionTtlMs ?? 300_000;
+    if (!Number.isFinite(ttl) || ttl < 0) {
+      throw new ConfigurationError(
+        'currentVersionTtlMs',
+        `expected a duration in milliseconds >= 0, received ${ttl}`,
+      );
+    }
+    this.credential = options.credential;
+    this.clientOptions = { ...options.cryptographyClientOptions };
+    this.ttlMs = ttl;
+    this.keyClient = new KeyClient(this.key.vaultUrl, this.credential, { ...this.clientOptions });
+  }
+
+  /** Makes 32 random bytes and wraps them with the current key version. @throws KeyServiceError */
+  async generateDataKey(): Promise<DataKey> {
+    const { kid } = await this.currentKey();
+    const plaintext = randomBytes(DATA_KEY_BYTES);
+    try {
+      const result = await this.clientFor(kid).wrapKey(WRAP_ALGORITHM, plaintext);
+      return { plaintext: new Uint8Array(plaintext), wrapped: result.result, keyId: kid };
+    } catch (error) {
+      throw toKeyServiceError(this.name, 'generate', kid, error);
+    } finally {
+      plaintext.fill(0);
+    }
+  }
+
+  /** Unwraps with exactly the key version `keyId` names, which must be a version of the configured key. @throws KeyServiceError */
+  async unwrapDataKey(wrapped: Uint8Array, keyId: string): Promise<Uint8Array> {
+    const kid = this.checkVersionOfConfiguredKey(keyId);
+    let result: Uint8Array;
+    try {
+      result = (await this.clientFor(kid).unwrapKey(WRAP_ALGORITHM, wrapped)).result;
+    } catch (error) {
+      throw toKeyServiceError(this.name, 'unwrap', kid, error);
+    }
+    if (result.length !== DATA_KEY_BYTES) {
+      throw new KeyServiceError(
+        this.name,
+        'unwrap',
+        KeyServiceFailure.InvalidCiphertext,
+        `${kid} unwrapped ${result.length} bytes, expected a ${DATA_KEY_BYTES}-byte data key`,
+      );
+    }
+    return result;
+  }
+
+  /** The current version, cached for `currentVersionTtlMs`; concurrent callers share one lookup. */
+  private async currentKey(): Promise<CurrentKey> {
+    const cached = this.current;
+    if (cached && cached.expiresAt > Date.now()) return cached;
+    this.resolving ??= this.resolveCurrentKey().finally(() => {
+      this.resolving = undefined;
+    });
+    return this.resolving;
+  }
+
+  private async resolveCurrentKey(): Promise<CurrentKey> {
+    const { name, version } = this.key;
+    const label = `${this.key.vaultUrl}/keys/${name}${version ? `/${version}` : ''}`;
+    let key: KeyVaultKey;
+    try {
+      key = await this.keyClient.getKey(name, version ? { version } : {});
+    } catch (error) {
+      throw toKeyServiceError(this.name, 'generate', label, error);
+    }
+    const kid = key.id ?? '';
+    const parsed = tryParseKeyId(kid);
+    if (!parsed?.version) {
+      throw new KeyServiceError(
+        this.name,
+        'generate',
+        KeyServiceFailure.Unknown,
+        `Key Vault returned no versioned key id for ${label}`,
+      );
+    }
+    // Key Vault still wraps with a disabled version (wrap is a public-key operation) but
+    // refuses to unwrap with it: never seal a blob nobody could open.
+    if (key.properties.enabled === false) {
+      throw new KeyServiceError(
+        this.name,
+        'generate',
+        KeyServiceFailure.Disabled,
+        `${kid} is disabled; enable it or rotate the key`,
+      );
+    }
+    const current = { kid, expiresAt: Date.now() + this.ttlMs };
+    this.current = current;
+    return current;
+  }
+
+  /**
+   * A CryptographyClient for exactly one version, built from a KeyVaultKey without key
+   * material: the SDK then skips the GET it makes to try local crypto and goes straight to
+   * the service (unwrap and RSA-OAEP-256 wrap are remote anyway), so a cold instance makes
+   * one round trip fewer and reads need no `get` permission.
+   */
+  private clientFor(kid: string): CryptographyClient {
+    const cached = this.clients.get(kid);
+    if (cached) return cached;
+    const parsed = parseKeyId(kid, 'keyId');
+    const key: KeyVaultKey = {
+      id: kid,
+      name: parsed.name,
+      properties: { id: kid, name: parsed.name, vaultUrl: parsed.vaultUrl, version: parsed.version },
+    };
+    const client = new CryptographyClient(key, this.credential, { ...this.clientOptions });
+    if (this.clients.size >= MAX_CLIENTS) {
+      const oldest = this.clients.keys().next().value;
+      if (oldest !== undefined) this.clients.delete(oldest);
+    }
+    this.clients.set(kid, client);
+    return client;
+  }
+
+  /**
+   * Only versions of the configured key (same vault, same name) may be used to unwrap: the
+   * key id comes from a stored envelope header, and following it elsewhere would send our
+   * bearer token to whichever vault the header names.
+   */
+  private checkVersionOfConfiguredKey(keyId: string): string {
+    const parsed = tryParseKeyId(keyId);
+    const expected = `${this.key.vaultUrl}/keys/${this.key.name}`;
+    if (
+      !parsed?.version ||
+      parsed.vaultUrl !== this.key.vaultUrl ||
+      parsed.name.toLowerCase() !== this.key.name.toLowerCase()
+    ) {
+      throw new KeyServiceError(
+        this.name,
+        'unwrap',
+        KeyServiceFailure.NotFound,
+        `key id ${JSON.stringify(keyId.slice(0, 300))} is not a version of the configured key ${expected}`,
+      );
+    }
+    return `${parsed.vaultUrl}/keys/${parsed.name}/${parsed.version}`;
+  }
+}
+
+function tryParseKeyId(keyId: string): ParsedKeyId | undefined {
+  let url: URL;
+  try {
+    url = new URL(keyId);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'https:' || url.search !== '' || url.hash !== '' || url.username || url.password) {
+    return undefined;
+  }
+  const segments = url.pathname.replace(/\/+$/, '').split('/').slice(1);
+  const [collection, name, version] = segments;
+  if (segments.length < 2 || segments.length > 3 || collection !== 'keys' || !name || !KEY_NAME.test(name)) {
+    return undefined;
+  }
+  if (version !== undefined && !KEY_VERSION.test(version)) return undefined;
+  return { vaultUrl: `${url.protocol}//${url.host}`, name, version };
+}
+
+function parseKeyId(keyId: string, setting: string): ParsedKeyId {
+  const parsed = typeof keyId === 'string' ? tryParseKeyId(keyId) : undefined;
+  if (!parsed) {
+    throw new ConfigurationError(
+      setting,
+      `expected a Key Vault key id like https://<vault>.vault.azure.net/keys/<name> or .../keys/<name>/<version>, received ${JSON.stringify(keyId)}`,
+    );
+  }
+  return parsed;
+}
+
+/** The parts of an SDK RestError this ring reads (duck-typed: SDK packages may be duplicated). */
+interface RestErrorLike extends Error {
+  readonly statusCode?: number;
+  readonly code?: string;
+  readonly details?: { error?: { code?: string; innerError?: { code?: string } } };
+}
+
+function isRestErrorLike(error: unknown): error is RestErrorLike {
+  return error instanceof Error && error.name === 'RestError';
+}
+
+/** Credential failures from @azure/identity, recognised by name so the package is not required. */
+const CREDENTIAL_ERRORS = new Set([
+  'CredentialUnavailableError',
+  'AuthenticationError',
+  'AuthenticationRequiredError',
+]);
+
+/**
+ * Maps a Key Vault / SDK failure to a KeyServiceError; the original error is kept as cause.
+ * Messages carry the status, the service's error codes and the key id, never key material
+ * or tokens.
+ */
+function toKeyServiceError(
+  keyRing: string,
+  operation: 'generate' | 'unwrap',
+  kid: string,
+  error: unknown,
+): KeyServiceError {
+  if (error instanceof KeyServiceError) return error;
+  const fail = (reason: KeyServiceFailure, message: string): KeyServiceError =>
+    new KeyServiceError(keyRing, operation, reason, message, { cause: error });
+
+  if (isRestErrorLike(error)) {
+    const status = error.statusCode;
+    const code = error.details?.error?.code ?? error.code ?? '';
+    const inner = error.details?.error?.innerError?.code ?? '';
+    const codes = [code, inner].filter(Boolean).join('/');
+    const answered = `Key Vault answered ${status ?? 'no status'}${codes ? ` ${codes}` : ''} for ${kid}`;
+    if (status === undefined) {
+      return fail(
+        KeyServiceFailure.Unavailable,
+        `Key Vault could not be reached for ${kid} (${error.code ?? 'network error'})`,
+      );
+    }
+    if (status === 404 || code === 'KeyNotFound') return fail(KeyServiceFailure.NotFound, answered);
+    if (status === 403) {
+      const disabled = inner === 'KeyDisabled' || /disabled/i.test(error.message);
+      return disabled
+        ? fail(KeyServiceFailure.Disabled, `${answered}: the key version is disabled`)
+        : fail(
+            KeyServiceFailure.AccessDenied,
+            `${answered}: grant the identity get, wrapKey and unwrapKey on the key`,
+          );
+    }
+    if (status === 401)
+      return fail(KeyServiceFailure.AccessDenied, `${answered}: the bearer token was refused`);
+    if (status === 429 || code === 'Throttled') return fail(KeyServiceFailure.Throttled, answered);
+    if (status >= 500) return fail(KeyServiceFailure.Unavailable, answered);
+    if (operation === 'unwrap' && status === 400 && code === 'BadParameter') {
+      return fail(
+        KeyServiceFailure.InvalidCiphertext,
+        `${answered}: this key version cannot unwrap the data key`,
+      );
+    }
+    return fail(KeyServiceFailure.Unknown, answered);
+  }
+  if (error instanceof Error && CREDENTIAL_ERRORS.has(error.name)) {
+    return fail(
+      KeyServiceFailure.AccessDenied,
+      `the credential could not get a token for Key Vault (${error.name})`,
+    );
+  }
+  if (error instanceof Error && error.name === 'AbortError') {
+    return fail(KeyServiceFailure.Unavailable, `the call to Key Vault for ${kid} was aborted`);
+  }
+  const name = error instanceof Error ? error.name : typeof error;
+  return fail(KeyServiceFailure.Unknown, `unexpected ${name} calling Key Vault for ${kid}`);
+}
