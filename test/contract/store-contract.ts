@@ -251,6 +251,21 @@ export function runStoreContract(name: string, setup: () => Promise<StoreFixture
         // A writer that read the old item before it expired must not overwrite the new one.
         await expectConflict(store().write(key, bytes('stale writer'), replace(old)));
       });
+
+      it('lets exactly one of many concurrent creators replace an expired item', async () => {
+        const key = freshKey();
+        const { expiresAt, expire } = expiring();
+        await store().write(key, bytes('expired'), { condition: { mustNotExist: true }, expiresAt });
+        expire();
+
+        const { won, lost } = await settleAll(
+          Array.from({ length: WRITERS }, (_, i) => store().write(key, bytes(`creator ${i}`), create())),
+        );
+
+        expect(won).toHaveLength(1);
+        for (const error of lost) expect(error).toBeInstanceOf(VersionConflictError);
+        expect((await readLive(key)).version).toBe(won[0]);
+      });
     });
 
     describe('delete', () => {

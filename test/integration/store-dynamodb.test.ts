@@ -148,6 +148,22 @@ describe('DynamoDbStore', () => {
       });
     });
 
+    it('asks for a strongly consistent read (dynalite is always consistent, so check the request)', async () => {
+      const store = newStore();
+      const inputs: unknown[] = [];
+      store.client.middlewareStack.add(
+        (next) => (args) => {
+          inputs.push(args.input);
+          return next(args);
+        },
+        { step: 'initialize', name: 'captureInput' },
+      );
+
+      await store.read(freshKey());
+
+      expect(inputs).toEqual([expect.objectContaining({ ConsistentRead: true })]);
+    });
+
     it('reports an item it did not write as StoreUnavailableError rather than guessing', async () => {
       const store = newStore();
       const key = freshKey();

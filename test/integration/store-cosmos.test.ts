@@ -1,0 +1,432 @@
+import * as http from 'node:http';
+import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { TokenCredential } from '@azure/identity';
+import {
+  ConfigurationError,
+  SizeLimitError,
+  StoreUnavailableError,
+  VersionConflictError,
+} from '../../shared/errors';
+import {
+  CosmosStore,
+  cosmosItemSize,
+  type CosmosStoreEndpointOptions,
+  type CosmosStoreOptions,
+} from '../../shared/store/cosmos';
+import { startLocalCosmos, type LocalCosmos } from '../../local/cosmos';
+import { runStoreContract } from '../contract/store-contract';
+
+runStoreContract('cosmos', async () => {
+  const cosmos = await startLocalCosmos();
+  let nowMs = 0;
+  return {
+    store: new CosmosStore({ container: cosmos.container, now: () => nowMs }),
+    clock: { set: (ms: number) => (nowMs = ms) },
+    teardown: () => cosmos.stop(),
+  };
+});
+
+describe('CosmosStore', () => {
+  let cosmos: LocalCosmos;
+  let nowMs = Date.UTC(2031, 0, 15);
+  const nowSeconds = (): number => Math.floor(nowMs / 1000);
+  let keyCounter = 0;
+  const freshKey = (): string => `cosmos-test.${process.pid}.${++keyCounter}.${Date.now()}`;
+  const create = () => ({ condition: { mustNotExist: true }, expiresAt: nowSeconds() + 3600 }) as const;
+  const replace = (expectedVersion: string) => ({
+    condition: { expectedVersion },
+    expiresAt: nowSeconds() + 3600,
+  });
+  const disposables: CosmosStore[] = [];
+
+  function newStore(): CosmosStore {
+    return new CosmosStore({ container: cosmos.container, now: () => nowMs });
+  }
+
+  /** A store that builds its own client from endpoint options; disposed after all tests. */
+  function endpointStore(
+    overrides: { endpoint?: string; clientOptions?: CosmosStoreEndpointOptions['clientOptions'] } = {},
+  ): CosmosStore {
+    const store = new CosmosStore({
+      endpoint: cosmos.endpoint,
+      key: cosmos.key,
+      databaseId: cosmos.databaseId,
+      containerId: cosmos.containerId,
+      clientOptions: cosmos.clientOptions,
+      now: () => nowMs,
+      ...overrides,
+    });
+    disposables.push(store);
+    return store;
+  }
+
+  async function failureOf(action: Promise<unknown>): Promise<Error> {
+    return action.then(
+      () => {
+        throw new Error('expected the store call to fail, it succeeded');
+      },
+      (e: unknown) => e as Error,
+    );
+  }
+
+  beforeAll(async () => {
+    cosmos = await startLocalCosmos();
+  });
+
+  afterAll(async () => {
+    for (const store of disposables) store.dispose();
+    await cosmos.stop();
+  });
+
+  describe('constructor', () => {
+    const where = {
+      endpoint: 'https://account.documents.azure.com:443/',
+      databaseId: 'db',
+      containerId: 'c',
+    };
+    const credential: TokenCredential = { getToken: async () => null };
+
+    it.each([
+      ['neither container nor endpoint', {}, 'endpoint'],
+      ['both container and endpoint', { ...where, key: 'k', container: {} }, 'container'],
+      [
+        'an endpoint that is not a URL',
+        { ...where, endpoint: 'account.documents.azure.com', key: 'k' },
+        'endpoint',
+      ],
+      ['an empty databaseId', { ...where, databaseId: '', key: 'k' }, 'databaseId'],
+      ['a blank containerId', { ...where, containerId: ' ', key: 'k' }, 'containerId'],
+      ['both key and credential', { ...where, key: 'k', credential }, 'key'],
+      ['an empty key', { ...where, key: '' }, 'key'],
+    ])('rejects %s with a ConfigurationError naming the option', (_case, options, setting) => {
+      const error = ((): unknown => {
+        try {
+          new CosmosStore(options as unknown as CosmosStoreOptions);
+        } catch (e) {
+          return e;
+        }
+        return undefined;
+      })();
+
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect(error).toMatchObject({ setting });
+      expect((error as Error).message).toMatch(new RegExp(`^${setting}: `));
+    });
+
+    it('builds its client with DefaultAzureCredential when given neither key nor credential', () => {
+      const store = new CosmosStore(where);
+
+      expect(store.container.id).toBe('c');
+      expect(store.container.database.id).toBe('db');
+      store.dispose();
+    });
+
+    it('works against the account through a client it builds from endpoint and key', async () => {
+      const store = endpointStore();
+      const key = freshKey();
+
+      const version = await store.write(key, Uint8Array.of(1, 2, 3), create());
+
+      await expect(newStore().read(key)).resolves.toMatchObject({ version });
+    });
+
+    it('works over HTTPS with the local certificate', async () => {
+      const secure = await startLocalCosmos({ https: true });
+      const store = new CosmosStore({
+        endpoint: secure.endpoint,
+        key: secure.key,
+        databaseId: secure.databaseId,
+        containerId: secure.containerId,
+        clientOptions: secure.clientOptions,
+      });
+      try {
+        const key = freshKey();
+
+        const version = await store.write(key, Uint8Array.of(9), {
+          condition: { mustNotExist: true },
+          expiresAt: 4e9,
+        });
+
+        expect(secure.endpoint).toMatch(/^https:\/\/localhost:\d+$/);
+        await expect(store.read(key)).resolves.toMatchObject({ version, expiresAt: 4e9 });
+      } finally {
+        store.dispose();
+        await secure.stop();
+      }
+    });
+  });
+
+  describe('item layout', () => {
+    it('writes id = pk = key, the blob in base64, expiresAt, and ttl in seconds from now', async () => {
+      const store = newStore();
+      const key = freshKey();
+
+      const version = await store.write(key, Uint8Array.of(0, 254, 255), {
+        condition: { mustNotExist: true },
+        expiresAt: nowSeconds() + 600,
+      });
+
+      const { resource } = await cosmos.container.item(key, key).read<Record<string, unknown>>();
+      const own = Object.fromEntries(
+        Object.entries(resource ?? {}).filter(([name]) => !name.startsWith('_')),
+      );
+      expect(own).toEqual({ id: key, pk: key, blob: 'AP7/', expiresAt: nowSeconds() + 600, ttl: 600 });
+      expect(resource?._etag).toBe(version);
+    });
+
+    it('gives an item whose expiresAt has passed a ttl of 1 second, the least Cosmos DB accepts', async () => {
+      const store = newStore();
+      const key = freshKey();
+
+      await store.write(key, Uint8Array.of(1), {
+        condition: { mustNotExist: true },
+        expiresAt: nowSeconds() - 30,
+      });
+
+      const { resource } = await cosmos.container.item(key, key).read<{ ttl: number }>();
+      expect(resource?.ttl).toBe(1);
+    });
+
+    it('renews ttl on every write', async () => {
+      const store = newStore();
+      const key = freshKey();
+      const version = await store.write(key, Uint8Array.of(1), create());
+
+      nowMs += 1000_000;
+      await store.write(key, Uint8Array.of(2), { ...replace(version), expiresAt: nowSeconds() + 90 });
+
+      const { resource } = await cosmos.container.item(key, key).read<{ ttl: number }>();
+      expect(resource?.ttl).toBe(90);
+    });
+
+    it('reports an item it did not write as StoreUnavailableError rather than guessing', async () => {
+      const key = freshKey();
+      await cosmos.container.items.create({ id: key, pk: key, note: 'foreign' });
+
+      const error = await failureOf(newStore().read(key));
+
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(error.message).toMatch(/delete it/);
+    });
+  });
+
+  describe('conflict mapping', () => {
+    it('maps 409 on create of a live item to VersionConflictError', async () => {
+      const store = newStore();
+      const key = freshKey();
+      await store.write(key, Uint8Array.of(1), create());
+
+      const error = await failureOf(store.write(key, Uint8Array.of(2), create()));
+
+      expect(error).toBeInstanceOf(VersionConflictError);
+      expect(error.cause).toMatchObject({ code: 409 });
+    });
+
+    it('maps 412 on a stale replace to VersionConflictError', async () => {
+      const store = newStore();
+      const key = freshKey();
+      const first = await store.write(key, Uint8Array.of(1), create());
+      await store.write(key, Uint8Array.of(2), replace(first));
+
+      const error = await failureOf(store.write(key, Uint8Array.of(3), replace(first)));
+
+      expect(error).toBeInstanceOf(VersionConflictError);
+      expect(error.cause).toMatchObject({ code: 412 });
+    });
+
+    it('maps 412 on a stale conditional delete to VersionConflictError', async () => {
+      const store = newStore();
+      const key = freshKey();
+      const first = await store.write(key, Uint8Array.of(1), create());
+      await store.write(key, Uint8Array.of(2), replace(first));
+
+      const error = await failureOf(store.delete(key, { expectedVersion: first }));
+
+      expect(error).toBeInstanceOf(VersionConflictError);
+      expect(error.cause).toMatchObject({ code: 412 });
+    });
+
+    it('maps 404 on a replace of a deleted item to VersionConflictError', async () => {
+      const store = newStore();
+      const key = freshKey();
+      const version = await store.write(key, Uint8Array.of(1), create());
+      await store.delete(key);
+
+      const error = await failureOf(store.write(key, Uint8Array.of(2), replace(version)));
+
+      expect(error).toBeInstanceOf(VersionConflictError);
+      expect(error.cause).toMatchObject({ code: 404 });
+    });
+  });
+
+  describe('size check', () => {
+    it('counts the base64 form: a 1.6 MB blob (2.1 MB encoded) is over the 2 MB limit', async () => {
+      const store = newStore();
+      const key = freshKey();
+      const blob = new Uint8Array(1_600_000);
+
+      const error = await failureOf(store.write(key, blob, create()));
+
+      expect(error).toBeInstanceOf(SizeLimitError);
+      expect((error as SizeLimitError).size).toBeGreaterThan((1_600_000 / 3) * 4);
+    });
+
+    it('accepts the largest blob its check allows', async () => {
+      const store = newStore();
+      const key = freshKey();
+      const options = create();
+      // Item without blob bytes, then 4 base64 characters per 3 bytes.
+      const empty = cosmosItemSize({ id: key, pk: key, blob: '', expiresAt: options.expiresAt, ttl: 3600 });
+      const blob = new Uint8Array(Math.floor((store.maxItemBytes - empty) / 4) * 3).fill(1);
+
+      await store.write(key, blob, options);
+
+      expect((await store.read(key))?.blob.byteLength).toBe(blob.byteLength);
+    });
+  });
+
+  describe('throttling', () => {
+    let proxy: FaultProxy;
+
+    beforeAll(async () => {
+      proxy = await startFaultProxy(cosmos.endpoint);
+    });
+
+    afterAll(async () => {
+      await proxy.close();
+    });
+
+    it("maps 429, after the client's own retries, to StoreUnavailableError with throttled set", async () => {
+      const store = endpointStore({
+        endpoint: proxy.endpoint,
+        clientOptions: {
+          connectionPolicy: { enableEndpointDiscovery: false, retryOptions: { maxRetryAttemptCount: 2 } },
+        },
+      });
+      const key = freshKey();
+      await store.write(key, Uint8Array.of(1), create());
+      proxy.throttleItems(true);
+
+      const error = await failureOf(store.read(key)).finally(() => proxy.throttleItems(false));
+
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(error).toMatchObject({ throttled: true, operation: 'read', store: 'cosmos' });
+      expect(error.cause).toMatchObject({ code: 429 });
+      expect(proxy.throttled()).toBe(3);
+      await expect(store.read(key)).resolves.toMatchObject({ blob: Uint8Array.of(1) });
+    });
+  });
+
+  describe('unreachable endpoint', () => {
+    it('fails with StoreUnavailableError when nothing listens', async () => {
+      const store = endpointStore({ endpoint: `http://127.0.0.1:${await freePort()}` });
+
+      const error = await failureOf(store.read(freshKey()));
+
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(error).toMatchObject({ throttled: false, operation: 'read' });
+      expect(error.message).toMatch(/ECONNREFUSED/);
+    });
+
+    describe('when the endpoint accepts connections but never answers', () => {
+      let silent: Server;
+      const sockets = new Set<Socket>();
+
+      beforeAll(async () => {
+        silent = createTcpServer((socket) => {
+          sockets.add(socket);
+          socket.on('close', () => sockets.delete(socket));
+        });
+        await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      });
+
+      afterAll(async () => {
+        for (const socket of sockets) socket.destroy();
+        await new Promise((resolve) => silent.close(resolve));
+      });
+
+      it('times out and fails with StoreUnavailableError instead of hanging', async () => {
+        const { port } = silent.address() as AddressInfo;
+        const store = endpointStore({
+          endpoint: `http://127.0.0.1:${port}`,
+          clientOptions: { connectionPolicy: { enableEndpointDiscovery: false, requestTimeout: 200 } },
+        });
+
+        const error = await failureOf(store.write(freshKey(), Uint8Array.of(1), create()));
+
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+        expect(error.cause).toMatchObject({ name: 'TimeoutError' });
+        expect(error.message).toMatch(/requestTimeout/);
+      });
+    });
+  });
+});
+
+interface FaultProxy {
+  readonly endpoint: string;
+  /** While on, every item request is answered 429 as Cosmos DB does when RU/s run out. */
+  throttleItems(on: boolean): void;
+  /** How many requests were answered 429 since the switch was last turned on. */
+  throttled(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * A pass-through HTTP proxy in front of cosmosdb-server with a switch for 429, which the
+ * server itself never sends.
+ */
+async function startFaultProxy(target: string): Promise<FaultProxy> {
+  const upstream = new URL(target);
+  let throttle = false;
+  let throttled = 0;
+  const server = http.createServer((req, res) => {
+    if (throttle && req.url?.includes('/docs')) {
+      throttled++;
+      req.resume();
+      res.writeHead(429, {
+        'content-type': 'application/json',
+        'x-ms-retry-after-ms': '1',
+        'x-ms-substatus': '3200',
+      });
+      res.end(JSON.stringify({ code: 'TooManyRequests', message: 'Request rate is large.' }));
+      return;
+    }
+    const forward = http.request(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    forward.on('error', (error) => res.destroy(error));
+    req.pipe(forward);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    throttleItems: (on) => {
+      if (on && !throttle) throttled = 0;
+      throttle = on;
+    },
+    throttled: () => throttled,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+async function freePort(): Promise<number> {
+  const server = createTcpServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
