@@ -204,6 +204,10 @@ class RunningAuthority implements LocalAuthority {
     return this.tokens.revoke(filter);
   }
 
+  exportSigningKeys(): Record<string, unknown>[] {
+    return this.signer.exportPrivateKeys();
+  }
+
   rotateSigningKey(): Promise<string> {
     return this.signer.rotate();
   }
@@ -366,7 +370,7 @@ export async function startLocalAuthority(options: LocalAuthorityOptions = {}): 
   for (const client of options.clients ?? []) registration(client);
   checkLifetime(options.accessTokenLifetimeSeconds ?? 3600);
   const certificate = options.certificate ?? (await createDevCertificate());
-  const signer = await TokenSigner.create();
+  const signer = await TokenSigner.create(options.signingKeys);
   const server = createServer({ cert: certificate.cert, key: certificate.key });
   const boundPort = await listen(server, port);
   return new RunningAuthority(server, boundPort, tenantId, certificate.cert, signer, options);

@@ -38,11 +38,25 @@ export class TokenSigner {
     this.issuer.url = 'urn:local-authority';
   }
 
-  /** A signer with one fresh RS256 key. */
-  static async create(): Promise<TokenSigner> {
+  /**
+   * A signer with the given private JWKs (the last one signs), or one fresh RS256 key.
+   * Passing the keys a previous run exported keeps its tokens valid across a restart.
+   */
+  static async create(privateKeys: readonly Record<string, unknown>[] = []): Promise<TokenSigner> {
     const signer = new TokenSigner();
-    await signer.rotate();
+    for (const jwk of privateKeys) signer.currentKid = (await signer.issuer.keys.add({ ...jwk })).kid;
+    if (!signer.currentKid) await signer.rotate();
     return signer;
+  }
+
+  /** Every key with its private fields, oldest first, for {@link TokenSigner.create}. Secret: keep it local. */
+  exportPrivateKeys(): Record<string, unknown>[] {
+    const keys = this.issuer.keys.toJSON(true) as unknown as Record<string, unknown>[];
+    // The current key last, so it signs again after a reload.
+    return [
+      ...keys.filter((k) => k['kid'] !== this.currentKid),
+      ...keys.filter((k) => k['kid'] === this.currentKid),
+    ];
   }
 
   /** Adds a new key and signs with it from now on; returns its kid. */

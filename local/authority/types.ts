@@ -40,6 +40,11 @@ export interface LocalAuthorityOptions {
   readonly clients?: readonly LocalClient[];
   /** Lifetime of issued access tokens, in seconds. @default 3600 */
   readonly accessTokenLifetimeSeconds?: number;
+  /**
+   * Private signing JWKs from a previous run's {@link LocalAuthority.exportSigningKeys}, so
+   * tokens it issued still verify after a restart. @default one fresh RS256 key
+   */
+  readonly signingKeys?: readonly Record<string, unknown>[];
 }
 
 /** Options of {@link LocalAuthority.mintUserToken}: an access token a client app obtained for a user to call a web API. */
@@ -152,6 +157,8 @@ export interface LocalAuthority {
   issueAuthCode(options: IssueAuthCodeOptions): string;
   /** Revokes matching refresh tokens (sign-out everywhere, admin revocation); returns how many. */
   revokeRefreshTokens(filter?: RevocationFilter): number;
+  /** The private signing keys, for {@link LocalAuthorityOptions.signingKeys} of a later run. Secret: keep it local. */
+  exportSigningKeys(): Record<string, unknown>[];
   /** Adds a new signing key and signs with it from now on; the old key stays in the JWKS. Returns the new kid. */
   rotateSigningKey(): Promise<string>;
   /** Request counters. */

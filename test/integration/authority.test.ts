@@ -20,6 +20,7 @@ import {
   generateKeyPair,
   jwtVerify,
   SignJWT,
+  type JSONWebKeySet,
   type JWTPayload,
 } from 'jose';
 import {
@@ -819,3 +820,44 @@ describe('@azure/identity', () => {
     expect(authority.counters.token(GrantType.ClientCredentials)).toBe(1);
   });
 });
+
+describe('local authority signing keys across a restart', () => {
+  it('verifies tokens of a previous run when started with its exported keys', async () => {
+    const first = await startLocalAuthority();
+    const token = await first.mintUserToken({ audience: 'api://restart' });
+    const keys = first.exportSigningKeys();
+    await first.stop();
+
+    const second = await startLocalAuthority({ signingKeys: keys });
+    try {
+      const { payload } = await jwtVerify(token, createLocalJWKSet(await fetchJwks(second)), {
+        audience: 'api://restart',
+      });
+      expect(payload.aud).toBe('api://restart');
+      expect(keys.every((k) => typeof k['d'] === 'string')).toBe(true);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('does not verify them with fresh keys', async () => {
+    const first = await startLocalAuthority();
+    const token = await first.mintUserToken({ audience: 'api://restart' });
+    await first.stop();
+    const second = await startLocalAuthority();
+    try {
+      await expect(jwtVerify(token, createLocalJWKSet(await fetchJwks(second)))).rejects.toThrow();
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
+async function fetchJwks(authority: LocalAuthority): Promise<JSONWebKeySet> {
+  const network = new HttpsNetworkClient({ ca: authority.ca });
+  try {
+    return (await network.sendGetRequestAsync<JSONWebKeySet>(authority.jwksUri())).body;
+  } finally {
+    network.destroy();
+  }
+}
