@@ -83,7 +83,7 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 1500;
 /** Largest `ttl` Cosmos DB accepts (int32 seconds). */
 const MAX_TTL_SECONDS = 2 ** 31 - 1;
 /** Substatus of a 404 whose container or database is missing, as opposed to the item. */
-const OWNER_RESOURCE_NOT_EXISTS = 1003;
+const OWNER_RESOURCE_NOT_FOUND = 1003;
 
 /**
  * A Cosmos DB-backed token store.
@@ -201,8 +201,10 @@ export class CosmosStore implements TokenStore {
         .delete(expectedVersion === undefined ? {} : ifMatch(expectedVersion));
     } catch (error) {
       const status = statusOf(error);
-      if (status === 404 && expectedVersion === undefined) return;
-      if (status === 404 || status === 412) throw new VersionConflictError(this.name, { cause: error });
+      if (status === 404 && !ownerIsMissing(error) && expectedVersion === undefined) return;
+      if ((status === 404 && !ownerIsMissing(error)) || status === 412) {
+        throw new VersionConflictError(this.name, { cause: error });
+      }
       throw this.failure('delete', error);
     }
   }
@@ -214,7 +216,9 @@ export class CosmosStore implements TokenStore {
     } catch (error) {
       // 412: someone wrote since; 404: someone deleted (or it never existed).
       const status = statusOf(error);
-      if (status === 412 || status === 404) throw new VersionConflictError(this.name, { cause: error });
+      if (status === 412 || (status === 404 && !ownerIsMissing(error))) {
+        throw new VersionConflictError(this.name, { cause: error });
+      }
       throw this.failure('write', error);
     }
   }
@@ -232,7 +236,7 @@ export class CosmosStore implements TokenStore {
     }
     // The SDK answers a missing item with a 404 response rather than an error.
     if (response.statusCode === 404) {
-      if (response.substatus === OWNER_RESOURCE_NOT_EXISTS) {
+      if (response.substatus === OWNER_RESOURCE_NOT_FOUND) {
         throw new StoreUnavailableError(
           this.name,
           operation,
@@ -328,6 +332,11 @@ export function cosmosItemSize(item: ItemDefinition): number {
 
 function ifMatch(etag: string): RequestOptions {
   return { accessCondition: { type: 'IfMatch', condition: etag } };
+}
+
+/** True for a 404 about the container or database rather than the item. */
+function ownerIsMissing(error: unknown): boolean {
+  return (error as { substatus?: unknown } | undefined)?.substatus === OWNER_RESOURCE_NOT_FOUND;
 }
 
 /** The HTTP status of an @azure/cosmos ErrorResponse (its numeric `code`), if any. */

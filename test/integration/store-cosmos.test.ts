@@ -285,36 +285,62 @@ describe('CosmosStore', () => {
     });
   });
 
-  describe('throttling', () => {
+  describe('faults the server cannot produce', () => {
     let proxy: FaultProxy;
 
     beforeAll(async () => {
       proxy = await startFaultProxy(cosmos.endpoint);
     });
 
+    afterEach(() => proxy.failItems(undefined));
+
     afterAll(async () => {
       await proxy.close();
     });
 
-    it("maps 429, after the client's own retries, to StoreUnavailableError with throttled set", async () => {
-      const store = endpointStore({
+    /** A store talking to the account through the proxy, the SDK retrying 429 twice. */
+    function proxiedStore(): CosmosStore {
+      return endpointStore({
         endpoint: proxy.endpoint,
         clientOptions: {
           connectionPolicy: { enableEndpointDiscovery: false, retryOptions: { maxRetryAttemptCount: 2 } },
         },
       });
+    }
+
+    it("maps 429, after the client's own retries, to StoreUnavailableError with throttled set", async () => {
+      const store = proxiedStore();
       const key = freshKey();
       await store.write(key, Uint8Array.of(1), create());
-      proxy.throttleItems(true);
+      proxy.failItems({ status: 429, substatus: 3200 });
 
-      const error = await failureOf(store.read(key)).finally(() => proxy.throttleItems(false));
+      const error = await failureOf(store.read(key));
 
       expect(error).toBeInstanceOf(StoreUnavailableError);
       expect(error).toMatchObject({ throttled: true, operation: 'read', store: 'cosmos' });
       expect(error.cause).toMatchObject({ code: 429 });
-      expect(proxy.throttled()).toBe(3);
+      expect(proxy.failed()).toBe(3);
+      proxy.failItems(undefined);
       await expect(store.read(key)).resolves.toMatchObject({ blob: Uint8Array.of(1) });
     });
+
+    it.each([
+      ['read', (store: CosmosStore) => store.read(freshKey())],
+      ['write', (store: CosmosStore) => store.write(freshKey(), Uint8Array.of(1), replace('"stale"'))],
+      ['delete', (store: CosmosStore) => store.delete(freshKey())],
+    ])(
+      'reports a missing container (404/1003) on %s as StoreUnavailableError, not as an absent item',
+      async (operation, act) => {
+        const store = proxiedStore();
+        proxy.failItems({ status: 404, substatus: 1003 });
+
+        const error = await failureOf(act(store));
+
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+        expect(error).toMatchObject({ operation, throttled: false });
+        expect(error.message).toMatch(/containerId/);
+      },
+    );
   });
 
   describe('unreachable endpoint', () => {
@@ -364,31 +390,31 @@ describe('CosmosStore', () => {
 
 interface FaultProxy {
   readonly endpoint: string;
-  /** While on, every item request is answered 429 as Cosmos DB does when RU/s run out. */
-  throttleItems(on: boolean): void;
-  /** How many requests were answered 429 since the switch was last turned on. */
-  throttled(): number;
+  /** While set, every item request is answered with this status (and substatus); `undefined` passes all through. */
+  failItems(fault: { status: number; substatus?: number } | undefined): void;
+  /** How many requests were failed since the fault was last set. */
+  failed(): number;
   close(): Promise<void>;
 }
 
 /**
- * A pass-through HTTP proxy in front of cosmosdb-server with a switch for 429, which the
- * server itself never sends.
+ * A pass-through HTTP proxy in front of cosmosdb-server with a switch for the answers the
+ * server itself never gives (429, 404 for a missing container).
  */
 async function startFaultProxy(target: string): Promise<FaultProxy> {
   const upstream = new URL(target);
-  let throttle = false;
-  let throttled = 0;
+  let fault: { status: number; substatus?: number } | undefined;
+  let failed = 0;
   const server = http.createServer((req, res) => {
-    if (throttle && req.url?.includes('/docs')) {
-      throttled++;
+    if (fault && req.url?.includes('/docs')) {
+      failed++;
       req.resume();
-      res.writeHead(429, {
+      res.writeHead(fault.status, {
         'content-type': 'application/json',
         'x-ms-retry-after-ms': '1',
-        'x-ms-substatus': '3200',
+        ...(fault.substatus === undefined ? {} : { 'x-ms-substatus': String(fault.substatus) }),
       });
-      res.end(JSON.stringify({ code: 'TooManyRequests', message: 'Request rate is large.' }));
+      res.end(JSON.stringify({ code: String(fault.status), message: 'injected by the test proxy' }));
       return;
     }
     const forward = http.request(
@@ -411,11 +437,11 @@ async function startFaultProxy(target: string): Promise<FaultProxy> {
   const { port } = server.address() as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,
-    throttleItems: (on) => {
-      if (on && !throttle) throttled = 0;
-      throttle = on;
+    failItems: (next) => {
+      if (next) failed = 0;
+      fault = next;
     },
-    throttled: () => throttled,
+    failed: () => failed,
     close: async () => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
