@@ -2,3 +2,4 @@
 export { startLocalKms, localKmsOperations } from './server';
 export type { LocalKms, LocalKmsOptions, LocalKmsFault, LocalKmsCreateKeyOptions } from './server';
 export type { CallCounters } from './aws-json-server';
+export type { KeyStoreState } from './key-store';

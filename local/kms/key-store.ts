@@ -63,6 +63,20 @@ const maxOnDemandRotations = 10;
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const aliasNamePattern = /^alias\/[a-zA-Z0-9/_-]{1,250}$/;
 
+/** Keys and aliases as plain JSON, for keeping a local KMS's keys across restarts. Secret: keep it local. */
+export interface KeyStoreState {
+  readonly keys: ReadonlyArray<
+    Omit<KeyRecord, 'created' | 'deletionDate' | 'materials'> & {
+      readonly created: string;
+      readonly deletionDate?: string;
+      readonly materials: ReadonlyArray<{ readonly id: string; readonly secret: string }>;
+    }
+  >;
+  readonly aliases: ReadonlyArray<
+    Omit<AliasRecord, 'created' | 'updated'> & { created: string; updated: string }
+  >;
+}
+
 /** Keys and aliases of one local account in one region. */
 export class KeyStore {
   private readonly keys = new Map<string, KeyRecord>();
@@ -74,6 +88,40 @@ export class KeyStore {
   ) {}
 
   /** Creates an enabled key with fresh material. */
+  /** Everything this store holds, key material included (base64). */
+  exportState(): KeyStoreState {
+    return {
+      keys: [...this.keys.values()].map(({ created, deletionDate, materials, ...rest }) => ({
+        ...rest,
+        created: created.toISOString(),
+        ...(deletionDate ? { deletionDate: deletionDate.toISOString() } : {}),
+        materials: materials.map((m) => ({ id: m.id, secret: m.secret.toString('base64') })),
+      })),
+      aliases: [...this.aliases.values()].map((a) => ({
+        ...a,
+        created: a.created.toISOString(),
+        updated: a.updated.toISOString(),
+      })),
+    };
+  }
+
+  /** Replaces this store's keys and aliases with an exported state. */
+  importState(state: KeyStoreState): void {
+    this.keys.clear();
+    this.aliases.clear();
+    for (const { created, deletionDate, materials, ...rest } of state.keys) {
+      this.keys.set(rest.id, {
+        ...rest,
+        created: new Date(created),
+        ...(deletionDate ? { deletionDate: new Date(deletionDate) } : {}),
+        materials: materials.map((m) => ({ id: m.id, secret: Buffer.from(m.secret, 'base64') })),
+      });
+    }
+    for (const a of state.aliases) {
+      this.aliases.set(a.name, { ...a, created: new Date(a.created), updated: new Date(a.updated) });
+    }
+  }
+
   createKey(description = ''): KeyRecord {
     const id = randomUUID();
     const key: KeyRecord = {

@@ -18,7 +18,7 @@ import {
   type CallCounters,
   type JsonObject,
 } from './aws-json-server';
-import { KeyStore, type AliasRecord, type KeyRecord } from './key-store';
+import { KeyStore, type AliasRecord, type KeyRecord, type KeyStoreState } from './key-store';
 
 /** Options of {@link startLocalKms}. */
 export interface LocalKmsOptions {
@@ -28,6 +28,8 @@ export interface LocalKmsOptions {
   readonly region?: string;
   /** Account id written into ARNs. @default '000000000000' */
   readonly accountId?: string;
+  /** Keys of a previous run ({@link LocalKms.exportState}), so its ciphertexts still decrypt. @default none */
+  readonly state?: KeyStoreState;
 }
 
 /** Which requests a fault hits. */
@@ -77,6 +79,8 @@ export interface LocalKms {
   readonly counters: CallCounters;
   /** Injects a failure, replacing any previous one; `undefined` clears it. */
   setFault(fault: LocalKmsFault | undefined): void;
+  /** Keys and aliases with their material, for {@link LocalKmsOptions.state} of a later run. Secret: keep it local. */
+  exportState(): KeyStoreState;
   /** Stops the server and drops every open connection. */
   stop(): Promise<void>;
 }
@@ -116,6 +120,7 @@ export async function startLocalKms(options: LocalKmsOptions = {}): Promise<Loca
   const region = options.region ?? 'us-east-1';
   const accountId = options.accountId ?? '000000000000';
   const store = new KeyStore(region, accountId);
+  if (options.state) store.importState(options.state);
   const operations = kmsOperations(store);
   let fault: { spec: LocalKmsFault; remaining: number } | undefined;
 
@@ -188,6 +193,7 @@ export async function startLocalKms(options: LocalKmsOptions = {}): Promise<Loca
       }
       fault = spec ? { spec, remaining: spec.count ?? Number.POSITIVE_INFINITY } : undefined;
     },
+    exportState: () => store.exportState(),
     stop: () => server.stop(),
   };
 }

@@ -579,3 +579,53 @@ describe('LocalKms.stop', () => {
     client.destroy();
   });
 });
+
+describe('local KMS state across a restart', () => {
+  it('decrypts a previous run’s ciphertext when started with its exported state', async () => {
+    const first = await startLocalKms();
+    const { arn } = await first.createKey({ alias: 'alias/restart' });
+    const firstClient = new KMSClient(first.clientConfig);
+    const dataKey = await firstClient.send(
+      new GenerateDataKeyCommand({ KeyId: 'alias/restart', KeySpec: 'AES_256' }),
+    );
+    const state = first.exportState();
+    firstClient.destroy();
+    await first.stop();
+
+    const second = await startLocalKms({ state });
+    const client = new KMSClient(second.clientConfig);
+    try {
+      const out = await client.send(
+        new DecryptCommand({ CiphertextBlob: dataKey.CiphertextBlob, KeyId: arn }),
+      );
+      expect(Buffer.from(out.Plaintext!)).toEqual(Buffer.from(dataKey.Plaintext!));
+      const described = await client.send(new DescribeKeyCommand({ KeyId: 'alias/restart' }));
+      expect(described.KeyMetadata!.Arn).toBe(arn);
+    } finally {
+      client.destroy();
+      await second.stop();
+    }
+  });
+
+  it('cannot decrypt it without that state', async () => {
+    const first = await startLocalKms();
+    await first.createKey({ alias: 'alias/restart' });
+    const firstClient = new KMSClient(first.clientConfig);
+    const dataKey = await firstClient.send(
+      new GenerateDataKeyCommand({ KeyId: 'alias/restart', KeySpec: 'AES_256' }),
+    );
+    firstClient.destroy();
+    await first.stop();
+
+    const second = await startLocalKms();
+    const client = new KMSClient(second.clientConfig);
+    try {
+      await expect(
+        client.send(new DecryptCommand({ CiphertextBlob: dataKey.CiphertextBlob })),
+      ).rejects.toThrow();
+    } finally {
+      client.destroy();
+      await second.stop();
+    }
+  });
+});
