@@ -67,8 +67,11 @@ export interface BearerValidatorOptions {
    * (`roles`); otherwise `insufficient_scope`. @default [] (no scope check)
    */
   readonly requiredScopes?: readonly string[];
-  /** Extra CA certificate(s) to trust for the JWKS fetch, PEM. @default the system store only */
-  readonly ca?: string;
+  /**
+   * CA certificate(s) to trust for the JWKS fetch, PEM. Like node:tls `ca`, they replace the
+   * system store: add `tls.rootCertificates` to keep it. @default the system store
+   */
+  readonly ca?: string | readonly string[];
   /** Longest token accepted, in bytes. @default 16_384 */
   readonly maxTokenBytes?: number;
 }

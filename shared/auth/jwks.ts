@@ -10,8 +10,8 @@ import { createRemoteJWKSet, customFetch, type FetchImplementation, type JWTVeri
 
 /** Options of {@link sharedRemoteJwks}. */
 export interface RemoteJwksOptions {
-  /** Extra CA certificate(s) to trust for the JWKS fetch, PEM. @default the system store only */
-  readonly ca?: string;
+  /** CA certificate(s) to trust for the JWKS fetch, PEM; they replace the system store, as in node:tls. @default the system store */
+  readonly ca?: string | readonly string[];
   /** Time after a fetch before an unknown `kid` may trigger another. @default 30_000 */
   readonly cooldownMs?: number;
   /** Time keys are used before a refetch. @default 600_000 (10 minutes) */
@@ -30,14 +30,15 @@ const sets = new Map<string, JWTVerifyGetKey>();
  * validator naming the same URI and CA).
  */
 export function sharedRemoteJwks(jwksUri: string, options: RemoteJwksOptions = {}): JWTVerifyGetKey {
-  const id = `${jwksUri}\n${options.ca ? createHash('sha256').update(options.ca).digest('hex') : ''}`;
+  const ca = typeof options.ca === 'string' ? [options.ca] : options.ca ? [...options.ca] : undefined;
+  const id = `${jwksUri}\n${ca ? createHash('sha256').update(ca.join('\n')).digest('hex') : ''}`;
   let set = sets.get(id);
   if (!set) {
     set = createRemoteJWKSet(new URL(jwksUri), {
       cooldownDuration: options.cooldownMs ?? 30_000,
       cacheMaxAge: options.cacheMaxAgeMs ?? 600_000,
       timeoutDuration: options.timeoutMs ?? 5_000,
-      [customFetch]: nodeFetch(options.ca),
+      [customFetch]: nodeFetch(ca),
     });
     sets.set(id, set);
   }
@@ -48,7 +49,7 @@ export function sharedRemoteJwks(jwksUri: string, options: RemoteJwksOptions = {
  * A fetch for jose over node:http(s) with a keep-alive agent, so a private CA can be
  * trusted per client (global fetch only honours NODE_EXTRA_CA_CERTS, set before start).
  */
-function nodeFetch(ca: string | undefined): FetchImplementation {
+function nodeFetch(ca: string[] | undefined): FetchImplementation {
   const httpsAgent = new HttpsAgent({ keepAlive: true, ...(ca ? { ca } : {}) });
   const httpAgent = new HttpAgent({ keepAlive: true });
   return (url, init) =>

@@ -1,0 +1,606 @@
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
+import { inspect } from 'node:util';
+import { ConfigVariables, loadConfig, type ConfigVariable, type Environment } from '../../shared/config';
+import { ConfigurationError } from '../../shared/errors';
+import { resolveClientCredential, trustedCas } from '../../shared/runtime';
+import { createDevCertificate } from '../../local/tls';
+import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/secrets-manager';
+
+const TENANT = '90bb045f-08cc-4e4a-8ed4-45f406fd29fe';
+const CLIENT_ID = '5b1d3e0c-2d6b-4f7e-9a3c-0e1f2a3b4c5d';
+const SECRET = 'Qx8~secret-value-that-must-never-be-echoed.1234567890';
+const MASTER_KEY = Buffer.alloc(32, 7).toString('base64');
+
+/** A complete, valid environment for DynamoDB + KMS with a client secret. */
+function baseEnv(overrides: Record<string, string | undefined> = {}): Environment {
+  return {
+    MSAL_CLIENT_ID: CLIENT_ID,
+    MSAL_AUTHORITY: `https://login.microsoftonline.com/${TENANT}`,
+    MSAL_CLIENT_SECRET: SECRET,
+    TOKEN_CACHE_TABLE_NAME: 'token-cache',
+    TOKEN_CACHE_KMS_KEY_ID: 'alias/token-cache',
+    DOWNSTREAM_URL: 'https://graph.microsoft.com/v1.0/me',
+    DOWNSTREAM_SCOPES: 'https://graph.microsoft.com/User.Read',
+    ...overrides,
+  };
+}
+
+function configError(env: Environment): ConfigurationError {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigurationError);
+    return e as ConfigurationError;
+  }
+  throw new Error('expected loadConfig to throw');
+}
+
+describe('loadConfig', () => {
+  describe('defaults', () => {
+    it('derives everything optional from the required variables', () => {
+      const config = loadConfig(baseEnv());
+
+      expect(config.msal).toMatchObject({
+        clientId: CLIENT_ID,
+        authority: `https://login.microsoftonline.com/${TENANT}`,
+        tenant: TENANT,
+        knownAuthorities: [],
+        credential: { kind: 'secret' },
+      });
+      expect(config.store).toEqual({ kind: 'dynamodb', tableName: 'token-cache' });
+      expect(config.keyRing).toEqual({ kind: 'aws-kms', keyId: 'alias/token-cache' });
+      expect(config.azureCredential).toBe('default');
+      expect(config.l1).toEqual({ maxBytes: 16 * 1024 * 1024, ttlMs: 300_000 });
+      expect(config.downstream).toEqual({
+        url: 'https://graph.microsoft.com/v1.0/me',
+        scopes: ['https://graph.microsoft.com/User.Read'],
+        appScope: 'https://graph.microsoft.com/.default',
+        timeoutMs: 10_000,
+      });
+      expect(config.api).toEqual({
+        audiences: [`api://${CLIENT_ID}`, CLIENT_ID],
+        issuers: [`https://login.microsoftonline.com/${TENANT}/v2.0`, `https://sts.windows.net/${TENANT}/`],
+        jwksUri: `https://login.microsoftonline.com/${TENANT}/discovery/v2.0/keys`,
+        requiredScopes: [],
+      });
+      expect(config.logLevel).toBe('info');
+      expect(config.extraCaFile).toBeUndefined();
+    });
+
+    it('derives the v2 issuer only for an authority other than login.microsoftonline.com', () => {
+      const config = loadConfig(baseEnv({ MSAL_AUTHORITY: `https://localhost:8443/${TENANT}/` }));
+
+      expect(config.msal.authority).toBe(`https://localhost:8443/${TENANT}`);
+      expect(config.api.issuers).toEqual([`https://localhost:8443/${TENANT}/v2.0`]);
+      expect(config.api.jwksUri).toBe(`https://localhost:8443/${TENANT}/discovery/v2.0/keys`);
+    });
+
+    it('reads every optional variable when set', () => {
+      const config = loadConfig(
+        baseEnv({
+          MSAL_KNOWN_AUTHORITIES: 'localhost:8443, login.example.test',
+          EXTRA_CA_FILE: '/etc/dev-ca.pem',
+          AWS_REGION: 'eu-west-1',
+          AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:8000',
+          AWS_ENDPOINT_URL_KMS: 'http://localhost:4000',
+          TOKEN_CACHE_L1_MAX_BYTES: '1048576',
+          TOKEN_CACHE_L1_TTL_SECONDS: '30',
+          DOWNSTREAM_SCOPES: 'api://downstream/Data.Read, api://downstream/Data.Write',
+          DAEMON_SCOPE: 'api://other/.default',
+          DOWNSTREAM_TIMEOUT_MS: '2500',
+          API_AUDIENCE: 'api://web-api',
+          API_ISSUER: 'https://issuer.example.test/v2.0,https://sts.example.test/',
+          API_JWKS_URI: 'https://issuer.example.test/keys',
+          API_REQUIRED_SCOPES: 'access_as_user,Data.Read',
+          LOG_LEVEL: 'debug',
+        }),
+      );
+
+      expect(config.msal.knownAuthorities).toEqual(['localhost:8443', 'login.example.test']);
+      expect(config.extraCaFile).toBe('/etc/dev-ca.pem');
+      expect(config.awsRegion).toBe('eu-west-1');
+      expect(config.store).toEqual({
+        kind: 'dynamodb',
+        tableName: 'token-cache',
+        endpoint: 'http://127.0.0.1:8000',
+      });
+      expect(config.keyRing).toEqual({
+        kind: 'aws-kms',
+        keyId: 'alias/token-cache',
+        endpoint: 'http://localhost:4000',
+      });
+      expect(config.l1).toEqual({ maxBytes: 1048576, ttlMs: 30_000 });
+      expect(config.downstream.scopes).toEqual(['api://downstream/Data.Read', 'api://downstream/Data.Write']);
+      expect(config.downstream.appScope).toBe('api://other/.default');
+      expect(config.downstream.timeoutMs).toBe(2500);
+      expect(config.api).toEqual({
+        audiences: ['api://web-api'],
+        issuers: ['https://issuer.example.test/v2.0', 'https://sts.example.test/'],
+        jwksUri: 'https://issuer.example.test/keys',
+        requiredScopes: ['access_as_user', 'Data.Read'],
+      });
+      expect(config.logLevel).toBe('debug');
+    });
+
+    it('turns the in-process cache off with TOKEN_CACHE_L1_MAX_BYTES=0', () => {
+      expect(loadConfig(baseEnv({ TOKEN_CACHE_L1_MAX_BYTES: '0' })).l1).toBe(false);
+    });
+
+    it('implies the store and key ring from their one setting, and takes an explicit kind', () => {
+      const cosmos = loadConfig(
+        baseEnv({
+          TOKEN_CACHE_TABLE_NAME: undefined,
+          TOKEN_CACHE_KMS_KEY_ID: undefined,
+          TOKEN_CACHE_COSMOS_ENDPOINT: 'https://acct.documents.azure.com:443/',
+          TOKEN_CACHE_COSMOS_DATABASE: 'db',
+          TOKEN_CACHE_COSMOS_CONTAINER: 'partitions',
+          TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://vault.vault.azure.net/keys/token-cache',
+        }),
+      );
+      const memory = loadConfig(
+        baseEnv({
+          TOKEN_CACHE_STORE: 'memory',
+          TOKEN_CACHE_KEY_RING: 'local',
+          TOKEN_CACHE_LOCAL_MASTER_KEY: MASTER_KEY,
+        }),
+      );
+
+      expect(cosmos.store).toEqual({
+        kind: 'cosmos',
+        endpoint: 'https://acct.documents.azure.com:443/',
+        databaseId: 'db',
+        containerId: 'partitions',
+      });
+      expect(cosmos.keyRing).toEqual({
+        kind: 'azure-keyvault',
+        keyId: 'https://vault.vault.azure.net/keys/token-cache',
+      });
+      expect(memory.store).toEqual({ kind: 'memory' });
+      expect(memory.keyRing.kind).toBe('local');
+    });
+
+    it('reads a Secrets Manager ARN and a certificate path as credential sources', () => {
+      const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:web-api/client-secret-AbCdEf';
+      const fromArn = loadConfig(
+        baseEnv({
+          MSAL_CLIENT_SECRET: undefined,
+          MSAL_CLIENT_SECRET_ARN: arn,
+          AWS_ENDPOINT_URL_SECRETS_MANAGER: 'http://127.0.0.1:4566',
+        }),
+      );
+      const fromFile = loadConfig(
+        baseEnv({
+          MSAL_CLIENT_SECRET: undefined,
+          MSAL_CLIENT_CERTIFICATE_PATH: '/var/task/cert.pem',
+          MSAL_CLIENT_CERTIFICATE_SEND_X5C: 'true',
+        }),
+      );
+
+      expect(fromArn.msal.credential).toEqual({
+        kind: 'secrets-manager',
+        secretArn: arn,
+        endpoint: 'http://127.0.0.1:4566',
+      });
+      expect(fromFile.msal.credential).toEqual({
+        kind: 'certificate',
+        path: '/var/task/cert.pem',
+        sendX5c: true,
+      });
+    });
+  });
+
+  describe('the result', () => {
+    it('is deeply frozen', () => {
+      const config = loadConfig(baseEnv());
+
+      expect(Object.isFrozen(config)).toBe(true);
+      expect(Object.isFrozen(config.api.audiences)).toBe(true);
+      expect(Object.isFrozen(config.msal.credential)).toBe(true);
+      expect(() => {
+        (config.downstream.scopes as string[]).push('x');
+      }).toThrow(TypeError);
+    });
+
+    it('never prints or serialises a secret', () => {
+      const config = loadConfig(
+        baseEnv({
+          TOKEN_CACHE_STORE: 'cosmos',
+          TOKEN_CACHE_COSMOS_ENDPOINT: 'https://acct.documents.azure.com:443/',
+          TOKEN_CACHE_COSMOS_DATABASE: 'db',
+          TOKEN_CACHE_COSMOS_CONTAINER: 'c',
+          TOKEN_CACHE_COSMOS_KEY: 'cosmos-key-must-not-leak==',
+          TOKEN_CACHE_KEY_RING: 'local',
+          TOKEN_CACHE_LOCAL_MASTER_KEY: MASTER_KEY,
+        }),
+      );
+
+      for (const text of [
+        JSON.stringify(config),
+        inspect(config, { depth: 10 }),
+        `${String(config.msal.credential.kind)}`,
+      ]) {
+        expect(text).not.toContain(SECRET);
+        expect(text).not.toContain('cosmos-key-must-not-leak');
+        expect(text).not.toContain(MASTER_KEY);
+      }
+      expect(JSON.stringify(config)).toContain('[redacted]');
+      const credential = config.msal.credential;
+      expect(credential.kind === 'secret' && credential.secret.reveal()).toBe(SECRET);
+    });
+  });
+
+  describe('errors', () => {
+    // Each row: the variable the error must name, the environment change, what the message must say.
+    const cases: [ConfigVariable, Record<string, string | undefined>, RegExp][] = [
+      ['MSAL_CLIENT_ID', { MSAL_CLIENT_ID: undefined }, /expected a GUID or app id, but it is not set/],
+      ['MSAL_CLIENT_ID', { MSAL_CLIENT_ID: '' }, /expected a GUID or app id, got ""/],
+      [
+        'MSAL_CLIENT_ID',
+        { MSAL_CLIENT_ID: 'not a client id!' },
+        /expected a GUID or app id, got "not a client id!"/,
+      ],
+      ['MSAL_AUTHORITY', { MSAL_AUTHORITY: undefined }, /expected an https URL with a tenant/],
+      [
+        'MSAL_AUTHORITY',
+        { MSAL_AUTHORITY: `http://login.microsoftonline.com/${TENANT}` },
+        /expected an https URL/,
+      ],
+      ['MSAL_AUTHORITY', { MSAL_AUTHORITY: 'https://login.microsoftonline.com/' }, /with a tenant/],
+      [
+        'MSAL_AUTHORITY',
+        { MSAL_AUTHORITY: 'login.microsoftonline.com/tenant' },
+        /got "login.microsoftonline.com\/tenant"/,
+      ],
+      ['MSAL_KNOWN_AUTHORITIES', { MSAL_KNOWN_AUTHORITIES: 'https://localhost:8443' }, /host\[:port\] names/],
+      ['MSAL_CLIENT_SECRET', { MSAL_CLIENT_SECRET: undefined }, /exactly one of .* got none/],
+      [
+        'MSAL_CLIENT_SECRET',
+        { MSAL_CLIENT_CERTIFICATE_PATH: '/cert.pem' },
+        /got MSAL_CLIENT_SECRET and MSAL_CLIENT_CERTIFICATE_PATH/,
+      ],
+      [
+        'MSAL_CLIENT_SECRET_ARN',
+        { MSAL_CLIENT_SECRET: undefined, MSAL_CLIENT_SECRET_ARN: 'my-secret' },
+        /expected a Secrets Manager secret ARN/,
+      ],
+      [
+        'AWS_ENDPOINT_URL_SECRETS_MANAGER',
+        {
+          MSAL_CLIENT_SECRET: undefined,
+          MSAL_CLIENT_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:s',
+          AWS_ENDPOINT_URL_SECRETS_MANAGER: 'http://sm.example.test',
+        },
+        /http only for localhost/,
+      ],
+      [
+        'MSAL_CLIENT_CERTIFICATE_SEND_X5C',
+        {
+          MSAL_CLIENT_SECRET: undefined,
+          MSAL_CLIENT_CERTIFICATE_PATH: '/c.pem',
+          MSAL_CLIENT_CERTIFICATE_SEND_X5C: 'yes',
+        },
+        /expected "true" or "false", got "yes"/,
+      ],
+      [
+        'TOKEN_CACHE_STORE',
+        { TOKEN_CACHE_TABLE_NAME: undefined },
+        /expected one of dynamodb, cosmos, memory, but it is not set/,
+      ],
+      ['TOKEN_CACHE_STORE', { TOKEN_CACHE_STORE: 'redis' }, /got "redis"/],
+      [
+        'TOKEN_CACHE_STORE',
+        { TOKEN_CACHE_COSMOS_ENDPOINT: 'https://acct.documents.azure.com' },
+        /several of TOKEN_CACHE_TABLE_NAME, TOKEN_CACHE_COSMOS_ENDPOINT/,
+      ],
+      [
+        'TOKEN_CACHE_TABLE_NAME',
+        { TOKEN_CACHE_STORE: 'dynamodb', TOKEN_CACHE_TABLE_NAME: undefined },
+        /expected the DynamoDB table name/,
+      ],
+      [
+        'TOKEN_CACHE_TABLE_NAME',
+        { TOKEN_CACHE_TABLE_NAME: 'a' },
+        /expected a DynamoDB table name .* got "a"/,
+      ],
+      ['AWS_ENDPOINT_URL_DYNAMODB', { AWS_ENDPOINT_URL_DYNAMODB: 'not a url' }, /expected an absolute URL/],
+      [
+        'TOKEN_CACHE_COSMOS_ENDPOINT',
+        { TOKEN_CACHE_TABLE_NAME: undefined, TOKEN_CACHE_STORE: 'cosmos' },
+        /expected the Cosmos DB account endpoint/,
+      ],
+      [
+        'TOKEN_CACHE_COSMOS_ENDPOINT',
+        { TOKEN_CACHE_STORE: 'cosmos', TOKEN_CACHE_COSMOS_ENDPOINT: 'http://acct.documents.azure.com' },
+        /expected an https URL/,
+      ],
+      [
+        'TOKEN_CACHE_COSMOS_DATABASE',
+        { TOKEN_CACHE_STORE: 'cosmos', TOKEN_CACHE_COSMOS_ENDPOINT: 'https://a.documents.azure.com' },
+        /expected the Cosmos DB database id/,
+      ],
+      [
+        'TOKEN_CACHE_COSMOS_CONTAINER',
+        {
+          TOKEN_CACHE_STORE: 'cosmos',
+          TOKEN_CACHE_COSMOS_ENDPOINT: 'https://a.documents.azure.com',
+          TOKEN_CACHE_COSMOS_DATABASE: 'db',
+        },
+        /expected the Cosmos DB container id/,
+      ],
+      [
+        'TOKEN_CACHE_KEY_RING',
+        { TOKEN_CACHE_KMS_KEY_ID: undefined },
+        /expected one of aws-kms, azure-keyvault, local, but it is not set/,
+      ],
+      ['TOKEN_CACHE_KEY_RING', { TOKEN_CACHE_KEY_RING: 'vault' }, /got "vault"/],
+      [
+        'TOKEN_CACHE_KMS_KEY_ID',
+        { TOKEN_CACHE_KEY_RING: 'aws-kms', TOKEN_CACHE_KMS_KEY_ID: '' },
+        /expected a KMS key id, key ARN, alias name or alias ARN, got ""/,
+      ],
+      ['AWS_ENDPOINT_URL_KMS', { AWS_ENDPOINT_URL_KMS: 'kms' }, /expected an absolute URL, got "kms"/],
+      [
+        'TOKEN_CACHE_KEYVAULT_KEY_ID',
+        { TOKEN_CACHE_KMS_KEY_ID: undefined, TOKEN_CACHE_KEY_RING: 'azure-keyvault' },
+        /expected a Key Vault key id/,
+      ],
+      [
+        'TOKEN_CACHE_KEYVAULT_KEY_ID',
+        {
+          TOKEN_CACHE_KMS_KEY_ID: undefined,
+          TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://v.vault.azure.net/secrets/x',
+        },
+        /expected https:\/\/<vault>\/keys\/<name>\[\/<version>\]/,
+      ],
+      [
+        'TOKEN_CACHE_LOCAL_MASTER_KEY',
+        { TOKEN_CACHE_KEY_RING: 'local', TOKEN_CACHE_KMS_KEY_ID: undefined },
+        /expected 32 random bytes, base64, but it is not set/,
+      ],
+      [
+        'TOKEN_CACHE_LOCAL_MASTER_KEY',
+        { TOKEN_CACHE_KEY_RING: 'local', TOKEN_CACHE_LOCAL_MASTER_KEY: Buffer.alloc(16).toString('base64') },
+        /expected 32 bytes, base64 .* got 16 bytes/,
+      ],
+      [
+        'TOKEN_CACHE_LOCAL_MASTER_KEY',
+        { TOKEN_CACHE_KEY_RING: 'local', TOKEN_CACHE_LOCAL_MASTER_KEY: 'not base64 at all!' },
+        /got a value that is not base64/,
+      ],
+      [
+        'TOKEN_CACHE_AZURE_CREDENTIAL',
+        { TOKEN_CACHE_AZURE_CREDENTIAL: 'managed' },
+        /expected one of default, app/,
+      ],
+      [
+        'TOKEN_CACHE_AZURE_CREDENTIAL',
+        {
+          MSAL_CLIENT_SECRET: undefined,
+          MSAL_CLIENT_CERTIFICATE_PATH: '/c.pem',
+          TOKEN_CACHE_AZURE_CREDENTIAL: 'app',
+        },
+        /"app" needs a client secret/,
+      ],
+      [
+        'TOKEN_CACHE_L1_MAX_BYTES',
+        { TOKEN_CACHE_L1_MAX_BYTES: '-1' },
+        /expected a whole number >= 0, got "-1"/,
+      ],
+      ['TOKEN_CACHE_L1_MAX_BYTES', { TOKEN_CACHE_L1_MAX_BYTES: '16MB' }, /got "16MB"/],
+      [
+        'TOKEN_CACHE_L1_TTL_SECONDS',
+        { TOKEN_CACHE_L1_TTL_SECONDS: '0' },
+        /expected a whole number >= 1, got "0"/,
+      ],
+      [
+        'DOWNSTREAM_URL',
+        { DOWNSTREAM_URL: undefined },
+        /expected the URL of the downstream API, but it is not set/,
+      ],
+      ['DOWNSTREAM_URL', { DOWNSTREAM_URL: 'http://downstream.example.test/api' }, /http only for localhost/],
+      ['DOWNSTREAM_SCOPES', { DOWNSTREAM_SCOPES: undefined }, /expected space- or comma-separated scopes/],
+      ['DOWNSTREAM_SCOPES', { DOWNSTREAM_SCOPES: ' , ' }, /got ","/],
+      ['DAEMON_SCOPE', { DAEMON_SCOPE: 'api://downstream/Data.Read' }, /ending in "\/.default"/],
+      [
+        'DAEMON_SCOPE',
+        { DOWNSTREAM_SCOPES: 'User.Read' },
+        /cannot be derived from DOWNSTREAM_SCOPES "User.Read"/,
+      ],
+      ['DOWNSTREAM_TIMEOUT_MS', { DOWNSTREAM_TIMEOUT_MS: '0' }, /expected a whole number >= 1/],
+      ['API_ISSUER', { API_ISSUER: 'not an issuer' }, /expected an absolute URL, got "not an issuer"/],
+      [
+        'API_ISSUER',
+        { MSAL_AUTHORITY: 'https://login.microsoftonline.com/common' },
+        /required when MSAL_AUTHORITY's tenant/,
+      ],
+      ['API_JWKS_URI', { API_JWKS_URI: 'http://keys.example.test/keys' }, /expected an https URL/],
+      [
+        'LOG_LEVEL',
+        { LOG_LEVEL: 'verbose' },
+        /expected one of debug, info, warn, error, silent, got "verbose"/,
+      ],
+    ];
+
+    it.each(cases)('names %s: %j', (variable, change, message) => {
+      const error = configError(baseEnv(change));
+
+      expect(error.setting).toBe(variable);
+      expect(error.message.startsWith(`${variable}: `)).toBe(true);
+      expect(error.message).toMatch(message);
+      expect(error.code).toBe('CONFIGURATION');
+    });
+
+    it('has a case for every variable that can be invalid', () => {
+      const named = new Set(cases.map(([variable]) => variable));
+      // These accept any value: a list of audiences, a region, a path checked when read, and the required-scope list.
+      const free = new Set<ConfigVariable>([
+        'API_AUDIENCE',
+        'AWS_REGION',
+        'EXTRA_CA_FILE',
+        'MSAL_CLIENT_CERTIFICATE_PATH',
+        'API_REQUIRED_SCOPES',
+        'TOKEN_CACHE_COSMOS_KEY',
+      ]);
+
+      expect(ConfigVariables.filter((v) => !named.has(v) && !free.has(v))).toEqual([]);
+    });
+
+    it('never echoes a secret in an error', () => {
+      const errors = [
+        configError(baseEnv({ MSAL_CLIENT_CERTIFICATE_PATH: '/c.pem' })),
+        configError(baseEnv({ TOKEN_CACHE_KEY_RING: 'local', TOKEN_CACHE_LOCAL_MASTER_KEY: `${SECRET}==` })),
+      ];
+
+      for (const error of errors) expect(error.message).not.toContain(SECRET);
+    });
+  });
+});
+
+describe('runtime configuration files', () => {
+  let dir: string;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'config-test-'));
+  });
+
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe('trustedCas', () => {
+    it('is undefined (the system store) without EXTRA_CA_FILE', () => {
+      expect(trustedCas({})).toBeUndefined();
+    });
+
+    it('adds the file to the system roots', async () => {
+      const { cert } = await createDevCertificate();
+      const path = join(dir, 'ca.pem');
+      writeFileSync(path, cert);
+
+      const cas = trustedCas({ extraCaFile: path });
+
+      expect(cas).toHaveLength(rootCertificates.length + 1);
+      expect(cas?.at(-1)?.trim()).toBe(cert.trim());
+    });
+
+    it('names EXTRA_CA_FILE when the file is missing or holds no certificate', () => {
+      const empty = join(dir, 'empty.pem');
+      writeFileSync(empty, 'nothing here');
+
+      expect(() => trustedCas({ extraCaFile: join(dir, 'missing.pem') })).toThrow(
+        /^EXTRA_CA_FILE: expected a PEM file of CA certificates, got ".*missing.pem" that cannot be read \(ENOENT\)/,
+      );
+      expect(() => trustedCas({ extraCaFile: empty })).toThrow(
+        /^EXTRA_CA_FILE: .*no "BEGIN CERTIFICATE" block/,
+      );
+    });
+  });
+
+  describe('resolveClientCredential', () => {
+    const certificateEnv = (path: string, x5c = 'false') =>
+      loadConfig(
+        baseEnv({
+          MSAL_CLIENT_SECRET: undefined,
+          MSAL_CLIENT_CERTIFICATE_PATH: path,
+          MSAL_CLIENT_CERTIFICATE_SEND_X5C: x5c,
+        }),
+      );
+
+    it('returns the secret as is', async () => {
+      await expect(resolveClientCredential(loadConfig(baseEnv()))).resolves.toEqual({ clientSecret: SECRET });
+    });
+
+    it('reads a certificate file: PKCS#8 key, SHA-256 thumbprint, and x5c when asked', async () => {
+      const { cert, key } = await createDevCertificate();
+      const path = join(dir, 'client.pem');
+      writeFileSync(path, `${key}\n${cert}`);
+
+      const plain = await resolveClientCredential(certificateEnv(path));
+      const withChain = await resolveClientCredential(certificateEnv(path, 'true'));
+
+      const expected = new X509Certificate(cert).fingerprint256.replace(/:/g, '').toLowerCase();
+      expect(plain.clientCertificate?.thumbprintSha256).toBe(expected);
+      expect(plain.clientCertificate?.privateKey).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+      expect(plain.clientCertificate?.x5c).toBeUndefined();
+      expect(withChain.clientCertificate?.x5c?.trim()).toBe(cert.trim());
+    });
+
+    it('names MSAL_CLIENT_CERTIFICATE_PATH for a missing file, a missing key, and a key of another certificate', async () => {
+      const first = await createDevCertificate();
+      const second = await createDevCertificate();
+      const noKey = join(dir, 'no-key.pem');
+      const mismatched = join(dir, 'mismatched.pem');
+      writeFileSync(noKey, first.cert);
+      writeFileSync(mismatched, `${second.key}\n${first.cert}`);
+
+      await expect(resolveClientCredential(certificateEnv(join(dir, 'absent.pem')))).rejects.toThrow(
+        /^MSAL_CLIENT_CERTIFICATE_PATH: .*cannot be read \(ENOENT\)/,
+      );
+      await expect(resolveClientCredential(certificateEnv(noKey))).rejects.toThrow(
+        /^MSAL_CLIENT_CERTIFICATE_PATH: .*no unencrypted private key/,
+      );
+      await expect(resolveClientCredential(certificateEnv(mismatched))).rejects.toThrow(
+        /^MSAL_CLIENT_CERTIFICATE_PATH: the private key .* does not match its first certificate/,
+      );
+    });
+
+    describe('from Secrets Manager', () => {
+      let secrets: LocalSecretsManager;
+      const saved: Record<string, string | undefined> = {};
+
+      beforeAll(async () => {
+        secrets = await startLocalSecretsManager();
+        // The function's role provides credentials in Lambda; here the SDK's default chain reads these.
+        for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) saved[name] = process.env[name];
+        process.env.AWS_ACCESS_KEY_ID = 'AKIDLOCAL';
+        process.env.AWS_SECRET_ACCESS_KEY = 'local';
+      });
+
+      afterAll(async () => {
+        for (const [name, value] of Object.entries(saved)) {
+          if (value === undefined) delete process.env[name];
+          else process.env[name] = value;
+        }
+        await secrets.stop();
+      });
+
+      const arnEnv = (arn: string) =>
+        loadConfig(
+          baseEnv({
+            MSAL_CLIENT_SECRET: undefined,
+            MSAL_CLIENT_SECRET_ARN: arn,
+            AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+            AWS_REGION: secrets.region,
+          }),
+        );
+
+      it('reads the SecretString once', async () => {
+        const arn = await secrets.createSecret('web-api/client-secret', SECRET);
+        secrets.counters.reset();
+
+        const credential = await resolveClientCredential(arnEnv(arn));
+
+        expect(credential).toEqual({ clientSecret: SECRET });
+        expect(secrets.counters.calls('GetSecretValue')).toBe(1);
+      });
+
+      it('names MSAL_CLIENT_SECRET_ARN when the secret does not exist', async () => {
+        const arn = `arn:aws:secretsmanager:${secrets.region}:000000000000:secret:does-not-exist-AbCdEf`;
+
+        const error = await resolveClientCredential(arnEnv(arn)).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+
+        expect(error).toBeInstanceOf(ConfigurationError);
+        expect((error as ConfigurationError).message).toMatch(
+          /^MSAL_CLIENT_SECRET_ARN: cannot read .*does-not-exist.* \(ResourceNotFoundException\)/,
+        );
+      });
+    });
+  });
+});
