@@ -1,4 +1,4 @@
-/** The infrastructure's public surface: the reusable construct and the reference stack. */
+/** The infrastructure's public surface: the reusable construct, the reference stack and its app. */
 export {
   ENCRYPTION_CONTEXT_PURPOSE,
   TOKEN_CACHE_ENV,
@@ -13,3 +13,4 @@ export {
   findProjectRoot,
   type TokenCacheStackProps,
 } from './lib/token-cache-stack';
+export { APP_CONTEXT_KEYS, createApp } from './lib/app';

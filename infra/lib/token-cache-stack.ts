@@ -17,25 +17,30 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
+import type { ConfigVariable } from '../../shared/config';
 import { TokenCache, type TokenCacheProps } from './token-cache';
 
-/** Environment variables the handlers read besides the cache's own, named as `shared/config.ts` reads them. */
+/** Environment variables the handlers read besides the cache's own, as `shared/config.ts` names them. */
 export const FUNCTION_ENV = {
   /** Entra application (client) id. */
   clientId: 'MSAL_CLIENT_ID',
-  /** Authority URL, e.g. `https://login.microsoftonline.com/<tenant>`. */
+  /** Authority URL, `https://login.microsoftonline.com/<tenant>`. */
   authority: 'MSAL_AUTHORITY',
-  /** ARN of the Secrets Manager secret holding the client secret; read once per cold start. */
+  /** ARN of the Secrets Manager secret whose SecretString is the client secret; read once per cold start. */
   clientSecretArn: 'MSAL_CLIENT_SECRET_ARN',
   /** URL the function calls with the token it obtained. */
   downstreamUrl: 'DOWNSTREAM_URL',
-  /** Space-separated scopes requested for the downstream call. */
+  /** Scopes requested on behalf of a caller, space-separated. */
   downstreamScopes: 'DOWNSTREAM_SCOPES',
-  /** Audience the web API accepts in incoming bearer tokens. */
+  /** The daemon's one `/.default` scope. */
+  daemonScope: 'DAEMON_SCOPE',
+  /** Accepted `aud` of incoming tokens, comma-separated. */
   apiAudience: 'API_AUDIENCE',
-  /** Issuer the web API accepts in incoming bearer tokens. */
+  /** Accepted `iss` of incoming tokens. */
   apiIssuer: 'API_ISSUER',
-} as const;
+  /** Scopes one of which an incoming token must grant, comma-separated. */
+  apiRequiredScopes: 'API_REQUIRED_SCOPES',
+} as const satisfies Record<string, ConfigVariable>;
 
 /** Placeholder tenant used when none is given, so `cdk synth` works offline; replace it to deploy. */
 export const PLACEHOLDER_TENANT_ID = '00000000-0000-0000-0000-000000000000';
@@ -63,14 +68,23 @@ export interface TokenCacheStackProps extends StackProps {
   readonly authorityHost?: string;
 
   /**
-   * Audience the JWT authorizer and the web API accept (v2 access tokens carry the client id).
-   * @default - the client id
+   * Audiences the JWT authorizer and the web API accept.
+   * @default - [`api://<clientId>`, `<clientId>`], the App ID URI (v1 tokens) and the client id (v2 tokens)
    */
-  readonly apiAudience?: string;
+  readonly apiAudiences?: string[];
 
   /**
-   * Scopes an incoming token must carry (`scp`) for API Gateway to pass it on.
-   * @default - none: any valid token for the audience passes the first gate; the handler validates again
+   * The one issuer the JWT authorizer (and the web API) accept. The default is the v2
+   * issuer: set `api.requestedAccessTokenVersion` to 2 in the API's app manifest, or pass
+   * `https://sts.windows.net/<tenant>/` for v1 tokens.
+   * @default - `<authorityHost>/<tenantId>/v2.0`
+   */
+  readonly apiIssuer?: string;
+
+  /**
+   * Scopes (`scp`) one of which an incoming token must carry, checked by the JWT authorizer
+   * and again by the web API.
+   * @default - none: any valid token for the audience passes
    */
   readonly apiRequiredScopes?: string[];
 
@@ -87,16 +101,16 @@ export interface TokenCacheStackProps extends StackProps {
   readonly downstreamScopes?: string[];
 
   /**
-   * Downstream URL the daemon calls with its app token.
+   * Downstream URL the daemon calls with its app-only token.
    * @default 'https://graph.microsoft.com/v1.0/organization'
    */
   readonly daemonDownstreamUrl?: string;
 
   /**
-   * Application scopes the daemon requests (client credentials take `/.default` only).
-   * @default ['https://graph.microsoft.com/.default']
+   * The `/.default` scope of the daemon's app-only token.
+   * @default - derived by the function from the first downstream scope, e.g. `https://graph.microsoft.com/.default`
    */
-  readonly daemonScopes?: string[];
+  readonly daemonScope?: string;
 
   /**
    * When the daemon runs.
@@ -155,6 +169,8 @@ export class TokenCacheStack extends Stack {
   public readonly daemon: nodejs.NodejsFunction;
   /** The HTTP API in front of the web API. */
   public readonly httpApi: apigwv2.HttpApi;
+  /** The API's `$default` stage; its URL plus `api/downstream` is the web API. */
+  public readonly httpStage: apigwv2.HttpStage;
   /** The secret holding the client secret. */
   public readonly clientSecret: secretsmanager.ISecret;
   /** The rule that fires the daemon. */
@@ -166,8 +182,8 @@ export class TokenCacheStack extends Stack {
     const clientId = props.clientId ?? PLACEHOLDER_CLIENT_ID;
     const authorityHost = (props.authorityHost ?? 'https://login.microsoftonline.com').replace(/\/+$/, '');
     const authority = `${authorityHost}/${tenantId}`;
-    const issuer = `${authority}/v2.0`;
-    const audience = props.apiAudience ?? clientId;
+    const issuer = props.apiIssuer ?? `${authority}/v2.0`;
+    const audiences = props.apiAudiences ?? [`api://${clientId}`, clientId];
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const root = props.projectRoot ?? findProjectRoot(__dirname);
 
@@ -194,25 +210,29 @@ export class TokenCacheStack extends Stack {
       clientSecret: this.clientSecret,
       logRetention,
       root,
-      environment: {
-        [FUNCTION_ENV.clientId]: clientId,
-        [FUNCTION_ENV.authority]: authority,
-        [FUNCTION_ENV.clientSecretArn]: this.clientSecret.secretArn,
-      },
     };
+    // Both functions load the same configuration, so both get every required variable.
+    const environment: Record<string, string> = {
+      [FUNCTION_ENV.clientId]: clientId,
+      [FUNCTION_ENV.authority]: authority,
+      [FUNCTION_ENV.clientSecretArn]: this.clientSecret.secretArn,
+      [FUNCTION_ENV.downstreamScopes]: (
+        props.downstreamScopes ?? ['https://graph.microsoft.com/User.Read']
+      ).join(' '),
+      [FUNCTION_ENV.apiAudience]: audiences.join(','),
+      [FUNCTION_ENV.apiIssuer]: issuer,
+    };
+    if (props.apiRequiredScopes?.length) {
+      environment[FUNCTION_ENV.apiRequiredScopes] = props.apiRequiredScopes.join(',');
+    }
     this.webApi = this.cacheFunction('WebApi', {
       ...common,
       entry: 'functions/aws/web-api.ts',
       description: 'Validates the caller, gets a downstream token on behalf of the caller, calls downstream',
       timeout: Duration.seconds(10),
       environment: {
-        ...common.environment,
+        ...environment,
         [FUNCTION_ENV.downstreamUrl]: props.downstreamUrl ?? 'https://graph.microsoft.com/v1.0/me',
-        [FUNCTION_ENV.downstreamScopes]: (
-          props.downstreamScopes ?? ['https://graph.microsoft.com/User.Read']
-        ).join(' '),
-        [FUNCTION_ENV.apiAudience]: audience,
-        [FUNCTION_ENV.apiIssuer]: issuer,
       },
     });
     this.daemon = this.cacheFunction('Daemon', {
@@ -221,16 +241,14 @@ export class TokenCacheStack extends Stack {
       description: 'Gets an app token (client credentials) and calls downstream on a schedule',
       timeout: Duration.seconds(30),
       environment: {
-        ...common.environment,
+        ...environment,
         [FUNCTION_ENV.downstreamUrl]:
           props.daemonDownstreamUrl ?? 'https://graph.microsoft.com/v1.0/organization',
-        [FUNCTION_ENV.downstreamScopes]: (
-          props.daemonScopes ?? ['https://graph.microsoft.com/.default']
-        ).join(' '),
+        ...(props.daemonScope ? { [FUNCTION_ENV.daemonScope]: props.daemonScope } : {}),
       },
     });
 
-    this.httpApi = this.webApiGateway(issuer, audience, props, logRetention);
+    [this.httpApi, this.httpStage] = this.webApiGateway(issuer, audiences, props, logRetention);
 
     this.daemonRule = new events.Rule(this, 'DaemonSchedule', {
       description: 'Runs the token-cache daemon',
@@ -242,7 +260,7 @@ export class TokenCacheStack extends Stack {
     });
 
     this.addAlarms(props.alarmTopic);
-    new CfnOutput(this, 'ApiUrl', { value: `${this.httpApi.defaultStage?.url ?? ''}api/downstream` });
+    new CfnOutput(this, 'ApiUrl', { value: `${this.httpStage.url}api/downstream` });
     new CfnOutput(this, 'ClientSecretArn', { value: this.clientSecret.secretArn });
     new CfnOutput(this, 'TableName', { value: this.tokenCache.table.tableName });
     new CfnOutput(this, 'KeyArn', { value: this.tokenCache.key.keyArn });
@@ -304,17 +322,17 @@ export class TokenCacheStack extends Stack {
 
   private webApiGateway(
     issuer: string,
-    audience: string,
+    audiences: string[],
     props: TokenCacheStackProps,
     logRetention: logs.RetentionDays,
-  ): apigwv2.HttpApi {
+  ): [apigwv2.HttpApi, apigwv2.HttpStage] {
     const api = new apigwv2.HttpApi(this, 'HttpApi', {
       description: 'Token-cache web API',
       createDefaultStage: false,
     });
     const accessLogs = new logs.LogGroup(this, 'HttpApiAccessLogs', { retention: logRetention });
     const rateLimit = props.apiRateLimit ?? 50;
-    api.addStage('DefaultStage', {
+    const stage = api.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,
       throttle: { rateLimit, burstLimit: rateLimit * 2 },
@@ -341,10 +359,10 @@ export class TokenCacheStack extends Stack {
       path: '/api/downstream',
       methods: [apigwv2.HttpMethod.GET],
       integration: new HttpLambdaIntegration('WebApiIntegration', this.webApi),
-      authorizer: new HttpJwtAuthorizer('EntraJwtAuthorizer', issuer, { jwtAudience: [audience] }),
+      authorizer: new HttpJwtAuthorizer('EntraJwtAuthorizer', issuer, { jwtAudience: audiences }),
       authorizationScopes: props.apiRequiredScopes,
     });
-    return api;
+    return [api, stage];
   }
 
   private addAlarms(topic: sns.ITopic | undefined): void {
