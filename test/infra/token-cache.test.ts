@@ -3,6 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { ENCRYPTION_CONTEXT_PURPOSE, TOKEN_CACHE_ENV, TokenCache } from '../../infra';
+import { kmsEncryptionContext } from '../../shared/crypto/aws-kms-keyring';
 
 interface PolicyResource {
   Properties: { Roles: unknown; PolicyDocument: { Statement: Statement[] } };
@@ -133,7 +134,16 @@ describe('TokenCache', () => {
           },
         },
       ]);
-      expect(ENCRYPTION_CONTEXT_PURPOSE).toBe('msal-token-cache');
+    });
+
+    it('conditions on exactly the encryption context the KMS key ring sends', () => {
+      const envelope = statementsOf(template, roleId).find((s) =>
+        actionsOf(s).includes('kms:GenerateDataKey'),
+      );
+      const sent = Object.entries(kmsEncryptionContext('client-1'));
+      expect(envelope?.Condition?.StringEquals).toEqual(
+        Object.fromEntries(sent.map(([key, value]) => [`kms:EncryptionContext:${key}`, value])),
+      );
     });
 
     it('grants Decrypt for the table at rest only through DynamoDB', () => {
