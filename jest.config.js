@@ -24,4 +24,6 @@ module.exports = {
   transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
   testTimeout: 30000,
   setupFiles: ['<rootDir>/test/support/env.ts'],
+  // Fails any test file that logs a token, secret or data key it produced (docs/security.md).
+  setupFilesAfterEnv: ['<rootDir>/test/support/secret-scan.ts'],
 };
