@@ -211,6 +211,12 @@ function extractToken(values: string | readonly string[] | undefined, maxTokenBy
       'the Authorization header holds a comma-separated list; send exactly one bearer token',
     );
   }
+  if (value.toLowerCase() === 'bearer') {
+    throw fail(
+      BearerFailure.MissingToken,
+      'the Bearer scheme came without a token; send "Bearer <access token>"',
+    );
+  }
   const match = /^(\S+)\s+(\S+)$/.exec(value);
   if (!match) {
     throw fail(

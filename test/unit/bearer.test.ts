@@ -169,6 +169,7 @@ describe('createBearerValidator', () => {
       await expectRejected(validator.validate(''), BearerFailure.MissingToken);
       await expectRejected(validator.validate([]), BearerFailure.MissingToken);
       await expectRejected(validator.validate('   '), BearerFailure.MissingToken);
+      await expectRejected(validator.validate('Bearer '), BearerFailure.MissingToken);
     });
 
     it('rejects a repeated header as multiple_tokens, whether kept apart or joined with a comma', async () => {

@@ -1,0 +1,107 @@
+/**
+ * What the handlers need, built once per process at the first invocation: the config, the
+ * token cache, the bearer validator and the downstream client. Nothing here is
+ * user-specific; per-caller state lives in the cache's partitions.
+ */
+import { createBearerValidator, type BearerValidator } from '../../shared/auth/bearer';
+import type { TokenCache } from '../../shared/cache/types';
+import { loadConfig, type AppConfig, type Environment } from '../../shared/config';
+import { JsonLogger, noMetrics, type Logger, type Metrics } from '../../shared/observability';
+import { createTokenCacheFromConfig, trustedCas } from '../../shared/runtime';
+import { createDownstreamClient, type DownstreamClient } from './downstream';
+
+/** What {@link handleWebApi} uses. */
+export interface WebApiDeps {
+  readonly cache: Pick<TokenCache, 'acquireTokenOnBehalfOf'>;
+  readonly validator: BearerValidator;
+  readonly downstream: DownstreamClient;
+  /** Scopes requested on behalf of the caller. */
+  readonly scopes: readonly string[];
+  readonly logger: Logger;
+}
+
+/** What {@link runDaemon} uses. */
+export interface DaemonDeps {
+  readonly cache: Pick<TokenCache, 'acquireTokenForApp'>;
+  readonly downstream: DownstreamClient;
+  /** The `/.default` scope of the app-only token. */
+  readonly appScope: string;
+  readonly logger: Logger;
+}
+
+/** Everything both handlers use, from one config. */
+export interface FunctionDeps extends WebApiDeps, DaemonDeps {
+  readonly cache: TokenCache;
+  readonly config: AppConfig;
+}
+
+/** Ready dependencies, or a function producing them on first use. */
+export type DepsSource<T> = T | (() => Promise<T>);
+
+/** Options of {@link createFunctionDeps}. */
+export interface FunctionDepsOptions {
+  /** @default process.env */
+  readonly env?: Environment;
+  /** A loaded config; `env` is ignored when given. @default loadConfig(env) */
+  readonly config?: AppConfig;
+  /** @default a JsonLogger at the configured level */
+  readonly logger?: Logger;
+  /** @default no metrics */
+  readonly metrics?: Metrics;
+}
+
+/**
+ * Builds the dependencies of both handlers from the environment.
+ * @throws ConfigurationError naming the variable at fault
+ */
+export async function createFunctionDeps(options: FunctionDepsOptions = {}): Promise<FunctionDeps> {
+  const config = options.config ?? loadConfig(options.env ?? process.env);
+  const logger =
+    options.logger ?? new JsonLogger({ level: config.logLevel, base: { component: 'functions' } });
+  const metrics = options.metrics ?? noMetrics;
+  const ca = trustedCas(config);
+  const cache = await createTokenCacheFromConfig(config, { logger, metrics, ...(ca ? { ca } : {}) });
+  return {
+    config,
+    cache,
+    logger,
+    validator: createBearerValidator({
+      issuer: config.api.issuers,
+      audience: config.api.audiences,
+      jwksUri: config.api.jwksUri,
+      requiredScopes: config.api.requiredScopes,
+      ...(ca ? { ca } : {}),
+    }),
+    downstream: createDownstreamClient({
+      url: config.downstream.url,
+      timeoutMs: config.downstream.timeoutMs,
+      ...(ca ? { ca } : {}),
+    }),
+    scopes: config.downstream.scopes,
+    appScope: config.downstream.appScope,
+  };
+}
+
+/**
+ * Memoises an async factory: the first call starts it, later calls share the result. A
+ * failure is not kept, so a cold start that hit a transient error (Secrets Manager
+ * throttling) is retried by the next invocation.
+ */
+export function lazy<T>(factory: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => {
+    pending ??= factory().catch((e: unknown) => {
+      pending = undefined;
+      throw e;
+    });
+    return pending;
+  };
+}
+
+/** Resolves a {@link DepsSource}. */
+export function resolveDeps<T>(source: DepsSource<T>): Promise<T> {
+  return typeof source === 'function' ? (source as () => Promise<T>)() : Promise.resolve(source);
+}
+
+/** The process-wide dependencies from `process.env`, built at the first invocation. */
+export const processDeps: () => Promise<FunctionDeps> = lazy(() => createFunctionDeps());

@@ -1,0 +1,169 @@
+/**
+ * A downstream API stub for tests and `npm start`: it checks the bearer token it receives
+ * exactly as a real resource server would (signature from the local authority's JWKS,
+ * issuer, audience, expiry, optionally a scope) and answers who called.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createBearerValidator } from '../shared/auth/bearer';
+import { AuthenticationError } from '../shared/errors';
+import type { LocalAuthority } from './authority/types';
+
+/** Options of {@link startDownstreamApi}. */
+export interface DownstreamApiOptions {
+  /** The authority whose tokens are accepted (its default tenant's issuer and JWKS). */
+  readonly authority: Pick<LocalAuthority, 'issuer' | 'jwksUri' | 'ca'>;
+  /** Accepted `aud` value(s): the downstream API's client id or application ID URI. */
+  readonly audience: string | readonly string[];
+  /** A delegated scope (`scp`) or app role (`roles`) the token must grant. @default none */
+  readonly requiredScope?: string;
+  /** Port on localhost. @default 0 (a free one) */
+  readonly port?: number;
+}
+
+/** One request the stub received; never the token. */
+export interface DownstreamCall {
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  /** Why the token was refused (an AuthenticationError reason). */
+  readonly reason?: string;
+  /** The caller's object id (a user's, or the app's service principal's). */
+  readonly oid?: string;
+  /** The calling app (`appid`, or `azp`). */
+  readonly appid?: string;
+}
+
+/** A fault the stub answers with instead of serving. */
+export interface DownstreamFault {
+  /** Status of the answer. */
+  readonly status: number;
+  /** A body that is not JSON, to test clients' handling of it. @default false: a JSON error body */
+  readonly garbageBody?: boolean;
+}
+
+/** A running downstream stub. */
+export interface DownstreamApi {
+  /** `http://localhost:PORT/api/data`: the URL to configure as DOWNSTREAM_URL. */
+  readonly url: string;
+  /** Every request received so far, oldest first. */
+  calls(): readonly DownstreamCall[];
+  /** Makes every request fail with this answer, or recover with `undefined`. */
+  setFault(fault: DownstreamFault | undefined): void;
+  /** Stops listening and closes open connections. */
+  stop(): Promise<void>;
+}
+
+const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * Starts the stub on localhost (plain HTTP).
+ * @example
+ * const downstream = await startDownstreamApi({ authority, audience: 'api://downstream' });
+ * // DOWNSTREAM_URL = downstream.url
+ */
+export async function startDownstreamApi(options: DownstreamApiOptions): Promise<DownstreamApi> {
+  const validator = createBearerValidator({
+    issuer: options.authority.issuer(),
+    audience: options.audience,
+    jwksUri: options.authority.jwksUri(),
+    ca: options.authority.ca,
+    ...(options.requiredScope ? { requiredScopes: [options.requiredScope] } : {}),
+  });
+  const calls: DownstreamCall[] = [];
+  let fault: DownstreamFault | undefined;
+
+  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const body = await readBody(req);
+    if (fault) {
+      calls.push({ method, path, status: fault.status });
+      if (fault.garbageBody) {
+        res.writeHead(fault.status, { 'content-type': 'text/html' }).end('<html>upstream error</html>');
+      } else {
+        send(res, fault.status, { ok: false, error: 'injected_fault' });
+      }
+      return;
+    }
+    try {
+      const { claims } = await validator.validate(req.headers.authorization);
+      const oid = typeof claims.oid === 'string' ? claims.oid : undefined;
+      const appidClaim = claims.appid ?? claims.azp;
+      const appid = typeof appidClaim === 'string' ? appidClaim : undefined;
+      const scopes =
+        typeof claims.scp === 'string'
+          ? claims.scp.split(' ')
+          : Array.isArray(claims.roles)
+            ? claims.roles.filter((r): r is string => typeof r === 'string')
+            : [];
+      calls.push({ method, path, status: 200, ...(oid ? { oid } : {}), ...(appid ? { appid } : {}) });
+      send(res, 200, {
+        ok: true,
+        caller: { oid, appid },
+        scopes,
+        ...(method === 'POST' ? { received: parseJson(body) } : {}),
+      });
+    } catch (e) {
+      if (!(e instanceof AuthenticationError)) throw e;
+      const status = e.reason === 'insufficient_scope' ? 403 : 401;
+      calls.push({ method, path, status, reason: e.reason });
+      res.setHeader(
+        'www-authenticate',
+        `Bearer error="${status === 403 ? 'insufficient_scope' : 'invalid_token'}"`,
+      );
+      send(res, status, { ok: false, error: e.reason });
+    }
+  }
+
+  const server: Server = createServer((req, res) => {
+    serve(req, res).catch(() => {
+      if (!res.headersSent) send(res, 500, { ok: false, error: 'stub_failure' });
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, 'localhost', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://localhost:${port}/api/data`,
+    calls: () => [...calls],
+    setFault(next) {
+      fault = next;
+    },
+    stop: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((e) => (e ? reject(e) : resolve()));
+      }),
+  };
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+    });
+    req.on('error', reject);
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+  });
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text.length > 0 ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,697 @@
+import { createPublicKey } from 'node:crypto';
+import { request } from 'node:https';
+import { exportJWK, exportSPKI, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { createBearerValidator } from '../../shared/auth/bearer';
+import { ConfigurationError, TokenAcquisitionError } from '../../shared/errors';
+import { lazy, type WebApiDeps } from '../../functions/core/deps';
+import { createDownstreamClient, type DownstreamClient } from '../../functions/core/downstream';
+import { handleWebApi, WebApiLimits, type WebRequest, type WebResponse } from '../../functions/core/web-api';
+import { GrantType } from '../../local/authority';
+import { startDownstreamApi, type DownstreamApi } from '../../local/downstream';
+import {
+  API_CLIENT_ID,
+  API_CLIENT_SECRET,
+  CapturingLogger,
+  DOWNSTREAM_SCOPE,
+  startCacheWorld,
+  type CacheWorld,
+} from '../support/cache-harness';
+import { registerSecret } from '../support/secret-registry';
+
+const DOWNSTREAM_AUDIENCE = 'api://downstream';
+
+/** The public signing keys the local authority serves. */
+function fetchJwks(url: string, ca: string): Promise<{ keys: JWK[] }> {
+  return new Promise((resolve, reject) => {
+    request(url, { ca }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as { keys: JWK[] }));
+      res.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/** Tokens for the bad-input table; all minted once. */
+type Tokens = Record<
+  | 'valid'
+  | 'expired'
+  | 'notYetValid'
+  | 'wrongAudience'
+  | 'wrongIssuer'
+  | 'otherTenant'
+  | 'hs256WithPublicKey'
+  | 'algNone'
+  | 'rs384'
+  | 'unknownKid'
+  | 'tampered',
+  string
+>;
+
+interface Case {
+  readonly name: string;
+  readonly request: (t: Tokens) => WebRequest;
+  readonly status: number;
+  readonly code: string;
+  readonly wwwAuthenticate?: RegExp;
+  readonly allow?: string;
+}
+
+const get = (headers: WebRequest['headers'] = {}, path = '/api/downstream'): WebRequest => ({
+  method: 'GET',
+  path,
+  headers,
+});
+const post = (token: string, body: string, contentType = 'application/json'): WebRequest => ({
+  method: 'POST',
+  path: '/api/downstream',
+  headers: { authorization: `Bearer ${token}`, 'content-type': contentType },
+  body,
+});
+const invalidToken = /^Bearer error="invalid_token", error_description="[\x20-\x21\x23-\x7e]+"$/;
+
+const badInput: Case[] = [
+  {
+    name: 'no Authorization header',
+    request: () => get(),
+    status: 401,
+    code: 'missing_token',
+    wwwAuthenticate: /^Bearer$/,
+  },
+  {
+    name: 'an empty Authorization header',
+    request: () => get({ authorization: '' }),
+    status: 401,
+    code: 'missing_token',
+  },
+  {
+    name: 'the Bearer scheme without a token',
+    request: () => get({ authorization: 'Bearer' }),
+    status: 401,
+    code: 'missing_token',
+  },
+  {
+    name: 'Authorization repeated (kept apart)',
+    request: (t) => get({ authorization: [`Bearer ${t.valid}`, `Bearer ${t.valid}`] }),
+    status: 401,
+    code: 'multiple_tokens',
+    wwwAuthenticate: /^Bearer error="invalid_request"/,
+  },
+  {
+    name: 'Authorization repeated (joined with a comma)',
+    request: (t) => get({ authorization: `Bearer ${t.valid}, Bearer ${t.valid}` }),
+    status: 401,
+    code: 'multiple_tokens',
+  },
+  {
+    name: 'Authorization under two spellings of its name',
+    request: (t) => get({ Authorization: `Bearer ${t.valid}`, authorization: `Bearer ${t.valid}` }),
+    status: 401,
+    code: 'multiple_tokens',
+  },
+  {
+    name: 'the Basic scheme',
+    request: () => get({ authorization: 'Basic dXNlcjpwYXNz' }),
+    status: 401,
+    code: 'invalid_scheme',
+    wwwAuthenticate: /^Bearer$/,
+  },
+  {
+    name: 'a token without a scheme',
+    request: (t) => get({ authorization: t.valid }),
+    status: 401,
+    code: 'invalid_scheme',
+  },
+  {
+    name: 'a token followed by junk',
+    request: (t) => get({ authorization: `Bearer ${t.valid} junk` }),
+    status: 401,
+    code: 'invalid_scheme',
+  },
+  {
+    name: 'a one-segment token',
+    request: () => get({ authorization: 'Bearer abcdef' }),
+    status: 401,
+    code: 'malformed_token',
+    wwwAuthenticate: invalidToken,
+  },
+  {
+    name: 'a two-segment token',
+    request: () => get({ authorization: 'Bearer abc.def' }),
+    status: 401,
+    code: 'malformed_token',
+  },
+  {
+    name: 'junk unicode as the token',
+    request: () => get({ authorization: 'Bearer ☃.💥.\u0000' }),
+    status: 401,
+    code: 'malformed_token',
+  },
+  {
+    name: 'a token with a non-JSON header',
+    request: () => get({ authorization: 'Bearer bm90IGpzb24.e30.c2ln' }),
+    status: 401,
+    code: 'malformed_token',
+  },
+  {
+    name: 'alg none',
+    request: (t) => get({ authorization: `Bearer ${t.algNone}` }),
+    status: 401,
+    code: 'unsupported_algorithm',
+    wwwAuthenticate: invalidToken,
+  },
+  {
+    name: 'HS256 signed with the public key',
+    request: (t) => get({ authorization: `Bearer ${t.hs256WithPublicKey}` }),
+    status: 401,
+    code: 'unsupported_algorithm',
+  },
+  {
+    name: 'RS384, outside the allow-list',
+    request: (t) => get({ authorization: `Bearer ${t.rs384}` }),
+    status: 401,
+    code: 'unsupported_algorithm',
+  },
+  {
+    name: 'an expired token',
+    request: (t) => get({ authorization: `Bearer ${t.expired}` }),
+    status: 401,
+    code: 'expired',
+    wwwAuthenticate: invalidToken,
+  },
+  {
+    name: 'nbf in the future',
+    request: (t) => get({ authorization: `Bearer ${t.notYetValid}` }),
+    status: 401,
+    code: 'not_yet_valid',
+  },
+  {
+    name: 'a token for another audience',
+    request: (t) => get({ authorization: `Bearer ${t.wrongAudience}` }),
+    status: 401,
+    code: 'invalid_audience',
+  },
+  {
+    name: 'a token of another issuer',
+    request: (t) => get({ authorization: `Bearer ${t.wrongIssuer}` }),
+    status: 401,
+    code: 'invalid_issuer',
+  },
+  {
+    name: 'a token of another tenant',
+    request: (t) => get({ authorization: `Bearer ${t.otherTenant}` }),
+    status: 401,
+    code: 'invalid_issuer',
+  },
+  {
+    name: 'a token signed by an unknown key',
+    request: (t) => get({ authorization: `Bearer ${t.unknownKid}` }),
+    status: 401,
+    code: 'unknown_key',
+  },
+  {
+    name: 'a token edited after signing',
+    request: (t) => get({ authorization: `Bearer ${t.tampered}` }),
+    status: 401,
+    code: 'invalid_signature',
+  },
+  {
+    name: 'a token over 16 KiB',
+    request: () => get({ authorization: `Bearer ${'a'.repeat(17_000)}.b.c` }),
+    status: 401,
+    code: 'oversize_token',
+  },
+  {
+    name: 'headers over the limit',
+    request: (t) =>
+      get({ authorization: `Bearer ${t.valid}`, 'x-padding': 'p'.repeat(WebApiLimits.maxHeaderBytes) }),
+    status: 431,
+    code: 'headers_too_large',
+  },
+  {
+    name: 'a body over the limit',
+    request: (t) => post(t.valid, JSON.stringify({ pad: 'p'.repeat(WebApiLimits.maxBodyBytes) })),
+    status: 413,
+    code: 'payload_too_large',
+  },
+  {
+    name: 'invalid JSON',
+    request: (t) => post(t.valid, '{"unterminated": '),
+    status: 400,
+    code: 'invalid_json',
+  },
+  {
+    name: 'junk unicode as the JSON body',
+    request: (t) => post(t.valid, '\u0000\ud800☃{'),
+    status: 400,
+    code: 'invalid_json',
+  },
+  { name: 'an empty JSON body', request: (t) => post(t.valid, ''), status: 400, code: 'invalid_json' },
+  { name: 'a JSON array body', request: (t) => post(t.valid, '[1,2]'), status: 400, code: 'invalid_body' },
+  { name: 'a JSON null body', request: (t) => post(t.valid, 'null'), status: 400, code: 'invalid_body' },
+  {
+    name: 'a body that is not JSON',
+    request: (t) => post(t.valid, 'a=b', 'application/x-www-form-urlencoded'),
+    status: 415,
+    code: 'unsupported_media_type',
+  },
+  {
+    name: 'an unknown route',
+    request: (t) => get({ authorization: `Bearer ${t.valid}` }, '/api/other'),
+    status: 404,
+    code: 'not_found',
+  },
+  { name: 'the root path', request: () => get({}, '/'), status: 404, code: 'not_found' },
+  { name: 'an empty path', request: () => get({}, ''), status: 404, code: 'not_found' },
+  {
+    name: 'a path of junk unicode',
+    request: () => get({}, '/api/☃/\u0000/%ZZ'),
+    status: 404,
+    code: 'not_found',
+  },
+  {
+    name: 'DELETE on the API route',
+    request: (t) => ({
+      method: 'DELETE',
+      path: '/api/downstream',
+      headers: { authorization: `Bearer ${t.valid}` },
+    }),
+    status: 405,
+    code: 'method_not_allowed',
+    allow: 'GET, POST',
+  },
+  {
+    name: 'an invented method',
+    request: () => ({ method: 'BREW', path: '/api/downstream', headers: {} }),
+    status: 405,
+    code: 'method_not_allowed',
+    allow: 'GET, POST',
+  },
+  {
+    name: 'PUT on the health route',
+    request: () => ({ method: 'PUT', path: '/healthz', headers: {} }),
+    status: 405,
+    code: 'method_not_allowed',
+    allow: 'GET',
+  },
+];
+
+describe('handleWebApi', () => {
+  let world: CacheWorld;
+  let downstream: DownstreamApi;
+  let tokens: Tokens;
+  const clients: DownstreamClient[] = [];
+
+  /** Fresh dependencies over the shared store: a new "container" each call. */
+  function makeDeps(overrides: Partial<WebApiDeps> = {}): WebApiDeps & { logger: CapturingLogger } {
+    const { cache } = world.instance();
+    const client = createDownstreamClient({ url: downstream.url });
+    clients.push(client);
+    return {
+      cache,
+      validator: createBearerValidator({
+        issuer: world.authority.issuer(),
+        audience: [API_CLIENT_ID, `api://${API_CLIENT_ID}`],
+        jwksUri: world.authority.jwksUri(),
+        ca: world.authority.ca,
+      }),
+      downstream: client,
+      scopes: [DOWNSTREAM_SCOPE],
+      ...overrides,
+      logger: new CapturingLogger(),
+    };
+  }
+
+  function userToken(
+    options: { oid?: string; audience?: string } & Record<string, unknown> = {},
+  ): Promise<string> {
+    return world.authority.mintUserToken({ audience: API_CLIENT_ID, ...options });
+  }
+
+  function parse(
+    response: WebResponse,
+  ): { error?: { code: string; message: string; requestId: string } } & Record<string, unknown> {
+    expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
+    return JSON.parse(response.body) as ReturnType<typeof parse>;
+  }
+
+  /** Every token of the run must stay out of bodies, headers and log lines. */
+  function expectNoToken(response: WebResponse, logger: CapturingLogger): void {
+    const visible = `${response.body}\n${JSON.stringify(response.headers)}\n${logger.text()}`;
+    for (const token of Object.values(tokens)) {
+      expect(visible).not.toContain(token);
+      expect(visible).not.toContain(token.split('.')[2] || token);
+    }
+  }
+
+  beforeAll(async () => {
+    world = await startCacheWorld();
+    downstream = await startDownstreamApi({ authority: world.authority, audience: DOWNSTREAM_AUDIENCE });
+    const jwks = await fetchJwks(world.authority.jwksUri(), world.authority.ca);
+    const published = jwks.keys[0];
+    const publicPem = await exportSPKI((await importJWK(published, 'RS256')) as CryptoKey);
+    const rogue = await generateKeyPair('RS256', { extractable: true });
+    const rogue384 = await generateKeyPair('RS384', { extractable: true });
+    const valid = await userToken();
+    const [header, payload, signature] = valid.split('.');
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+    tokens = {
+      valid,
+      expired: await userToken({ expiresInSeconds: -3600 }),
+      notYetValid: await userToken({ notBeforeOffsetSeconds: 3600 }),
+      wrongAudience: await userToken({ audience: 'api://someone-else' }),
+      wrongIssuer: await userToken({ issuer: 'https://evil.example.test/v2.0' }),
+      otherTenant: await userToken({ tenantId: '11111111-2222-4333-8444-555555555555' }),
+      hs256WithPublicKey: await new SignJWT(claims)
+        .setProtectedHeader({ alg: 'HS256', kid: published.kid, typ: 'JWT' })
+        .sign(new TextEncoder().encode(publicPem)),
+      algNone: `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${payload}.`,
+      rs384: await new SignJWT(claims)
+        .setProtectedHeader({ alg: 'RS384', kid: published.kid })
+        .sign(rogue384.privateKey),
+      unknownKid: await new SignJWT(claims)
+        .setProtectedHeader({ alg: 'RS256', kid: 'rogue-key' })
+        .sign(rogue.privateKey),
+      tampered: `${header}.${Buffer.from(JSON.stringify({ ...claims, oid: 'someone-else' })).toString('base64url')}.${signature}`,
+    };
+    for (const token of Object.values(tokens)) registerSecret('signed-jwt', token);
+    // The public key is not secret; this only checks the JWKS really held an RSA key.
+    expect(createPublicKey(publicPem).asymmetricKeyType).toBe('rsa');
+    expect(await exportJWK(rogue.publicKey)).toHaveProperty('n');
+  });
+
+  afterAll(async () => {
+    for (const client of clients) client.close();
+    await downstream.stop();
+    await world.stop();
+  });
+
+  describe('bad input', () => {
+    it('has at least 30 cases', () => {
+      expect(badInput.length).toBeGreaterThanOrEqual(30);
+    });
+
+    it.each(badInput.map((c) => [c.name, c] as const))(
+      'answers %s with a 4xx JSON error',
+      async (_name, c) => {
+        const deps = makeDeps();
+        const tokenCalls = world.authority.counters.token();
+        const downstreamCalls = downstream.calls().length;
+
+        const response = await handleWebApi({ ...c.request(tokens), requestId: 'req-1' }, deps);
+
+        expect(response.status).toBe(c.status);
+        const body = parse(response);
+        expect(body).toEqual({
+          error: { code: c.code, message: expect.any(String) as string, requestId: 'req-1' },
+        });
+        expect(body.error?.message.length).toBeGreaterThan(10);
+        if (c.wwwAuthenticate) expect(response.headers['www-authenticate']).toMatch(c.wwwAuthenticate);
+        if (c.status === 401) expect(response.headers['www-authenticate']).toMatch(/^Bearer/);
+        if (c.allow) expect(response.headers.allow).toBe(c.allow);
+        expectNoToken(response, deps.logger);
+        expect(world.authority.counters.token()).toBe(tokenCalls);
+        expect(downstream.calls()).toHaveLength(downstreamCalls);
+        expect(deps.logger.lines.filter((l) => l.level === 'error')).toEqual([]);
+      },
+    );
+  });
+
+  describe('GET /api/downstream', () => {
+    it('calls downstream on behalf of the caller, then serves the next request from the cache', async () => {
+      const token = await userToken({ oid: '0a8c6f2e-1111-4a2b-9c3d-000000000001' });
+      registerSecret('assertion', token);
+      const deps = makeDeps();
+      const obo = world.authority.counters.token(GrantType.OnBehalfOf);
+
+      const first = await handleWebApi(get({ authorization: `Bearer ${token}` }), deps);
+      const second = await handleWebApi(get({ Authorization: `bearer ${token}` }), deps);
+
+      expect(first.status).toBe(200);
+      expect(parse(first)).toMatchObject({
+        fromCache: false,
+        data: { ok: true, caller: { oid: '0a8c6f2e-1111-4a2b-9c3d-000000000001', appid: API_CLIENT_ID } },
+        requestId: expect.any(String) as string,
+      });
+      expect(parse(second)).toMatchObject({ fromCache: true, data: { ok: true } });
+      expect(world.authority.counters.token(GrantType.OnBehalfOf)).toBe(obo + 1);
+      expect(first.headers['cache-control']).toBe('no-store');
+      expectNoToken(first, deps.logger);
+      const line = deps.logger.lines.find((l) => l.message === 'request');
+      expect(line?.fields).toMatchObject({
+        route: 'downstream',
+        status: 200,
+        tokenFromCache: false,
+        downstreamStatus: 200,
+      });
+    });
+
+    it('serves a caller from the cache in a separately constructed instance', async () => {
+      const token = await userToken({ oid: '0a8c6f2e-1111-4a2b-9c3d-000000000002' });
+      registerSecret('assertion', token);
+      await handleWebApi(get({ authorization: `Bearer ${token}` }), makeDeps());
+      const obo = world.authority.counters.token();
+
+      const response = await handleWebApi(get({ authorization: `Bearer ${token}` }), makeDeps());
+
+      expect(parse(response)).toMatchObject({ fromCache: true });
+      expect(world.authority.counters.token()).toBe(obo);
+    });
+  });
+
+  describe('POST /api/downstream', () => {
+    it('forwards the JSON object body', async () => {
+      const deps = makeDeps();
+
+      const response = await handleWebApi(post(tokens.valid, '{"query":"ünïcødé ☃","n":1}'), deps);
+
+      expect(response.status).toBe(200);
+      expect(parse(response)).toMatchObject({ data: { ok: true, received: { query: 'ünïcødé ☃', n: 1 } } });
+    });
+  });
+
+  describe('GET /healthz', () => {
+    it('answers ok without a token', async () => {
+      const response = await handleWebApi(get({}, '/healthz/'), makeDeps());
+
+      expect(response.status).toBe(200);
+      expect(parse(response)).toMatchObject({ status: 'ok' });
+    });
+  });
+
+  describe('downstream failures', () => {
+    afterEach(() => downstream.setFault(undefined));
+
+    it('answers 502 when the downstream API answers non-2xx', async () => {
+      downstream.setFault({ status: 500 });
+      const deps = makeDeps();
+
+      const response = await handleWebApi(get({ authorization: `Bearer ${tokens.valid}` }), deps);
+
+      expect(response.status).toBe(502);
+      expect(parse(response).error).toMatchObject({
+        code: 'downstream_error',
+        message: 'the downstream API answered 500',
+      });
+      expectNoToken(response, deps.logger);
+    });
+
+    it('answers 502 when the downstream body is not JSON', async () => {
+      downstream.setFault({ status: 200, garbageBody: true });
+
+      const response = await handleWebApi(get({ authorization: `Bearer ${tokens.valid}` }), makeDeps());
+
+      expect(response.status).toBe(502);
+      expect(parse(response).error?.code).toBe('downstream_invalid_response');
+    });
+
+    it('answers 503 with Retry-After when the downstream API is unreachable', async () => {
+      const gone = await startDownstreamApi({ authority: world.authority, audience: DOWNSTREAM_AUDIENCE });
+      await gone.stop();
+      const client = createDownstreamClient({ url: gone.url });
+      clients.push(client);
+      const deps = makeDeps({ downstream: client });
+
+      const response = await handleWebApi(get({ authorization: `Bearer ${tokens.valid}` }), deps);
+
+      expect(response.status).toBe(503);
+      expect(response.headers['retry-after']).toBe('5');
+      expect(parse(response).error?.code).toBe('downstream_unavailable');
+      expect(deps.logger.lines.find((l) => l.level === 'error')?.fields).toMatchObject({
+        errorName: 'DownstreamError',
+      });
+      expectNoToken(response, deps.logger);
+    });
+  });
+
+  describe('identity provider failures', () => {
+    afterEach(() => world.authority.setFault(undefined));
+
+    it('answers 503 with Retry-After when the authority is unavailable', async () => {
+      const token = await userToken({ oid: '0a8c6f2e-1111-4a2b-9c3d-000000000003' });
+      registerSecret('assertion', token);
+      world.authority.setFault({ status: 503 });
+      const deps = makeDeps();
+
+      const response = await handleWebApi(get({ authorization: `Bearer ${token}` }), deps);
+
+      expect(response.status).toBe(503);
+      expect(response.headers['retry-after']).toBe('5');
+      expect(parse(response).error?.code).toBe('identity_provider_unavailable');
+      expectNoToken(response, deps.logger);
+      expect(deps.logger.text()).not.toContain(token);
+    });
+
+    it('answers 502 when the authority refuses the request', async () => {
+      const token = await userToken({ oid: '0a8c6f2e-1111-4a2b-9c3d-000000000004' });
+      registerSecret('assertion', token);
+      const { cache } = world.instance({
+        msal: {
+          clientId: API_CLIENT_ID,
+          authority: world.authority.authority(),
+          clientSecret: `${API_CLIENT_SECRET}-wrong`,
+          knownAuthorities: [world.authority.host],
+          networkClient: world.network,
+        },
+      });
+      const deps = makeDeps({ cache });
+
+      const response = await handleWebApi(get({ authorization: `Bearer ${token}` }), deps);
+
+      expect(response.status).toBe(502);
+      expect(parse(response).error?.code).toBe('token_acquisition_failed');
+      expect(parse(response).error?.message).toMatch(
+        /^the identity provider refused the downstream token request \(\w+\)$/,
+      );
+      expect(response.body).not.toContain(`${API_CLIENT_SECRET}-wrong`);
+    });
+
+    it('maps a retryable TokenAcquisitionError to 503 and a final one to 502', async () => {
+      const failing = (retryable: boolean) =>
+        makeDeps({
+          cache: {
+            acquireTokenOnBehalfOf: () =>
+              Promise.reject(new TokenAcquisitionError(retryable, 'invalid_grant', 'the authority said no')),
+          },
+        });
+
+      const retry = await handleWebApi(get({ authorization: `Bearer ${tokens.valid}` }), failing(true));
+      const final = await handleWebApi(get({ authorization: `Bearer ${tokens.valid}` }), failing(false));
+
+      expect([retry.status, final.status]).toEqual([503, 502]);
+    });
+  });
+
+  describe('incoming token checks that are not bad input', () => {
+    it('answers 403 insufficient_scope when a required scope is missing', async () => {
+      const deps = makeDeps({
+        validator: createBearerValidator({
+          issuer: world.authority.issuer(),
+          audience: API_CLIENT_ID,
+          jwksUri: world.authority.jwksUri(),
+          ca: world.authority.ca,
+          requiredScopes: ['Data.Write'],
+        }),
+      });
+
+      const response = await handleWebApi(get({ authorization: `Bearer ${tokens.valid}` }), deps);
+
+      expect(response.status).toBe(403);
+      expect(response.headers['www-authenticate']).toMatch(/^Bearer error="insufficient_scope"/);
+    });
+
+    it('answers 503 when the issuer keys cannot be fetched', async () => {
+      const deps = makeDeps({
+        validator: createBearerValidator({
+          issuer: world.authority.issuer(),
+          audience: API_CLIENT_ID,
+          jwksUri: 'http://localhost:9/keys',
+        }),
+      });
+
+      const response = await handleWebApi(get({ authorization: `Bearer ${tokens.valid}` }), deps);
+
+      expect(response.status).toBe(503);
+      expect(parse(response).error?.code).toBe('jwks_unavailable');
+    });
+  });
+
+  describe('dependencies', () => {
+    it('answers 500 configuration_error when the configuration is invalid, naming it only in the log', async () => {
+      const factory = () =>
+        Promise.reject(new ConfigurationError('DOWNSTREAM_URL', 'expected the URL, but it is not set'));
+      const stderr = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+
+      try {
+        const response = await handleWebApi(get({ authorization: `Bearer ${tokens.valid}` }), factory);
+
+        expect(response.status).toBe(500);
+        expect(parse(response).error?.code).toBe('configuration_error');
+        expect(response.body).not.toContain('DOWNSTREAM_URL');
+        const logged = stderr.mock.calls.map((args) => String(args[0])).join('\n');
+        expect(logged).toContain('DOWNSTREAM_URL: expected the URL');
+        expect(logged).not.toContain(tokens.valid);
+      } finally {
+        stderr.mockRestore();
+      }
+    });
+
+    it('answers 503 not_ready when they fail otherwise, and builds them again on the next request', async () => {
+      let attempts = 0;
+      const ready = makeDeps();
+      const factory = lazy(async () => {
+        attempts += 1;
+        if (attempts === 1) throw new Error('Secrets Manager throttled');
+        return ready;
+      });
+
+      const first = await handleWebApi(get({}, '/healthz'), factory);
+      const second = await handleWebApi(get({}, '/healthz'), factory);
+      const third = await handleWebApi(get({}, '/healthz'), factory);
+
+      expect([first.status, second.status, third.status]).toEqual([503, 200, 200]);
+      expect(first.headers['retry-after']).toBe('5');
+      expect(attempts).toBe(2);
+    });
+
+    it('does not build them for a request the router refuses', async () => {
+      let built = false;
+      const factory = async () => {
+        built = true;
+        return makeDeps();
+      };
+
+      const response = await handleWebApi(get({}, '/nowhere'), factory);
+
+      expect(response.status).toBe(404);
+      expect(built).toBe(false);
+    });
+  });
+
+  describe('unexpected errors', () => {
+    it('answers a generic 500 and logs the error without its secrets', async () => {
+      const deps = makeDeps({
+        cache: {
+          acquireTokenOnBehalfOf: () => Promise.reject(new Error(`boom while holding ${tokens.valid}`)),
+        },
+      });
+
+      const response = await handleWebApi(
+        get({ authorization: `Bearer ${tokens.valid}` }, '/api/downstream'),
+        deps,
+      );
+
+      expect(response.status).toBe(500);
+      expect(parse(response).error).toMatchObject({ code: 'internal_error' });
+      expect(response.body).not.toContain('boom');
+      const line = deps.logger.lines.find((l) => l.level === 'error');
+      expect(line?.fields).toMatchObject({
+        errorName: 'Error',
+        errorMessage: 'boom while holding [redacted]',
+      });
+      expectNoToken(response, deps.logger);
+    });
+  });
+});
