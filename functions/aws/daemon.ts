@@ -1,0 +1,24 @@
+/**
+ * Lambda handler of the daemon, fired by an EventBridge schedule. It only hands the run
+ * to the shared core; a failed run throws, so Lambda records an error.
+ */
+import type { Context, ScheduledEvent } from 'aws-lambda';
+import { runDaemon, type DaemonSummary } from '../core/daemon';
+import { processDeps, type DaemonDeps, type DepsSource } from '../core/deps';
+
+/** An EventBridge scheduled-event handler returning the run's summary. */
+export type DaemonHandler = (
+  event: ScheduledEvent,
+  context?: Pick<Context, 'awsRequestId'>,
+) => Promise<DaemonSummary>;
+
+/**
+ * Builds a handler over its own dependencies (tests build several, as separate containers).
+ * @default the process-wide dependencies from process.env, built at the first invocation
+ */
+export function createDaemonHandler(deps: DepsSource<DaemonDeps> = processDeps): DaemonHandler {
+  return (event, context) => runDaemon(deps, context?.awsRequestId ?? event.id);
+}
+
+/** The Lambda entry point (`handler` in the function configuration). */
+export const handler: DaemonHandler = createDaemonHandler();
