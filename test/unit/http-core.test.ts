@@ -1,11 +1,8 @@
-import { createPublicKey } from 'node:crypto';
-import { request } from 'node:https';
-import { exportJWK, exportSPKI, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { createBearerValidator } from '../../shared/auth/bearer';
 import { ConfigurationError, TokenAcquisitionError } from '../../shared/errors';
 import { lazy, type WebApiDeps } from '../../functions/core/deps';
 import { createDownstreamClient, type DownstreamClient } from '../../functions/core/downstream';
-import { handleWebApi, WebApiLimits, type WebRequest, type WebResponse } from '../../functions/core/web-api';
+import { handleWebApi, type WebResponse } from '../../functions/core/web-api';
 import { GrantType } from '../../local/authority';
 import { startDownstreamApi, type DownstreamApi } from '../../local/downstream';
 import {
@@ -16,287 +13,10 @@ import {
   startCacheWorld,
   type CacheWorld,
 } from '../support/cache-harness';
+import { badHttpInput, get, mintBadInputTokens, post, type Tokens } from '../support/bad-http-input';
 import { registerSecret } from '../support/secret-registry';
 
 const DOWNSTREAM_AUDIENCE = 'api://downstream';
-
-/** The public signing keys the local authority serves. */
-function fetchJwks(url: string, ca: string): Promise<{ keys: JWK[] }> {
-  return new Promise((resolve, reject) => {
-    request(url, { ca }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as { keys: JWK[] }));
-      res.on('error', reject);
-    })
-      .on('error', reject)
-      .end();
-  });
-}
-
-/** Tokens for the bad-input table; all minted once. */
-type Tokens = Record<
-  | 'valid'
-  | 'expired'
-  | 'notYetValid'
-  | 'wrongAudience'
-  | 'wrongIssuer'
-  | 'otherTenant'
-  | 'hs256WithPublicKey'
-  | 'algNone'
-  | 'rs384'
-  | 'unknownKid'
-  | 'tampered',
-  string
->;
-
-interface Case {
-  readonly name: string;
-  readonly request: (t: Tokens) => WebRequest;
-  readonly status: number;
-  readonly code: string;
-  readonly wwwAuthenticate?: RegExp;
-  readonly allow?: string;
-}
-
-const get = (headers: WebRequest['headers'] = {}, path = '/api/downstream'): WebRequest => ({
-  method: 'GET',
-  path,
-  headers,
-});
-const post = (token: string, body: string, contentType = 'application/json'): WebRequest => ({
-  method: 'POST',
-  path: '/api/downstream',
-  headers: { authorization: `Bearer ${token}`, 'content-type': contentType },
-  body,
-});
-const invalidToken = /^Bearer error="invalid_token", error_description="[\x20-\x21\x23-\x7e]+"$/;
-
-const badInput: Case[] = [
-  {
-    name: 'no Authorization header',
-    request: () => get(),
-    status: 401,
-    code: 'missing_token',
-    wwwAuthenticate: /^Bearer$/,
-  },
-  {
-    name: 'an empty Authorization header',
-    request: () => get({ authorization: '' }),
-    status: 401,
-    code: 'missing_token',
-  },
-  {
-    name: 'the Bearer scheme without a token',
-    request: () => get({ authorization: 'Bearer' }),
-    status: 401,
-    code: 'missing_token',
-  },
-  {
-    name: 'Authorization repeated (kept apart)',
-    request: (t) => get({ authorization: [`Bearer ${t.valid}`, `Bearer ${t.valid}`] }),
-    status: 401,
-    code: 'multiple_tokens',
-    wwwAuthenticate: /^Bearer error="invalid_request"/,
-  },
-  {
-    name: 'Authorization repeated (joined with a comma)',
-    request: (t) => get({ authorization: `Bearer ${t.valid}, Bearer ${t.valid}` }),
-    status: 401,
-    code: 'multiple_tokens',
-  },
-  {
-    name: 'Authorization under two spellings of its name',
-    request: (t) => get({ Authorization: `Bearer ${t.valid}`, authorization: `Bearer ${t.valid}` }),
-    status: 401,
-    code: 'multiple_tokens',
-  },
-  {
-    name: 'the Basic scheme',
-    request: () => get({ authorization: 'Basic dXNlcjpwYXNz' }),
-    status: 401,
-    code: 'invalid_scheme',
-    wwwAuthenticate: /^Bearer$/,
-  },
-  {
-    name: 'a token without a scheme',
-    request: (t) => get({ authorization: t.valid }),
-    status: 401,
-    code: 'invalid_scheme',
-  },
-  {
-    name: 'a token followed by junk',
-    request: (t) => get({ authorization: `Bearer ${t.valid} junk` }),
-    status: 401,
-    code: 'invalid_scheme',
-  },
-  {
-    name: 'a one-segment token',
-    request: () => get({ authorization: 'Bearer abcdef' }),
-    status: 401,
-    code: 'malformed_token',
-    wwwAuthenticate: invalidToken,
-  },
-  {
-    name: 'a two-segment token',
-    request: () => get({ authorization: 'Bearer abc.def' }),
-    status: 401,
-    code: 'malformed_token',
-  },
-  {
-    name: 'junk unicode as the token',
-    request: () => get({ authorization: 'Bearer ☃.💥.\u0000' }),
-    status: 401,
-    code: 'malformed_token',
-  },
-  {
-    name: 'a token with a non-JSON header',
-    request: () => get({ authorization: 'Bearer bm90IGpzb24.e30.c2ln' }),
-    status: 401,
-    code: 'malformed_token',
-  },
-  {
-    name: 'alg none',
-    request: (t) => get({ authorization: `Bearer ${t.algNone}` }),
-    status: 401,
-    code: 'unsupported_algorithm',
-    wwwAuthenticate: invalidToken,
-  },
-  {
-    name: 'HS256 signed with the public key',
-    request: (t) => get({ authorization: `Bearer ${t.hs256WithPublicKey}` }),
-    status: 401,
-    code: 'unsupported_algorithm',
-  },
-  {
-    name: 'RS384, outside the allow-list',
-    request: (t) => get({ authorization: `Bearer ${t.rs384}` }),
-    status: 401,
-    code: 'unsupported_algorithm',
-  },
-  {
-    name: 'an expired token',
-    request: (t) => get({ authorization: `Bearer ${t.expired}` }),
-    status: 401,
-    code: 'expired',
-    wwwAuthenticate: invalidToken,
-  },
-  {
-    name: 'nbf in the future',
-    request: (t) => get({ authorization: `Bearer ${t.notYetValid}` }),
-    status: 401,
-    code: 'not_yet_valid',
-  },
-  {
-    name: 'a token for another audience',
-    request: (t) => get({ authorization: `Bearer ${t.wrongAudience}` }),
-    status: 401,
-    code: 'invalid_audience',
-  },
-  {
-    name: 'a token of another issuer',
-    request: (t) => get({ authorization: `Bearer ${t.wrongIssuer}` }),
-    status: 401,
-    code: 'invalid_issuer',
-  },
-  {
-    name: 'a token of another tenant',
-    request: (t) => get({ authorization: `Bearer ${t.otherTenant}` }),
-    status: 401,
-    code: 'invalid_issuer',
-  },
-  {
-    name: 'a token signed by an unknown key',
-    request: (t) => get({ authorization: `Bearer ${t.unknownKid}` }),
-    status: 401,
-    code: 'unknown_key',
-  },
-  {
-    name: 'a token edited after signing',
-    request: (t) => get({ authorization: `Bearer ${t.tampered}` }),
-    status: 401,
-    code: 'invalid_signature',
-  },
-  {
-    name: 'a token over 16 KiB',
-    request: () => get({ authorization: `Bearer ${'a'.repeat(17_000)}.b.c` }),
-    status: 401,
-    code: 'oversize_token',
-  },
-  {
-    name: 'headers over the limit',
-    request: (t) =>
-      get({ authorization: `Bearer ${t.valid}`, 'x-padding': 'p'.repeat(WebApiLimits.maxHeaderBytes) }),
-    status: 431,
-    code: 'headers_too_large',
-  },
-  {
-    name: 'a body over the limit',
-    request: (t) => post(t.valid, JSON.stringify({ pad: 'p'.repeat(WebApiLimits.maxBodyBytes) })),
-    status: 413,
-    code: 'payload_too_large',
-  },
-  {
-    name: 'invalid JSON',
-    request: (t) => post(t.valid, '{"unterminated": '),
-    status: 400,
-    code: 'invalid_json',
-  },
-  {
-    name: 'junk unicode as the JSON body',
-    request: (t) => post(t.valid, '\u0000\ud800☃{'),
-    status: 400,
-    code: 'invalid_json',
-  },
-  { name: 'an empty JSON body', request: (t) => post(t.valid, ''), status: 400, code: 'invalid_json' },
-  { name: 'a JSON array body', request: (t) => post(t.valid, '[1,2]'), status: 400, code: 'invalid_body' },
-  { name: 'a JSON null body', request: (t) => post(t.valid, 'null'), status: 400, code: 'invalid_body' },
-  {
-    name: 'a body that is not JSON',
-    request: (t) => post(t.valid, 'a=b', 'application/x-www-form-urlencoded'),
-    status: 415,
-    code: 'unsupported_media_type',
-  },
-  {
-    name: 'an unknown route',
-    request: (t) => get({ authorization: `Bearer ${t.valid}` }, '/api/other'),
-    status: 404,
-    code: 'not_found',
-  },
-  { name: 'the root path', request: () => get({}, '/'), status: 404, code: 'not_found' },
-  { name: 'an empty path', request: () => get({}, ''), status: 404, code: 'not_found' },
-  {
-    name: 'a path of junk unicode',
-    request: () => get({}, '/api/☃/\u0000/%ZZ'),
-    status: 404,
-    code: 'not_found',
-  },
-  {
-    name: 'DELETE on the API route',
-    request: (t) => ({
-      method: 'DELETE',
-      path: '/api/downstream',
-      headers: { authorization: `Bearer ${t.valid}` },
-    }),
-    status: 405,
-    code: 'method_not_allowed',
-    allow: 'GET, POST',
-  },
-  {
-    name: 'an invented method',
-    request: () => ({ method: 'BREW', path: '/api/downstream', headers: {} }),
-    status: 405,
-    code: 'method_not_allowed',
-    allow: 'GET, POST',
-  },
-  {
-    name: 'PUT on the health route',
-    request: () => ({ method: 'PUT', path: '/healthz', headers: {} }),
-    status: 405,
-    code: 'method_not_allowed',
-    allow: 'GET',
-  },
-];
 
 describe('handleWebApi', () => {
   let world: CacheWorld;
@@ -349,37 +69,7 @@ describe('handleWebApi', () => {
   beforeAll(async () => {
     world = await startCacheWorld();
     downstream = await startDownstreamApi({ authority: world.authority, audience: DOWNSTREAM_AUDIENCE });
-    const jwks = await fetchJwks(world.authority.jwksUri(), world.authority.ca);
-    const published = jwks.keys[0];
-    const publicPem = await exportSPKI((await importJWK(published, 'RS256')) as CryptoKey);
-    const rogue = await generateKeyPair('RS256', { extractable: true });
-    const rogue384 = await generateKeyPair('RS384', { extractable: true });
-    const valid = await userToken();
-    const [header, payload, signature] = valid.split('.');
-    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
-    tokens = {
-      valid,
-      expired: await userToken({ expiresInSeconds: -3600 }),
-      notYetValid: await userToken({ notBeforeOffsetSeconds: 3600 }),
-      wrongAudience: await userToken({ audience: 'api://someone-else' }),
-      wrongIssuer: await userToken({ issuer: 'https://evil.example.test/v2.0' }),
-      otherTenant: await userToken({ tenantId: '11111111-2222-4333-8444-555555555555' }),
-      hs256WithPublicKey: await new SignJWT(claims)
-        .setProtectedHeader({ alg: 'HS256', kid: published.kid, typ: 'JWT' })
-        .sign(new TextEncoder().encode(publicPem)),
-      algNone: `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${payload}.`,
-      rs384: await new SignJWT(claims)
-        .setProtectedHeader({ alg: 'RS384', kid: published.kid })
-        .sign(rogue384.privateKey),
-      unknownKid: await new SignJWT(claims)
-        .setProtectedHeader({ alg: 'RS256', kid: 'rogue-key' })
-        .sign(rogue.privateKey),
-      tampered: `${header}.${Buffer.from(JSON.stringify({ ...claims, oid: 'someone-else' })).toString('base64url')}.${signature}`,
-    };
-    for (const token of Object.values(tokens)) registerSecret('signed-jwt', token);
-    // The public key is not secret; this only checks the JWKS really held an RSA key.
-    expect(createPublicKey(publicPem).asymmetricKeyType).toBe('rsa');
-    expect(await exportJWK(rogue.publicKey)).toHaveProperty('n');
+    tokens = await mintBadInputTokens(world.authority, API_CLIENT_ID);
   });
 
   afterAll(async () => {
@@ -390,10 +80,10 @@ describe('handleWebApi', () => {
 
   describe('bad input', () => {
     it('has at least 30 cases', () => {
-      expect(badInput.length).toBeGreaterThanOrEqual(30);
+      expect(badHttpInput.length).toBeGreaterThanOrEqual(30);
     });
 
-    it.each(badInput.map((c) => [c.name, c] as const))(
+    it.each(badHttpInput.map((c) => [c.name, c] as const))(
       'answers %s with a 4xx JSON error',
       async (_name, c) => {
         const deps = makeDeps();
