@@ -1,0 +1,307 @@
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import type { App } from 'aws-cdk-lib';
+import { createApp, type TokenCacheStack } from '../../infra';
+import { DEFAULT_USER, GrantType, startLocalAuthority, type LocalAuthority } from '../../local/authority';
+import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
+import { startLocalKms, type LocalKms } from '../../local/kms';
+import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/secrets-manager';
+
+/*
+ * The code `cdk synth` bundles is the code that runs: this file synthesizes the app with
+ * real esbuild bundling, then runs each bundle in its own plain Node process (as a Lambda
+ * container would, nothing from this repository on its module path) with the environment
+ * the template gives the function, pointed at the local stack.
+ */
+
+const execFileAsync = promisify(execFile);
+const CLIENT_ID = '3c2e7f0a-5d1b-4e8f-9a6c-7b0d1e2f3a4b';
+const CLIENT_SECRET = 'bundle-test-client-secret';
+const DOWNSTREAM = 'api://downstream';
+
+interface Bundle {
+  dir: string;
+  environment: Record<string, unknown>;
+}
+interface Invocation {
+  results: unknown[];
+  output: string;
+}
+
+/** A downstream API that answers with the token claims it was called with. */
+async function startDownstream(): Promise<{ url: string; calls: string[]; stop(): Promise<void> }> {
+  const calls: string[] = [];
+  const server = http.createServer((req, res) => {
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const payload = token?.split('.')[1];
+    const claims = payload
+      ? (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>)
+      : {};
+    calls.push(String(claims.aud));
+    res.writeHead(claims.aud === DOWNSTREAM ? 200 : 401, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ aud: claims.aud, oid: claims.oid ?? null, roles: claims.roles ?? null }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://localhost:${port}/data`,
+    calls,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** An API Gateway HTTP API (payload 2.0) event for `GET /api/downstream`. */
+function httpEvent(authorization?: string): Record<string, unknown> {
+  const now = Date.now();
+  return {
+    version: '2.0',
+    routeKey: 'GET /api/downstream',
+    rawPath: '/api/downstream',
+    rawQueryString: '',
+    headers: {
+      host: 'abc123.execute-api.eu-west-1.amazonaws.com',
+      ...(authorization ? { authorization } : {}),
+    },
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'abc123',
+      domainName: 'abc123.execute-api.eu-west-1.amazonaws.com',
+      domainPrefix: 'abc123',
+      http: {
+        method: 'GET',
+        path: '/api/downstream',
+        protocol: 'HTTP/1.1',
+        sourceIp: '203.0.113.7',
+        userAgent: 'jest',
+      },
+      requestId: `req-${now}`,
+      routeKey: 'GET /api/downstream',
+      stage: '$default',
+      time: new Date(now).toUTCString(),
+      timeEpoch: now,
+    },
+    isBase64Encoded: false,
+  };
+}
+
+/** An EventBridge scheduled event. */
+function scheduledEvent(): Record<string, unknown> {
+  return {
+    version: '0',
+    id: 'cdc73f9d-aea9-11e3-9d5a-835b769c0d9c',
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account: '123456789012',
+    time: new Date().toISOString(),
+    region: 'eu-west-1',
+    resources: ['arn:aws:events:eu-west-1:123456789012:rule/DaemonSchedule'],
+    detail: {},
+  };
+}
+
+describe('Lambda bundles from cdk synth', () => {
+  let authority: LocalAuthority;
+  let dynamo: LocalDynamo;
+  let kms: LocalKms;
+  let secrets: LocalSecretsManager;
+  let downstream: Awaited<ReturnType<typeof startDownstream>>;
+  let work: string;
+  let stack: TokenCacheStack;
+  let bundles: { webApi: Bundle; daemon: Bundle };
+  let env: (bundle: Bundle) => Record<string, string>;
+
+  beforeAll(async () => {
+    authority = await startLocalAuthority({
+      clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }],
+    });
+    dynamo = await startLocalDynamo();
+    kms = await startLocalKms();
+    secrets = await startLocalSecretsManager();
+    downstream = await startDownstream();
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'lambda-bundles-'));
+
+    // The app as deployed, configured for the local authority through the same context keys.
+    let app: App;
+    ({ app, stack } = createApp({
+      outdir: path.join(work, 'cdk.out'),
+      context: {
+        tenantId: authority.tenantId,
+        clientId: CLIENT_ID,
+        authorityHost: authority.url,
+        downstreamUrl: downstream.url,
+        daemonDownstreamUrl: downstream.url,
+        downstreamScopes: `${DOWNSTREAM}/Data.Read`,
+      },
+    }));
+    const assembly = app.synth();
+    const artifact = assembly.getStackArtifact(stack.artifactId);
+    const template = artifact.template as {
+      Resources: Record<string, { Properties: Record<string, unknown> }>;
+    };
+    const assets = JSON.parse(
+      fs.readFileSync(path.join(assembly.directory, `${stack.artifactId}.assets.json`), 'utf8'),
+    ) as {
+      files: Record<string, { source: { path: string } }>;
+    };
+    const bundleOf = (fn: typeof stack.webApi): Bundle => {
+      const props = template.Resources[stack.getLogicalId(fn.node.defaultChild as never)].Properties as {
+        Code: { S3Key: string };
+        Environment: { Variables: Record<string, unknown> };
+      };
+      const hash = props.Code.S3Key.replace(/\.zip$/, '');
+      return {
+        dir: path.join(assembly.directory, assets.files[hash].source.path),
+        environment: props.Environment.Variables,
+      };
+    };
+    bundles = { webApi: bundleOf(stack.webApi), daemon: bundleOf(stack.daemon) };
+
+    const caFile = path.join(work, 'authority-ca.pem');
+    fs.writeFileSync(caFile, authority.ca);
+    const { arn: keyArn } = await kms.createKey({ description: 'bundle test' });
+    const secretArn = await secrets.createSecret('bundle-test/client-secret', CLIENT_SECRET);
+    // Deploy-time values of the template's references, and the local endpoints.
+    const refs = new Map<string, string>([
+      [
+        JSON.stringify({ Ref: stack.getLogicalId(stack.tokenCache.table.node.defaultChild as never) }),
+        dynamo.tableName,
+      ],
+      [
+        JSON.stringify({
+          'Fn::GetAtt': [stack.getLogicalId(stack.tokenCache.key.node.defaultChild as never), 'Arn'],
+        }),
+        keyArn,
+      ],
+      [JSON.stringify({ Ref: stack.getLogicalId(stack.clientSecret.node.defaultChild as never) }), secretArn],
+    ]);
+    env = (bundle) => ({
+      PATH: process.env.PATH ?? '',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      AWS_ENDPOINT_URL_KMS: kms.endpoint,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+      MSAL_KNOWN_AUTHORITIES: authority.host,
+      EXTRA_CA_FILE: caFile,
+      ...Object.fromEntries(
+        Object.entries(bundle.environment).map(([k, v]) => {
+          const value = typeof v === 'string' ? v : refs.get(JSON.stringify(v));
+          if (value === undefined) throw new Error(`no local value for ${k}: ${JSON.stringify(v)}`);
+          return [k, value];
+        }),
+      ),
+    });
+  }, 240_000);
+
+  afterAll(async () => {
+    await Promise.all([authority?.stop(), dynamo?.stop(), kms?.stop(), secrets?.stop(), downstream?.stop()]);
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  /** Runs `events` through the bundle's `handler` in one new Node process: one cold container. */
+  async function invoke(bundle: Bundle, events: unknown[]): Promise<Invocation> {
+    const resultFile = path.join(work, `result-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
+    const runner = [
+      'const { handler } = require(process.argv[1]);',
+      '(async () => {',
+      '  const results = [];',
+      '  for (const [i, event] of JSON.parse(process.argv[2]).entries()) results.push(await handler(event, { awsRequestId: `invocation-${i}` }));',
+      "  require('node:fs').writeFileSync(process.argv[3], JSON.stringify(results));",
+      '})().catch((error) => { console.error(error); process.exit(1); });',
+    ].join('\n');
+    const { stdout, stderr } = await execFileAsync(
+      process.execPath,
+      ['-e', runner, path.join(bundle.dir, 'index.js'), JSON.stringify(events), resultFile],
+      { cwd: bundle.dir, env: env(bundle), timeout: 60_000 },
+    );
+    return { results: JSON.parse(fs.readFileSync(resultFile, 'utf8')) as unknown[], output: stdout + stderr };
+  }
+
+  describe('the artifacts', () => {
+    it.each(['webApi', 'daemon'] as const)(
+      '%s is one minified file with its source map, the AWS SDK inside',
+      (name) => {
+        const code = fs.readFileSync(path.join(bundles[name].dir, 'index.js'), 'utf8');
+        expect(fs.readdirSync(bundles[name].dir).sort()).toEqual(['index.js', 'index.js.map']);
+        // Minified: long lines (only template literals keep their newlines).
+        expect(Math.round(code.length / code.split('\n').length)).toBeGreaterThan(1000);
+        // Booleans, not the code: a failure must not print a 1.6 MB bundle.
+        expect(/\/\/# sourceMappingURL=index\.js\.map\s*$/.test(code)).toBe(true);
+        expect(/require\(["']@aws-sdk\/client-/.test(code)).toBe(false);
+        for (const wireName of ['DynamoDB_20120810', 'TrentService', 'secretsmanager']) {
+          expect({ wireName, bundled: code.includes(wireName) }).toEqual({ wireName, bundled: true });
+        }
+        const map = JSON.parse(fs.readFileSync(path.join(bundles[name].dir, 'index.js.map'), 'utf8')) as {
+          sources: string[];
+          sourcesContent?: unknown;
+        };
+        const entry = name === 'webApi' ? 'functions/aws/web-api.ts' : 'functions/aws/daemon.ts';
+        expect(map.sources.some((s) => s.endsWith(entry))).toBe(true);
+        expect(map.sourcesContent).toBeUndefined();
+      },
+    );
+  });
+
+  describe('the web API bundle', () => {
+    it('serves the caller on behalf of them, and a second container reuses the cached token', async () => {
+      const token = await authority.mintUserToken({ audience: CLIENT_ID, scopes: ['access_as_user'] });
+      authority.counters.reset();
+
+      const first = await invoke(bundles.webApi, [httpEvent(`Bearer ${token}`), httpEvent()]);
+      const [ok, unauthorized] = first.results as {
+        statusCode: number;
+        body: string;
+        headers: Record<string, string>;
+      }[];
+      expect(ok.statusCode).toBe(200);
+      expect(JSON.parse(ok.body)).toMatchObject({
+        data: { aud: DOWNSTREAM, oid: DEFAULT_USER.oid },
+        fromCache: false,
+      });
+      expect(unauthorized.statusCode).toBe(401);
+      expect(Object.keys(unauthorized.headers).map((h) => h.toLowerCase())).toContain('www-authenticate');
+      expect(authority.counters.token(GrantType.OnBehalfOf)).toBe(1);
+
+      const second = await invoke(bundles.webApi, [httpEvent(`Bearer ${token}`)]);
+      const [again] = second.results as { statusCode: number; body: string }[];
+      expect(again.statusCode).toBe(200);
+      expect(JSON.parse(again.body)).toMatchObject({ data: { aud: DOWNSTREAM }, fromCache: true });
+      // The second container found the token in DynamoDB, sealed under the KMS key.
+      expect(authority.counters.token(GrantType.OnBehalfOf)).toBe(1);
+      expect(kms.counters.calls('GenerateDataKey')).toBeGreaterThanOrEqual(1);
+      expect(kms.counters.calls('Decrypt')).toBeGreaterThanOrEqual(1);
+      expect(secrets.counters.calls('GetSecretValue')).toBe(2); // once per cold start
+
+      for (const output of [first.output, second.output]) {
+        expect(output).not.toContain(token);
+        expect(output).not.toContain(token.split('.')[2]);
+        expect(output).not.toContain(CLIENT_SECRET);
+      }
+    }, 120_000);
+  });
+
+  describe('the daemon bundle', () => {
+    it('gets an app token and calls downstream on a scheduled event; the next container reuses it', async () => {
+      authority.counters.reset();
+      const before = downstream.calls.length;
+      const first = await invoke(bundles.daemon, [scheduledEvent()]);
+      expect(first.results).toEqual([
+        expect.objectContaining({ ok: true, tokenFromCache: false, downstreamStatus: 200 }),
+      ]);
+      expect(authority.counters.token(GrantType.ClientCredentials)).toBe(1);
+
+      const second = await invoke(bundles.daemon, [scheduledEvent()]);
+      expect(second.results).toEqual([expect.objectContaining({ ok: true, tokenFromCache: true })]);
+      expect(authority.counters.token(GrantType.ClientCredentials)).toBe(1);
+      expect(downstream.calls.slice(before)).toEqual([DOWNSTREAM, DOWNSTREAM]);
+      for (const output of [first.output, second.output]) expect(output).not.toContain(CLIENT_SECRET);
+    }, 120_000);
+  });
+});
