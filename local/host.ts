@@ -1,10 +1,11 @@
 /**
- * A local stand-in for API Gateway's HTTP API: serves a Lambda handler over plain HTTP,
- * translating each request into a payload-2.0 event and the result back into a response,
- * the way API Gateway does (lower-cased headers, repeated headers joined with commas,
- * binary bodies base64-encoded).
+ * A local stand-in for the gateway in front of a function: serves a Lambda handler the way
+ * API Gateway's HTTP API does (a payload-2.0 event: lower-cased headers, repeated headers
+ * joined with commas, binary bodies base64-encoded), or an Azure Functions HTTP handler the
+ * way the Functions host does (an HttpRequest and an InvocationContext).
  */
 import { randomUUID } from 'node:crypto';
+import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/functions';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type {
@@ -16,18 +17,42 @@ import type {
 /** A payload-2.0 Lambda handler. */
 export type HttpApiHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyResultV2>;
 
+/** An HTTP-triggered Azure Functions handler (v4 programming model). */
+export type AzureHttpHandler = (
+  request: HttpRequest,
+  context: InvocationContext,
+) => Promise<HttpResponseInit>;
+
+/** One HTTP request as the host received it. */
+export interface HostRequest {
+  readonly raw: IncomingMessage;
+  readonly url: URL;
+  readonly body: Buffer;
+}
+
+/** What the host writes back. */
+export interface HostResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer | string;
+}
+
+/** Turns a request into a cloud-specific invocation and its result into a response. */
+export type HostAdapter = (request: HostRequest) => Promise<HostResponse>;
+
 /** A local-only route served next to the handler (e.g. minting a test token). */
 export type LocalRoute = (req: IncomingMessage, res: ServerResponse, body: Buffer) => Promise<void>;
 
 export interface FunctionHostOptions {
-  readonly handler: HttpApiHandler;
+  /** The function to serve: see {@link apiGatewayAdapter} and {@link azureFunctionsAdapter}. */
+  readonly adapter: HostAdapter;
   /** @default 0 (ephemeral) */
   readonly port?: number;
   /** Routes answered by the host itself, by exact path. */
   readonly localRoutes?: Readonly<Record<string, LocalRoute>>;
   /** Called after each handler invocation (not for local routes). */
   readonly onResponse?: (info: { method: string; path: string; status: number; durationMs: number }) => void;
-  /** API Gateway's payload limit. @default 10 MiB */
+  /** The gateway's payload limit. @default 10 MiB */
   readonly maxBodyBytes?: number;
 }
 
@@ -65,12 +90,13 @@ export async function startFunctionHost(options: FunctionHostOptions): Promise<F
       await local(req, res, body);
       return;
     }
-    const result = await options.handler(toEvent(req, url, body));
-    const status = writeResult(res, result);
+    const response = await options.adapter({ raw: req, url, body });
+    res.writeHead(response.status, response.headers);
+    res.end(response.body);
     options.onResponse?.({
       method: req.method ?? 'GET',
       path: url.pathname,
-      status,
+      status: response.status,
       durationMs: performance.now() - started,
     });
   }
@@ -88,6 +114,44 @@ export async function startFunctionHost(options: FunctionHostOptions): Promise<F
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+  };
+}
+
+/** Serves a Lambda handler the way API Gateway's HTTP API (payload 2.0) invokes it. */
+export function apiGatewayAdapter(handler: HttpApiHandler): HostAdapter {
+  return async ({ raw, url, body }) => fromApiGatewayResult(await handler(toEvent(raw, url, body)));
+}
+
+/** Serves an Azure Functions HTTP handler the way the Functions host invokes it. */
+export function azureFunctionsAdapter(handler: AzureHttpHandler, functionName = 'web-api'): HostAdapter {
+  return async ({ raw, url, body }) => {
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < raw.rawHeaders.length; i += 2) {
+      const name = raw.rawHeaders[i].toLowerCase();
+      headers[name] =
+        headers[name] === undefined ? raw.rawHeaders[i + 1] : `${headers[name]}, ${raw.rawHeaders[i + 1]}`;
+    }
+    const request = new HttpRequest({
+      method: raw.method ?? 'GET',
+      url: `http://localhost${url.pathname}${url.search}`,
+      headers,
+      ...(body.length ? { body: { bytes: body } } : {}),
+    });
+    const context = new InvocationContext({ invocationId: randomUUID(), functionName, logHandler: () => {} });
+    const init = await handler(request, context);
+    const responseHeaders: Record<string, string> = {};
+    new Headers(init.headers).forEach(
+      (v, k) => (responseHeaders[k] = v),
+    );
+    const responseBody =
+      init.jsonBody !== undefined
+        ? JSON.stringify(init.jsonBody)
+        : typeof init.body === 'string'
+          ? init.body
+          : init.body instanceof Uint8Array
+            ? Buffer.from(init.body)
+            : '';
+    return { status: init.status ?? 200, headers: responseHeaders, body: responseBody };
   };
 }
 
@@ -144,19 +208,20 @@ export function toEvent(req: IncomingMessage, url: URL, body: Buffer): APIGatewa
   };
 }
 
-function writeResult(res: ServerResponse, result: APIGatewayProxyResultV2): number {
+function fromApiGatewayResult(result: APIGatewayProxyResultV2): HostResponse {
   // A bare string or object result is API Gateway's shorthand for 200 application/json.
   const structured: APIGatewayProxyStructuredResultV2 =
     typeof result === 'object' && result !== null && 'statusCode' in result
       ? result
       : { statusCode: 200, body: typeof result === 'string' ? result : JSON.stringify(result) };
-  const status = structured.statusCode ?? 200;
-  for (const [k, v] of Object.entries(structured.headers ?? {})) res.setHeader(k, String(v));
-  if (structured.cookies?.length) res.setHeader('set-cookie', structured.cookies);
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(structured.headers ?? {})) headers[k] = String(v);
   const body = structured.body ?? '';
-  res.writeHead(status);
-  res.end(structured.isBase64Encoded ? Buffer.from(body, 'base64') : body);
-  return status;
+  return {
+    status: structured.statusCode ?? 200,
+    headers,
+    body: structured.isBase64Encoded ? Buffer.from(body, 'base64') : body,
+  };
 }
 
 /** The request body, or undefined when it is over the limit. */

@@ -1,0 +1,387 @@
+/**
+ * The local stack behind `npm start`: everything the functions need, on this machine.
+ *
+ * AWS (default): the Entra-compatible authority (HTTPS), dynalite on disk, a KMS- and a
+ * Secrets Manager-compatible server, the downstream API, and a host serving the Lambda
+ * web API as an HTTP API plus the daemon on a timer. Azure (`cloud: 'azure'`):
+ * cosmosdb-server and a Key Vault-compatible server instead, and the Azure Functions
+ * handlers.
+ *
+ * State that must survive a restart lives under `dataDir` (gitignored): the TLS
+ * certificate, the authority's signing keys, the KMS key material and dynalite's files.
+ * Ports are fixed (from `portBase`) because token issuers and endpoints name them.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createDaemonHandler } from '../functions/aws/daemon';
+import { createWebApiHandler } from '../functions/aws/web-api';
+import { createFunctionDeps, lazy } from '../functions/core/deps';
+import type { DaemonSummary } from '../functions/core/daemon';
+import { CounterMetrics, Metric, silentLogger, type Logger } from '../shared/observability';
+import { startLocalAuthority, type LocalAuthority } from './authority';
+import { startLocalCosmos } from './cosmos';
+import { startDownstreamApi } from './downstream';
+import { startLocalDynamo } from './dynamodb';
+import {
+  apiGatewayAdapter,
+  azureFunctionsAdapter,
+  startFunctionHost,
+  writeJson,
+  type FunctionHost,
+} from './host';
+import { startLocalKeyVault } from './keyvault';
+import { startLocalKms, type KeyStoreState } from './kms';
+import { startLocalSecretsManager } from './secrets-manager';
+import { createDevCertificate, type DevCertificate } from './tls';
+import type { Timer } from '@azure/functions';
+import type { ScheduledEvent } from 'aws-lambda';
+
+/** The web API's app registration in the local authority (development values, not secrets of anything real). */
+export const LOCAL_API_CLIENT_ID = '3f6c0a4e-5d2b-4c1e-9a7f-2b8d6e4c1a90';
+const LOCAL_API_CLIENT_SECRET = 'local-development-only-secret';
+const DOWNSTREAM_AUDIENCE = 'api://downstream';
+const KMS_ALIAS = 'alias/token-cache';
+
+export interface LocalStackOptions {
+  /** @default 'aws' */
+  readonly cloud?: 'aws' | 'azure';
+  /** Where state that survives a restart is kept. @default '.local-data' */
+  readonly dataDir?: string;
+  /** First of eight consecutive ports (host, authority, store, key service, downstream, secrets). @default 4000 */
+  readonly portBase?: number;
+  /** Daemon period in milliseconds; 0 never fires it on a timer. @default 30_000 */
+  readonly daemonIntervalMs?: number;
+  /** One line per request and daemon run. @default nothing */
+  readonly print?: (line: string) => void;
+  /** The functions' own logger. @default silent (the per-request lines say what happened) */
+  readonly functionLogger?: Logger;
+}
+
+/** One request's cost, as printed. */
+export interface RequestReport {
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  /** `hit`, `miss`, or `-` when no token was acquired. */
+  readonly cache: 'hit' | 'miss' | '-';
+  readonly storeReads: number;
+  readonly storeWrites: number;
+  readonly keyServiceCalls: number;
+  readonly tokenEndpointCalls: number;
+  readonly durationMs: number;
+}
+
+export interface LocalStack {
+  readonly cloud: 'aws' | 'azure';
+  /** `http://localhost:PORT`: the web API. */
+  readonly url: string;
+  readonly authority: LocalAuthority;
+  /** A user access token for the web API (what a client app would send). */
+  mintUserToken(user?: string): Promise<string>;
+  /** Runs the daemon once now. */
+  runDaemon(): Promise<DaemonSummary>;
+  /** Every request served so far. */
+  readonly requests: readonly RequestReport[];
+  stop(): Promise<void>;
+}
+
+/** Starts the local stack. */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const cloud = options.cloud ?? 'aws';
+  const dataDir = resolve(options.dataDir ?? '.local-data');
+  const base = options.portBase ?? 4000;
+  const port = {
+    host: base,
+    authority: base + 1,
+    store: base + 2,
+    keys: base + 3,
+    downstream: base + 4,
+    secrets: base + 5,
+  };
+  const print = options.print ?? (() => {});
+  mkdirSync(dataDir, { recursive: true });
+  const stoppers: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stoppers.reverse()) await stop().catch(() => {});
+  };
+
+  try {
+    const certificate = await loadOrCreateCertificate(dataDir);
+    const caFile = join(dataDir, 'dev-ca.pem');
+    writeFileSync(caFile, certificate.cert);
+
+    const keysFile = join(dataDir, 'authority-signing-keys.json');
+    const authority = await startLocalAuthority({
+      port: port.authority,
+      certificate,
+      clients: [{ clientId: LOCAL_API_CLIENT_ID, clientSecret: LOCAL_API_CLIENT_SECRET }],
+      ...(existsSync(keysFile) ? { signingKeys: readJson<Record<string, unknown>[]>(keysFile) } : {}),
+    });
+    stoppers.push(() => authority.stop());
+    writeFileSync(keysFile, JSON.stringify(authority.exportSigningKeys()), { mode: 0o600 });
+
+    const downstream = await startDownstreamApi({
+      authority,
+      audience: DOWNSTREAM_AUDIENCE,
+      port: port.downstream,
+    });
+    stoppers.push(() => downstream.stop());
+
+    // The AWS SDK and @azure/identity read these from the process; local values only.
+    process.env.AWS_ACCESS_KEY_ID ??= 'local';
+    process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+    const env: Record<string, string> = {
+      MSAL_CLIENT_ID: LOCAL_API_CLIENT_ID,
+      MSAL_AUTHORITY: authority.authority(),
+      MSAL_KNOWN_AUTHORITIES: authority.host,
+      EXTRA_CA_FILE: caFile,
+      DOWNSTREAM_URL: downstream.url,
+      DOWNSTREAM_SCOPES: `${DOWNSTREAM_AUDIENCE}/.default`,
+      LOG_LEVEL: 'warn',
+    };
+    let keyServiceCalls: () => number;
+
+    if (cloud === 'aws') {
+      const dynamo = await startLocalDynamo({ port: port.store, path: join(dataDir, 'dynamodb') });
+      stoppers.push(() => dynamo.stop());
+      const kmsFile = join(dataDir, 'kms-state.json');
+      const kms = await startLocalKms({
+        port: port.keys,
+        ...(existsSync(kmsFile) ? { state: readJson<KeyStoreState>(kmsFile) } : {}),
+      });
+      stoppers.push(() => kms.stop());
+      if (!existsSync(kmsFile))
+        await kms.createKey({ alias: KMS_ALIAS, description: 'msal-cloud-cache local' });
+      writeFileSync(kmsFile, JSON.stringify(kms.exportState()), { mode: 0o600 });
+      const secrets = await startLocalSecretsManager({ port: port.secrets });
+      stoppers.push(() => secrets.stop());
+      const secretArn = await secrets.createSecret('msal-cloud-cache/client-secret', LOCAL_API_CLIENT_SECRET);
+      keyServiceCalls = () => kms.counters.calls();
+      Object.assign(env, {
+        MSAL_CLIENT_SECRET_ARN: secretArn,
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+        AWS_REGION: kms.region,
+        TOKEN_CACHE_TABLE_NAME: dynamo.tableName,
+        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+        TOKEN_CACHE_KMS_KEY_ID: KMS_ALIAS,
+        AWS_ENDPOINT_URL_KMS: kms.endpoint,
+      });
+    } else {
+      const cosmos = await startLocalCosmos({ port: port.store });
+      stoppers.push(() => cosmos.stop());
+      const vault = await startLocalKeyVault({
+        port: port.keys,
+        certificate,
+        tenantId: authority.tenantId,
+        authorityUrl: authority.url,
+      });
+      stoppers.push(() => vault.stop());
+      const key = await vault.createKey('token-cache');
+      keyServiceCalls = () => vault.counters.calls('wrapKey') + vault.counters.calls('unwrapKey');
+      Object.assign(env, {
+        MSAL_CLIENT_SECRET: LOCAL_API_CLIENT_SECRET,
+        TOKEN_CACHE_COSMOS_ENDPOINT: cosmos.endpoint,
+        TOKEN_CACHE_COSMOS_DATABASE: cosmos.databaseId,
+        TOKEN_CACHE_COSMOS_CONTAINER: cosmos.containerId,
+        TOKEN_CACHE_COSMOS_KEY: cosmos.key,
+        TOKEN_CACHE_KEYVAULT_KEY_ID: `${vault.vaultUrl}/keys/${key.name}`,
+        TOKEN_CACHE_AZURE_CREDENTIAL: 'app',
+      });
+    }
+
+    // Two functions, two sets of dependencies: as two Lambdas or two Function Apps would have.
+    const webMetrics = new CounterMetrics();
+    const daemonMetrics = new CounterMetrics();
+    const logger = options.functionLogger ?? silentLogger;
+    const webDeps = lazy(() => createFunctionDeps({ env, metrics: webMetrics, logger }));
+    const daemonDeps = lazy(() => createFunctionDeps({ env, metrics: daemonMetrics, logger }));
+
+    const requests: RequestReport[] = [];
+    const snapshot = (metrics: CounterMetrics) => ({
+      reads: metrics.get(Metric.StoreRead),
+      writes: metrics.get(Metric.StoreWrite),
+      hits: metrics.get(Metric.CacheHit),
+      misses: metrics.get(Metric.CacheMiss),
+      keys: keyServiceCalls(),
+      tokens: authority.counters.token(),
+    });
+    const report = (
+      before: ReturnType<typeof snapshot>,
+      after: ReturnType<typeof snapshot>,
+    ): Omit<RequestReport, 'method' | 'path' | 'status' | 'durationMs'> => ({
+      cache: after.hits > before.hits ? 'hit' : after.misses > before.misses ? 'miss' : '-',
+      storeReads: after.reads - before.reads,
+      storeWrites: after.writes - before.writes,
+      keyServiceCalls: after.keys - before.keys,
+      tokenEndpointCalls: after.tokens - before.tokens,
+    });
+
+    // The Azure modules register with the Functions runtime on import: load them only when used.
+    const azure = cloud === 'azure' ? loadAzure() : undefined;
+    const webAdapter = azure
+      ? azureFunctionsAdapter(azure.createWebApiHandler(webDeps))
+      : apiGatewayAdapter(createWebApiHandler(webDeps));
+    const mintUserToken = (user = 'alice') =>
+      authority.mintUserToken({
+        audience: `api://${LOCAL_API_CLIENT_ID}`,
+        oid: userOid(user),
+        preferredUsername: `${user}@contoso.example`,
+        name: user,
+      });
+
+    const host: FunctionHost = await startFunctionHost({
+      port: port.host,
+      adapter: async (request) => {
+        const before = snapshot(webMetrics);
+        const started = performance.now();
+        const response = await webAdapter(request);
+        const line: RequestReport = {
+          method: request.raw.method ?? 'GET',
+          path: request.url.pathname,
+          status: response.status,
+          ...report(before, snapshot(webMetrics)),
+          durationMs: performance.now() - started,
+        };
+        requests.push(line);
+        print(formatReport(line));
+        return response;
+      },
+      localRoutes: {
+        // Development only: what a client app would have obtained from Entra ID for its user.
+        '/_local/token': async (req, res) => {
+          const user = new URL(req.url ?? '/', 'http://localhost').searchParams.get('user') ?? 'alice';
+          if (!/^[a-z0-9._-]{1,64}$/i.test(user)) {
+            writeJson(res, 400, {
+              error: { code: 'BAD_USER', message: 'user: letters, digits, . _ - only' },
+            });
+            return;
+          }
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end(await mintUserToken(user));
+        },
+      },
+    });
+    stoppers.push(() => host.stop());
+
+    const awsDaemon = createDaemonHandler(daemonDeps);
+    const azureDaemon = azure?.createDaemonHandler(daemonDeps);
+    const runDaemon = async (): Promise<DaemonSummary> => {
+      const before = snapshot(daemonMetrics);
+      const started = performance.now();
+      const summary =
+        azure && azureDaemon
+          ? await azureDaemon(
+              timerInfo(),
+              new azure.InvocationContext({ functionName: 'daemon', logHandler: () => {} }),
+            )
+          : await awsDaemon(scheduledEvent());
+      const line: RequestReport = {
+        method: 'TIMER',
+        path: 'daemon',
+        status: summary.downstreamStatus,
+        ...report(before, snapshot(daemonMetrics)),
+        durationMs: performance.now() - started,
+      };
+      requests.push(line);
+      print(formatReport(line));
+      return summary;
+    };
+    const interval = options.daemonIntervalMs ?? 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    if (interval > 0) {
+      const tick = () => {
+        runDaemon()
+          .catch((e: unknown) => print(`daemon run failed: ${e instanceof Error ? e.message : String(e)}`))
+          .finally(() => {
+            timer = setTimeout(tick, interval);
+          });
+      };
+      timer = setTimeout(tick, Math.min(interval, 2000));
+      stoppers.push(async () => clearTimeout(timer));
+    }
+
+    return {
+      cloud,
+      url: host.url,
+      authority,
+      mintUserToken,
+      runDaemon,
+      requests,
+      stop: stopAll,
+    };
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}
+
+/** One line per request: what it cost. */
+export function formatReport(r: RequestReport): string {
+  const cache = r.cache === '-' ? '   -' : r.cache.toUpperCase().padStart(4);
+  return (
+    `${r.method.padEnd(6)} ${r.path.padEnd(16)} ${String(r.status)}  cache ${cache}  ` +
+    `store r${r.storeReads}/w${r.storeWrites}  key-service ${r.keyServiceCalls}  ` +
+    `token-endpoint ${r.tokenEndpointCalls}  ${r.durationMs.toFixed(0)} ms`
+  );
+}
+
+async function loadOrCreateCertificate(dataDir: string): Promise<DevCertificate> {
+  const certFile = join(dataDir, 'tls-cert.pem');
+  const keyFile = join(dataDir, 'tls-key.pem');
+  if (existsSync(certFile) && existsSync(keyFile)) {
+    return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
+  }
+  const certificate = await createDevCertificate();
+  writeFileSync(certFile, certificate.cert);
+  writeFileSync(keyFile, certificate.key, { mode: 0o600 });
+  return certificate;
+}
+
+function readJson<T>(file: string): T {
+  return JSON.parse(readFileSync(file, 'utf8')) as T;
+}
+
+/** A stable, GUID-shaped object id per user name. */
+function userOid(user: string): string {
+  const hex = Buffer.from(user.padEnd(16, '.').slice(0, 16)).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+function scheduledEvent(): ScheduledEvent {
+  return {
+    version: '0',
+    id: crypto.randomUUID(),
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account: '000000000000',
+    time: new Date().toISOString(),
+    region: 'us-east-1',
+    resources: ['arn:aws:events:us-east-1:000000000000:rule/msal-cloud-cache-daemon'],
+    detail: {},
+  };
+}
+
+function timerInfo(): Timer {
+  const now = new Date().toISOString();
+  return {
+    isPastDue: false,
+    schedule: { adjustForDST: false },
+    scheduleStatus: { last: now, next: now, lastUpdated: now },
+  };
+}
+
+/** The Azure handlers, loaded on demand (their modules register with the Functions runtime when imported). */
+function loadAzure() {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const web = require('../functions/azure/web-api') as typeof import('../functions/azure/web-api');
+  const daemon = require('../functions/azure/daemon') as typeof import('../functions/azure/daemon');
+  const functions = require('@azure/functions') as typeof import('@azure/functions');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  return {
+    createWebApiHandler: web.createWebApiHandler,
+    createDaemonHandler: daemon.createDaemonHandler,
+    InvocationContext: functions.InvocationContext,
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * `npm start`: runs the local stack and says what to call.
+ *
+ *   npm start                          AWS flavour: dynalite + local KMS + Lambda handlers
+ *   npm start -- --cloud azure         Azure flavour: cosmosdb-server + local Key Vault + Functions handlers
+ *   npm start -- --port-base 5000      ports 5000..5005 instead of 4000..4005
+ *   npm start -- --daemon-interval 10  fire the daemon every 10 s (0: never)
+ *   npm start -- --data-dir DIR        keep state in DIR instead of .local-data
+ */
+import { parseArgs } from 'node:util';
+import { startLocalStack, type LocalStackOptions } from './stack';
+
+function options(): LocalStackOptions {
+  const { values } = parseArgs({
+    options: {
+      cloud: { type: 'string', default: 'aws' },
+      'port-base': { type: 'string', default: '4000' },
+      'daemon-interval': { type: 'string', default: '30' },
+      'data-dir': { type: 'string', default: '.local-data' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(
+      'usage: npm start -- [--cloud aws|azure] [--port-base N] [--daemon-interval SECONDS] [--data-dir DIR]',
+    );
+    process.exit(0);
+  }
+  const cloud = values.cloud;
+  if (cloud !== 'aws' && cloud !== 'azure') fail(`--cloud: expected aws or azure, got "${cloud}"`);
+  const portBase = Number(values['port-base']);
+  if (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65_000) {
+    fail(`--port-base: expected an integer from 1024 to 65000, got "${values['port-base']}"`);
+  }
+  const daemonSeconds = Number(values['daemon-interval']);
+  if (!Number.isFinite(daemonSeconds) || daemonSeconds < 0) {
+    fail(`--daemon-interval: expected seconds >= 0, got "${values['daemon-interval']}"`);
+  }
+  return {
+    cloud,
+    portBase,
+    daemonIntervalMs: daemonSeconds * 1000,
+    dataDir: values['data-dir'],
+    print: (line) => console.log(line),
+  };
+}
+
+function fail(message: string): never {
+  console.error(message);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  console.log(`starting the local stack (${opts.cloud}) ...`);
+  const stack = await startLocalStack(opts);
+  const token = `curl -s ${stack.url}/_local/token`;
+  console.log(
+    [
+      '',
+      `msal-cloud-cache local stack (${stack.cloud}) is up`,
+      `  web API        ${stack.url}/api/downstream   (health: ${stack.url}/healthz)`,
+      `  authority      ${stack.authority.authority()}`,
+      `  daemon         every ${opts.daemonIntervalMs! / 1000 || 'never'} s${opts.daemonIntervalMs ? '' : ' (timer off)'}`,
+      `  state          ${opts.dataDir} (a restart keeps the cache${stack.cloud === 'azure' ? ', except on Azure: cosmosdb-server keeps no files' : ''})`,
+      '',
+      'Call the web API as a signed-in user (run it twice: the second is a cache hit):',
+      `  curl -s -H "Authorization: Bearer $(${token})" ${stack.url}/api/downstream`,
+      `  curl -s -H "Authorization: Bearer $(${token}?user=bob)" ${stack.url}/api/downstream`,
+      '',
+      'One line per request: cache hit or miss, store reads/writes, key-service and token-endpoint calls, latency.',
+      'Ctrl-C stops it.',
+      '',
+    ].join('\n'),
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping ...`);
+    stack
+      .stop()
+      .then(() => process.exit(0))
+      .catch((e: unknown) => {
+        console.error('stop failed:', e instanceof Error ? e.message : String(e));
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((e: unknown) => {
+  const err = e as { code?: string; message?: string };
+  if (err.code === 'EADDRINUSE') {
+    console.error(`a port is already in use (${err.message}); try: npm start -- --port-base 5000`);
+  } else {
+    console.error(`the local stack failed to start: ${err.message ?? String(e)}`);
+  }
+  process.exit(1);
+});
