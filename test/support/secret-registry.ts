@@ -102,6 +102,8 @@ class SecretRegistry {
   private addBytes(kind: SecretKind, value: Uint8Array): void {
     const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
     const base64 = bytes.toString('base64').replace(/=+$/, '');
+    // Data keys are seen again on every unwrap: skip the other encodings when known.
+    if (this.variants.has(base64)) return;
     const secret = this.secretOf(kind, base64);
     this.put(secret, 'base64', base64);
     this.put(secret, 'base64url', bytes.toString('base64url'));
