@@ -12,13 +12,13 @@
  * | `MSAL_CLIENT_SECRET_ARN` | one of three | | ARN of an AWS Secrets Manager secret whose SecretString is the client secret; read once per cold start. |
  * | `MSAL_CLIENT_CERTIFICATE_PATH` | one of three | | PEM file holding the certificate's private key and its certificate (chain); the SHA-256 thumbprint is computed. |
  * | `MSAL_CLIENT_CERTIFICATE_SEND_X5C` | no | `false` | `true` to send the certificate chain (subject name / issuer authentication). |
- * | `EXTRA_CA_FILE` | no | none | PEM file of CA certificates to trust, besides the system store, for the authority, JWKS, downstream API and store / key services (local development). |
+ * | `EXTRA_CA_FILE` | no | none | PEM file of CA certificates to trust, besides the system store, for the authority, JWKS, downstream API and store / key services (local development). Give each CA a distinct subject: OpenSSL finds a self-signed CA by subject, so two `CN=localhost` certificates collide (the local stack shares one). |
  * | `TOKEN_CACHE_STORE` | when not implied | implied by the one store setting present (`TOKEN_CACHE_TABLE_NAME` → `dynamodb`, `TOKEN_CACHE_COSMOS_ENDPOINT` → `cosmos`) | `dynamodb`, `cosmos` or `memory` (one process only: tests and local runs). |
  * | `TOKEN_CACHE_TABLE_NAME` | with `dynamodb` | | DynamoDB table name (hash key `pk`, TTL attribute `expiresAt`). |
  * | `AWS_ENDPOINT_URL_DYNAMODB` | no | the regional endpoint | DynamoDB endpoint (dynalite locally). |
  * | `TOKEN_CACHE_COSMOS_ENDPOINT` | with `cosmos` | | Cosmos DB account endpoint, `https://<account>.documents.azure.com:443/`. |
  * | `TOKEN_CACHE_COSMOS_DATABASE` | with `cosmos` | | Cosmos DB database id. |
- * | `TOKEN_CACHE_COSMOS_CONTAINER` | with `cosmos` | | Cosmos DB container id (partition key `/id`, `defaultTtl: -1`). |
+ * | `TOKEN_CACHE_COSMOS_CONTAINER` | with `cosmos` | | Cosmos DB container id (partition key `/pk`, `defaultTtl: -1`). |
  * | `TOKEN_CACHE_COSMOS_KEY` | no | Azure credential | Cosmos DB account key; without it the Azure credential below is used. |
  * | `TOKEN_CACHE_KEY_RING` | when not implied | implied by the one key setting present (`TOKEN_CACHE_KMS_KEY_ID`, `TOKEN_CACHE_KEYVAULT_KEY_ID`, `TOKEN_CACHE_LOCAL_MASTER_KEY`) | `aws-kms`, `azure-keyvault` or `local` (a master key from the environment: development only). |
  * | `TOKEN_CACHE_KMS_KEY_ID` | with `aws-kms` | | KMS key id, key ARN, alias name (`alias/x`) or alias ARN. |
