@@ -360,6 +360,48 @@ describe('handleWebApi', () => {
     });
   });
 
+  describe('the local downstream stub', () => {
+    it('refuses a token not issued for it, records why, and never records the token', async () => {
+      const client = createDownstreamClient({ url: downstream.url });
+      clients.push(client);
+      const before = downstream.calls().length;
+
+      const wrongAudience = await client.call({ accessToken: tokens.valid });
+      const unsecured = await client.call({ accessToken: tokens.algNone });
+      const forged = await client.call({ accessToken: tokens.unknownKid });
+
+      expect([wrongAudience.status, unsecured.status, forged.status]).toEqual([401, 401, 401]);
+      expect(wrongAudience.body).toEqual({ ok: false, error: 'invalid_audience' });
+      expect(
+        downstream
+          .calls()
+          .slice(before)
+          .map((c) => c.reason),
+      ).toEqual(['invalid_audience', 'unsupported_algorithm', 'unknown_key']);
+      expect(JSON.stringify(downstream.calls())).not.toContain(tokens.valid);
+    });
+
+    it('answers 403 when a required scope is missing', async () => {
+      const strict = await startDownstreamApi({
+        authority: world.authority,
+        audience: API_CLIENT_ID,
+        requiredScope: 'Data.Write',
+      });
+      const client = createDownstreamClient({ url: strict.url });
+      try {
+        const answer = await client.call({ accessToken: tokens.valid });
+
+        expect(answer.status).toBe(403);
+        expect(strict.calls()).toEqual([
+          { method: 'GET', path: '/api/data', status: 403, reason: 'insufficient_scope' },
+        ]);
+      } finally {
+        client.close();
+        await strict.stop();
+      }
+    });
+  });
+
   describe('unexpected errors', () => {
     it('answers a generic 500 and logs the error without its secrets', async () => {
       const deps = makeDeps({
