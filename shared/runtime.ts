@@ -7,24 +7,38 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { rootCertificates } from 'node:tls';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { CosmosClient } from '@azure/cosmos';
-import { ClientSecretCredential, DefaultAzureCredential, type TokenCredential } from '@azure/identity';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { TokenCredential } from '@azure/identity';
+import type { NodeHttpHandler } from '@smithy/node-http-handler';
 import { HttpsNetworkClient } from './cache/http';
 import { createTokenCache } from './cache/token-cache';
 import type { ClientCredential, TokenCache } from './cache/types';
 import type { AppConfig } from './config';
-import { KmsKeyRing } from './crypto/aws-kms-keyring';
-import { KeyVaultKeyRing } from './crypto/azure-keyvault-keyring';
 import type { KeyRing } from './crypto/keyring';
 import { LocalKeyRing } from './crypto/local-keyring';
 import { ConfigurationError } from './errors';
 import type { Logger, Metrics } from './observability';
-import { CosmosStore } from './store/cosmos';
-import { DynamoDbStore } from './store/dynamodb';
 import { MemoryStore } from './store/memory';
 import type { TokenStore } from './store/store';
+
+/*
+ * Cloud SDKs are loaded by the configuration that uses them, not at import: a Lambda never
+ * evaluates the Azure SDKs, nor a Function App the AWS ones. Evaluating @azure/cosmos
+ * alone takes seconds of a cold start on a small instance.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
+const sdk = {
+  secretsManager: () =>
+    require('@aws-sdk/client-secrets-manager') as typeof import('@aws-sdk/client-secrets-manager'),
+  httpHandler: () => require('@smithy/node-http-handler') as typeof import('@smithy/node-http-handler'),
+  cosmos: () => require('@azure/cosmos') as typeof import('@azure/cosmos'),
+  identity: () => require('@azure/identity') as typeof import('@azure/identity'),
+  dynamoStore: () => require('./store/dynamodb') as typeof import('./store/dynamodb'),
+  cosmosStore: () => require('./store/cosmos') as typeof import('./store/cosmos'),
+  kmsRing: () => require('./crypto/aws-kms-keyring') as typeof import('./crypto/aws-kms-keyring'),
+  keyVaultRing: () =>
+    require('./crypto/azure-keyvault-keyring') as typeof import('./crypto/azure-keyvault-keyring'),
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** What {@link createTokenCacheFromConfig} needs besides the config. */
 export interface RuntimeOptions {
@@ -109,6 +123,8 @@ async function readSecret(
   region: string | undefined,
   ca: readonly string[] | undefined,
 ): Promise<string> {
+  const { GetSecretValueCommand, SecretsManagerClient } = sdk.secretsManager();
+  const { NodeHttpHandler } = sdk.httpHandler();
   const client = new SecretsManagerClient({
     ...(region ? { region } : {}),
     ...(endpoint ? { endpoint } : {}),
@@ -116,6 +132,7 @@ async function readSecret(
     requestHandler: new NodeHttpHandler({
       connectionTimeout: 2000,
       requestTimeout: 5000,
+      throwOnRequestTimeout: true,
       ...(ca ? { httpsAgent: new Agent({ keepAlive: true, ca: [...ca] }) } : {}),
     }),
   });
@@ -204,7 +221,7 @@ function createStore(
     case 'memory':
       return new MemoryStore();
     case 'dynamodb':
-      return new DynamoDbStore({
+      return new (sdk.dynamoStore().DynamoDbStore)({
         tableName: store.tableName,
         clientConfig: {
           ...(config.awsRegion ? { region: config.awsRegion } : {}),
@@ -214,18 +231,25 @@ function createStore(
       });
     case 'cosmos': {
       const local = isLoopback(store.endpoint);
-      const client = new CosmosClient({
+      const client = new (sdk.cosmos().CosmosClient)({
         endpoint: store.endpoint,
         ...(store.key
           ? { key: store.key.reveal() }
-          : { aadCredentials: azure ?? new DefaultAzureCredential() }),
+          : { aadCredentials: azure ?? new (sdk.identity().DefaultAzureCredential)() }),
         ...(ca && store.endpoint.startsWith('https:')
           ? { agent: new Agent({ keepAlive: true, ca: [...ca] }) }
           : {}),
-        // An emulator has no regional endpoints to discover; the account endpoint is all there is.
-        ...(local ? { connectionPolicy: { enableEndpointDiscovery: false } } : {}),
+        connectionPolicy: {
+          // Bounded like the DynamoDB store (the SDK's own default is 60 s): a slow store must
+          // cost the cache, not the request.
+          requestTimeout: 1500,
+          // An emulator has no regional endpoints to discover; the account endpoint is all there is.
+          ...(local ? { enableEndpointDiscovery: false } : {}),
+        },
       });
-      return new CosmosStore({ container: client.database(store.databaseId).container(store.containerId) });
+      return new (sdk.cosmosStore().CosmosStore)({
+        container: client.database(store.databaseId).container(store.containerId),
+      });
     }
   }
 }
@@ -240,7 +264,7 @@ function createKeyRing(
     case 'local':
       return new LocalKeyRing({ masterKey: ring.masterKey.reveal() });
     case 'aws-kms':
-      return new KmsKeyRing({
+      return new (sdk.kmsRing().KmsKeyRing)({
         keyId: ring.keyId,
         clientId: config.msal.clientId,
         clientConfig: {
@@ -250,9 +274,9 @@ function createKeyRing(
         },
       });
     case 'azure-keyvault':
-      return new KeyVaultKeyRing({
+      return new (sdk.keyVaultRing().KeyVaultKeyRing)({
         keyId: ring.keyId,
-        credential: azure ?? new DefaultAzureCredential(),
+        credential: azure ?? new (sdk.identity().DefaultAzureCredential)(),
         cryptographyClientOptions: {
           ...(ca ? { tlsOptions: { ca: [...ca] } } : {}),
           // A local vault answers the challenge for https://vault.azure.net from localhost.
@@ -275,17 +299,24 @@ function appCredential(
     );
   }
   const authority = new URL(config.msal.authority);
-  return new ClientSecretCredential(config.msal.tenant, config.msal.clientId, credential.clientSecret, {
-    authorityHost: authority.origin,
-    disableInstanceDiscovery: config.msal.knownAuthorities.includes(authority.host),
-    ...(ca ? { tlsOptions: { ca: [...ca] } } : {}),
-  });
+  return new (sdk.identity().ClientSecretCredential)(
+    config.msal.tenant,
+    config.msal.clientId,
+    credential.clientSecret,
+    {
+      authorityHost: authority.origin,
+      disableInstanceDiscovery: config.msal.knownAuthorities.includes(authority.host),
+      ...(ca ? { tlsOptions: { ca: [...ca] } } : {}),
+    },
+  );
 }
 
 function awsHandler(ca: readonly string[], timeoutMs: number): NodeHttpHandler {
-  return new NodeHttpHandler({
+  return new (sdk.httpHandler().NodeHttpHandler)({
     connectionTimeout: timeoutMs,
     requestTimeout: timeoutMs,
+    // Without it the handler only warns when requestTimeout passes, and the call hangs.
+    throwOnRequestTimeout: true,
     httpsAgent: new Agent({ keepAlive: true, ca: [...ca] }),
   });
 }

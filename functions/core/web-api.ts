@@ -187,12 +187,6 @@ function parseJsonObject(headers: Map<string, string[]>, body: string | undefine
   return value;
 }
 
-/**
- * OAuth error codes that mean "try again later" (RFC 6749 §5.2, §4.1.2.1), whatever HTTP
- * status carried them: msal-node does not always keep the status on its ServerError.
- */
-const TRANSIENT_PROVIDER_CODES = new Set(['temporarily_unavailable', 'server_error']);
-
 const KNOWN_METHODS = new Set([
   'GET',
   'HEAD',
@@ -284,7 +278,7 @@ function toProblem(e: unknown): HttpProblem {
   if (e instanceof AuthenticationError) return authenticationProblem(e);
   const retry = { 'retry-after': String(WebApiLimits.retryAfterSeconds) };
   if (e instanceof TokenAcquisitionError) {
-    return e.retryable || TRANSIENT_PROVIDER_CODES.has(e.providerCode)
+    return e.retryable
       ? new HttpProblem(
           503,
           'identity_provider_unavailable',

@@ -286,6 +286,9 @@ class PersistentTokenCache implements TokenCache {
   }
 }
 
+/** OAuth error codes of a failure that may pass (RFC 6749 section 4.1.2.1). */
+const TRANSIENT_SERVER_CODES: ReadonlySet<string> = new Set(['temporarily_unavailable', 'server_error']);
+
 /** MSAL's errors as ours: interaction required, or a token acquisition failure (retryable or not). */
 export function translateMsalError(e: unknown): unknown {
   if (e instanceof TokenCacheError) return e;
@@ -293,8 +296,9 @@ export function translateMsalError(e: unknown): unknown {
     return new InteractionRequiredError(`the user must sign in again (${e.errorCode})`, { cause: e });
   }
   if (e instanceof ServerError) {
+    // msal-node does not always keep the HTTP status; Entra's error codes say it too.
     const status = e.status ?? 0;
-    const retryable = status >= 500 || status === 429;
+    const retryable = status >= 500 || status === 429 || TRANSIENT_SERVER_CODES.has(e.errorCode);
     return new TokenAcquisitionError(
       retryable,
       e.errorCode,
