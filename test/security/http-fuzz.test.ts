@@ -321,7 +321,7 @@ describe(`generated bad HTTP input (${RUNS} requests per adapter)`, () => {
       expect([status, statuses.get(status)! > 0]).toEqual([status, true]);
   });
 
-  it('odd API Gateway events (no headers, no body, a non-base64 body flagged base64) get a 4xx JSON error', async () => {
+  it('odd API Gateway events (no headers, no requestContext, no rawPath, a body wrongly flagged base64, an empty method) get a 4xx JSON error', async () => {
     const handler = createAwsWebApi(webDeps);
     const base = apiGatewayEvent(
       {
