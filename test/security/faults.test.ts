@@ -453,7 +453,7 @@ describe('authority faults', () => {
     [500, 'server_error'],
     [429, 'temporarily_unavailable'],
   ] as const)(
-    '%i (%s), OBO: a cached token is still served; an uncached one fails with a TokenAcquisitionError and nothing is written',
+    '%i (%s), OBO: a cached token is still served; an uncached one fails with a retryable TokenAcquisitionError and nothing is written',
     async (status, providerCode) => {
       const store = new MemoryStore();
       const assertion = await userAssertion(world, `authority-${status}`);
@@ -473,7 +473,7 @@ describe('authority faults', () => {
 
       expect(again).toMatchObject({ fromCache: true, accessToken: cached.accessToken });
       expect(failure).toBeInstanceOf(TokenAcquisitionError);
-      expect(failure).toMatchObject({ code: ErrorCode.TokenAcquisition, providerCode });
+      expect(failure).toMatchObject({ code: ErrorCode.TokenAcquisition, providerCode, retryable: true });
       expect(world.authority.counters.token(GrantType.OnBehalfOf)).toBeGreaterThanOrEqual(1);
       expect(metrics.get(Metric.StoreWrite)).toBe(0);
       expectSameItem(await store.read(key), before);
