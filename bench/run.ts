@@ -1,0 +1,240 @@
+/**
+ * `npm run bench`: the cost of a warm token, side by side with the alternatives, in one
+ * run on the same store (issue 6). Writes bench/results/latest.{json,md,svg}.
+ *
+ * Everything is loopback: dynalite, the local KMS and the local authority run in a child
+ * process (bench/servers.ts). Every loop is bounded by a count and a time budget; the
+ * whole run stays under 5 minutes on 2 cores. `BENCH_TIME_FACTOR=0.3 npm run bench`
+ * shortens every budget for a quick look (the committed results use 1).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { HttpsNetworkClient } from '../shared/cache/http';
+import type { BenchResults, Environment } from './model';
+import { progress } from './measure';
+import { populate } from './population';
+import { renderMarkdown, renderSvg } from './report';
+import { blobSizes } from './scenarios/blob-size';
+import { runColdStart } from './scenarios/cold-start';
+import { runContention } from './scenarios/contention';
+import { runLatency } from './scenarios/latency';
+import { runScale } from './scenarios/scale';
+import {
+  DynamoCacheClient,
+  FloorVariant,
+  NAIVE_KEY,
+  PluginVariant,
+  ProjectVariant,
+  msalSetup,
+  peerKey,
+  PEER_APP_KEY,
+  type Kind,
+} from './variants';
+import { startWorld } from './world';
+
+const factor = Number(process.env['BENCH_TIME_FACTOR'] ?? '1');
+if (!(factor > 0 && factor <= 1)) throw new Error('BENCH_TIME_FACTOR must be in (0, 1]');
+const seconds = (s: number): number => Math.round(s * 1000 * factor);
+
+/** Iteration counts and budgets: the report states them. */
+const PLAN = {
+  users: 50,
+  latency: { warmupPerSeries: 30, blockSize: 10, maxRounds: 100, budgetMs: seconds(65), unprimed: 20 },
+  scale: {
+    levels: [100, 1_000, 10_000],
+    blockSize: 10,
+    maxRounds: 30,
+    levelBudgetMs: seconds(12),
+    naiveMaxRequests: 60,
+    naiveBudgetMs: seconds(6),
+  },
+  contention: {
+    writers: 32,
+    rounds: 10,
+    /** The proposed default: as many attempts as writers, and more. */
+    tuned: { retries: { maxAttempts: 40 }, rounds: 5 },
+    variantBudgetMs: seconds(45),
+  },
+  coldStart: { runs: 5, budgetMs: seconds(40) },
+} as const;
+
+const RESULTS_DIR = path.join(__dirname, 'results');
+
+async function main(): Promise<void> {
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
+  const started = new Date();
+  const loadStart = os.loadavg();
+  const notes: string[] = [];
+  progress(`bench: node ${process.version}, ${os.cpus().length} cpus, load ${fmtLoad(loadStart)}`);
+  const world = await startWorld();
+  const network = new HttpsNetworkClient({ ca: world.info.authority.ca });
+  const setup = msalSetup(world, network);
+  const table = world.info.dynamo.tableName;
+  const a = new ProjectVariant('a', world, network);
+  const b = new ProjectVariant('b', world, network);
+  const peerClient = new DynamoCacheClient(world.dynamoConfig, table);
+  const naiveClient = new DynamoCacheClient(world.dynamoConfig, table);
+  const c = new PluginVariant('c', setup, peerClient, (kind: Kind, assertion: string) =>
+    kind === 'obo' ? peerKey(assertion) : PEER_APP_KEY,
+  );
+  const d = new PluginVariant('d', setup, naiveClient, () => NAIVE_KEY);
+  const e = new FloorVariant(world.dynamoConfig, table);
+  const unprimed = new PluginVariant(
+    'c',
+    setup,
+    new DynamoCacheClient(world.dynamoConfig, table),
+    (kind: Kind, assertion: string) => (kind === 'obo' ? peerKey(assertion) : PEER_APP_KEY),
+    'none',
+  );
+  const results: { -readonly [K in keyof BenchResults]: BenchResults[K] } = {
+    environment: undefined as unknown as Environment,
+    notes,
+  };
+  try {
+    progress(`setup: ${PLAN.users} users' OBO partitions and the app partition, through (a)`);
+    // A separate seeding container, so (a) and (b) start measured sections warm but unprimed.
+    const seeder = new ProjectVariant('a', world, network);
+    const population = await populate({
+      world,
+      seeder,
+      peer: peerClient,
+      naive: naiveClient,
+      floor: e,
+      count: PLAN.users,
+    }).finally(() => seeder.close());
+    results.blobSizes = blobSizes(population);
+    const assertions = population.users.map((u) => u.assertion);
+
+    progress('latency (items 1 and 2)');
+    results.latency = await runLatency({
+      world,
+      variants: { a, b, c, d, e },
+      assertions,
+      warmupPerSeries: PLAN.latency.warmupPerSeries,
+      blockSize: PLAN.latency.blockSize,
+      maxRounds: PLAN.latency.maxRounds,
+      budgetMs: PLAN.latency.budgetMs,
+      unprimedPeer: unprimed,
+      unprimedRequests: PLAN.latency.unprimed,
+    });
+    logLatency(results.latency);
+
+    await section(notes, 'contention (item 4)', async () => {
+      const { result, blobSizes: rows } = await runContention({
+        world,
+        setup,
+        network,
+        writers: PLAN.contention.writers,
+        rounds: PLAN.contention.rounds,
+        tuned: PLAN.contention.tuned,
+        variantBudgetMs: PLAN.contention.variantBudgetMs,
+      });
+      results.contention = result;
+      results.blobSizes = [...(results.blobSizes ?? []), ...rows];
+    });
+
+    await section(notes, 'scale (item 3)', async () => {
+      results.scale = await runScale({
+        world,
+        a,
+        floor: e,
+        setup,
+        population,
+        levels: PLAN.scale.levels,
+        blockSize: PLAN.scale.blockSize,
+        maxRounds: PLAN.scale.maxRounds,
+        levelBudgetMs: PLAN.scale.levelBudgetMs,
+        naiveMaxRequests: PLAN.scale.naiveMaxRequests,
+        naiveBudgetMs: PLAN.scale.naiveBudgetMs,
+      });
+    });
+
+    await section(notes, 'cold start (item 5)', async () => {
+      results.coldStart = await runColdStart({
+        world,
+        runs: PLAN.coldStart.runs,
+        budgetMs: PLAN.coldStart.budgetMs,
+      });
+      if (results.coldStart.note) notes.push(`cold start: ${results.coldStart.note}`);
+    });
+  } finally {
+    for (const v of [a, b, c, d, e, unprimed]) v.close();
+    network.destroy();
+    await world.stop();
+  }
+
+  results.environment = {
+    startedAt: started.toISOString(),
+    durationSeconds: Math.round((Date.now() - started.getTime()) / 100) / 10,
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    loadAverageStart: loadStart.map(round2),
+    loadAverageEnd: os.loadavg().map(round2),
+    commit: gitCommit(),
+    msalNode: msalVersion(),
+    command: factor === 1 ? 'npm run bench' : `BENCH_TIME_FACTOR=${factor} npm run bench`,
+  };
+  const final = results as BenchResults;
+  await mkdir(RESULTS_DIR, { recursive: true });
+  await writeFile(
+    path.join(RESULTS_DIR, 'latest.json'),
+    `${JSON.stringify({ plan: PLAN, ...final }, null, 2)}\n`,
+  );
+  await writeFile(path.join(RESULTS_DIR, 'latest.md'), renderMarkdown(final, PLAN));
+  await writeFile(path.join(RESULTS_DIR, 'latest.svg'), renderSvg(final));
+  progress(`done in ${final.environment.durationSeconds} s: bench/results/latest.{json,md,svg}`);
+}
+
+/** Runs one section; a failure is reported in the results instead of ending the run. */
+async function section(notes: string[], name: string, fn: () => Promise<void>): Promise<void> {
+  progress(name);
+  try {
+    await fn();
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    notes.push(`${name} failed: ${message}`);
+    progress(`${name} FAILED: ${message}`);
+  }
+}
+
+function logLatency(latency: NonNullable<BenchResults['latency']>): void {
+  for (const kind of ['obo', 'app'] as const) {
+    const line = (['a', 'b', 'c', 'd', 'e'] as const)
+      .map(
+        (id) =>
+          `${id} ${latency.series[id][kind].wall.p50.toFixed(2)}ms x${latency.ratios[id][kind].p50.toFixed(2)}`,
+      )
+      .join(' | ');
+    progress(`latency ${kind} p50: ${line}`);
+  }
+}
+
+function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function msalVersion(): string {
+  try {
+    const file = path.join(path.dirname(require.resolve('@azure/msal-node')), '..', 'package.json');
+    return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+const round2 = (x: number): number => Math.round(x * 100) / 100;
+const fmtLoad = (l: readonly number[]): string => l.map((x) => x.toFixed(2)).join(' ');
+
+main().catch((e: unknown) => {
+  console.error('bench failed:', e);
+  process.exitCode = 1;
+});

@@ -1,0 +1,137 @@
+/**
+ * Items 1 and 2: warm cache-hit latency of OBO and app tokens for (a)-(e), and the calls
+ * each makes per 1,000 warm requests. Interleaved: every round runs a block of each
+ * variant and kind in a shuffled order, so a slow minute of a shared machine lands on all
+ * of them alike. Service counters are read between blocks (outside the timing), so every
+ * call is attributed to the variant that made it.
+ */
+import type { CallRates, LatencyResult } from '../model';
+import { Budget, progress, Recorder } from '../measure';
+import { perThousand, ratios, shuffled, type PercentileName } from '../stats';
+import { KINDS, PluginVariant, type Kind, type Variant, type VariantId } from '../variants';
+import type { World } from '../world';
+
+export interface LatencyOptions {
+  readonly world: World;
+  readonly variants: Readonly<Record<VariantId, Variant>>;
+  /** OBO assertions of the users whose partitions are stored; requests cycle through them. */
+  readonly assertions: readonly string[];
+  readonly warmupPerSeries: number;
+  readonly blockSize: number;
+  readonly maxRounds: number;
+  readonly budgetMs: number;
+  /** The peer without priming, to count its OBO token calls. */
+  readonly unprimedPeer: PluginVariant;
+  readonly unprimedRequests: number;
+}
+
+interface Tally {
+  requests: number;
+  tokenCalls: number;
+  kmsCalls: number;
+}
+
+const IDS: readonly VariantId[] = ['a', 'b', 'c', 'd', 'e'];
+
+export async function runLatency(options: LatencyOptions): Promise<LatencyResult> {
+  const { world, variants, assertions, blockSize } = options;
+  const user = (i: number): string => assertions[i % assertions.length];
+
+  // Warm-up: every user at least once per variant (fills (b)'s L1 and every data-key
+  // cache, JIT-compiles the paths), then more until warmupPerSeries.
+  progress(`latency: warming up ${IDS.length} variants x ${KINDS.length} kinds`);
+  for (const id of IDS) {
+    for (const kind of KINDS) {
+      const n =
+        kind === 'obo' ? Math.max(options.warmupPerSeries, assertions.length) : options.warmupPerSeries;
+      for (let i = 0; i < n; i++) await variants[id].request(kind, user(i));
+    }
+  }
+
+  const recorders = Object.fromEntries(
+    IDS.map((id) => [id, { obo: new Recorder(), app: new Recorder() }]),
+  ) as Record<VariantId, Record<Kind, Recorder>>;
+  const tallies = Object.fromEntries(
+    IDS.map((id) => [id, { requests: 0, tokenCalls: 0, kmsCalls: 0 }]),
+  ) as Record<VariantId, Tally>;
+  const storeBefore = Object.fromEntries(IDS.map((id) => [id, variants[id].storeCounts()]));
+
+  const budget = new Budget(options.budgetMs);
+  let rounds = 0;
+  let cursor = 0;
+  while (rounds < options.maxRounds && !budget.over()) {
+    const blocks = shuffled(
+      IDS.flatMap((id) => KINDS.map((kind) => ({ id, kind }))),
+      rounds + 1,
+    );
+    for (const { id, kind } of blocks) {
+      const before = await world.counters();
+      for (let i = 0; i < blockSize; i++) {
+        const assertion = user(cursor + i);
+        await recorders[id][kind].time(() => variants[id].request(kind, assertion));
+      }
+      const after = await world.counters();
+      const tally = tallies[id];
+      tally.requests += blockSize;
+      tally.tokenCalls += after.tokenCalls - before.tokenCalls;
+      tally.kmsCalls +=
+        after.kmsDecrypt - before.kmsDecrypt + (after.kmsGenerateDataKey - before.kmsGenerateDataKey);
+    }
+    cursor += blockSize;
+    rounds++;
+    if (rounds % 5 === 0) {
+      const a = recorders.a.obo;
+      progress(
+        `latency: round ${rounds}, ${a.count} requests per series, ${Math.round(budget.left() / 1000)} s left`,
+      );
+    }
+  }
+
+  const series = mapVariants((id) => ({
+    obo: recorders[id].obo.series(),
+    app: recorders[id].app.series(),
+  }));
+  const ratioOf = (id: VariantId, kind: Kind): Record<PercentileName, number> =>
+    ratios(series[id][kind].wall, series.e[kind].wall);
+  const callsPerThousand: Partial<Record<VariantId, CallRates>> = {};
+  for (const id of ['a', 'b', 'c', 'd'] as const) {
+    const t = tallies[id];
+    const store = variants[id].storeCounts();
+    callsPerThousand[id] = {
+      requests: t.requests,
+      storeReads: perThousand(store.reads - storeBefore[id].reads, t.requests),
+      storeWrites: perThousand(store.writes - storeBefore[id].writes, t.requests),
+      kmsCalls: perThousand(t.kmsCalls, t.requests),
+      tokenCalls: perThousand(t.tokenCalls, t.requests),
+    };
+  }
+
+  // The peer as msal-node ships it: no priming, so OBO never reads the plugin first.
+  const before = await world.counters();
+  for (let i = 0; i < options.unprimedRequests; i++) {
+    await options.unprimedPeer.request('obo', user(i));
+  }
+  const after = await world.counters();
+
+  return {
+    users: assertions.length,
+    warmupPerSeries: options.warmupPerSeries,
+    blockSize,
+    rounds,
+    series,
+    ratios: mapVariants((id) => ({ obo: ratioOf(id, 'obo'), app: ratioOf(id, 'app') })),
+    cpuRatioP50: mapVariants((id) => ({
+      obo: series[id].obo.cpu.p50 / series.e.obo.cpu.p50,
+      app: series[id].app.cpu.p50 / series.e.app.cpu.p50,
+    })),
+    callsPerThousand,
+    peerUnprimedObo: {
+      requests: options.unprimedRequests,
+      tokenCallsPerThousand: perThousand(after.tokenCalls - before.tokenCalls, options.unprimedRequests),
+    },
+  };
+}
+
+function mapVariants<T>(fn: (id: VariantId) => T): Record<VariantId, T> {
+  return Object.fromEntries(IDS.map((id) => [id, fn(id)])) as Record<VariantId, T>;
+}

@@ -1,0 +1,353 @@
+/**
+ * The five ways of serving a warm token that the benchmark compares, all against the same
+ * DynamoDB table, KMS and authority:
+ *
+ * (a) this project, KMS envelope, L1 off: one store read and an envelope open per request;
+ * (b) the same with L1 on: no store read on a hit;
+ * (c) the peer: msal-node's own DistributedCachePlugin over a plain DynamoDB
+ *     GetItem/PutItem client, plain JSON, no encryption, no concurrency control;
+ * (d) the naive approach (MSAL.NET serialization guide): one shared blob for all users,
+ *     read and deserialized whole on every request;
+ * (e) the floor: one GetItem of an item holding the partition's plain MSAL JSON, then
+ *     JSON.parse. No MSAL, no crypto.
+ */
+import {
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  type DynamoDBClientConfig,
+} from '@aws-sdk/client-dynamodb';
+import {
+  ConfidentialClientApplication,
+  DistributedCachePlugin,
+  LogLevel,
+  TokenCacheContext,
+  type AuthenticationResult,
+  type ICacheClient,
+  type IPartitionManager,
+} from '@azure/msal-node';
+import { HttpsNetworkClient } from '../shared/cache/http';
+import { sha256Base64Url } from '../shared/cache/partitions';
+import { createTokenCache } from '../shared/cache/token-cache';
+import type { TokenCache, TokenCacheOptions } from '../shared/cache/types';
+import { KmsKeyRing } from '../shared/crypto/aws-kms-keyring';
+import { CounterMetrics, Metric, silentLogger } from '../shared/observability';
+import { VersionConflictError } from '../shared/errors';
+import { DynamoDbStore } from '../shared/store/dynamodb';
+import type { StoredItem, TokenStore, WriteOptions } from '../shared/store/store';
+import { BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, type World } from './world';
+
+/** The two warm requests measured. */
+export type Kind = 'obo' | 'app';
+export const KINDS: readonly Kind[] = ['obo', 'app'];
+
+export type VariantId = 'a' | 'b' | 'c' | 'd' | 'e';
+
+/** Short labels, used in every table and chart. */
+export const VARIANT_LABELS: Readonly<Record<VariantId, string>> = {
+  a: '(a) this project, KMS envelope, L1 off',
+  b: '(b) this project, KMS envelope, L1 on',
+  c: '(c) peer: msal-node DistributedCachePlugin, plain DynamoDB',
+  d: '(d) naive: one shared blob for all users',
+  e: '(e) floor: bare GetItem + JSON.parse',
+};
+
+/** The downstream scope of OBO and the scope of the app (daemon) token. */
+export const OBO_SCOPE = 'api://bench-downstream/.default';
+export const APP_SCOPE = 'api://bench-daemon-target/.default';
+
+/** Store operations a variant made (cumulative). */
+export interface StoreCounts {
+  reads: number;
+  writes: number;
+}
+
+/** One way of serving warm requests. */
+export interface Variant {
+  readonly id: VariantId;
+  /** Serves one warm request for `assertion` (OBO) or for the app; returns whether MSAL served it from cache. */
+  request(kind: Kind, assertion: string): Promise<boolean>;
+  /** Store reads and writes so far. */
+  storeCounts(): StoreCounts;
+  close(): void;
+}
+
+/** Store key of a user's partition for the peer: a hash of the assertion, like (a)'s. */
+export const peerKey = (assertion: string): string => `peer:obo:${sha256Base64Url(assertion)}`;
+export const PEER_APP_KEY = `peer:app:${BENCH_CLIENT_ID}`;
+export const NAIVE_KEY = 'naive:shared';
+export const floorKey = (kind: Kind, assertion: string): string =>
+  kind === 'app' ? 'floor:app' : `floor:obo:${sha256Base64Url(assertion)}`;
+
+/** A store that counts write attempts and conflicts (contention only: it adds a call layer). */
+export class CountingStore implements TokenStore {
+  readonly name: string;
+  readonly maxItemBytes: number;
+  writeAttempts = 0;
+  conflicts = 0;
+
+  constructor(private readonly inner: TokenStore) {
+    this.name = inner.name;
+    this.maxItemBytes = inner.maxItemBytes;
+  }
+
+  read(key: string): Promise<StoredItem | undefined> {
+    return this.inner.read(key);
+  }
+
+  async write(key: string, blob: Uint8Array, options: WriteOptions): Promise<string> {
+    this.writeAttempts++;
+    try {
+      return await this.inner.write(key, blob, options);
+    } catch (e) {
+      if (e instanceof VersionConflictError) this.conflicts++;
+      throw e;
+    }
+  }
+
+  delete(key: string, options?: { readonly expectedVersion?: string }): Promise<void> {
+    return this.inner.delete(key, options);
+  }
+}
+
+/** (a) and (b): this project's TokenCache, as one warm container. */
+export class ProjectVariant implements Variant {
+  readonly cache: TokenCache;
+  readonly metrics = new CounterMetrics();
+  /** Set when the variant was built with `countWrites`. */
+  readonly counting: CountingStore | undefined;
+  private readonly store: DynamoDbStore;
+  private readonly keyRing: KmsKeyRing;
+
+  constructor(
+    readonly id: 'a' | 'b',
+    world: World,
+    network: HttpsNetworkClient,
+    options: { conflictRetries?: TokenCacheOptions['conflictRetries']; countWrites?: boolean } = {},
+  ) {
+    this.store = new DynamoDbStore({
+      tableName: world.info.dynamo.tableName,
+      clientConfig: world.dynamoConfig,
+    });
+    this.keyRing = new KmsKeyRing({
+      keyId: world.info.kms.keyArn,
+      clientId: BENCH_CLIENT_ID,
+      clientConfig: world.kmsConfig,
+    });
+    this.counting = options.countWrites ? new CountingStore(this.store) : undefined;
+    this.cache = createTokenCache({
+      msal: {
+        clientId: BENCH_CLIENT_ID,
+        authority: world.info.authority.authority,
+        clientSecret: BENCH_CLIENT_SECRET,
+        knownAuthorities: [world.info.authority.host],
+        networkClient: network,
+      },
+      store: this.counting ?? this.store,
+      keyRing: this.keyRing,
+      l1: id === 'a' ? false : {},
+      metrics: this.metrics,
+      logger: silentLogger,
+      ...(options.conflictRetries ? { conflictRetries: options.conflictRetries } : {}),
+    });
+  }
+
+  async request(kind: Kind, assertion: string): Promise<boolean> {
+    const result =
+      kind === 'obo'
+        ? await this.cache.acquireTokenOnBehalfOf({ assertion, scopes: [OBO_SCOPE] })
+        : await this.cache.acquireTokenForApp({ scopes: [APP_SCOPE] });
+    return result.fromCache;
+  }
+
+  storeCounts(): StoreCounts {
+    return { reads: this.metrics.get(Metric.StoreRead), writes: this.metrics.get(Metric.StoreWrite) };
+  }
+
+  close(): void {
+    this.store.destroy();
+    this.keyRing.destroy();
+  }
+}
+
+/** msal-node's ICacheClient over plain DynamoDB GetItem/PutItem (attribute `json`, S). */
+export class DynamoCacheClient implements ICacheClient {
+  reads = 0;
+  writes = 0;
+  readonly client: DynamoDBClient;
+
+  constructor(
+    config: DynamoDBClientConfig,
+    private readonly tableName: string,
+  ) {
+    this.client = new DynamoDBClient(config);
+  }
+
+  async get(key: string): Promise<string> {
+    this.reads++;
+    const { Item } = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: { pk: { S: key } }, ConsistentRead: true }),
+    );
+    return Item?.['json']?.S ?? '';
+  }
+
+  async set(key: string, value: string): Promise<string> {
+    this.writes++;
+    await this.client.send(
+      new PutItemCommand({ TableName: this.tableName, Item: { pk: { S: key }, json: { S: value } } }),
+    );
+    return value;
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+}
+
+/** An ICacheClient in process memory: the naive approach with no I/O at all (a lower bound). */
+export class MemoryCacheClient implements ICacheClient {
+  reads = 0;
+  writes = 0;
+  readonly items = new Map<string, string>();
+
+  async get(key: string): Promise<string> {
+    this.reads++;
+    return this.items.get(key) ?? '';
+  }
+
+  async set(key: string, value: string): Promise<string> {
+    this.writes++;
+    this.items.set(key, value);
+    return value;
+  }
+}
+
+/** A partition manager bound to one key for the length of one request. */
+function fixedPartition(key: string): IPartitionManager {
+  return { getKey: async () => key, extractKey: async () => key };
+}
+
+/** What (c) and (d) need to build an msal-node client per request. */
+export interface MsalSetup {
+  readonly authority: string;
+  readonly host: string;
+  readonly authorityMetadata: string;
+  readonly network: HttpsNetworkClient;
+}
+
+export function msalSetup(world: World, network: HttpsNetworkClient): MsalSetup {
+  const { authority, host, authorityMetadata } = world.info.authority;
+  return { authority, host, authorityMetadata, network };
+}
+
+/**
+ * How (c) and (d) load the partition before an OBO lookup. msal-node 7 does not call
+ * `beforeCacheAccess` before its OBO cache lookup, so as shipped (`none`) every OBO
+ * request misses and goes to the authority. `plugin` calls the plugin's own
+ * `beforeCacheAccess` once (one get, one deserialize: what (a) does); `getAllAccounts`
+ * is the public-API way to trigger it, but costs O(accounts²) in msal-node.
+ */
+export type OboPriming = 'plugin' | 'getAllAccounts' | 'none';
+
+/**
+ * (c) and (d): msal-node's DistributedCachePlugin, a client application per request as
+ * msal-node's performance guide says. The authority metadata is passed in the config, as
+ * (a) does, so neither makes discovery calls.
+ */
+export class PluginVariant implements Variant {
+  constructor(
+    readonly id: 'c' | 'd',
+    private readonly setup: MsalSetup,
+    readonly client: DynamoCacheClient | MemoryCacheClient,
+    private readonly keyOf: (kind: Kind, assertion: string) => string,
+    private readonly priming: OboPriming = 'plugin',
+  ) {}
+
+  async request(kind: Kind, assertion: string): Promise<boolean> {
+    const result = await this.acquire(kind, assertion, kind === 'obo' ? OBO_SCOPE : APP_SCOPE);
+    return result.fromCache;
+  }
+
+  /** One acquisition for `scope` through a fresh client application bound to the partition. */
+  async acquire(kind: Kind, assertion: string, scope: string): Promise<AuthenticationResult> {
+    const plugin = new DistributedCachePlugin(this.client, fixedPartition(this.keyOf(kind, assertion)));
+    const cca = new ConfidentialClientApplication({
+      auth: {
+        clientId: BENCH_CLIENT_ID,
+        authority: this.setup.authority,
+        clientSecret: BENCH_CLIENT_SECRET,
+        knownAuthorities: [this.setup.host],
+        authorityMetadata: this.setup.authorityMetadata,
+      },
+      cache: { cachePlugin: plugin },
+      system: {
+        networkClient: this.setup.network,
+        loggerOptions: { piiLoggingEnabled: false, logLevel: LogLevel.Error, loggerCallback: () => {} },
+      },
+    });
+    let result: AuthenticationResult | null;
+    if (kind === 'obo') {
+      if (this.priming === 'plugin') {
+        await plugin.beforeCacheAccess(new TokenCacheContext(cca.getTokenCache(), false));
+      } else if (this.priming === 'getAllAccounts') {
+        await cca.getTokenCache().getAllAccounts();
+      }
+      result = await cca.acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: [scope] });
+    } else {
+      result = await cca.acquireTokenByClientCredential({ scopes: [scope] });
+    }
+    if (!result) throw new Error(`variant (${this.id}) got no token`);
+    return result;
+  }
+
+  storeCounts(): StoreCounts {
+    return { reads: this.client.reads, writes: this.client.writes };
+  }
+
+  close(): void {
+    if (this.client instanceof DynamoCacheClient) this.client.destroy();
+  }
+}
+
+/** (e): GetItem of the partition's plain MSAL JSON, then JSON.parse. */
+export class FloorVariant implements Variant {
+  readonly id = 'e' as const;
+  private reads = 0;
+  private readonly client: DynamoDBClient;
+
+  constructor(
+    config: DynamoDBClientConfig,
+    private readonly tableName: string,
+  ) {
+    this.client = new DynamoDBClient(config);
+  }
+
+  async request(kind: Kind, assertion: string): Promise<boolean> {
+    this.reads++;
+    const { Item } = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { pk: { S: floorKey(kind, assertion) } },
+        ConsistentRead: true,
+      }),
+    );
+    const json = Item?.['json']?.S;
+    if (json === undefined) throw new Error('floor item missing');
+    return typeof JSON.parse(json) === 'object';
+  }
+
+  /** Writes a floor item (setup only). */
+  async put(key: string, json: string): Promise<void> {
+    await this.client.send(
+      new PutItemCommand({ TableName: this.tableName, Item: { pk: { S: key }, json: { S: json } } }),
+    );
+  }
+
+  storeCounts(): StoreCounts {
+    return { reads: this.reads, writes: 0 };
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}
