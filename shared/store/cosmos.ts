@@ -23,6 +23,13 @@ import { epochSeconds, type StoredItem, type TokenStore, type WriteOptions } fro
 export interface CosmosStoreBaseOptions {
   /** Clock in epoch milliseconds, for expiry and `ttl`. @default Date.now */
   readonly now?: () => number;
+  /**
+   * Longest one store operation may take, the SDK's own retries included. The SDK retries a
+   * reset connection ten times a second apart whatever its requestTimeout says; past this
+   * budget the operation is abandoned and reported, so a sick store costs the cache, not
+   * the request. @default 3000
+   */
+  readonly operationBudgetMs?: number;
 }
 
 /** Use a container from a client you built and configured yourself. */
@@ -80,6 +87,8 @@ interface TokenItem extends ItemDefinition {
 const SYSTEM_PROPERTIES_BYTES = 512;
 /** Per-request timeout of a client the store builds, unless clientOptions sets one. */
 const DEFAULT_REQUEST_TIMEOUT_MS = 1500;
+/** Default of {@link CosmosStoreBaseOptions.operationBudgetMs}. */
+const DEFAULT_OPERATION_BUDGET_MS = 3000;
 /** Largest `ttl` Cosmos DB accepts (int32 seconds). */
 const MAX_TTL_SECONDS = 2 ** 31 - 1;
 /** Substatus of a 404 whose container or database is missing, as opposed to the item. */
@@ -96,10 +105,18 @@ export class CosmosStore implements TokenStore {
   /** The container in use. */
   readonly container: Container;
   private readonly now: () => number;
+  private readonly operationBudgetMs: number;
   private readonly ownedClient: CosmosClient | undefined;
 
   constructor(options: CosmosStoreOptions) {
     this.now = options.now ?? Date.now;
+    this.operationBudgetMs = options.operationBudgetMs ?? DEFAULT_OPERATION_BUDGET_MS;
+    if (!Number.isFinite(this.operationBudgetMs) || this.operationBudgetMs <= 0) {
+      throw new ConfigurationError(
+        'operationBudgetMs',
+        `expected a positive number of milliseconds, received ${String(options.operationBudgetMs)}`,
+      );
+    }
     if (options.container && options.endpoint !== undefined) {
       throw new ConfigurationError(
         'container',
@@ -181,7 +198,10 @@ export class CosmosStore implements TokenStore {
     if ('expectedVersion' in condition) return this.replace(item, condition.expectedVersion);
 
     try {
-      const response = await this.container.items.create(item, { disableAutomaticIdGeneration: true });
+      const response = await this.container.items.create(item, {
+        disableAutomaticIdGeneration: true,
+        ...this.budget(),
+      });
       return this.etagOf(response.etag, response.resource?._etag, 'write');
     } catch (error) {
       if (statusOf(error) !== 409) throw this.failure('write', error);
@@ -198,7 +218,7 @@ export class CosmosStore implements TokenStore {
     try {
       await this.container
         .item(key, key)
-        .delete(expectedVersion === undefined ? {} : ifMatch(expectedVersion));
+        .delete({ ...(expectedVersion === undefined ? {} : ifMatch(expectedVersion)), ...this.budget() });
     } catch (error) {
       const status = statusOf(error);
       if (status === 404 && !ownerIsMissing(error) && expectedVersion === undefined) return;
@@ -211,7 +231,9 @@ export class CosmosStore implements TokenStore {
 
   private async replace(item: TokenItem, etag: string): Promise<string> {
     try {
-      const response = await this.container.item(item.id, item.pk).replace(item, ifMatch(etag));
+      const response = await this.container
+        .item(item.id, item.pk)
+        .replace(item, { ...ifMatch(etag), ...this.budget() });
       return this.etagOf(response.etag, response.resource?._etag, 'write');
     } catch (error) {
       // 412: someone wrote since; 404: someone deleted (or it never existed).
@@ -230,7 +252,7 @@ export class CosmosStore implements TokenStore {
   ): Promise<(TokenItem & { _etag: string }) | undefined> {
     let response;
     try {
-      response = await this.container.item(key, key).read<TokenItem>();
+      response = await this.container.item(key, key).read<TokenItem>(this.budget());
     } catch (error) {
       throw this.failure(operation, error);
     }
@@ -261,6 +283,11 @@ export class CosmosStore implements TokenStore {
       );
     }
     return { ...item, _etag: etag };
+  }
+
+  /** Request options that abandon the operation when its budget is spent. */
+  private budget(): RequestOptions {
+    return { abortSignal: AbortSignal.timeout(this.operationBudgetMs) };
   }
 
   private etagOf(header: string | undefined, property: string | undefined, operation: 'write'): string {
@@ -306,7 +333,17 @@ export class CosmosStore implements TokenStore {
         { cause: error },
       );
     }
-    if ((error as { name?: unknown }).name === 'TimeoutError') {
+    const name = (error as { name?: unknown }).name;
+    if (name === 'AbortError') {
+      return new StoreUnavailableError(
+        this.name,
+        operation,
+        `Cosmos DB did not complete the ${operation} on ${where} within ${this.operationBudgetMs} ms ` +
+          '(operationBudgetMs), retries included; check the network path to the endpoint',
+        { cause: error },
+      );
+    }
+    if (name === 'TimeoutError') {
       return new StoreUnavailableError(
         this.name,
         operation,

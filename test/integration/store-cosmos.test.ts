@@ -15,6 +15,7 @@ import {
 } from '../../shared/store/cosmos';
 import { startLocalCosmos, type LocalCosmos } from '../../local/cosmos';
 import { runStoreContract } from '../contract/store-contract';
+import { startFaultProxy as startResetProxy, type FaultProxy as ResetProxy } from '../support/fault-proxy';
 
 runStoreContract('cosmos', async () => {
   const cosmos = await startLocalCosmos();
@@ -456,3 +457,52 @@ async function freePort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
+
+describe('CosmosStore operation budget', () => {
+  let cosmos: LocalCosmos;
+  let proxy: ResetProxy;
+
+  beforeAll(async () => {
+    cosmos = await startLocalCosmos();
+    proxy = await startResetProxy(cosmos.endpoint);
+  });
+  afterAll(async () => {
+    await proxy.stop();
+    await cosmos.stop();
+  });
+
+  it('abandons a read the SDK keeps retrying against resetting connections, and says why', async () => {
+    const store = new CosmosStore({
+      endpoint: proxy.endpoint,
+      key: cosmos.key,
+      databaseId: cosmos.databaseId,
+      containerId: cosmos.containerId,
+      operationBudgetMs: 1200,
+      clientOptions: { connectionPolicy: { enableEndpointDiscovery: false, requestTimeout: 300 } },
+    });
+    try {
+      await store.read('warm-up-key');
+      proxy.setFault({ kind: 'reset' });
+      const attemptsBefore = proxy.counts.faulted;
+
+      const error = await store.read('some-key').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect((error as Error).message).toMatch(/within 1200 ms \(operationBudgetMs\)/);
+      // Without the budget the SDK makes 11 attempts a second apart; within 1.2 s it can make at most 3.
+      expect(proxy.counts.faulted - attemptsBefore).toBeLessThanOrEqual(3);
+    } finally {
+      proxy.setFault(undefined);
+      store.dispose();
+    }
+  });
+
+  it('refuses a budget that is not a positive number', () => {
+    expect(() => new CosmosStore({ container: cosmos.container, operationBudgetMs: 0 })).toThrow(
+      /operationBudgetMs/,
+    );
+  });
+});

@@ -27,9 +27,9 @@ describe('translateMsalError', () => {
   });
 
   it('maps interaction required to InteractionRequiredError and passes other errors through', () => {
-    expect(translateMsalError(new InteractionRequiredAuthError('invalid_grant'))).toBeInstanceOf(
-      InteractionRequiredError,
-    );
+    expect(
+      translateMsalError(new InteractionRequiredAuthError('invalid_grant', 'sign in again')),
+    ).toBeInstanceOf(InteractionRequiredError);
     const other = new TypeError('x');
     expect(translateMsalError(other)).toBe(other);
   });
