@@ -140,9 +140,7 @@ export function azureFunctionsAdapter(handler: AzureHttpHandler, functionName = 
     const context = new InvocationContext({ invocationId: randomUUID(), functionName, logHandler: () => {} });
     const init = await handler(request, context);
     const responseHeaders: Record<string, string> = {};
-    new Headers(init.headers).forEach(
-      (v, k) => (responseHeaders[k] = v),
-    );
+    new Headers(init.headers).forEach((v, k) => (responseHeaders[k] = v));
     const responseBody =
       init.jsonBody !== undefined
         ? JSON.stringify(init.jsonBody)
