@@ -72,7 +72,7 @@ export interface ContentionVariantResult {
   readonly rounds: number;
   /** The conflict-retry settings of (a), when not the defaults. */
   readonly conflictRetries?: {
-    readonly maxAttempts: number;
+    readonly maxAttempts?: number;
     readonly baseDelayMs?: number;
     readonly maxDelayMs?: number;
   };
@@ -116,6 +116,10 @@ export interface ColdStartEntry {
   readonly importMs?: Summary;
   /** Fresh process each time: the first invocation after the import. */
   readonly firstRequestMs?: Summary;
+  /** The second invocation in the same process (warm), for comparison. */
+  readonly secondRequestMs?: Summary;
+  /** require() of the bundle without --enable-source-maps. */
+  readonly importNoSourceMapsMs?: Summary;
   readonly note?: string;
 }
 

@@ -169,12 +169,14 @@ export function unionOf(jsons: readonly string[]): CacheDocument {
 export function naiveJsonFor(population: Population, total: number): string {
   const template = population.users[0];
   const templateHash = assertionHashIn(template.json);
+  // Without a distinct hash per copy, every copy would match the template user's assertion.
+  if (!templateHash) throw new Error("no assertion hash in the template user's access token");
   const parts = [...population.users.map((u) => u.json), population.app.json];
   for (let j = population.users.length; j < total; j++) {
     const fillerOid = userOid('fill', j);
     const fillerHash = sha256Base64Url(`filler-${j}`);
     let json = template.json.split(template.oid).join(fillerOid);
-    if (templateHash) json = json.split(templateHash).join(fillerHash);
+    json = json.split(templateHash).join(fillerHash);
     parts.push(json);
   }
   return JSON.stringify(unionOf(parts));
@@ -183,7 +185,8 @@ export function naiveJsonFor(population: Population, total: number): string {
 function assertionHashIn(json: string): string | undefined {
   const doc = JSON.parse(json) as CacheDocument;
   for (const entity of Object.values(doc['AccessToken'] ?? {})) {
-    const hash = entity['user_assertion_hash'];
+    // msal-node serializes it as `userAssertionHash` (other MSALs: `user_assertion_hash`).
+    const hash = entity['userAssertionHash'] ?? entity['user_assertion_hash'];
     if (typeof hash === 'string' && hash.length > 0) return hash;
   }
   return undefined;

@@ -42,11 +42,11 @@ const seconds = (s: number): number => Math.round(s * 1000 * factor);
 /** Iteration counts and budgets: the report states them. */
 const PLAN = {
   users: 50,
-  latency: { warmupPerSeries: 30, blockSize: 10, maxRounds: 100, budgetMs: seconds(65), unprimed: 20 },
+  latency: { warmupPerSeries: 30, blockSize: 10, maxRounds: 200, budgetMs: seconds(60), unprimed: 20 },
   scale: {
     levels: [100, 1_000, 10_000],
     blockSize: 10,
-    maxRounds: 30,
+    maxRounds: 50,
     levelBudgetMs: seconds(12),
     naiveMaxRequests: 60,
     naiveBudgetMs: seconds(6),
@@ -56,7 +56,7 @@ const PLAN = {
     rounds: 10,
     /** The proposed default: as many attempts as writers, and more. */
     tuned: { retries: { maxAttempts: 40 }, rounds: 5 },
-    variantBudgetMs: seconds(45),
+    variantBudgetMs: seconds(35),
   },
   coldStart: { runs: 5, budgetMs: seconds(40) },
 } as const;
