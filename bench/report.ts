@@ -288,7 +288,8 @@ export function renderSvg(results: BenchResults): string {
   y = 36;
   const lat = results.latency;
   const left = 330;
-  const right = width - 20;
+  // Bars end here; the value column is to their right, so no label sits on a bar.
+  const right = width - 140;
   if (lat) {
     const all = (['a', 'b', 'c', 'd', 'e'] as const).flatMap((id) =>
       KINDS.flatMap((k) => [lat.series[id][k].wall.p50, lat.series[id][k].wall.p99]),
@@ -310,10 +311,10 @@ export function renderSvg(results: BenchResults): string {
         bar(parts, scale, y, lat.series[id][kind], COLORS[id], left);
         text(10, y + 12, `${VARIANT_LABELS[id].slice(0, 44)}`, 'font-size="11"');
         text(
-          right - 2,
+          right + 10,
           y + 12,
           `${ms(lat.series[id][kind].wall.p50)} ms, ${x2(lat.ratios[id][kind].p50)}`,
-          'font-size="11" text-anchor="end"',
+          'font-size="11"',
         );
         y += 18;
       }
@@ -345,11 +346,11 @@ export function renderSvg(results: BenchResults): string {
     const values = scale.levels.flatMap((l) => [l.a.wall.p50, l.floor.wall.p50, l.dMemory.wall.p50]);
     const ys = logScale(Math.min(...values), Math.max(...values), y + h, y);
     const users = scale.levels.map((l) => l.users);
-    const xs = logScale(Math.min(...users), Math.max(...users) * 1.0001, left, right - 60);
+    const xs = logScale(Math.min(...users), Math.max(...users) * 1.0001, left, right);
     for (const tick of ys.ticks) {
       const ty = ys.x(tick);
       parts.push(
-        `<line x1="${left}" y1="${ty.toFixed(1)}" x2="${right - 60}" y2="${ty.toFixed(1)}" stroke="#ddd"/>`,
+        `<line x1="${left}" y1="${ty.toFixed(1)}" x2="${right}" y2="${ty.toFixed(1)}" stroke="#ddd"/>`,
       );
       text(left - 6, ty + 4, fmtTick(tick), 'font-size="10" text-anchor="end"');
     }
