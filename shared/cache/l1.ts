@@ -57,3 +57,36 @@ export class L1Cache {
     return this.lru.calculatedSize;
   }
 }
+
+/**
+ * What opening an envelope yielded, by store key, kept with the exact blob bytes it came
+ * from. Opening is a pure function of (blob, key), so a byte-identical blob read again
+ * needs no key derivation, decryption, inflation or parse: the store is still read on
+ * every request (nothing about freshness changes), and any other blob, tampered or new,
+ * is opened and checked in full.
+ */
+export class OpenedEnvelopes {
+  private readonly lru: LRUCache<string, { readonly blob: Buffer; readonly json: string }>;
+
+  constructor(maxBytes: number) {
+    this.lru = new LRUCache({
+      maxSize: maxBytes,
+      sizeCalculation: (entry, key) =>
+        entry.blob.length + (entry.json.length + key.length) * 2 + ENTRY_OVERHEAD,
+    });
+  }
+
+  /** The plaintext JSON of `blob` if this exact blob was opened (or sealed) here before. */
+  get(key: string, blob: Uint8Array): string | undefined {
+    const entry = this.lru.get(key);
+    return entry && entry.blob.equals(blob) ? entry.json : undefined;
+  }
+
+  set(key: string, blob: Uint8Array, json: string): void {
+    this.lru.set(key, { blob: Buffer.from(blob), json });
+  }
+
+  delete(key: string): void {
+    this.lru.delete(key);
+  }
+}

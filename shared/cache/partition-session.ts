@@ -25,13 +25,15 @@ import {
   sameDocument,
   type CacheDocument,
 } from './cache-document';
-import type { L1Cache } from './l1';
+import type { L1Cache, OpenedEnvelopes } from './l1';
 
 /** Everything a session needs, shared by all sessions of one TokenCache. */
 export interface SessionContext {
   readonly store: TokenStore;
   readonly envelope: Envelope;
   readonly l1: L1Cache | undefined;
+  /** Envelopes already opened, by store key: reused only for byte-identical blobs. */
+  readonly opened: OpenedEnvelopes;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly now: () => number;
@@ -195,6 +197,7 @@ export class PartitionSession implements ICachePlugin {
     const blob = await this.ctx.envelope.seal(Buffer.from(json, 'utf8'), this.key);
     const newVersion = await this.ctx.store.write(this.key, blob, { condition, expiresAt });
     this.ctx.metrics.increment(Metric.StoreWrite, 1, { kind: this.kind });
+    this.ctx.opened.set(this.key, blob, json);
     this.ctx.l1?.set(this.key, { json, version: newVersion, expiresAt });
     return { json, version: newVersion };
   }
@@ -227,6 +230,11 @@ export class PartitionSession implements ICachePlugin {
       this.ctx.l1?.delete(this.key);
       return { json: '', version: undefined, source: 'absent', writable: true };
     }
+    const known = this.ctx.opened.get(this.key, item.blob);
+    if (known !== undefined) {
+      this.ctx.l1?.set(this.key, { json: known, version: item.version, expiresAt: item.expiresAt });
+      return { json: known, version: item.version, source: 'store', writable: true };
+    }
     try {
       const plaintext = await this.ctx.envelope.open(item.blob, this.key);
       const json = Buffer.from(plaintext).toString('utf8');
@@ -238,6 +246,7 @@ export class PartitionSession implements ICachePlugin {
           cause,
         });
       }
+      this.ctx.opened.set(this.key, item.blob, json);
       this.ctx.l1?.set(this.key, { json, version: item.version, expiresAt: item.expiresAt });
       return { json, version: item.version, source: 'store', writable: true, doc };
     } catch (e) {

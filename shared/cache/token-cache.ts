@@ -23,7 +23,7 @@ import { JsonLogger, Metric, noMetrics, type Logger, type Metrics } from '../obs
 import { AuthorityMetadataCache } from './authority-metadata';
 import { latestAccessTokenExpiry, parseDocument, type CacheDocument } from './cache-document';
 import { HttpsNetworkClient } from './http';
-import { L1Cache } from './l1';
+import { L1Cache, OpenedEnvelopes } from './l1';
 import { PartitionSession, type ExpiryPolicy, type SessionContext } from './partition-session';
 import { authorityFor, logicalKey, storeKey, tenantOf, unverifiedExpiry } from './partitions';
 import type {
@@ -42,9 +42,11 @@ export const TokenCacheDefaults = {
   l1TtlMs: 5 * 60_000,
   userSlidingWindowSeconds: 14 * 24 * 3600,
   compressAboveBytes: 1024,
-  conflictMaxAttempts: 10,
+  conflictMaxAttempts: 20,
   conflictBaseDelayMs: 10,
   conflictMaxDelayMs: 500,
+  /** Memo of opened envelopes (see OpenedEnvelopes): bounded, not an option. */
+  openedEnvelopesMaxBytes: 8 * 1024 * 1024,
 } as const;
 
 /** Item lifetime when a partition holds no dated token (should not happen; bounded anyway). */
@@ -102,6 +104,7 @@ class PersistentTokenCache implements TokenCache {
         compressAboveBytes: options.compressAboveBytes ?? TokenCacheDefaults.compressAboveBytes,
       }),
       l1,
+      opened: new OpenedEnvelopes(TokenCacheDefaults.openedEnvelopesMaxBytes),
       logger: this.logger,
       metrics: this.metrics,
       now,
@@ -193,6 +196,7 @@ class PersistentTokenCache implements TokenCache {
     requireNonEmpty(homeAccountId, 'homeAccountId');
     const key = this.storeKeyOf({ kind: 'user', homeAccountId });
     this.ctx.l1?.delete(key);
+    this.ctx.opened.delete(key);
     await this.ctx.store.delete(key);
     this.metrics.increment(Metric.StoreDelete, 1, { kind: 'user' });
   }
@@ -228,12 +232,13 @@ class PersistentTokenCache implements TokenCache {
     switch (partition.kind) {
       case 'app':
         return (doc, now) => latestAccessTokenExpiry(doc) ?? now + FALLBACK_LIFETIME_SECONDS;
-      case 'obo': {
+      case 'obo':
         // Nobody can present the assertion after its own exp, so its tokens are useless then.
-        const exp = unverifiedExpiry(partition.assertion);
+        // Read only when a write needs it: most requests write nothing.
         return (doc: CacheDocument, now: number) =>
-          exp ?? latestAccessTokenExpiry(doc) ?? now + FALLBACK_LIFETIME_SECONDS;
-      }
+          unverifiedExpiry(partition.assertion) ??
+          latestAccessTokenExpiry(doc) ??
+          now + FALLBACK_LIFETIME_SECONDS;
       case 'user':
         return (doc, now) => Math.max(now + this.userWindowSeconds, latestAccessTokenExpiry(doc) ?? 0);
     }

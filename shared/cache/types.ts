@@ -78,7 +78,7 @@ export interface TokenCacheOptions {
   readonly compressAboveBytes?: number | false;
   /** Bounded retries of a conflicting write (re-read, merge, write again). */
   readonly conflictRetries?: {
-    /** @default 10 */ readonly maxAttempts?: number;
+    /** @default 20 (32 writers racing on one partition needed up to 10 in the benchmark) */ readonly maxAttempts?: number;
     /** First backoff ceiling; full jitter, doubling each attempt. @default 10 */ readonly baseDelayMs?: number;
     /** @default 500 */ readonly maxDelayMs?: number;
   };

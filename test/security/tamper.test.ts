@@ -14,6 +14,7 @@ import * as fc from 'fast-check';
 import { startLocalKms, type LocalKms } from '../../local/kms';
 import { GrantType } from '../../local/authority';
 import { parseDocument, sameDocument, type CacheDocument } from '../../shared/cache/cache-document';
+import { OpenedEnvelopes } from '../../shared/cache/l1';
 import { PartitionSession, type SessionContext } from '../../shared/cache/partition-session';
 import { KmsKeyRing } from '../../shared/crypto/aws-kms-keyring';
 import { DataKeyCache } from '../../shared/crypto/data-key-cache';
@@ -335,6 +336,7 @@ describe(`tampered blobs (${CASES} fast-check cases through Envelope, MemoryStor
       store,
       envelope,
       l1: undefined,
+      opened: new OpenedEnvelopes(8 * 1024 * 1024),
       logger,
       metrics,
       now: Date.now,
@@ -438,6 +440,7 @@ describe(`tampered blobs (${CASES} fast-check cases through Envelope, MemoryStor
       store,
       envelope,
       l1: undefined,
+      opened: new OpenedEnvelopes(8 * 1024 * 1024),
       logger: new CapturingLogger(),
       metrics,
       now: Date.now,
