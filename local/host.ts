@@ -154,7 +154,7 @@ export function azureFunctionsAdapter(handler: AzureHttpHandler, functionName = 
 }
 
 /** The payload-2.0 event API Gateway would send for this request. */
-export function toEvent(req: IncomingMessage, url: URL, body: Buffer): APIGatewayProxyEventV2 {
+function toEvent(req: IncomingMessage, url: URL, body: Buffer): APIGatewayProxyEventV2 {
   const headers: Record<string, string> = {};
   const cookies: string[] = [];
   for (let i = 0; i < req.rawHeaders.length; i += 2) {

@@ -51,11 +51,6 @@ export class L1Cache {
   delete(key: string): void {
     this.lru.delete(key);
   }
-
-  /** Bytes currently accounted (for tests and diagnostics). */
-  get size(): number {
-    return this.lru.calculatedSize;
-  }
 }
 
 /**
