@@ -1,0 +1,170 @@
+/**
+ * A real `redis-server` (Debian's package) on a free loopback port, for the Redis store's
+ * tests, the local stack and the benchmarks. No persistence by default (`--save ''
+ * --appendonly no`); with `persist: true` an append-only file fsynced on every write, so a
+ * killed and restarted server keeps what it acknowledged (the restart fault test).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createConnection, createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Options of {@link startLocalRedis}. */
+export interface LocalRedisOptions {
+  /** Port on 127.0.0.1. @default a free port */
+  readonly port?: number;
+  /** Keep data across {@link LocalRedis.kill} and {@link LocalRedis.restart} (AOF, fsync always). @default false */
+  readonly persist?: boolean;
+  /** Extra `redis-server` arguments, e.g. `['--requirepass', 'x']`. @default [] */
+  readonly args?: readonly string[];
+  /** How long to wait for the server to answer PING. @default 10000 */
+  readonly startTimeoutMs?: number;
+}
+
+/** A running local Redis. */
+export interface LocalRedis {
+  /** `redis://127.0.0.1:<port>`. */
+  readonly url: string;
+  readonly port: number;
+  /** Whether the process is running. */
+  readonly running: boolean;
+  /** Kills the server at once (SIGKILL): an abrupt crash; the port stays reserved for {@link restart}. */
+  kill(): Promise<void>;
+  /** Starts the server again on the same port and directory (after {@link kill} or {@link stop}). */
+  restart(): Promise<void>;
+  /** Stops the server and removes its directory; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** The message when the binary is missing: names the package, as CI installs it. */
+export const REDIS_SERVER_MISSING =
+  "redis-server is not on PATH: install Debian's redis-server package " +
+  '(apt-get update && apt-get install -y redis-server); .ci/run does this in CI';
+
+/**
+ * Starts `redis-server` and resolves once it answers PING.
+ * @throws Error naming the apt package when `redis-server` is not installed
+ * @example const redis = await startLocalRedis(); ...; await redis.stop();
+ */
+export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<LocalRedis> {
+  const port = options.port ?? (await freePort());
+  const dir = await mkdtemp(join(tmpdir(), 'msal-cloud-cache-redis-'));
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    ...(options.persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
+    '--daemonize',
+    'no',
+    '--loglevel',
+    'warning',
+    ...(options.args ?? []),
+  ];
+  const timeoutMs = options.startTimeoutMs ?? 10_000;
+  let child: ChildProcess | undefined;
+  let output = '';
+
+  const launch = async (): Promise<void> => {
+    output = '';
+    const started = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = started;
+    started.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    started.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const spawnError = new Promise<never>((_, reject) =>
+      started.once('error', (error: NodeJS.ErrnoException) =>
+        reject(error.code === 'ENOENT' ? new Error(REDIS_SERVER_MISSING, { cause: error }) : error),
+      ),
+    );
+    const exited = new Promise<never>((_, reject) =>
+      started.once('exit', (code, signal) =>
+        reject(
+          new Error(
+            `redis-server exited (${signal ?? code}) before answering on port ${port}: ${output.trim()}`,
+          ),
+        ),
+      ),
+    );
+    await Promise.race([waitForPong(port, timeoutMs), spawnError, exited]);
+  };
+
+  const halt = async (signal: NodeJS.Signals): Promise<void> => {
+    const running = child;
+    child = undefined;
+    if (!running || running.exitCode !== null || running.signalCode !== null) return;
+    const exit = new Promise((resolve) => running.once('exit', resolve));
+    running.kill(signal);
+    await exit;
+  };
+
+  try {
+    await launch();
+  } catch (error) {
+    await halt('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+
+  let stopped = false;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    get running() {
+      return child !== undefined && child.exitCode === null && child.signalCode === null;
+    },
+    kill: () => halt('SIGKILL'),
+    restart: async () => {
+      await halt('SIGKILL');
+      await launch();
+    },
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await halt('SIGTERM');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resolves once `PING` on the port answers `+PONG`; rejects after `timeoutMs`. */
+async function waitForPong(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await pingOnce(port)) return;
+    if (Date.now() > deadline) {
+      throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+function pingOnce(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    let answer = '';
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      answer += chunk.toString();
+      if (answer.includes('\r\n')) done(answer.startsWith('+PONG') || answer.startsWith('-NOAUTH'));
+    });
+  });
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
