@@ -12,9 +12,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  ClientClosedError,
+  ClientOfflineError,
+  ConnectionTimeoutError,
   createClient,
   createCluster,
   ErrorReply,
+  SocketClosedUnexpectedlyError,
   RESP_TYPES,
   type RedisClientOptions,
   type RedisClusterOptions,
@@ -437,9 +441,12 @@ export class RedisStore implements TokenStore {
       );
     }
     if (
-      name === 'ClientOfflineError' ||
-      name === 'ClientClosedError' ||
-      name === 'SocketClosedUnexpectedlyError'
+      error instanceof ClientOfflineError ||
+      error instanceof ClientClosedError ||
+      error instanceof SocketClosedUnexpectedlyError ||
+      error instanceof ConnectionTimeoutError ||
+      error instanceof ClientDestroyed ||
+      error instanceof NotYetConnected
     ) {
       return new StoreUnavailableError(
         this.name,
@@ -551,14 +558,14 @@ class OperationTimeout extends Error {
 }
 
 class ClientDestroyed extends Error {
-  override readonly name = 'ClientClosedError';
+  override readonly name = 'ClientDestroyed';
   constructor() {
     super('the store was destroyed');
   }
 }
 
 class NotYetConnected extends Error {
-  override readonly name = 'ClientOfflineError';
+  override readonly name = 'NotYetConnected';
   constructor() {
     super('not connected yet: the first connection attempt failed and the client is retrying');
   }
