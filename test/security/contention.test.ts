@@ -1,7 +1,8 @@
 /**
  * Contention across processes (issue 7, item 3): several Node processes, each a separately
  * built TokenCache (test/security/workers/contention-worker.ts), acquire app tokens on one
- * shared partition at once, round after round, against dynalite and cosmosdb-server. No
+ * shared partition at once, round after round, against dynalite, cosmosdb-server and
+ * redis-server. No
  * token may be lost: every token any worker received is in the stored blob at the end.
  * The conflict rate is measured and reported.
  */
@@ -10,8 +11,10 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { startLocalCosmos, type LocalCosmos } from '../../local/cosmos';
 import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
+import { startLocalRedis } from '../../local/redis';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import { Metric } from '../../shared/observability';
+import { RedisStore } from '../../shared/redis';
 import { CosmosStore } from '../../shared/store/cosmos';
 import { DynamoDbStore } from '../../shared/store/dynamodb';
 import type { TokenStore } from '../../shared/store/store';
@@ -127,9 +130,23 @@ async function cosmosRig(): Promise<Rig> {
   };
 }
 
+async function redisRig(): Promise<Rig> {
+  const redis = await startLocalRedis();
+  const store = new RedisStore({ clientOptions: { url: redis.url } });
+  return {
+    store,
+    setup: { kind: 'redis', url: redis.url },
+    async stop() {
+      store.destroy();
+      await redis.stop();
+    },
+  };
+}
+
 describe.each([
   ['DynamoDB (dynalite)', dynamoRig],
   ['Cosmos DB (cosmosdb-server)', cosmosRig],
+  ['Redis (redis-server)', redisRig],
 ])('contention across processes: %s', (name, startRig) => {
   let rig: Rig;
   const workers: Worker[] = [];

@@ -1,7 +1,7 @@
 /**
  * One "container" of the cross-process contention suite (test/security/contention.test.ts),
  * run as its own Node process (`node --import tsx`). It builds a real TokenCache on the
- * shared DynamoDB or Cosmos DB server and the parent's local authority, then, for each
+ * shared DynamoDB, Cosmos DB or Redis server and the parent's local authority, then, for each
  * round the parent starts, acquires app tokens for the scopes it is given, all at once,
  * on the one partition every worker shares. It reports sha256 hashes of the tokens (never
  * the tokens), its counters, and its log records.
@@ -11,6 +11,7 @@ import { HttpsNetworkClient } from '../../../shared/cache/http';
 import { createTokenCache } from '../../../shared/cache/token-cache';
 import { LocalKeyRing } from '../../../shared/crypto/local-keyring';
 import { CounterMetrics, type LogFields, type Logger } from '../../../shared/observability';
+import { RedisStore } from '../../../shared/redis';
 import { CosmosStore } from '../../../shared/store/cosmos';
 import { DynamoDbStore } from '../../../shared/store/dynamodb';
 import type { TokenStore } from '../../../shared/store/store';
@@ -26,7 +27,8 @@ export interface WorkerSetup {
         readonly key: string;
         readonly databaseId: string;
         readonly containerId: string;
-      };
+      }
+    | { readonly kind: 'redis'; readonly url: string };
   readonly authority: string;
   readonly authorityHost: string;
   readonly ca: string;
@@ -80,6 +82,10 @@ function storeOf(setup: WorkerSetup): TokenStore & { close(): void } {
         credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
       },
     });
+    return Object.assign(store, { close: () => store.destroy() });
+  }
+  if (s.kind === 'redis') {
+    const store = new RedisStore({ clientOptions: { url: s.url } });
     return Object.assign(store, { close: () => store.destroy() });
   }
   const store = new CosmosStore({
