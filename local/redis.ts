@@ -5,7 +5,7 @@
  * killed and restarted server keeps what it acknowledged (the restart fault test).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,11 @@ export interface LocalRedisOptions {
   readonly port?: number;
   /** Keep data across {@link LocalRedis.kill} and {@link LocalRedis.restart} (AOF, fsync always). @default false */
   readonly persist?: boolean;
+  /**
+   * Keep the data in this directory (created if missing, kept on stop), across runs: implies
+   * `persist`. @default a temporary directory, removed on stop
+   */
+  readonly dir?: string;
   /** Extra `redis-server` arguments, e.g. `['--requirepass', 'x']`. @default [] */
   readonly args?: readonly string[];
   /** How long to wait for the server to answer PING. @default 10000 */
@@ -33,7 +38,7 @@ export interface LocalRedis {
   kill(): Promise<void>;
   /** Starts the server again on the same port and directory (after {@link kill} or {@link stop}). */
   restart(): Promise<void>;
-  /** Stops the server and removes its directory; safe to call twice. */
+  /** Stops the server and removes its directory (unless `dir` was given); safe to call twice. */
   stop(): Promise<void>;
 }
 
@@ -49,7 +54,10 @@ export const REDIS_SERVER_MISSING =
  */
 export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<LocalRedis> {
   const port = options.port ?? (await freePort());
-  const dir = await mkdtemp(join(tmpdir(), 'msal-cloud-cache-redis-'));
+  const ownDir = options.dir === undefined;
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'msal-cloud-cache-redis-')));
+  if (!ownDir) await mkdir(dir, { recursive: true });
+  const persist = options.persist ?? !ownDir;
   const args = [
     '--port',
     String(port),
@@ -59,7 +67,7 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
     dir,
     '--save',
     '',
-    ...(options.persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
+    ...(persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
     '--daemonize',
     'no',
     '--loglevel',
@@ -106,7 +114,7 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
     await launch();
   } catch (error) {
     await halt('SIGKILL');
-    await rm(dir, { recursive: true, force: true });
+    if (ownDir) await rm(dir, { recursive: true, force: true });
     throw error;
   }
 
@@ -126,7 +134,7 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
       if (stopped) return;
       stopped = true;
       await halt('SIGTERM');
-      await rm(dir, { recursive: true, force: true });
+      if (ownDir) await rm(dir, { recursive: true, force: true });
     },
   };
 }

@@ -22,6 +22,7 @@ import { startLocalAuthority, type LocalAuthority } from './authority';
 import { startLocalCosmos } from './cosmos';
 import { startDownstreamApi } from './downstream';
 import { startLocalDynamo } from './dynamodb';
+import { startLocalRedis } from './redis';
 import {
   apiGatewayAdapter,
   azureFunctionsAdapter,
@@ -45,6 +46,12 @@ const KMS_ALIAS = 'alias/token-cache';
 export interface LocalStackOptions {
   /** @default 'aws' */
   readonly cloud?: 'aws' | 'azure';
+  /**
+   * The store: the cloud's own (dynalite, cosmosdb-server), or `redis`: Debian's redis-server
+   * on the store port, its data in `<dataDir>/redis` (append-only file), so a restart keeps it.
+   * @default the cloud's own
+   */
+  readonly store?: 'cloud' | 'redis';
   /** Where state that survives a restart is kept. @default '.local-data' */
   readonly dataDir?: string;
   /** First of eight consecutive ports (host, authority, store, key service, downstream, secrets). @default 4000 */
@@ -73,6 +80,7 @@ export interface RequestReport {
 
 export interface LocalStack {
   readonly cloud: 'aws' | 'azure';
+  readonly store: 'cloud' | 'redis';
   /** `http://localhost:PORT`: the web API. */
   readonly url: string;
   readonly authority: LocalAuthority;
@@ -88,6 +96,7 @@ export interface LocalStack {
 /** Starts the local stack. */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const cloud = options.cloud ?? 'aws';
+  const storeKind = options.store ?? 'cloud';
   const dataDir = resolve(options.dataDir ?? '.local-data');
   const base = options.portBase ?? 4000;
   const port = {
@@ -144,8 +153,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     let keyServiceCalls: () => number;
 
     if (cloud === 'aws') {
-      const dynamo = await startLocalDynamo({ port: port.store, path: join(dataDir, 'dynamodb') });
-      stoppers.push(() => dynamo.stop());
+      if (storeKind === 'cloud') {
+        const dynamo = await startLocalDynamo({ port: port.store, path: join(dataDir, 'dynamodb') });
+        stoppers.push(() => dynamo.stop());
+        Object.assign(env, {
+          TOKEN_CACHE_TABLE_NAME: dynamo.tableName,
+          AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+        });
+      }
       const kmsFile = join(dataDir, 'kms-state.json');
       const kms = await startLocalKms({
         port: port.keys,
@@ -163,14 +178,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         MSAL_CLIENT_SECRET_ARN: secretArn,
         AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
         AWS_REGION: kms.region,
-        TOKEN_CACHE_TABLE_NAME: dynamo.tableName,
-        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
         TOKEN_CACHE_KMS_KEY_ID: KMS_ALIAS,
         AWS_ENDPOINT_URL_KMS: kms.endpoint,
       });
     } else {
-      const cosmos = await startLocalCosmos({ port: port.store });
-      stoppers.push(() => cosmos.stop());
+      if (storeKind === 'cloud') {
+        const cosmos = await startLocalCosmos({ port: port.store });
+        stoppers.push(() => cosmos.stop());
+        Object.assign(env, {
+          TOKEN_CACHE_COSMOS_ENDPOINT: cosmos.endpoint,
+          TOKEN_CACHE_COSMOS_DATABASE: cosmos.databaseId,
+          TOKEN_CACHE_COSMOS_CONTAINER: cosmos.containerId,
+          TOKEN_CACHE_COSMOS_KEY: cosmos.key,
+        });
+      }
       const vault = await startLocalKeyVault({
         port: port.keys,
         certificate,
@@ -182,13 +203,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       keyServiceCalls = () => vault.counters.calls('wrapKey') + vault.counters.calls('unwrapKey');
       Object.assign(env, {
         MSAL_CLIENT_SECRET: LOCAL_API_CLIENT_SECRET,
-        TOKEN_CACHE_COSMOS_ENDPOINT: cosmos.endpoint,
-        TOKEN_CACHE_COSMOS_DATABASE: cosmos.databaseId,
-        TOKEN_CACHE_COSMOS_CONTAINER: cosmos.containerId,
-        TOKEN_CACHE_COSMOS_KEY: cosmos.key,
         TOKEN_CACHE_KEYVAULT_KEY_ID: `${vault.vaultUrl}/keys/${key.name}`,
         TOKEN_CACHE_AZURE_CREDENTIAL: 'app',
       });
+    }
+
+    if (storeKind === 'redis') {
+      const redis = await startLocalRedis({ port: port.store, dir: join(dataDir, 'redis') });
+      stoppers.push(() => redis.stop());
+      Object.assign(env, { TOKEN_CACHE_STORE: 'redis', TOKEN_CACHE_REDIS_URL: redis.url });
     }
 
     // Two functions, two sets of dependencies: as two Lambdas or two Function Apps would have.
@@ -304,6 +327,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     return {
       cloud,
+      store: storeKind,
       url: host.url,
       authority,
       mintUserToken,

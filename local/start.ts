@@ -3,6 +3,7 @@
  *
  *   npm start                          AWS flavour: dynalite + local KMS + Lambda handlers
  *   npm start -- --cloud azure         Azure flavour: cosmosdb-server + local Key Vault + Functions handlers
+ *   npm start -- --store redis         Redis (Debian's redis-server) as the store, with either cloud
  *   npm start -- --port-base 5000      ports 5000..5005 instead of 4000..4005
  *   npm start -- --daemon-interval 10  fire the daemon every 10 s (0: never)
  *   npm start -- --data-dir DIR        keep state in DIR instead of .local-data
@@ -14,6 +15,7 @@ function options(): LocalStackOptions {
   const { values } = parseArgs({
     options: {
       cloud: { type: 'string', default: 'aws' },
+      store: { type: 'string', default: 'cloud' },
       'port-base': { type: 'string', default: '4000' },
       'daemon-interval': { type: 'string', default: '30' },
       'data-dir': { type: 'string', default: '.local-data' },
@@ -22,12 +24,14 @@ function options(): LocalStackOptions {
   });
   if (values.help) {
     console.log(
-      'usage: npm start -- [--cloud aws|azure] [--port-base N] [--daemon-interval SECONDS] [--data-dir DIR]',
+      'usage: npm start -- [--cloud aws|azure] [--store cloud|redis] [--port-base N] [--daemon-interval SECONDS] [--data-dir DIR]',
     );
     process.exit(0);
   }
   const cloud = values.cloud;
   if (cloud !== 'aws' && cloud !== 'azure') fail(`--cloud: expected aws or azure, got "${cloud}"`);
+  const store = values.store;
+  if (store !== 'cloud' && store !== 'redis') fail(`--store: expected cloud or redis, got "${store}"`);
   const portBase = Number(values['port-base']);
   if (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65_000) {
     fail(`--port-base: expected an integer from 1024 to 65000, got "${values['port-base']}"`);
@@ -38,6 +42,7 @@ function options(): LocalStackOptions {
   }
   return {
     cloud,
+    store,
     portBase,
     daemonIntervalMs: daemonSeconds * 1000,
     dataDir: values['data-dir'],
@@ -52,17 +57,17 @@ function fail(message: string): never {
 
 async function main(): Promise<void> {
   const opts = options();
-  console.log(`starting the local stack (${opts.cloud}) ...`);
+  console.log(`starting the local stack (${opts.cloud}${opts.store === 'redis' ? ', redis' : ''}) ...`);
   const stack = await startLocalStack(opts);
   const token = `curl -s ${stack.url}/_local/token`;
   console.log(
     [
       '',
-      `msal-cloud-cache local stack (${stack.cloud}) is up`,
+      `msal-cloud-cache local stack (${stack.cloud}${stack.store === 'redis' ? ', redis' : ''}) is up`,
       `  web API        ${stack.url}/api/downstream   (health: ${stack.url}/healthz)`,
       `  authority      ${stack.authority.authority()}`,
       `  daemon         every ${opts.daemonIntervalMs! / 1000 || 'never'} s${opts.daemonIntervalMs ? '' : ' (timer off)'}`,
-      `  state          ${opts.dataDir} (a restart keeps the cache${stack.cloud === 'azure' ? ', except on Azure: cosmosdb-server keeps no files' : ''})`,
+      `  state          ${opts.dataDir} (a restart keeps the cache${stack.cloud === 'azure' && stack.store !== 'redis' ? ', except on Azure: cosmosdb-server keeps no files' : ''})`,
       '',
       'Call the web API as a signed-in user (run it twice: the second is a cache hit):',
       `  curl -s -H "Authorization: Bearer $(${token})" ${stack.url}/api/downstream`,

@@ -13,13 +13,18 @@
  * | `MSAL_CLIENT_CERTIFICATE_PATH` | one of three | | PEM file holding the certificate's private key and its certificate (chain); the SHA-256 thumbprint is computed. |
  * | `MSAL_CLIENT_CERTIFICATE_SEND_X5C` | no | `false` | `true` to send the certificate chain (subject name / issuer authentication). |
  * | `EXTRA_CA_FILE` | no | none | PEM file of CA certificates to trust, besides the system store, for the authority, JWKS, downstream API and store / key services (local development). Give each CA a distinct subject: OpenSSL finds a self-signed CA by subject, so two `CN=localhost` certificates collide (the local stack shares one). |
- * | `TOKEN_CACHE_STORE` | when not implied | implied by the one store setting present (`TOKEN_CACHE_TABLE_NAME` → `dynamodb`, `TOKEN_CACHE_COSMOS_ENDPOINT` → `cosmos`) | `dynamodb`, `cosmos` or `memory` (one process only: tests and local runs). |
+ * | `TOKEN_CACHE_STORE` | when not implied | implied by the one store setting present (`TOKEN_CACHE_TABLE_NAME` → `dynamodb`, `TOKEN_CACHE_COSMOS_ENDPOINT` → `cosmos`, `TOKEN_CACHE_REDIS_URL` → `redis`) | `dynamodb`, `cosmos`, `redis` or `memory` (one process only: tests and local runs). |
  * | `TOKEN_CACHE_TABLE_NAME` | with `dynamodb` | | DynamoDB table name (hash key `pk`, TTL attribute `expiresAt`). |
  * | `AWS_ENDPOINT_URL_DYNAMODB` | no | the regional endpoint | DynamoDB endpoint (dynalite locally). |
  * | `TOKEN_CACHE_COSMOS_ENDPOINT` | with `cosmos` | | Cosmos DB account endpoint, `https://<account>.documents.azure.com:443/`. |
  * | `TOKEN_CACHE_COSMOS_DATABASE` | with `cosmos` | | Cosmos DB database id. |
  * | `TOKEN_CACHE_COSMOS_CONTAINER` | with `cosmos` | | Cosmos DB container id (partition key `/pk`, `defaultTtl: -1`). |
  * | `TOKEN_CACHE_COSMOS_KEY` | no | Azure credential | Cosmos DB account key; without it the Azure credential below is used. |
+ * | `TOKEN_CACHE_REDIS_URL` | with `redis` | | `rediss://<host>:<port>` (TLS; `redis://` only for localhost), without credentials in it. |
+ * | `TOKEN_CACHE_REDIS_CLUSTER` | no | `false` | `true` for a cluster-mode endpoint (ElastiCache Serverless, cluster-mode ElastiCache, Azure Managed Redis with the OSS clustering policy). |
+ * | `TOKEN_CACHE_REDIS_USERNAME` | no | `default` | ACL user name. |
+ * | `TOKEN_CACHE_REDIS_PASSWORD` | no | none | ACL password (or `requirepass`); never put it in the URL. |
+ * | `TOKEN_CACHE_REDIS_KEY_PREFIX` | no | `msal-cloud-cache:` | Prefix of every key (an ACL can then allow only `~<prefix>*`). |
  * | `TOKEN_CACHE_KEY_RING` | when not implied | implied by the one key setting present (`TOKEN_CACHE_KMS_KEY_ID`, `TOKEN_CACHE_KEYVAULT_KEY_ID`, `TOKEN_CACHE_LOCAL_MASTER_KEY`) | `aws-kms`, `azure-keyvault` or `local` (a master key from the environment: development only). |
  * | `TOKEN_CACHE_KMS_KEY_ID` | with `aws-kms` | | KMS key id, key ARN, alias name (`alias/x`) or alias ARN. |
  * | `AWS_ENDPOINT_URL_KMS` | no | the regional endpoint | KMS endpoint (local/kms locally). |
@@ -80,6 +85,15 @@ export type StoreConfig =
       readonly databaseId: string;
       readonly containerId: string;
       readonly key?: SecretValue;
+    }
+  | {
+      readonly kind: 'redis';
+      /** `rediss://host:port` (or `redis://` to a loopback host), without credentials. */
+      readonly url: string;
+      readonly cluster: boolean;
+      readonly username?: string;
+      readonly password?: SecretValue;
+      readonly keyPrefix?: string;
     }
   | { readonly kind: 'memory' };
 
@@ -144,6 +158,11 @@ export const ConfigVariables = [
   'TOKEN_CACHE_COSMOS_DATABASE',
   'TOKEN_CACHE_COSMOS_CONTAINER',
   'TOKEN_CACHE_COSMOS_KEY',
+  'TOKEN_CACHE_REDIS_URL',
+  'TOKEN_CACHE_REDIS_CLUSTER',
+  'TOKEN_CACHE_REDIS_USERNAME',
+  'TOKEN_CACHE_REDIS_PASSWORD',
+  'TOKEN_CACHE_REDIS_KEY_PREFIX',
   'TOKEN_CACHE_KEY_RING',
   'TOKEN_CACHE_KMS_KEY_ID',
   'AWS_ENDPOINT_URL_KMS',
@@ -380,10 +399,11 @@ function readCredential(read: Reader): CredentialSource {
 function readStore(read: Reader): StoreConfig {
   const kind = read.oneOf(
     'TOKEN_CACHE_STORE',
-    ['dynamodb', 'cosmos', 'memory'] as const,
+    ['dynamodb', 'cosmos', 'redis', 'memory'] as const,
     read.implied('TOKEN_CACHE_STORE', {
       TOKEN_CACHE_TABLE_NAME: 'dynamodb',
       TOKEN_CACHE_COSMOS_ENDPOINT: 'cosmos',
+      TOKEN_CACHE_REDIS_URL: 'redis',
     }),
   );
   switch (kind) {
@@ -417,9 +437,46 @@ function readStore(read: Reader): StoreConfig {
         ...(key ? { key: new SecretValue(key) } : {}),
       };
     }
+    case 'redis':
+      return readRedis(read);
     case 'memory':
       return { kind };
   }
+}
+
+function readRedis(read: Reader): StoreConfig {
+  const name = 'TOKEN_CACHE_REDIS_URL';
+  const value = read.required(name, 'the Redis endpoint, rediss://<host>:<port>');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    // Not echoed: a malformed URL may still hold a password.
+    throw new ConfigurationError(
+      name,
+      'expected an absolute URL such as rediss://<host>:<port>; it does not parse',
+    );
+  }
+  if (url.password !== '' || url.username !== '') {
+    throw new ConfigurationError(
+      name,
+      'holds credentials; put them in TOKEN_CACHE_REDIS_USERNAME and TOKEN_CACHE_REDIS_PASSWORD (kept out of logs)',
+    );
+  }
+  if (url.protocol !== 'rediss:' && !(url.protocol === 'redis:' && LOOPBACK.has(url.hostname))) {
+    throw invalid(name, 'a rediss:// URL (TLS; redis:// only for localhost)', value);
+  }
+  const username = read.optional('TOKEN_CACHE_REDIS_USERNAME');
+  const password = read.optional('TOKEN_CACHE_REDIS_PASSWORD');
+  const keyPrefix = read.optional('TOKEN_CACHE_REDIS_KEY_PREFIX');
+  return {
+    kind: 'redis',
+    url: value,
+    cluster: read.boolean('TOKEN_CACHE_REDIS_CLUSTER', false),
+    ...(username ? { username } : {}),
+    ...(password ? { password: new SecretValue(password) } : {}),
+    ...(keyPrefix ? { keyPrefix } : {}),
+  };
 }
 
 function readKeyRing(read: Reader): KeyRingConfig {

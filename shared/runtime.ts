@@ -34,6 +34,7 @@ const sdk = {
   identity: () => require('@azure/identity') as typeof import('@azure/identity'),
   dynamoStore: () => require('./store/dynamodb') as typeof import('./store/dynamodb'),
   cosmosStore: () => require('./store/cosmos') as typeof import('./store/cosmos'),
+  redisStore: () => require('./redis') as typeof import('./redis'),
   kmsRing: () => require('./crypto/aws-kms-keyring') as typeof import('./crypto/aws-kms-keyring'),
   keyVaultRing: () =>
     require('./crypto/azure-keyvault-keyring') as typeof import('./crypto/azure-keyvault-keyring'),
@@ -250,6 +251,24 @@ function createStore(
       return new (sdk.cosmosStore().CosmosStore)({
         container: client.database(store.databaseId).container(store.containerId),
       });
+    }
+    case 'redis': {
+      const { RedisStore } = sdk.redisStore();
+      const auth = {
+        ...(store.username ? { username: store.username } : {}),
+        ...(store.password ? { password: store.password.reveal() } : {}),
+      };
+      // Nodes a cluster discovers have no URL of their own: TLS and the CAs go in the defaults.
+      const socket = store.url.startsWith('rediss:')
+        ? { socket: { tls: true as const, ...(ca ? { ca: [...ca] } : {}) } }
+        : {};
+      const keyPrefix = store.keyPrefix === undefined ? {} : { keyPrefix: store.keyPrefix };
+      return store.cluster
+        ? new RedisStore({
+            clusterOptions: { rootNodes: [{ url: store.url }], defaults: { ...auth, ...socket } },
+            ...keyPrefix,
+          })
+        : new RedisStore({ clientOptions: { url: store.url, ...auth, ...socket }, ...keyPrefix });
     }
   }
 }

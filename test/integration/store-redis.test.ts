@@ -365,7 +365,7 @@ describe('RedisStore', () => {
     let secured: LocalRedis;
 
     beforeAll(async () => {
-      registerSecret(password);
+      registerSecret('client-secret', password);
       secured = await startLocalRedis({ args: ['--requirepass', password] });
     });
     afterAll(async () => {
@@ -403,7 +403,7 @@ describe('RedisStore', () => {
 
     it('reports a wrong password as StoreUnavailableError without echoing it', async () => {
       const wrong = `wrong-${randomBytes(12).toString('base64url')}`;
-      registerSecret(wrong);
+      registerSecret('client-secret', wrong);
       const store = newStore({ clientOptions: { url: secured.url, password: wrong } });
 
       const error = await failureOf(store.read(freshKey()));

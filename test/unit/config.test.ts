@@ -141,6 +141,23 @@ describe('loadConfig', () => {
           TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://vault.vault.azure.net/keys/token-cache',
         }),
       );
+      const redis = loadConfig(
+        baseEnv({
+          TOKEN_CACHE_TABLE_NAME: undefined,
+          TOKEN_CACHE_REDIS_URL: 'rediss://cache.example.test:6380',
+        }),
+      );
+      const redisCluster = loadConfig(
+        baseEnv({
+          TOKEN_CACHE_TABLE_NAME: undefined,
+          TOKEN_CACHE_STORE: 'redis',
+          TOKEN_CACHE_REDIS_URL: 'redis://localhost:6379',
+          TOKEN_CACHE_REDIS_CLUSTER: 'true',
+          TOKEN_CACHE_REDIS_USERNAME: 'token-cache',
+          TOKEN_CACHE_REDIS_PASSWORD: 'redis-password-must-not-leak',
+          TOKEN_CACHE_REDIS_KEY_PREFIX: 'tc:',
+        }),
+      );
       const memory = loadConfig(
         baseEnv({
           TOKEN_CACHE_STORE: 'memory',
@@ -160,6 +177,15 @@ describe('loadConfig', () => {
         keyId: 'https://vault.vault.azure.net/keys/token-cache',
       });
       expect(memory.store).toEqual({ kind: 'memory' });
+      expect(redis.store).toEqual({ kind: 'redis', url: 'rediss://cache.example.test:6380', cluster: false });
+      expect(redisCluster.store).toEqual({
+        kind: 'redis',
+        url: 'redis://localhost:6379',
+        cluster: true,
+        username: 'token-cache',
+        keyPrefix: 'tc:',
+        password: expect.any(Object) as unknown,
+      });
       expect(memory.keyRing.kind).toBe('local');
     });
 
@@ -203,6 +229,38 @@ describe('loadConfig', () => {
       expect(() => {
         (config.downstream.scopes as string[]).push('x');
       }).toThrow(TypeError);
+    });
+
+    it('never prints or serialises the Redis password, and refuses one inside the URL without echoing it', () => {
+      const config = loadConfig(
+        baseEnv({
+          TOKEN_CACHE_TABLE_NAME: undefined,
+          TOKEN_CACHE_REDIS_URL: 'rediss://cache.example.test:6380',
+          TOKEN_CACHE_REDIS_PASSWORD: 'redis-password-must-not-leak',
+        }),
+      );
+      const error = (() => {
+        try {
+          loadConfig(
+            baseEnv({
+              TOKEN_CACHE_TABLE_NAME: undefined,
+              TOKEN_CACHE_REDIS_URL: 'rediss://user:redis-password-must-not-leak@cache.example.test:6380',
+            }),
+          );
+        } catch (e) {
+          return e as Error;
+        }
+        throw new Error('expected a ConfigurationError');
+      })();
+
+      for (const text of [JSON.stringify(config), inspect(config, { depth: 10 }), error.message]) {
+        expect(text).not.toContain('redis-password-must-not-leak');
+      }
+      expect(config.store.kind === 'redis' && config.store.password?.reveal()).toBe(
+        'redis-password-must-not-leak',
+      );
+      expect(error).toMatchObject({ setting: 'TOKEN_CACHE_REDIS_URL' });
+      expect(error.message).toMatch(/TOKEN_CACHE_REDIS_PASSWORD/);
     });
 
     it('never prints or serialises a secret', () => {
@@ -288,9 +346,33 @@ describe('loadConfig', () => {
       [
         'TOKEN_CACHE_STORE',
         { TOKEN_CACHE_TABLE_NAME: undefined },
-        /expected one of dynamodb, cosmos, memory, but it is not set/,
+        /expected one of dynamodb, cosmos, redis, memory, but it is not set/,
       ],
-      ['TOKEN_CACHE_STORE', { TOKEN_CACHE_STORE: 'redis' }, /got "redis"/],
+      ['TOKEN_CACHE_STORE', { TOKEN_CACHE_STORE: 'valkey' }, /got "valkey"/],
+      [
+        'TOKEN_CACHE_REDIS_URL',
+        { TOKEN_CACHE_TABLE_NAME: undefined, TOKEN_CACHE_STORE: 'redis' },
+        /expected the Redis endpoint/,
+      ],
+      [
+        'TOKEN_CACHE_REDIS_URL',
+        { TOKEN_CACHE_TABLE_NAME: undefined, TOKEN_CACHE_REDIS_URL: 'redis://cache.example.test:6379' },
+        /expected a rediss:\/\/ URL \(TLS; redis:\/\/ only for localhost\)/,
+      ],
+      [
+        'TOKEN_CACHE_REDIS_URL',
+        { TOKEN_CACHE_TABLE_NAME: undefined, TOKEN_CACHE_REDIS_URL: 'https://cache.example.test' },
+        /expected a rediss:\/\/ URL/,
+      ],
+      [
+        'TOKEN_CACHE_REDIS_CLUSTER',
+        {
+          TOKEN_CACHE_TABLE_NAME: undefined,
+          TOKEN_CACHE_REDIS_URL: 'rediss://c.example.test',
+          TOKEN_CACHE_REDIS_CLUSTER: 'on',
+        },
+        /expected "true" or "false", got "on"/,
+      ],
       [
         'TOKEN_CACHE_STORE',
         { TOKEN_CACHE_COSMOS_ENDPOINT: 'https://acct.documents.azure.com' },
@@ -436,7 +518,8 @@ describe('loadConfig', () => {
 
     it('has a case for every variable that can be invalid', () => {
       const named = new Set(cases.map(([variable]) => variable));
-      // These accept any value: a list of audiences, a region, a path checked when read, and the required-scope list.
+      // These accept any value: a list of audiences, a region, a path checked when read, the required-scope
+      // list, and store credentials and a key prefix (the server decides).
       const free = new Set<ConfigVariable>([
         'API_AUDIENCE',
         'AWS_REGION',
@@ -444,6 +527,9 @@ describe('loadConfig', () => {
         'MSAL_CLIENT_CERTIFICATE_PATH',
         'API_REQUIRED_SCOPES',
         'TOKEN_CACHE_COSMOS_KEY',
+        'TOKEN_CACHE_REDIS_USERNAME',
+        'TOKEN_CACHE_REDIS_PASSWORD',
+        'TOKEN_CACHE_REDIS_KEY_PREFIX',
       ]);
 
       expect(ConfigVariables.filter((v) => !named.has(v) && !free.has(v))).toEqual([]);
