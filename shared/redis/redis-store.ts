@@ -512,10 +512,15 @@ export function redisItemSize(key: string, blob: Uint8Array, version: string, ex
   );
 }
 
+/** Reconnection attempts after a drop, in the background, before the client closes. */
+const RECONNECT_ATTEMPTS = 3;
+
 /**
- * The store's defaults under the caller's options: fail commands at once while offline,
- * bound each connection attempt, and keep reconnecting (backoff up to 2 s) instead of
- * giving up on a socket timeout as the client would.
+ * The store's defaults under the caller's options: fail commands at once while offline
+ * rather than queue them, bound each connection attempt, and after a drop retry a few
+ * times within about half a second (a failover, a blip), then close. The next operation
+ * connects again: a dead server costs each request one bounded attempt, nothing runs in
+ * the background meanwhile, and an idle process is never kept alive by a retry loop.
  */
 function withStoreDefaults<T extends { socket?: object; disableOfflineQueue?: boolean }>(
   options: T,
@@ -527,7 +532,7 @@ function withStoreDefaults<T extends { socket?: object; disableOfflineQueue?: bo
     socket: {
       connectTimeout,
       reconnectStrategy: (retries: number) =>
-        Math.min(50 * 2 ** retries, 2000) + Math.floor(Math.random() * 100),
+        retries < RECONNECT_ATTEMPTS ? 50 * 2 ** retries + Math.floor(Math.random() * 50) : false,
       ...options.socket,
     },
   };

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createClient, createCluster } from '@redis/client';
 import { startLocalRedis, type LocalRedis } from '../../local/redis';
 import {
@@ -13,7 +16,11 @@ import {
   redisItemSize,
   type RedisStoreOptions,
 } from '../../shared/redis';
+import { loadConfig } from '../../shared/config';
+import { CounterMetrics, silentLogger } from '../../shared/observability';
+import { createTokenCacheFromConfig } from '../../shared/runtime';
 import { runStoreContract } from '../contract/store-contract';
+import { API_CLIENT_ID, API_CLIENT_SECRET, startCacheWorld } from '../support/cache-harness';
 import { registerSecret } from '../support/secret-registry';
 
 runStoreContract('redis', async () => {
@@ -480,6 +487,45 @@ describe('RedisStore', () => {
       await expect(clusterStore.read(key)).resolves.toMatchObject({ version });
       cluster.destroy();
     });
+  });
+});
+
+describe('the runtime, from the environment (TOKEN_CACHE_REDIS_URL)', () => {
+  it('builds a cache on Redis that stores the partition under the configured prefix, and serves it to a second instance', async () => {
+    const world = await startCacheWorld();
+    const redis = await startLocalRedis();
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    try {
+      const caFile = join(mkdtempSync(join(tmpdir(), 'redis-runtime-')), 'ca.pem');
+      writeFileSync(caFile, world.authority.ca);
+      const env = {
+        MSAL_CLIENT_ID: API_CLIENT_ID,
+        MSAL_AUTHORITY: world.authority.authority(),
+        MSAL_KNOWN_AUTHORITIES: world.authority.host,
+        MSAL_CLIENT_SECRET: API_CLIENT_SECRET,
+        EXTRA_CA_FILE: caFile,
+        TOKEN_CACHE_REDIS_URL: redis.url,
+        TOKEN_CACHE_REDIS_KEY_PREFIX: 'wired:',
+        TOKEN_CACHE_LOCAL_MASTER_KEY: world.masterKey.toString('base64'),
+        TOKEN_CACHE_L1_MAX_BYTES: '0',
+        DOWNSTREAM_URL: 'https://downstream.example.test',
+        DOWNSTREAM_SCOPES: 'api://downstream/.default',
+      };
+      const build = () =>
+        createTokenCacheFromConfig(loadConfig(env), { logger: silentLogger, metrics: new CounterMetrics() });
+
+      const first = await (await build()).acquireTokenForApp({ scopes: ['api://downstream/.default'] });
+      const second = await (await build()).acquireTokenForApp({ scopes: ['api://downstream/.default'] });
+
+      expect(first.fromCache).toBe(false);
+      expect(second).toMatchObject({ fromCache: true, accessToken: first.accessToken });
+      expect(await admin.keys('wired:*')).toHaveLength(1);
+    } finally {
+      admin.destroy();
+      await redis.stop();
+      await world.stop();
+    }
   });
 });
 
