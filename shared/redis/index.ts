@@ -10,6 +10,7 @@ export {
   redisItemSize,
   REDIS_DEFAULT_MAX_ITEM_BYTES,
   REDIS_MAX_VALUE_BYTES,
+  REDIS_ACL,
   type AnyRedisClient,
   type RedisStoreBaseOptions,
   type RedisStoreClientOptions,

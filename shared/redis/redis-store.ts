@@ -34,6 +34,11 @@ import { epochSeconds, type StoredItem, type TokenStore, type WriteOptions } fro
  * compressed, and the same bound on every store means a cache that fits one fits all.
  */
 export const REDIS_DEFAULT_MAX_ITEM_BYTES = 400 * 1024;
+/**
+ * The commands this store sends or its scripts run: what a least-privilege ACL user needs,
+ * e.g. `ACL SETUSER token-cache on >secret ~msal-cloud-cache:* -@all ` + this.
+ */
+export const REDIS_ACL = '+hmget +hset +exists +expireat +del +eval +evalsha';
 /** Redis's own ceiling on a value (`proto-max-bulk-len`'s default, 512 MB). */
 export const REDIS_MAX_VALUE_BYTES = 512 * 1024 * 1024;
 
@@ -468,7 +473,7 @@ export class RedisStore implements TokenStore {
           'the key holds a value this store did not write; check keyPrefix for a clash with other data, or delete the key',
         NOAUTH: 'Redis wants authentication; set username and password, or a credentialsProvider',
         WRONGPASS: 'Redis refused the credentials; check username and password or the token provider',
-        NOPERM: "the user's ACL does not allow this; grant +hmget +del +evalsha +eval on the key prefix",
+        NOPERM: `the user's ACL does not allow this; grant ${REDIS_ACL} on ~<keyPrefix>*`,
         OOM: 'Redis is out of memory and refuses writes; raise maxmemory or set an eviction policy such as volatile-ttl',
         READONLY: 'the endpoint is a replica (a failover in progress?); point the store at the primary',
         LOADING: 'Redis is loading its dataset after a restart; retry shortly',
@@ -476,10 +481,12 @@ export class RedisStore implements TokenStore {
         MASTERDOWN: 'the replica lost its primary; retry shortly',
         CLUSTERDOWN: 'the cluster is down; retry shortly',
       };
+      // A command a script runs and the ACL denies fails the script with ERR, not NOPERM.
+      const denied = /can't run this command/.test(text) ? advice['NOPERM'] : undefined;
       return new StoreUnavailableError(
         this.name,
         operation,
-        `Redis answered ${text}; ${advice[code] ?? 'check the server and its logs'}`,
+        `Redis answered ${text}; ${denied ?? advice[code] ?? 'check the server and its logs'}`,
         { cause: error, throttled: code === 'BUSY' },
       );
     }

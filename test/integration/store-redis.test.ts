@@ -11,6 +11,7 @@ import {
   VersionConflictError,
 } from '../../shared/errors';
 import {
+  REDIS_ACL,
   REDIS_DEFAULT_MAX_ITEM_BYTES,
   RedisStore,
   redisItemSize,
@@ -428,6 +429,62 @@ describe('RedisStore', () => {
       expect(error).toBeInstanceOf(StoreUnavailableError);
       expect(error.message).toMatch(/NOAUTH/);
       expect(error.message).toMatch(/credentialsProvider/);
+    });
+  });
+
+  describe('least-privilege ACL user', () => {
+    const password = `acl-password-${randomBytes(12).toString('base64url')}`;
+
+    beforeAll(async () => {
+      registerSecret('client-secret', password);
+      await admin.sendCommand([
+        'ACL',
+        'SETUSER',
+        'token-cache',
+        'on',
+        `>${password}`,
+        '~msal-cloud-cache:*',
+        '-@all',
+        ...REDIS_ACL.split(' '),
+      ]);
+      await admin.sendCommand([
+        'ACL',
+        'SETUSER',
+        'too-little',
+        'on',
+        `>${password}`,
+        '~msal-cloud-cache:*',
+        '-@all',
+        '+hmget',
+        '+del',
+        '+eval',
+        '+evalsha',
+      ]);
+    });
+
+    it(`works with exactly ${REDIS_ACL} on the key prefix`, async () => {
+      const store = newStore({ clientOptions: { url: redis.url, username: 'token-cache', password } });
+      const key = freshKey();
+
+      const first = await store.write(key, Uint8Array.of(1), live());
+      const second = await store.write(key, Uint8Array.of(2), {
+        ...live(),
+        condition: { expectedVersion: first },
+      });
+      await expect(store.read(key)).resolves.toMatchObject({ version: second });
+      await store.delete(key, { expectedVersion: second });
+      await store.delete(key);
+      await admin.scriptFlush();
+      await store.write(key, Uint8Array.of(3), live());
+    });
+
+    it('reports a command the ACL denies inside the script as StoreUnavailableError naming the grants', async () => {
+      const store = newStore({ clientOptions: { url: redis.url, username: 'too-little', password } });
+
+      const error = await failureOf(store.write(freshKey(), Uint8Array.of(1), live()));
+
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(error.message).toContain(REDIS_ACL);
     });
   });
 
