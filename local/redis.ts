@@ -5,10 +5,12 @@
  * killed and restarted server keeps what it acknowledged (the restart fault test).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import type { DevCertificate } from './tls';
 
 /** Options of {@link startLocalRedis}. */
 export interface LocalRedisOptions {
@@ -21,6 +23,8 @@ export interface LocalRedisOptions {
    * `persist`. @default a temporary directory, removed on stop
    */
   readonly dir?: string;
+  /** Serve TLS only (`--tls-port`, no plain port) with this certificate; the URL is then `rediss://localhost:<port>`. @default plain TCP */
+  readonly tls?: DevCertificate;
   /** Extra `redis-server` arguments, e.g. `['--requirepass', 'x']`. @default [] */
   readonly args?: readonly string[];
   /** How long to wait for the server to answer PING. @default 10000 */
@@ -29,7 +33,7 @@ export interface LocalRedisOptions {
 
 /** A running local Redis. */
 export interface LocalRedis {
-  /** `redis://127.0.0.1:<port>`. */
+  /** `redis://127.0.0.1:<port>`, or `rediss://localhost:<port>` with `tls`. */
   readonly url: string;
   readonly port: number;
   /** Whether the process is running. */
@@ -58,9 +62,25 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'msal-cloud-cache-redis-')));
   if (!ownDir) await mkdir(dir, { recursive: true });
   const persist = options.persist ?? !ownDir;
+  const tlsArgs: string[] = [];
+  if (options.tls) {
+    await writeFile(join(dir, 'tls-cert.pem'), options.tls.cert);
+    await writeFile(join(dir, 'tls-key.pem'), options.tls.key, { mode: 0o600 });
+    tlsArgs.push(
+      '--tls-port',
+      String(port),
+      '--tls-cert-file',
+      join(dir, 'tls-cert.pem'),
+      '--tls-key-file',
+      join(dir, 'tls-key.pem'),
+      '--tls-auth-clients',
+      'no',
+    );
+  }
   const args = [
     '--port',
-    String(port),
+    options.tls ? '0' : String(port),
+    ...tlsArgs,
     '--bind',
     '127.0.0.1',
     '--dir',
@@ -98,7 +118,7 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
         ),
       ),
     );
-    await Promise.race([waitForPong(port, timeoutMs), spawnError, exited]);
+    await Promise.race([waitForPong(port, timeoutMs, options.tls !== undefined), spawnError, exited]);
   };
 
   const halt = async (signal: NodeJS.Signals): Promise<void> => {
@@ -120,7 +140,7 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
 
   let stopped = false;
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: options.tls ? `rediss://localhost:${port}` : `redis://127.0.0.1:${port}`,
     port,
     get running() {
       return child !== undefined && child.exitCode === null && child.signalCode === null;
@@ -140,10 +160,10 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
 }
 
 /** Resolves once `PING` on the port answers `+PONG`; rejects after `timeoutMs`. */
-async function waitForPong(port: number, timeoutMs: number): Promise<void> {
+async function waitForPong(port: number, timeoutMs: number, tls: boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (await pingOnce(port)) return;
+    if (await pingOnce(port, tls)) return;
     if (Date.now() > deadline) {
       throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
     }
@@ -151,9 +171,12 @@ async function waitForPong(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-function pingOnce(port: number): Promise<boolean> {
+function pingOnce(port: number, tls: boolean): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
+    // Readiness only: the certificate is checked by the clients under test, not here.
+    const socket = tls
+      ? tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false })
+      : createConnection({ host: '127.0.0.1', port });
     let answer = '';
     const done = (ok: boolean): void => {
       socket.destroy();
@@ -161,8 +184,8 @@ function pingOnce(port: number): Promise<boolean> {
     };
     socket.setTimeout(500, () => done(false));
     socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
+    socket.once(tls ? 'secureConnect' : 'connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk: Buffer) => {
       answer += chunk.toString();
       if (answer.includes('\r\n')) done(answer.startsWith('+PONG') || answer.startsWith('-NOAUTH'));
     });

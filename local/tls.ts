@@ -12,11 +12,14 @@ export interface DevCertificate {
   readonly key: string;
 }
 
-/** Generates a fresh RSA 2048 certificate for localhost, valid for 30 days. */
-export async function createDevCertificate(): Promise<DevCertificate> {
+/**
+ * Generates a fresh RSA 2048 certificate for localhost, valid for 30 days. Give a second CA
+ * trusted beside the shared one its own `commonName`: OpenSSL finds a CA by subject.
+ */
+export async function createDevCertificate(commonName = 'localhost'): Promise<DevCertificate> {
   const notBeforeDate = new Date(Date.now() - 60_000);
   const notAfterDate = new Date(Date.now() + 30 * 24 * 3600_000);
-  const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
+  const pems = await generate([{ name: 'commonName', value: commonName }], {
     keySize: 2048,
     algorithm: 'sha256',
     notBeforeDate,

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, createCluster } from '@redis/client';
 import { startLocalRedis, type LocalRedis } from '../../local/redis';
+import { createDevCertificate, type DevCertificate } from '../../local/tls';
 import {
   ConfigurationError,
   SizeLimitError,
@@ -432,6 +433,52 @@ describe('RedisStore', () => {
     });
   });
 
+  describe('TLS', () => {
+    let secure: LocalRedis;
+    let certificate: DevCertificate;
+
+    beforeAll(async () => {
+      certificate = await createDevCertificate();
+      secure = await startLocalRedis({ tls: certificate });
+    });
+    afterAll(async () => {
+      await secure.stop();
+    });
+
+    it('works over rediss:// trusting the server certificate through socket.ca', async () => {
+      const store = newStore({
+        clientOptions: { url: secure.url, socket: { tls: true, ca: [certificate.cert] } },
+      });
+      const key = freshKey();
+
+      const version = await store.write(key, Uint8Array.of(1, 2), live());
+
+      expect(secure.url).toMatch(/^rediss:\/\/localhost:\d+$/);
+      await expect(store.read(key)).resolves.toMatchObject({ version, blob: Uint8Array.of(1, 2) });
+    });
+
+    it('refuses a certificate it does not trust, as StoreUnavailableError with the TLS cause', async () => {
+      const store = newStore({ clientOptions: { url: secure.url } });
+
+      const error = await failureOf(store.read(freshKey()));
+
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(error.message).toMatch(/self[- ]signed certificate|DEPTH_ZERO_SELF_SIGNED_CERT/i);
+    });
+
+    it('refuses plain redis:// to a TLS port within the timeouts', async () => {
+      const store = newStore({
+        clientOptions: { url: `redis://127.0.0.1:${secure.port}` },
+        commandTimeoutMs: 500,
+        connectTimeoutMs: 300,
+      });
+
+      const error = await failureOf(store.read(freshKey()));
+
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+    });
+  });
+
   describe('least-privilege ACL user', () => {
     const password = `acl-password-${randomBytes(12).toString('base64url')}`;
 
@@ -548,42 +595,56 @@ describe('RedisStore', () => {
 });
 
 describe('the runtime, from the environment (TOKEN_CACHE_REDIS_URL)', () => {
-  it('builds a cache on Redis that stores the partition under the configured prefix, and serves it to a second instance', async () => {
-    const world = await startCacheWorld();
-    const redis = await startLocalRedis();
-    const admin = createClient({ url: redis.url });
-    await admin.connect();
-    try {
-      const caFile = join(mkdtempSync(join(tmpdir(), 'redis-runtime-')), 'ca.pem');
-      writeFileSync(caFile, world.authority.ca);
-      const env = {
-        MSAL_CLIENT_ID: API_CLIENT_ID,
-        MSAL_AUTHORITY: world.authority.authority(),
-        MSAL_KNOWN_AUTHORITIES: world.authority.host,
-        MSAL_CLIENT_SECRET: API_CLIENT_SECRET,
-        EXTRA_CA_FILE: caFile,
-        TOKEN_CACHE_REDIS_URL: redis.url,
-        TOKEN_CACHE_REDIS_KEY_PREFIX: 'wired:',
-        TOKEN_CACHE_LOCAL_MASTER_KEY: world.masterKey.toString('base64'),
-        TOKEN_CACHE_L1_MAX_BYTES: '0',
-        DOWNSTREAM_URL: 'https://downstream.example.test',
-        DOWNSTREAM_SCOPES: 'api://downstream/.default',
-      };
-      const build = () =>
-        createTokenCacheFromConfig(loadConfig(env), { logger: silentLogger, metrics: new CounterMetrics() });
+  it.each([
+    ['plain TCP to localhost', false],
+    ['rediss:// trusting EXTRA_CA_FILE', true],
+  ])(
+    '%s: builds a cache on Redis that stores the partition under the configured prefix, and serves it to a second instance',
+    async (_case, tls) => {
+      const world = await startCacheWorld();
+      const certificate = await createDevCertificate('msal-cloud-cache redis test CA');
+      const redis = await startLocalRedis(tls ? { tls: certificate } : {});
+      const admin = createClient({
+        url: redis.url,
+        ...(tls ? { socket: { tls: true as const, ca: [certificate.cert] } } : {}),
+      });
+      await admin.connect();
+      try {
+        const caFile = join(mkdtempSync(join(tmpdir(), 'redis-runtime-')), 'ca.pem');
+        // EXTRA_CA_FILE trusts the authority's CA and Redis's.
+        writeFileSync(caFile, `${world.authority.ca}\n${certificate.cert}`);
+        const env = {
+          MSAL_CLIENT_ID: API_CLIENT_ID,
+          MSAL_AUTHORITY: world.authority.authority(),
+          MSAL_KNOWN_AUTHORITIES: world.authority.host,
+          MSAL_CLIENT_SECRET: API_CLIENT_SECRET,
+          EXTRA_CA_FILE: caFile,
+          TOKEN_CACHE_REDIS_URL: redis.url,
+          TOKEN_CACHE_REDIS_KEY_PREFIX: 'wired:',
+          TOKEN_CACHE_LOCAL_MASTER_KEY: world.masterKey.toString('base64'),
+          TOKEN_CACHE_L1_MAX_BYTES: '0',
+          DOWNSTREAM_URL: 'https://downstream.example.test',
+          DOWNSTREAM_SCOPES: 'api://downstream/.default',
+        };
+        const build = () =>
+          createTokenCacheFromConfig(loadConfig(env), {
+            logger: silentLogger,
+            metrics: new CounterMetrics(),
+          });
 
-      const first = await (await build()).acquireTokenForApp({ scopes: ['api://downstream/.default'] });
-      const second = await (await build()).acquireTokenForApp({ scopes: ['api://downstream/.default'] });
+        const first = await (await build()).acquireTokenForApp({ scopes: ['api://downstream/.default'] });
+        const second = await (await build()).acquireTokenForApp({ scopes: ['api://downstream/.default'] });
 
-      expect(first.fromCache).toBe(false);
-      expect(second).toMatchObject({ fromCache: true, accessToken: first.accessToken });
-      expect(await admin.keys('wired:*')).toHaveLength(1);
-    } finally {
-      admin.destroy();
-      await redis.stop();
-      await world.stop();
-    }
-  });
+        expect(first.fromCache).toBe(false);
+        expect(second).toMatchObject({ fromCache: true, accessToken: first.accessToken });
+        expect(await admin.keys('wired:*')).toHaveLength(1);
+      } finally {
+        admin.destroy();
+        await redis.stop();
+        await world.stop();
+      }
+    },
+  );
 });
 
 /** RESP_TYPES.BLOB_STRING, to read stored bytes back as Buffers. */
