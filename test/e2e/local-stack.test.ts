@@ -1,7 +1,8 @@
 /**
  * `npm start` as a user runs it: the local stack in a child process, called over HTTP,
  * stopped with Ctrl-C (SIGINT) and started again on the same data folder. The caller's
- * token and the daemon's token must come from the cache after the restart.
+ * token and the daemon's token must come from the cache after the restart, on dynalite and
+ * with `--store redis` on redis-server.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,7 +22,11 @@ interface RunningStack {
   interrupt(): Promise<number | null>;
 }
 
-function startStack(portBase: number, dataDir: string): Promise<RunningStack> {
+function startStack(
+  portBase: number,
+  dataDir: string,
+  extraArgs: readonly string[] = [],
+): Promise<RunningStack> {
   const child = spawn(
     process.execPath,
     [
@@ -34,6 +39,7 @@ function startStack(portBase: number, dataDir: string): Promise<RunningStack> {
       '1',
       '--data-dir',
       dataDir,
+      ...extraArgs,
     ],
     { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' } },
   );
@@ -70,7 +76,7 @@ function startStack(portBase: number, dataDir: string): Promise<RunningStack> {
       return exited;
     },
   };
-  return stack.waitFor(/local stack \(aws\) is up/).then(() => stack);
+  return stack.waitFor(/local stack \(aws(, redis)?\) is up/).then(() => stack);
 }
 
 /** A base port with six free ports after it. */
@@ -108,28 +114,36 @@ describe('npm start (the local stack, AWS flavour)', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('serves from the cache across a restart', async () => {
-    const portBase = await freePortBase();
-    stack = await startStack(portBase, dataDir);
-    const token = await (await fetch(`${stack.url}/_local/token?user=restart`)).text();
+  it.each([
+    ['dynalite', []],
+    ['redis-server (--store redis)', ['--store', 'redis']],
+  ])(
+    'serves from the cache across a restart: %s',
+    async (_store, extraArgs) => {
+      const portBase = await freePortBase();
+      const dir = mkdtempSync(join(dataDir, 'run-'));
+      stack = await startStack(portBase, dir, extraArgs);
+      const token = await (await fetch(`${stack.url}/_local/token?user=restart`)).text();
 
-    const first = await callApi(stack.url, token);
-    const second = await callApi(stack.url, token);
-    await stack.waitFor(/TIMER\s+daemon\s+200\s+cache MISS/);
-    expect(first).toMatchObject({ status: 200, body: { fromCache: false } });
-    expect(second).toMatchObject({ status: 200, body: { fromCache: true } });
-    expect(await stack.interrupt()).toBe(0);
+      const first = await callApi(stack.url, token);
+      const second = await callApi(stack.url, token);
+      await stack.waitFor(/TIMER\s+daemon\s+200\s+cache MISS/);
+      expect(first).toMatchObject({ status: 200, body: { fromCache: false } });
+      expect(second).toMatchObject({ status: 200, body: { fromCache: true } });
+      expect(await stack.interrupt()).toBe(0);
 
-    stack = await startStack(portBase, dataDir);
-    const mark = stack.output().length;
-    const afterRestart = await callApi(stack.url, token);
-    const line = await stack.waitFor(/GET\s+\/api\/downstream/, mark);
-    const daemonLine = await stack.waitFor(/TIMER\s+daemon/, mark);
+      stack = await startStack(portBase, dir, extraArgs);
+      const mark = stack.output().length;
+      const afterRestart = await callApi(stack.url, token);
+      const line = await stack.waitFor(/GET\s+\/api\/downstream/, mark);
+      const daemonLine = await stack.waitFor(/TIMER\s+daemon/, mark);
 
-    expect(afterRestart).toMatchObject({ status: 200, body: { fromCache: true } });
-    expect(line).toMatch(/cache\s+HIT .* token-endpoint 0 /);
-    expect(daemonLine).toMatch(/cache\s+HIT .* token-endpoint 0 /);
-    expect(stack.output()).not.toContain(token);
-    expect(await stack.interrupt()).toBe(0);
-  }, 180_000);
+      expect(afterRestart).toMatchObject({ status: 200, body: { fromCache: true } });
+      expect(line).toMatch(/cache\s+HIT .* token-endpoint 0 /);
+      expect(daemonLine).toMatch(/cache\s+HIT .* token-endpoint 0 /);
+      expect(stack.output()).not.toContain(token);
+      expect(await stack.interrupt()).toBe(0);
+    },
+    180_000,
+  );
 });
