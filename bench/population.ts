@@ -10,8 +10,8 @@ import { sha256Base64Url } from '../shared/cache/partitions';
 import type { CacheDocument } from '../shared/cache/cache-document';
 import { DataKeyCache } from '../shared/crypto/data-key-cache';
 import { Envelope } from '../shared/crypto/envelope';
-import { KmsKeyRing } from '../shared/crypto/aws-kms-keyring';
-import { DynamoDbStore, dynamoDbItemSize } from '../shared/store/dynamodb';
+import { KmsKeyRing } from '../shared/aws/kms-keyring';
+import { DynamoDbStore, dynamoDbItemSize } from '../shared/aws/dynamodb-store';
 import {
   APP_SCOPE,
   FloorVariant,

@@ -15,7 +15,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createDaemonHandler } from '../functions/aws/daemon';
 import { createWebApiHandler } from '../functions/aws/web-api';
-import { createFunctionDeps, lazy } from '../functions/core/deps';
+import { createDeps as createAwsDeps } from '../functions/aws/deps';
+import { lazy } from '../functions/core/deps';
 import type { DaemonSummary } from '../functions/core/daemon';
 import { CounterMetrics, Metric, silentLogger, type Logger } from '../shared/observability';
 import { startLocalAuthority, type LocalAuthority } from './authority';
@@ -195,8 +196,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const webMetrics = new CounterMetrics();
     const daemonMetrics = new CounterMetrics();
     const logger = options.functionLogger ?? silentLogger;
-    const webDeps = lazy(() => createFunctionDeps({ env, metrics: webMetrics, logger }));
-    const daemonDeps = lazy(() => createFunctionDeps({ env, metrics: daemonMetrics, logger }));
+    // The Azure modules load the Azure SDKs: only for the Azure flavour.
+    const azure = cloud === 'azure' ? loadAzure() : undefined;
+    const createDeps = azure?.createDeps ?? createAwsDeps;
+    const webDeps = lazy(() => createDeps({ env, metrics: webMetrics, logger }));
+    const daemonDeps = lazy(() => createDeps({ env, metrics: daemonMetrics, logger }));
 
     const requests: RequestReport[] = [];
     const snapshot = (metrics: CounterMetrics) => ({
@@ -218,8 +222,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       tokenEndpointCalls: after.tokens - before.tokens,
     });
 
-    // The Azure modules register with the Functions runtime on import: load them only when used.
-    const azure = cloud === 'azure' ? loadAzure() : undefined;
     const webAdapter = azure
       ? azureFunctionsAdapter(azure.createWebApiHandler(webDeps))
       : apiGatewayAdapter(createWebApiHandler(webDeps));
@@ -372,16 +374,18 @@ function timerInfo(): Timer {
   };
 }
 
-/** The Azure handlers, loaded on demand (their modules register with the Functions runtime when imported). */
+/** The Azure handlers and composition, loaded only for the Azure flavour (an AWS run loads no Azure SDK). */
 function loadAzure() {
   /* eslint-disable @typescript-eslint/no-require-imports */
   const web = require('../functions/azure/web-api') as typeof import('../functions/azure/web-api');
   const daemon = require('../functions/azure/daemon') as typeof import('../functions/azure/daemon');
+  const deps = require('../functions/azure/deps') as typeof import('../functions/azure/deps');
   const functions = require('@azure/functions') as typeof import('@azure/functions');
   /* eslint-enable @typescript-eslint/no-require-imports */
   return {
     createWebApiHandler: web.createWebApiHandler,
     createDaemonHandler: daemon.createDaemonHandler,
+    createDeps: deps.createDeps,
     InvocationContext: functions.InvocationContext,
   };
 }

@@ -39,15 +39,44 @@ export class TokenCacheError extends Error {
   }
 }
 
-/** A setting is missing or invalid; `setting` names it (an option path or env variable). */
+/** One problem of a configuration: the setting (option path or env variable) and what is wrong. */
+export interface ConfigurationProblem {
+  readonly setting: string;
+  readonly message: string;
+}
+
+/**
+ * A setting is missing or invalid; `setting` names it (an option path or env variable).
+ * A configuration read from the environment reports every problem at once
+ * ({@link ConfigurationError.of}): `problems` holds them all, `setting` the first.
+ */
 export class ConfigurationError extends TokenCacheError {
   override readonly name = 'ConfigurationError';
+  readonly problems: readonly ConfigurationProblem[];
   constructor(
     readonly setting: string,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; problems?: readonly ConfigurationProblem[] },
   ) {
-    super(ErrorCode.Configuration, `${setting}: ${message}`, options);
+    const problems = options?.problems ?? [{ setting, message }];
+    super(
+      ErrorCode.Configuration,
+      problems.length === 1
+        ? `${setting}: ${message}`
+        : `${setting}: ${message}\nand ${problems.length - 1} more configuration problem${problems.length > 2 ? 's' : ''}:\n${problems
+            .slice(1)
+            .map((p) => `- ${p.setting}: ${p.message}`)
+            .join('\n')}`,
+      options,
+    );
+    this.problems = problems;
+  }
+
+  /** One error for one or more problems, each on its own line of the message. */
+  static of(errors: readonly ConfigurationError[]): ConfigurationError {
+    if (errors.length === 1) return errors[0];
+    const problems = errors.flatMap((e) => e.problems);
+    return new ConfigurationError(problems[0].setting, problems[0].message, { problems, cause: errors[0] });
   }
 }
 

@@ -4,7 +4,8 @@
  */
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { runDaemon, type DaemonSummary } from '../core/daemon';
-import { processDeps, type DaemonDeps, type DepsSource } from '../core/deps';
+import type { DaemonDeps, DepsSource } from '../core/deps';
+import { processDeps } from './deps';
 
 /** An EventBridge scheduled-event handler returning the run's summary. */
 export type DaemonHandler = (

@@ -3,7 +3,8 @@
  * only translates the event to the shared core and the answer back.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { processDeps, type DepsSource, type WebApiDeps } from '../core/deps';
+import type { DepsSource, WebApiDeps } from '../core/deps';
+import { processDeps } from './deps';
 import { handleWebApi } from '../core/web-api';
 
 /** A payload-2.0 handler; the context is optional so a local host can call it too. */

@@ -5,7 +5,8 @@
  * that the core, not the host, answers 405.
  */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { processDeps, type DepsSource, type WebApiDeps } from '../core/deps';
+import type { DepsSource, WebApiDeps } from '../core/deps';
+import { processDeps } from './deps';
 import { handleWebApi } from '../core/web-api';
 
 /** An HTTP-triggered handler. */
@@ -40,19 +41,16 @@ export function createWebApiHandler(deps: DepsSource<WebApiDeps> = processDeps):
   };
 }
 
-/** The handler registered below. */
-export const webApiHandler: AzureWebApiHandler = createWebApiHandler();
-
 const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
-app.http('web-api', {
-  route: 'api/downstream',
-  methods: [...methods],
-  authLevel: 'anonymous',
-  handler: webApiHandler,
-});
-app.http('healthz', {
-  route: 'healthz',
-  methods: [...methods],
-  authLevel: 'anonymous',
-  handler: webApiHandler,
-});
+
+/**
+ * Registers the web API's routes with the Functions host (call it from the app's main
+ * module; functions/azure/app.ts does).
+ * @default the process-wide dependencies from process.env, built at the first invocation
+ */
+export function registerWebApi(deps: DepsSource<WebApiDeps> = processDeps): AzureWebApiHandler {
+  const handler = createWebApiHandler(deps);
+  app.http('web-api', { route: 'api/downstream', methods: [...methods], authLevel: 'anonymous', handler });
+  app.http('healthz', { route: 'healthz', methods: [...methods], authLevel: 'anonymous', handler });
+  return handler;
+}

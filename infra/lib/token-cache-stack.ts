@@ -17,7 +17,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import type { ConfigVariable } from '../../shared/config';
+import type { FunctionVariable } from '../../functions/core/config';
 import { TokenCache, type TokenCacheProps } from './token-cache';
 
 /** Environment variables the handlers read besides the cache's own, as `shared/config.ts` names them. */
@@ -40,7 +40,7 @@ export const FUNCTION_ENV = {
   apiIssuer: 'API_ISSUER',
   /** Scopes one of which an incoming token must grant, comma-separated. */
   apiRequiredScopes: 'API_REQUIRED_SCOPES',
-} as const satisfies Record<string, ConfigVariable>;
+} as const satisfies Record<string, FunctionVariable>;
 
 /** Placeholder tenant used when none is given, so `cdk synth` works offline; replace it to deploy. */
 export const PLACEHOLDER_TENANT_ID = '00000000-0000-0000-0000-000000000000';

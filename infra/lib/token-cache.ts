@@ -4,7 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import type { ConfigVariable } from '../../shared/config';
+import type { FunctionVariable } from '../../functions/core/config';
 
 /** The `purpose` the KMS key ring puts in every encryption context; the key grant is conditioned on it. */
 export const ENCRYPTION_CONTEXT_PURPOSE = 'msal-token-cache';
@@ -15,7 +15,7 @@ export const TOKEN_CACHE_ENV = {
   tableName: 'TOKEN_CACHE_TABLE_NAME',
   /** KMS key ARN the key ring generates data keys under. */
   kmsKeyId: 'TOKEN_CACHE_KMS_KEY_ID',
-} as const satisfies Record<string, ConfigVariable>;
+} as const satisfies Record<string, FunctionVariable>;
 
 /** Properties of a {@link TokenCache}. */
 export interface TokenCacheProps {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfigVariables, loadConfig } from '../../shared/config';
+import { FunctionVariables, loadFunctionConfig } from '../../functions/core/config';
 
 /*
  * No Bicep compiler or ARM validator can be installed on this machine (the Bicep CLI ships
@@ -285,7 +285,7 @@ describe('infra/azure/azuredeploy.json', () => {
         site().properties as { siteConfig: { appSettings: { name: string; value: string }[] } }
       ).siteConfig.appSettings;
       const platform = new Set(['AzureWebJobsStorage__accountName', 'APPLICATIONINSIGHTS_CONNECTION_STRING']);
-      const known = new Set<string>(ConfigVariables);
+      const known = new Set<string>(FunctionVariables);
       for (const { name } of settings)
         expect({ name, known: platform.has(name) || known.has(name) }).toEqual({ name, known: true });
 
@@ -312,7 +312,7 @@ describe('infra/azure/azuredeploy.json', () => {
         /^\[format\('@Microsoft\.KeyVault\(/,
       );
 
-      const config = loadConfig(env);
+      const config = loadFunctionConfig(env);
       expect(config.store).toMatchObject({ kind: 'cosmos', databaseId: 'msal', containerId: 'token-cache' });
       expect(config.store).not.toHaveProperty('key');
       expect(config.keyRing).toEqual({ kind: 'azure-keyvault', keyId: resolved.TOKEN_CACHE_KEYVAULT_KEY_ID });

@@ -11,7 +11,7 @@ import {
   TokenCacheStack,
   createApp,
 } from '../../infra';
-import { loadConfig } from '../../shared/config';
+import { loadFunctionConfig } from '../../functions/core/config';
 
 interface Statement {
   Action: string | string[];
@@ -128,7 +128,7 @@ describe('TokenCacheStack', () => {
             return [k, value];
           }),
         );
-        const config = loadConfig(env);
+        const config = loadFunctionConfig(env);
         expect(config.store).toEqual({
           kind: 'dynamodb',
           tableName: 'MsalTokenCache-TokenCacheTable-1A2B3C',

@@ -3,7 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { ENCRYPTION_CONTEXT_PURPOSE, TOKEN_CACHE_ENV, TokenCache } from '../../infra';
-import { kmsEncryptionContext } from '../../shared/crypto/aws-kms-keyring';
+import { kmsEncryptionContext } from '../../shared/aws/kms-keyring';
 
 interface PolicyResource {
   Properties: { Roles: unknown; PolicyDocument: { Statement: Statement[] } };

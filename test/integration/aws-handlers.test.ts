@@ -6,7 +6,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Schedul
 import { createDaemonHandler } from '../../functions/aws/daemon';
 import { createWebApiHandler } from '../../functions/aws/web-api';
 import { DaemonRunError } from '../../functions/core/daemon';
-import { createFunctionDeps, lazy, type FunctionDeps } from '../../functions/core/deps';
+import { createDeps } from '../../functions/aws/deps';
+import { lazy, type FunctionDeps } from '../../functions/core/deps';
 import type { WebRequest } from '../../functions/core/web-api';
 import { GrantType, startLocalAuthority, type LocalAuthority } from '../../local/authority';
 import { startDownstreamApi, type DownstreamApi } from '../../local/downstream';
@@ -106,7 +107,7 @@ describe('AWS handlers', () => {
   function container(overrides: Record<string, string | undefined> = {}) {
     const logger = new CapturingLogger();
     const deps = lazy(() => {
-      const pending = createFunctionDeps({ env: { ...env, ...overrides }, logger });
+      const pending = createDeps({ env: { ...env, ...overrides }, logger });
       built.push(pending);
       return pending;
     });

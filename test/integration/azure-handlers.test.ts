@@ -6,7 +6,8 @@ import { HttpRequest, InvocationContext, type HttpResponseInit, type Timer } fro
 import { createDaemonHandler, DAEMON_SCHEDULE } from '../../functions/azure/daemon';
 import { createWebApiHandler } from '../../functions/azure/web-api';
 import { DaemonRunError } from '../../functions/core/daemon';
-import { createFunctionDeps, lazy, type FunctionDeps } from '../../functions/core/deps';
+import { createDeps } from '../../functions/azure/deps';
+import { lazy, type FunctionDeps } from '../../functions/core/deps';
 import type { WebRequest } from '../../functions/core/web-api';
 import { GrantType, startLocalAuthority, type LocalAuthority } from '../../local/authority';
 import { startLocalCosmos, type LocalCosmos } from '../../local/cosmos';
@@ -91,7 +92,7 @@ describe('Azure Functions handlers', () => {
   function instance(overrides: Record<string, string | undefined> = {}) {
     const logger = new CapturingLogger();
     const deps = lazy(() => {
-      const pending = createFunctionDeps({ env: { ...env, ...overrides }, logger });
+      const pending = createDeps({ env: { ...env, ...overrides }, logger });
       built.push(pending);
       return pending;
     });

@@ -9,7 +9,7 @@ import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { CryptographyClient, type CryptographyClientOptions } from '@azure/keyvault-keys';
 import { startLocalKeyVault, type LocalKeyVault } from '../../local/keyvault';
 import { createDevCertificate, type DevCertificate } from '../../local/tls';
-import { KeyVaultKeyRing, type KeyVaultKeyRingOptions } from '../../shared/crypto/azure-keyvault-keyring';
+import { KeyVaultKeyRing, type KeyVaultKeyRingOptions } from '../../shared/azure/keyvault-keyring';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../../shared/errors';
 
 const BEARER = 'keyring-test-bearer';

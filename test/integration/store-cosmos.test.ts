@@ -12,7 +12,7 @@ import {
   cosmosItemSize,
   type CosmosStoreEndpointOptions,
   type CosmosStoreOptions,
-} from '../../shared/store/cosmos';
+} from '../../shared/azure/cosmos-store';
 import { startLocalCosmos, type LocalCosmos } from '../../local/cosmos';
 import { runStoreContract } from '../contract/store-contract';
 import { startFaultProxy as startResetProxy, type FaultProxy as ResetProxy } from '../support/fault-proxy';

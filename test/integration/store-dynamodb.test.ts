@@ -14,7 +14,7 @@ import {
   StoreUnavailableError,
   VersionConflictError,
 } from '../../shared/errors';
-import { DynamoDbStore, dynamoDbItemSize, type DynamoDbStoreOptions } from '../../shared/store/dynamodb';
+import { DynamoDbStore, dynamoDbItemSize, type DynamoDbStoreOptions } from '../../shared/aws/dynamodb-store';
 import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
 import { runStoreContract } from '../contract/store-contract';
 

@@ -16,7 +16,7 @@ import { GrantType } from '../../local/authority';
 import { parseDocument, sameDocument, type CacheDocument } from '../../shared/cache/cache-document';
 import { OpenedEnvelopes } from '../../shared/cache/l1';
 import { PartitionSession, type SessionContext } from '../../shared/cache/partition-session';
-import { KmsKeyRing } from '../../shared/crypto/aws-kms-keyring';
+import { KmsKeyRing } from '../../shared/aws/kms-keyring';
 import { DataKeyCache } from '../../shared/crypto/data-key-cache';
 import { Envelope, parseEnvelopeHeader } from '../../shared/crypto/envelope';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';

@@ -186,8 +186,8 @@ function observeSecrets(): void {
   // Every data key a key ring makes or unwraps, used directly or through a DataKeyCache.
   const rings = [
     loaded<{ LocalKeyRing: KeyRingClass }>('../../shared/crypto/local-keyring')?.LocalKeyRing,
-    loaded<{ KmsKeyRing: KeyRingClass }>('../../shared/crypto/aws-kms-keyring')?.KmsKeyRing,
-    loaded<{ KeyVaultKeyRing: KeyRingClass }>('../../shared/crypto/azure-keyvault-keyring')?.KeyVaultKeyRing,
+    loaded<{ KmsKeyRing: KeyRingClass }>('../../shared/aws/kms-keyring')?.KmsKeyRing,
+    loaded<{ KeyVaultKeyRing: KeyRingClass }>('../../shared/azure/keyvault-keyring')?.KeyVaultKeyRing,
   ];
   for (const ring of rings) {
     if (!ring) continue;

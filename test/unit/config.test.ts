@@ -4,9 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { inspect } from 'node:util';
-import { ConfigVariables, loadConfig, type ConfigVariable, type Environment } from '../../shared/config';
+import { cacheOptionsOf, loadCacheConfig, type Environment } from '../../shared/config';
+import { TokenCacheDefaults } from '../../shared/cache/token-cache';
+import { createTokenCacheFromConfig as awsCacheFromConfig } from '../../shared/aws/from-env';
+import { resolveClientCredential as azureCredentialOf } from '../../shared/azure/from-env';
+import { FunctionVariables, loadFunctionConfig, type FunctionVariable } from '../../functions/core/config';
 import { ConfigurationError } from '../../shared/errors';
-import { resolveClientCredential, trustedCas } from '../../shared/runtime';
+import { resolveClientCredential } from '../../shared/aws/from-env';
+import { localKeyRing, trustedCas } from '../../shared/runtime';
 import { createDevCertificate } from '../../local/tls';
 import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/secrets-manager';
 
@@ -31,18 +36,18 @@ function baseEnv(overrides: Record<string, string | undefined> = {}): Environmen
 
 function configError(env: Environment): ConfigurationError {
   try {
-    loadConfig(env);
+    loadFunctionConfig(env);
   } catch (e) {
     expect(e).toBeInstanceOf(ConfigurationError);
     return e as ConfigurationError;
   }
-  throw new Error('expected loadConfig to throw');
+  throw new Error('expected loadFunctionConfig to throw');
 }
 
-describe('loadConfig', () => {
+describe('loadFunctionConfig', () => {
   describe('defaults', () => {
     it('derives everything optional from the required variables', () => {
-      const config = loadConfig(baseEnv());
+      const config = loadFunctionConfig(baseEnv());
 
       expect(config.msal).toMatchObject({
         clientId: CLIENT_ID,
@@ -72,7 +77,7 @@ describe('loadConfig', () => {
     });
 
     it('derives the v2 issuer only for an authority other than login.microsoftonline.com', () => {
-      const config = loadConfig(baseEnv({ MSAL_AUTHORITY: `https://localhost:8443/${TENANT}/` }));
+      const config = loadFunctionConfig(baseEnv({ MSAL_AUTHORITY: `https://localhost:8443/${TENANT}/` }));
 
       expect(config.msal.authority).toBe(`https://localhost:8443/${TENANT}`);
       expect(config.api.issuers).toEqual([`https://localhost:8443/${TENANT}/v2.0`]);
@@ -80,7 +85,7 @@ describe('loadConfig', () => {
     });
 
     it('reads every optional variable when set', () => {
-      const config = loadConfig(
+      const config = loadFunctionConfig(
         baseEnv({
           MSAL_KNOWN_AUTHORITIES: 'localhost:8443, login.example.test',
           EXTRA_CA_FILE: '/etc/dev-ca.pem',
@@ -127,11 +132,11 @@ describe('loadConfig', () => {
     });
 
     it('turns the in-process cache off with TOKEN_CACHE_L1_MAX_BYTES=0', () => {
-      expect(loadConfig(baseEnv({ TOKEN_CACHE_L1_MAX_BYTES: '0' })).l1).toBe(false);
+      expect(loadFunctionConfig(baseEnv({ TOKEN_CACHE_L1_MAX_BYTES: '0' })).l1).toBe(false);
     });
 
     it('implies the store and key ring from their one setting, and takes an explicit kind', () => {
-      const cosmos = loadConfig(
+      const cosmos = loadFunctionConfig(
         baseEnv({
           TOKEN_CACHE_TABLE_NAME: undefined,
           TOKEN_CACHE_KMS_KEY_ID: undefined,
@@ -141,7 +146,7 @@ describe('loadConfig', () => {
           TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://vault.vault.azure.net/keys/token-cache',
         }),
       );
-      const memory = loadConfig(
+      const memory = loadFunctionConfig(
         baseEnv({
           TOKEN_CACHE_STORE: 'memory',
           TOKEN_CACHE_KEY_RING: 'local',
@@ -165,14 +170,14 @@ describe('loadConfig', () => {
 
     it('reads a Secrets Manager ARN and a certificate path as credential sources', () => {
       const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:web-api/client-secret-AbCdEf';
-      const fromArn = loadConfig(
+      const fromArn = loadFunctionConfig(
         baseEnv({
           MSAL_CLIENT_SECRET: undefined,
           MSAL_CLIENT_SECRET_ARN: arn,
           AWS_ENDPOINT_URL_SECRETS_MANAGER: 'http://127.0.0.1:4566',
         }),
       );
-      const fromFile = loadConfig(
+      const fromFile = loadFunctionConfig(
         baseEnv({
           MSAL_CLIENT_SECRET: undefined,
           MSAL_CLIENT_CERTIFICATE_PATH: '/var/task/cert.pem',
@@ -195,7 +200,7 @@ describe('loadConfig', () => {
 
   describe('the result', () => {
     it('is deeply frozen', () => {
-      const config = loadConfig(baseEnv());
+      const config = loadFunctionConfig(baseEnv());
 
       expect(Object.isFrozen(config)).toBe(true);
       expect(Object.isFrozen(config.api.audiences)).toBe(true);
@@ -206,7 +211,7 @@ describe('loadConfig', () => {
     });
 
     it('never prints or serialises a secret', () => {
-      const config = loadConfig(
+      const config = loadFunctionConfig(
         baseEnv({
           TOKEN_CACHE_STORE: 'cosmos',
           TOKEN_CACHE_COSMOS_ENDPOINT: 'https://acct.documents.azure.com:443/',
@@ -235,7 +240,7 @@ describe('loadConfig', () => {
 
   describe('errors', () => {
     // Each row: the variable the error must name, the environment change, what the message must say.
-    const cases: [ConfigVariable, Record<string, string | undefined>, RegExp][] = [
+    const cases: [FunctionVariable, Record<string, string | undefined>, RegExp][] = [
       ['MSAL_CLIENT_ID', { MSAL_CLIENT_ID: undefined }, /expected a GUID or app id, but it is not set/],
       ['MSAL_CLIENT_ID', { MSAL_CLIENT_ID: '' }, /expected a GUID or app id, got ""/],
       [
@@ -419,6 +424,62 @@ describe('loadConfig', () => {
       ],
       ['API_JWKS_URI', { API_JWKS_URI: 'http://keys.example.test/keys' }, /expected an https URL/],
       [
+        'TOKEN_CACHE_LOCAL_KEY_ID',
+        {
+          TOKEN_CACHE_KEY_RING: 'local',
+          TOKEN_CACHE_LOCAL_MASTER_KEY: MASTER_KEY,
+          TOKEN_CACHE_LOCAL_KEY_ID: 'key one',
+        },
+        /expected a key id of letters, digits/,
+      ],
+      [
+        'TOKEN_CACHE_LOCAL_PREVIOUS_KEYS',
+        {
+          TOKEN_CACHE_KEY_RING: 'local',
+          TOKEN_CACHE_LOCAL_MASTER_KEY: MASTER_KEY,
+          TOKEN_CACHE_LOCAL_PREVIOUS_KEYS: MASTER_KEY,
+        },
+        /expected comma-separated id:base64 pairs/,
+      ],
+      [
+        'TOKEN_CACHE_LOCAL_PREVIOUS_KEYS',
+        {
+          TOKEN_CACHE_KEY_RING: 'local',
+          TOKEN_CACHE_LOCAL_MASTER_KEY: MASTER_KEY,
+          TOKEN_CACHE_LOCAL_PREVIOUS_KEYS: 'local-0:c2hvcnQ=',
+        },
+        /expected 32 bytes, base64 .* for key "local-0", got 5 bytes/,
+      ],
+      [
+        'TOKEN_CACHE_LOCAL_PREVIOUS_KEYS',
+        {
+          TOKEN_CACHE_KEY_RING: 'local',
+          TOKEN_CACHE_LOCAL_MASTER_KEY: MASTER_KEY,
+          TOKEN_CACHE_LOCAL_PREVIOUS_KEYS: `local-1:${MASTER_KEY}`,
+        },
+        /names key id "local-1" twice/,
+      ],
+      [
+        'TOKEN_CACHE_DATA_KEY_MAX_AGE_SECONDS',
+        { TOKEN_CACHE_DATA_KEY_MAX_AGE_SECONDS: '0' },
+        /whole number >= 1/,
+      ],
+      ['TOKEN_CACHE_DATA_KEY_MAX_USES', { TOKEN_CACHE_DATA_KEY_MAX_USES: 'many' }, /got "many"/],
+      ['TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED', { TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED: '-1' }, /got "-1"/],
+      [
+        'TOKEN_CACHE_USER_SLIDING_WINDOW_SECONDS',
+        { TOKEN_CACHE_USER_SLIDING_WINDOW_SECONDS: '14d' },
+        /expected a whole number >= 1, got "14d"/,
+      ],
+      [
+        'TOKEN_CACHE_COMPRESS_ABOVE_BYTES',
+        { TOKEN_CACHE_COMPRESS_ABOVE_BYTES: 'never' },
+        /expected a whole number >= 0, or "false", got "never"/,
+      ],
+      ['TOKEN_CACHE_CONFLICT_MAX_ATTEMPTS', { TOKEN_CACHE_CONFLICT_MAX_ATTEMPTS: '0' }, /whole number >= 1/],
+      ['TOKEN_CACHE_CONFLICT_BASE_DELAY_MS', { TOKEN_CACHE_CONFLICT_BASE_DELAY_MS: '1.5' }, /got "1.5"/],
+      ['TOKEN_CACHE_CONFLICT_MAX_DELAY_MS', { TOKEN_CACHE_CONFLICT_MAX_DELAY_MS: 'x' }, /got "x"/],
+      [
         'LOG_LEVEL',
         { LOG_LEVEL: 'verbose' },
         /expected one of debug, info, warn, error, silent, got "verbose"/,
@@ -437,7 +498,7 @@ describe('loadConfig', () => {
     it('has a case for every variable that can be invalid', () => {
       const named = new Set(cases.map(([variable]) => variable));
       // These accept any value: a list of audiences, a region, a path checked when read, and the required-scope list.
-      const free = new Set<ConfigVariable>([
+      const free = new Set<FunctionVariable>([
         'API_AUDIENCE',
         'AWS_REGION',
         'EXTRA_CA_FILE',
@@ -446,7 +507,7 @@ describe('loadConfig', () => {
         'TOKEN_CACHE_COSMOS_KEY',
       ]);
 
-      expect(ConfigVariables.filter((v) => !named.has(v) && !free.has(v))).toEqual([]);
+      expect(FunctionVariables.filter((v) => !named.has(v) && !free.has(v))).toEqual([]);
     });
 
     it('never echoes a secret in an error', () => {
@@ -502,7 +563,7 @@ describe('runtime configuration files', () => {
 
   describe('resolveClientCredential', () => {
     const certificateEnv = (path: string, x5c = 'false') =>
-      loadConfig(
+      loadFunctionConfig(
         baseEnv({
           MSAL_CLIENT_SECRET: undefined,
           MSAL_CLIENT_CERTIFICATE_PATH: path,
@@ -511,7 +572,9 @@ describe('runtime configuration files', () => {
       );
 
     it('returns the secret as is', async () => {
-      await expect(resolveClientCredential(loadConfig(baseEnv()))).resolves.toEqual({ clientSecret: SECRET });
+      await expect(resolveClientCredential(loadFunctionConfig(baseEnv()))).resolves.toEqual({
+        clientSecret: SECRET,
+      });
     });
 
     it('reads a certificate file: PKCS#8 key, SHA-256 thumbprint, and x5c when asked', async () => {
@@ -569,7 +632,7 @@ describe('runtime configuration files', () => {
       });
 
       const arnEnv = (arn: string) =>
-        loadConfig(
+        loadFunctionConfig(
           baseEnv({
             MSAL_CLIENT_SECRET: undefined,
             MSAL_CLIENT_SECRET_ARN: arn,
@@ -602,5 +665,143 @@ describe('runtime configuration files', () => {
         );
       });
     });
+  });
+});
+
+describe('configuration layers', () => {
+  it('reports every problem at once, each naming its variable', () => {
+    const error = configError(
+      baseEnv({
+        MSAL_CLIENT_ID: 'not a client id!',
+        TOKEN_CACHE_L1_TTL_SECONDS: '0',
+        DOWNSTREAM_URL: undefined,
+        LOG_LEVEL: 'verbose',
+      }),
+    );
+
+    expect(error.problems.map((p) => p.setting)).toEqual([
+      'MSAL_CLIENT_ID',
+      'TOKEN_CACHE_L1_TTL_SECONDS',
+      'LOG_LEVEL',
+      'DOWNSTREAM_URL',
+    ]);
+    expect(error.setting).toBe('MSAL_CLIENT_ID');
+    expect(error.message).toMatch(/^MSAL_CLIENT_ID: expected a GUID or app id/);
+    expect(error.message).toMatch(/and 3 more configuration problems:\n- TOKEN_CACHE_L1_TTL_SECONDS: /);
+    expect(error.message).toMatch(
+      /\n- DOWNSTREAM_URL: expected the URL of the downstream API, but it is not set/,
+    );
+  });
+
+  it("needs none of the handlers' variables for the cache alone", () => {
+    const cacheOnly = baseEnv({ DOWNSTREAM_URL: undefined, DOWNSTREAM_SCOPES: undefined });
+
+    const config = loadCacheConfig(cacheOnly);
+
+    expect(config.store).toEqual({ kind: 'dynamodb', tableName: 'token-cache' });
+    expect(() => loadFunctionConfig(cacheOnly)).toThrow(/DOWNSTREAM_SCOPES/);
+  });
+
+  it('maps every cache variable to one TokenCacheOptions setting, with the library defaults', () => {
+    const defaults = cacheOptionsOf(loadCacheConfig(baseEnv()));
+    const set = cacheOptionsOf(
+      loadCacheConfig(
+        baseEnv({
+          TOKEN_CACHE_L1_MAX_BYTES: '1024',
+          TOKEN_CACHE_L1_TTL_SECONDS: '7',
+          TOKEN_CACHE_DATA_KEY_MAX_AGE_SECONDS: '60',
+          TOKEN_CACHE_DATA_KEY_MAX_USES: '5',
+          TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED: '9',
+          TOKEN_CACHE_USER_SLIDING_WINDOW_SECONDS: '3600',
+          TOKEN_CACHE_COMPRESS_ABOVE_BYTES: 'false',
+          TOKEN_CACHE_CONFLICT_MAX_ATTEMPTS: '3',
+          TOKEN_CACHE_CONFLICT_BASE_DELAY_MS: '0',
+          TOKEN_CACHE_CONFLICT_MAX_DELAY_MS: '40',
+        }),
+      ),
+    );
+
+    expect(defaults).toEqual({
+      l1: { maxBytes: TokenCacheDefaults.l1MaxBytes, ttlMs: TokenCacheDefaults.l1TtlMs },
+      dataKeys: { maxAgeMs: 300_000, maxUses: 10_000, maxUnwrapped: 1_000 },
+      userSlidingWindowSeconds: TokenCacheDefaults.userSlidingWindowSeconds,
+      compressAboveBytes: TokenCacheDefaults.compressAboveBytes,
+      conflictRetries: {
+        maxAttempts: TokenCacheDefaults.conflictMaxAttempts,
+        baseDelayMs: TokenCacheDefaults.conflictBaseDelayMs,
+        maxDelayMs: TokenCacheDefaults.conflictMaxDelayMs,
+      },
+    });
+    expect(set).toEqual({
+      l1: { maxBytes: 1024, ttlMs: 7000 },
+      dataKeys: { maxAgeMs: 60_000, maxUses: 5, maxUnwrapped: 9 },
+      userSlidingWindowSeconds: 3600,
+      compressAboveBytes: false,
+      conflictRetries: { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 40 },
+    });
+  });
+
+  it('rotates the local key ring from the environment: the old key still opens what it sealed', async () => {
+    const oldKey = Buffer.alloc(32, 1).toString('base64');
+    const newKey = Buffer.alloc(32, 2).toString('base64');
+    const before = localKeyRing(
+      loadCacheConfig(baseEnv({ TOKEN_CACHE_KMS_KEY_ID: undefined, TOKEN_CACHE_LOCAL_MASTER_KEY: oldKey })),
+    )!;
+    const sealed = await before.generateDataKey();
+
+    const after = localKeyRing(
+      loadCacheConfig(
+        baseEnv({
+          TOKEN_CACHE_KMS_KEY_ID: undefined,
+          TOKEN_CACHE_LOCAL_MASTER_KEY: newKey,
+          TOKEN_CACHE_LOCAL_KEY_ID: 'local-2',
+          TOKEN_CACHE_LOCAL_PREVIOUS_KEYS: `local-1:${oldKey}`,
+        }),
+      ),
+    )!;
+
+    expect(sealed.keyId).toBe('local-1');
+    expect(Buffer.from(await after.unwrapDataKey(sealed.wrapped, sealed.keyId))).toEqual(
+      Buffer.from(sealed.plaintext),
+    );
+    expect((await after.generateDataKey()).keyId).toBe('local-2');
+  });
+
+  it('tells an AWS composition that a Cosmos store or Key Vault ring needs msal-cloud-cache/azure', async () => {
+    const config = loadCacheConfig(
+      baseEnv({
+        TOKEN_CACHE_TABLE_NAME: undefined,
+        TOKEN_CACHE_KMS_KEY_ID: undefined,
+        TOKEN_CACHE_COSMOS_ENDPOINT: 'https://a.documents.azure.com',
+        TOKEN_CACHE_COSMOS_DATABASE: 'db',
+        TOKEN_CACHE_COSMOS_CONTAINER: 'c',
+        TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://v.vault.azure.net/keys/k',
+      }),
+    );
+
+    const error = await awsCacheFromConfig(config).then(
+      () => undefined,
+      (e: unknown) => e as ConfigurationError,
+    );
+
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error?.problems.map((p) => p.setting)).toEqual(['TOKEN_CACHE_STORE', 'TOKEN_CACHE_KEY_RING']);
+    expect(error?.message).toMatch(
+      /"cosmos" is built by msal-cloud-cache\/azure; msal-cloud-cache\/aws builds dynamodb or memory/,
+    );
+    expect(error?.message).toMatch(/"azure-keyvault" is built by msal-cloud-cache\/azure/);
+  });
+
+  it('tells an Azure composition that a Secrets Manager secret needs msal-cloud-cache/aws', () => {
+    const config = loadCacheConfig(
+      baseEnv({
+        MSAL_CLIENT_SECRET: undefined,
+        MSAL_CLIENT_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:s',
+      }),
+    );
+
+    expect(() => azureCredentialOf(config)).toThrow(
+      /MSAL_CLIENT_SECRET_ARN: "secrets-manager" is built by msal-cloud-cache\/aws/,
+    );
   });
 });

@@ -16,8 +16,8 @@ import {
 } from '@azure/cosmos';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
-import { assertItemSize, COSMOS_MAX_ITEM_BYTES, utf8Length } from './limits';
-import { epochSeconds, type StoredItem, type TokenStore, type WriteOptions } from './store';
+import { assertItemSize, COSMOS_MAX_ITEM_BYTES, utf8Length } from '../store/limits';
+import { epochSeconds, type StoredItem, type TokenStore, type WriteOptions } from '../store/store';
 
 /** Options every {@link CosmosStore} takes. */
 export interface CosmosStoreBaseOptions {

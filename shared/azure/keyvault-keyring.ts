@@ -16,7 +16,7 @@ import {
   type KeyVaultKey,
 } from '@azure/keyvault-keys';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../errors';
-import type { DataKey, KeyRing } from './keyring';
+import type { DataKey, KeyRing } from '../crypto/keyring';
 
 /** Options of {@link KeyVaultKeyRing}. */
 export interface KeyVaultKeyRingOptions {

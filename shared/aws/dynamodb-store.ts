@@ -15,8 +15,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
-import { assertItemSize, DYNAMODB_MAX_ITEM_BYTES, utf8Length } from './limits';
-import { epochSeconds, type StoredItem, type TokenStore, type WriteOptions } from './store';
+import { assertItemSize, DYNAMODB_MAX_ITEM_BYTES, utf8Length } from '../store/limits';
+import { epochSeconds, type StoredItem, type TokenStore, type WriteOptions } from '../store/store';
 
 /** Options every {@link DynamoDbStore} takes. */
 export interface DynamoDbStoreBaseOptions {

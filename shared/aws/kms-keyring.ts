@@ -13,7 +13,7 @@ import {
   type KMSClientConfig,
 } from '@aws-sdk/client-kms';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../errors';
-import type { DataKey, KeyRing } from './keyring';
+import type { DataKey, KeyRing } from '../crypto/keyring';
 
 /** Settings every {@link KmsKeyRing} needs. */
 interface KmsKeyRingBaseOptions {

@@ -1,0 +1,26 @@
+/**
+ * `msal-cloud-cache/aws`: the DynamoDB store, the KMS key ring and the Lambda-ready
+ * composition {@link createTokenCacheFromEnv}. Needs the optional peers
+ * `@aws-sdk/client-dynamodb` and `@aws-sdk/client-kms` (and `@aws-sdk/client-secrets-manager`
+ * when the client secret is read from Secrets Manager). Loads no Azure package.
+ */
+import './peers';
+
+export {
+  DynamoDbStore,
+  type DynamoDbStoreOptions,
+  type DynamoDbStoreClientOptions,
+  type DynamoDbStoreConfigOptions,
+} from './dynamodb-store';
+export {
+  KmsKeyRing,
+  kmsEncryptionContext,
+  kmsEncryptionContextPurpose,
+  type KmsKeyRingOptions,
+} from './kms-keyring';
+export {
+  createTokenCacheFromConfig,
+  createTokenCacheFromEnv,
+  resolveClientCredential,
+  type FromEnvOptions,
+} from './from-env';
