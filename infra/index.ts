@@ -9,8 +9,10 @@ export {
   FUNCTION_ENV,
   PLACEHOLDER_CLIENT_ID,
   PLACEHOLDER_TENANT_ID,
+  LAMBDA_BUNDLES,
   TokenCacheStack,
   findProjectRoot,
+  lambdaBundle,
   type TokenCacheStackProps,
 } from './lib/token-cache-stack';
-export { APP_CONTEXT_KEYS, createApp } from './lib/app';
+export { APP_CONTEXT_KEYS, createApp, type CreateAppOptions } from './lib/app';

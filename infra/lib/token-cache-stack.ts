@@ -12,7 +12,6 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -149,7 +148,7 @@ export interface TokenCacheStackProps extends StackProps {
   readonly apiRateLimit?: number;
 
   /**
-   * Directory holding package.json, package-lock.json and `functions/aws`.
+   * Root of the msal-cloud-cache package, holding the prebuilt handlers in `dist/lambda`.
    * @default - the nearest directory above this file that holds a package.json
    */
   readonly projectRoot?: string;
@@ -164,9 +163,9 @@ export class TokenCacheStack extends Stack {
   /** The token cache the functions share. */
   public readonly tokenCache: TokenCache;
   /** The OBO web API function. */
-  public readonly webApi: nodejs.NodejsFunction;
+  public readonly webApi: lambda.Function;
   /** The client-credentials daemon function. */
-  public readonly daemon: nodejs.NodejsFunction;
+  public readonly daemon: lambda.Function;
   /** The HTTP API in front of the web API. */
   public readonly httpApi: apigwv2.HttpApi;
   /** The API's `$default` stage; its URL plus `api/downstream` is the web API. */
@@ -227,7 +226,7 @@ export class TokenCacheStack extends Stack {
     }
     this.webApi = this.cacheFunction('WebApi', {
       ...common,
-      entry: 'functions/aws/web-api.ts',
+      entry: 'web-api',
       description: 'Validates the caller, gets a downstream token on behalf of the caller, calls downstream',
       timeout: Duration.seconds(10),
       environment: {
@@ -237,7 +236,7 @@ export class TokenCacheStack extends Stack {
     });
     this.daemon = this.cacheFunction('Daemon', {
       ...common,
-      entry: 'functions/aws/daemon.ts',
+      entry: 'daemon',
       description: 'Gets an app token (client credentials) and calls downstream on a schedule',
       timeout: Duration.seconds(30),
       environment: {
@@ -270,7 +269,7 @@ export class TokenCacheStack extends Stack {
   private cacheFunction(
     id: string,
     options: {
-      entry: string;
+      entry: keyof typeof LAMBDA_BUNDLES;
       description: string;
       timeout: Duration;
       environment: Record<string, string>;
@@ -279,7 +278,7 @@ export class TokenCacheStack extends Stack {
       logRetention: logs.RetentionDays;
       root: string;
     },
-  ): nodejs.NodejsFunction {
+  ): lambda.Function {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: options.logRetention });
     // An own role instead of the default one: AWSLambdaBasicExecutionRole may write to any log group.
     const role = new iam.Role(this, `${id}Role`, {
@@ -287,11 +286,9 @@ export class TokenCacheStack extends Stack {
       description: `Runs the ${id} function`,
     });
     logGroup.grantWrite(role);
-    const fn = new nodejs.NodejsFunction(this, id, {
-      entry: path.join(options.root, options.entry),
-      handler: 'handler',
-      projectRoot: options.root,
-      depsLockFilePath: path.join(options.root, 'package-lock.json'),
+    const fn = new lambda.Function(this, id, {
+      code: lambda.Code.fromAsset(lambdaBundle(options.root, options.entry)),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: 512,
@@ -299,24 +296,7 @@ export class TokenCacheStack extends Stack {
       description: options.description,
       role,
       logGroup,
-      environment: {
-        ...options.environment,
-        // Stack traces point at the TypeScript sources through the bundled source map.
-        NODE_OPTIONS: '--enable-source-maps',
-      },
-      bundling: {
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        format: nodejs.OutputFormat.CJS,
-        // The SDK is bundled too: the function runs the versions its tests ran, not the runtime's.
-        bundleAwsSDK: true,
-        // shared/runtime.ts loads each cloud's SDK only when the configuration names that
-        // cloud, so the Azure SDKs are never required on Lambda: leaving them out of the
-        // bundle keeps it small and the cold start short.
-        externalModules: ['@azure/cosmos', '@azure/identity', '@azure/keyvault-keys', '@azure/functions'],
-        forceDockerBundling: false,
-      },
+      environment: options.environment,
     });
     options.tokenCache.bindTo(fn);
     options.clientSecret.grantRead(fn);
@@ -424,6 +404,28 @@ export class TokenCacheStack extends Stack {
 }
 
 /** The nearest directory at or above `start` that holds a package.json. */
+/** The Lambda bundles `npm run build` writes (infra/build/bundle.ts), under the package root. */
+export const LAMBDA_BUNDLES = {
+  'web-api': 'dist/lambda/web-api',
+  daemon: 'dist/lambda/daemon',
+} as const;
+
+/**
+ * The folder of a prebuilt handler bundle: in this repo after `npm run build`, in an
+ * installed package as shipped.
+ * @throws Error saying how to build it when it is missing
+ */
+export function lambdaBundle(root: string, name: keyof typeof LAMBDA_BUNDLES): string {
+  const dir = path.join(root, LAMBDA_BUNDLES[name]);
+  if (!fs.existsSync(path.join(dir, 'index.js'))) {
+    throw new Error(
+      `The ${name} Lambda bundle is missing: expected ${path.join(dir, 'index.js')}. In the msal-cloud-cache repository run \`npm run build\`; an installed package ships it (reinstall msal-cloud-cache if it is gone).`,
+    );
+  }
+  return dir;
+}
+
+/** The nearest directory at or above `start` holding a package.json (this package's root). */
 export function findProjectRoot(start: string): string {
   for (let dir = path.resolve(start); ; dir = path.dirname(dir)) {
     if (fs.existsSync(path.join(dir, 'package.json'))) return dir;

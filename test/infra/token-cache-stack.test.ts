@@ -11,6 +11,7 @@ import {
   TokenCacheStack,
   createApp,
 } from '../../infra';
+import { ensureLambdaBundles } from '../support/lambda-bundles';
 import { loadFunctionConfig } from '../../functions/core/config';
 
 interface Statement {
@@ -31,14 +32,15 @@ const CLIENT = '66666666-7777-8888-9999-000000000000';
 const ISSUER = `https://login.microsoftonline.com/${TENANT}/v2.0`;
 
 describe('TokenCacheStack', () => {
-  // Bundling is skipped here (the bundle test builds the code); one synth for the whole file.
+  // The prebuilt bundles are the functions' code (the bundle test runs them); one synth for the whole file.
   let stack: TokenCacheStack;
   let template: Template;
   const id = (c: { node: { defaultChild?: unknown } }): string =>
     stack.getLogicalId(c.node.defaultChild as never);
 
-  beforeAll(() => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  beforeAll(async () => {
+    await ensureLambdaBundles();
+    const app = new App();
     stack = new TokenCacheStack(app, 'Stack', {
       tenantId: TENANT,
       clientId: CLIENT,
@@ -73,12 +75,12 @@ describe('TokenCacheStack', () => {
       expect(latest).toMatch(/^nodejs\d+\.x$/);
     });
 
-    it('enable source maps and log to their own retained log group', () => {
+    it('run without source maps (they cost a fifth of the import) and log to their own retained log group', () => {
       for (const fn of [stack.webApi, stack.daemon]) {
         const props = fnResource(fn).Properties as FunctionResource['Properties'] & {
           LoggingConfig: { LogGroup: unknown };
         };
-        expect(props.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
+        expect(props.Environment.Variables.NODE_OPTIONS).toBeUndefined();
         expect(props.LoggingConfig.LogGroup).toEqual({ Ref: expect.stringMatching(/Logs/) as unknown });
       }
       template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 3);
@@ -95,7 +97,6 @@ describe('TokenCacheStack', () => {
         [FUNCTION_ENV.downstreamScopes]: 'api://downstream/read api://downstream/write',
         [FUNCTION_ENV.apiAudience]: `api://${CLIENT},${CLIENT}`,
         [FUNCTION_ENV.apiIssuer]: ISSUER,
-        NODE_OPTIONS: '--enable-source-maps',
       });
     });
 
@@ -325,9 +326,11 @@ describe('TokenCacheStack', () => {
 });
 
 describe('createApp', () => {
+  beforeAll(() => ensureLambdaBundles());
+
   it('reads the stack parameters from context, with placeholders when none are given', () => {
     const read = (context: Record<string, string>): Record<string, unknown> => {
-      const { stack } = createApp({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+      const { stack } = createApp({ context });
       const cfn = stack.webApi.node.defaultChild as lambda.CfnFunction;
       const env = stack.resolve(cfn.environment) as { variables: Record<string, unknown> };
       return env.variables;
