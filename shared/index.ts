@@ -29,9 +29,6 @@ export type { KeyRing, DataKey } from './crypto/keyring';
 export { LocalKeyRing, type LocalKeyRingOptions } from './crypto/local-keyring';
 export { parseEnvelopeHeader, type EnvelopeHeader } from './crypto/envelope';
 
-export { createBearerValidator, BearerFailure } from './auth/bearer';
-export type { BearerValidator, BearerValidatorOptions, ValidatedBearer } from './auth/bearer';
-
 export {
   CacheConfigDefaults,
   CacheVariables,

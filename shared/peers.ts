@@ -23,18 +23,22 @@ export function requirePeers(entry: string, peers: readonly Peer[]): void {
   }
 }
 
-/** Loads one peer used by a single feature, when that feature is first used. */
-export function loadPeer<T>(entry: string, feature: string, name: string, load: () => T): T {
-  try {
-    return load();
-  } catch (e) {
-    if (!isMissing(e, name)) throw e;
-    throw new ConfigurationError(
-      name,
-      `${feature} (${entry}) needs ${name}, not installed: run \`npm install ${name}\``,
-      { cause: e },
-    );
-  }
+/**
+ * The error to throw when `require(name)` failed in a feature that needs that peer: a
+ * {@link ConfigurationError} naming it when it is not installed, else the failure itself.
+ * (The `require` stays at the call site, inside its own `try`, so that bundlers leave an
+ * uninstalled optional peer to run time instead of failing the build.)
+ * @example
+ * try { sm = require('@aws-sdk/client-secrets-manager'); }
+ * catch (e) { throw peerError('msal-cloud-cache/aws', 'MSAL_CLIENT_SECRET_ARN', '@aws-sdk/client-secrets-manager', e); }
+ */
+export function peerError(entry: string, feature: string, name: string, e: unknown): unknown {
+  if (!isMissing(e, name)) return e;
+  return new ConfigurationError(
+    name,
+    `${feature} (${entry}) needs ${name}, not installed: run \`npm install ${name}\``,
+    { cause: e },
+  );
 }
 
 function loads(name: string, load: () => unknown): boolean {

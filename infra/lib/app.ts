@@ -1,6 +1,6 @@
 import { App, Validations, type AppProps } from 'aws-cdk-lib';
 import { ConfigurationError } from '../../shared/errors';
-import { loadPeer } from '../../shared/peers';
+import { peerError } from '../../shared/peers';
 import { TokenCacheStack, type TokenCacheStackProps } from './token-cache-stack';
 
 /** Options of {@link createApp}. */
@@ -70,15 +70,11 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: To
 /** cdk-nag, or `undefined` when it is not installed and not required. */
 function loadCdkNag(required: boolean): typeof import('cdk-nag') | undefined {
   try {
-    return loadPeer(
-      'msal-cloud-cache/infra',
-      'createApp({ nag: true })',
-      'cdk-nag',
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      () => require('cdk-nag') as typeof import('cdk-nag'),
-    );
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('cdk-nag') as typeof import('cdk-nag');
   } catch (e) {
-    if (required || !(e instanceof ConfigurationError)) throw e;
+    const error = peerError('msal-cloud-cache/infra', 'createApp({ nag: true })', 'cdk-nag', e);
+    if (required || !(error instanceof ConfigurationError)) throw error;
     return undefined;
   }
 }

@@ -10,7 +10,7 @@ import type { ClientCredential, TokenCache } from '../cache/types';
 import { loadCacheConfig, type CacheConfig, type Environment } from '../config';
 import { ConfigurationError } from '../errors';
 import { JsonLogger } from '../observability';
-import { loadPeer } from '../peers';
+import { peerError } from '../peers';
 import {
   assembleTokenCache,
   collectProblem,
@@ -140,13 +140,14 @@ async function readSecret(
   ca: readonly string[] | undefined,
 ): Promise<string> {
   // Only deployments that keep the secret in Secrets Manager need its client.
-  const { GetSecretValueCommand, SecretsManagerClient } = loadPeer(
-    ENTRY,
-    'MSAL_CLIENT_SECRET_ARN',
-    '@aws-sdk/client-secrets-manager',
+  let sdk: typeof import('@aws-sdk/client-secrets-manager');
+  try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    () => require('@aws-sdk/client-secrets-manager') as typeof import('@aws-sdk/client-secrets-manager'),
-  );
+    sdk = require('@aws-sdk/client-secrets-manager') as typeof import('@aws-sdk/client-secrets-manager');
+  } catch (e) {
+    throw peerError(ENTRY, 'MSAL_CLIENT_SECRET_ARN', '@aws-sdk/client-secrets-manager', e);
+  }
+  const { GetSecretValueCommand, SecretsManagerClient } = sdk;
   const client = new SecretsManagerClient({
     ...(region ? { region } : {}),
     ...(endpoint ? { endpoint } : {}),
