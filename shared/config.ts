@@ -37,7 +37,7 @@
  * | `API_AUDIENCE` | no | `api://<MSAL_CLIENT_ID>,<MSAL_CLIENT_ID>` | Accepted `aud` of incoming tokens, comma-separated. |
  * | `API_ISSUER` | no | from `MSAL_AUTHORITY`: `<authority>/v2.0` (plus `https://sts.windows.net/<tenant>/` on login.microsoftonline.com) | Accepted `iss` of incoming tokens, comma-separated. Required when the authority's tenant is not a tenant id. |
  * | `API_JWKS_URI` | no | `<authority>/discovery/v2.0/keys` | Where the signing keys of incoming tokens are published. |
- * | `API_REQUIRED_SCOPES` | no | none | Incoming tokens must grant one of these scopes (`scp`) or app roles (`roles`), comma-separated; otherwise 403. |
+ * | `API_REQUIRED_SCOPES` | yes | | Delegated scopes, comma-separated, one of which a caller's token must carry in `scp` (e.g. `access_as_user`); app-only tokens, ID tokens and tokens without `scp` get 403. `*` accepts any delegated scope (logged as a warning at cold start). |
  * | `LOG_LEVEL` | no | `info` | `debug`, `info`, `warn`, `error` or `silent`. |
  */
 import { inspect } from 'node:util';
@@ -122,7 +122,8 @@ export interface AppConfig {
     readonly audiences: readonly string[];
     readonly issuers: readonly string[];
     readonly jwksUri: string;
-    readonly requiredScopes: readonly string[];
+    /** Delegated scopes (`scp`) one of which a caller's token must carry, or `'*'` for any. */
+    readonly requiredScopes: readonly string[] | '*';
   };
   readonly logLevel: LogLevel;
 }
@@ -250,7 +251,7 @@ export function loadConfig(env: Environment = process.env): AppConfig {
       audiences,
       issuers,
       jwksUri: read.url('API_JWKS_URI', read.optional('API_JWKS_URI') ?? `${authority}/discovery/v2.0/keys`),
-      requiredScopes: read.list('API_REQUIRED_SCOPES', ','),
+      requiredScopes: readRequiredScopes(read),
     },
     logLevel: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
   };
@@ -258,6 +259,19 @@ export function loadConfig(env: Environment = process.env): AppConfig {
 }
 
 type Reader = ReturnType<typeof reader>;
+
+/** API_REQUIRED_SCOPES: required, so that the web API never exchanges a token it did not authorize. */
+function readRequiredScopes(read: Reader): readonly string[] | '*' {
+  const expected =
+    'the delegated scopes a caller\'s token must carry in scp, comma-separated, e.g. "access_as_user" ("*" accepts any delegated scope: not recommended)';
+  const scopes = read.list('API_REQUIRED_SCOPES', ',');
+  if (scopes.length === 0) throw missing('API_REQUIRED_SCOPES', expected, undefined);
+  if (scopes.length === 1 && scopes[0] === '*') return '*';
+  if (!scopes.every((s) => SCOPE.test(s) && s !== '*')) {
+    throw invalid('API_REQUIRED_SCOPES', expected, scopes.join(','));
+  }
+  return scopes;
+}
 
 function reader(env: Environment) {
   const optional = (name: ConfigVariable): string | undefined => {

@@ -64,6 +64,7 @@ beforeAll(async () => {
       audience: API_CLIENT_ID,
       jwksUri: world.authority.jwksUri(),
       ca: world.authority.ca,
+      requiredScopes: ['access_as_user'],
     }),
     downstream,
     scopes: [DOWNSTREAM_SCOPE],

@@ -25,6 +25,7 @@ function baseEnv(overrides: Record<string, string | undefined> = {}): Environmen
     TOKEN_CACHE_KMS_KEY_ID: 'alias/token-cache',
     DOWNSTREAM_URL: 'https://graph.microsoft.com/v1.0/me',
     DOWNSTREAM_SCOPES: 'https://graph.microsoft.com/User.Read',
+    API_REQUIRED_SCOPES: 'access_as_user',
     ...overrides,
   };
 }
@@ -65,7 +66,7 @@ describe('loadConfig', () => {
         audiences: [`api://${CLIENT_ID}`, CLIENT_ID],
         issuers: [`https://login.microsoftonline.com/${TENANT}/v2.0`, `https://sts.windows.net/${TENANT}/`],
         jwksUri: `https://login.microsoftonline.com/${TENANT}/discovery/v2.0/keys`,
-        requiredScopes: [],
+        requiredScopes: ['access_as_user'],
       });
       expect(config.logLevel).toBe('info');
       expect(config.extraCaFile).toBeUndefined();
@@ -124,6 +125,10 @@ describe('loadConfig', () => {
         requiredScopes: ['access_as_user', 'Data.Read'],
       });
       expect(config.logLevel).toBe('debug');
+    });
+
+    it('reads API_REQUIRED_SCOPES="*" as the explicit opt-out of naming a scope', () => {
+      expect(loadConfig(baseEnv({ API_REQUIRED_SCOPES: ' * ' })).api.requiredScopes).toBe('*');
     });
 
     it('turns the in-process cache off with TOKEN_CACHE_L1_MAX_BYTES=0', () => {
@@ -419,6 +424,13 @@ describe('loadConfig', () => {
       ],
       ['API_JWKS_URI', { API_JWKS_URI: 'http://keys.example.test/keys' }, /expected an https URL/],
       [
+        'API_REQUIRED_SCOPES',
+        { API_REQUIRED_SCOPES: undefined },
+        /expected the delegated scopes a caller's token must carry in scp, .*but it is not set/,
+      ],
+      ['API_REQUIRED_SCOPES', { API_REQUIRED_SCOPES: ' , ' }, /but it is not set/],
+      ['API_REQUIRED_SCOPES', { API_REQUIRED_SCOPES: 'access_as_user,*' }, /got "access_as_user,\*"/],
+      [
         'LOG_LEVEL',
         { LOG_LEVEL: 'verbose' },
         /expected one of debug, info, warn, error, silent, got "verbose"/,
@@ -436,13 +448,12 @@ describe('loadConfig', () => {
 
     it('has a case for every variable that can be invalid', () => {
       const named = new Set(cases.map(([variable]) => variable));
-      // These accept any value: a list of audiences, a region, a path checked when read, and the required-scope list.
+      // These accept any value: a list of audiences, a region, a path checked when read.
       const free = new Set<ConfigVariable>([
         'API_AUDIENCE',
         'AWS_REGION',
         'EXTRA_CA_FILE',
         'MSAL_CLIENT_CERTIFICATE_PATH',
-        'API_REQUIRED_SCOPES',
         'TOKEN_CACHE_COSMOS_KEY',
       ]);
 
