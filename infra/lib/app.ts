@@ -20,7 +20,7 @@ export const APP_CONTEXT_KEYS = [
 /**
  * The deployable app: one {@link TokenCacheStack} configured from context, checked by
  * cdk-nag's AwsSolutions pack (an unacknowledged finding fails the synth).
- * @example createApp({ context: { tenantId: '<guid>', clientId: '<guid>' } })
+ * @example createApp({ context: { tenantId: '<guid>', clientId: '<guid>', apiRequiredScopes: 'access_as_user' } })
  */
 export function createApp(props: AppProps = {}): { app: App; stack: TokenCacheStack } {
   const app = new App(props);

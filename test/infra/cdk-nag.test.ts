@@ -58,7 +58,7 @@ const tmp = (name: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `cdk
 
 describe('cdk-nag AwsSolutions', () => {
   // Bundling is skipped: nag reads the templates, not the code.
-  const context = { 'aws:cdk:bundling-stacks': [] };
+  const context = { 'aws:cdk:bundling-stacks': [], apiRequiredScopes: 'access_as_user' };
 
   describe('the deployable app', () => {
     let app: App;
