@@ -1,7 +1,8 @@
 /**
  * Validation of incoming bearer tokens (RFC 6750) for the web API: one header, the Bearer
- * scheme, a compact JWS signed by a key from the issuer's JWKS with an allowed algorithm,
- * and the issuer, audience, exp and nbf claims checked. Every rejection is an
+ * scheme, a compact JWS in canonical base64url signed by a key from the issuer's JWKS with
+ * an allowed algorithm, the issuer, audience, exp and nbf claims checked, then authorized:
+ * delegated scopes in `scp`, app permissions in `roles`, ID tokens never. Every rejection is an
  * {@link AuthenticationError} with a stable `reason` from {@link BearerFailure}; no
  * message ever contains the token.
  */
@@ -19,7 +20,7 @@ export const BearerFailure = {
   InvalidScheme: 'invalid_scheme',
   /** The token is longer than the limit (16 KiB by default). */
   OversizeToken: 'oversize_token',
-  /** Not a compact JWS: three base64url segments with a JSON header. */
+  /** Not a compact JWS: three canonical base64url segments (unpadded, unused bits zero) with a JSON header. */
   MalformedToken: 'malformed_token',
   /** `alg` is `none`, symmetric, or otherwise outside the allow-list. */
   UnsupportedAlgorithm: 'unsupported_algorithm',
