@@ -41,6 +41,8 @@ import type { ScheduledEvent } from 'aws-lambda';
 export const LOCAL_API_CLIENT_ID = '3f6c0a4e-5d2b-4c1e-9a7f-2b8d6e4c1a90';
 const LOCAL_API_CLIENT_SECRET = 'local-development-only-secret';
 const DOWNSTREAM_AUDIENCE = 'api://downstream';
+/** The delegated scope the web API requires of its callers, and the one its minted tokens carry. */
+export const LOCAL_API_SCOPE = 'access_as_user';
 const KMS_ALIAS = 'alias/token-cache';
 
 export interface LocalStackOptions {
@@ -140,6 +142,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       EXTRA_CA_FILE: caFile,
       DOWNSTREAM_URL: downstream.url,
       DOWNSTREAM_SCOPES: `${DOWNSTREAM_AUDIENCE}/.default`,
+      API_REQUIRED_SCOPES: LOCAL_API_SCOPE,
       LOG_LEVEL: 'warn',
     };
     let keyServiceCalls: () => number;
@@ -231,6 +234,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         oid: userOid(user),
         preferredUsername: `${user}@contoso.example`,
         name: user,
+        scopes: [`api://${LOCAL_API_CLIENT_ID}/${LOCAL_API_SCOPE}`],
       });
 
     const host: FunctionHost = await startFunctionHost({

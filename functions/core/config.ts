@@ -9,6 +9,7 @@ import {
   GUID_PATTERN,
   deepFreeze,
   invalid,
+  missing,
   readCacheConfig,
   type CacheConfig,
   type CacheVariable,
@@ -49,7 +50,8 @@ export interface HandlerConfig {
     readonly audiences: readonly string[];
     readonly issuers: readonly string[];
     readonly jwksUri: string;
-    readonly requiredScopes: readonly string[];
+    /** Delegated scopes (`scp`) one of which a caller's token must carry, or `'*'` for any. */
+    readonly requiredScopes: readonly string[] | '*';
   };
 }
 
@@ -122,9 +124,22 @@ export function readHandlerConfig(read: EnvReader, cache: CacheConfig): HandlerC
         if (value === undefined) return authority === '' ? '' : `${authority}/discovery/v2.0/keys`;
         return read.url('API_JWKS_URI', value);
       }, ''),
-      requiredScopes: read.list('API_REQUIRED_SCOPES', ','),
+      requiredScopes: read.attempt(() => readRequiredScopes(read), [] as string[]),
     },
   };
+}
+
+/** Fail closed: the scopes are required; `*` alone is the explicit, logged opt-out. */
+function readRequiredScopes(read: EnvReader): readonly string[] | '*' {
+  const expected =
+    'the delegated scopes a caller\'s token must carry in scp, comma-separated, e.g. "access_as_user" ("*" accepts any delegated scope: not recommended)';
+  const scopes = read.list('API_REQUIRED_SCOPES', ',');
+  if (scopes.length === 0) throw missing('API_REQUIRED_SCOPES', expected, undefined);
+  if (scopes.length === 1 && scopes[0] === '*') return '*';
+  if (!scopes.every((s) => SCOPE.test(s) && s !== '*')) {
+    throw invalid('API_REQUIRED_SCOPES', expected, scopes.join(','));
+  }
+  return scopes;
 }
 
 /** Issuers of v2 (and, on the public cloud, v1) tokens of a tenant; needs a tenant id. */

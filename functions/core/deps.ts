@@ -67,6 +67,11 @@ export async function createFunctionDeps(options: FunctionDepsOptions): Promise<
   const metrics = options.metrics ?? noMetrics;
   const ca = trustedCas(config);
   const cache = await options.createCache(config, { logger, metrics, ...(ca ? { ca } : {}) });
+  if (config.api.requiredScopes === '*') {
+    logger.warn('API_REQUIRED_SCOPES is "*": the web API exchanges any delegated token for this audience', {
+      setting: 'API_REQUIRED_SCOPES',
+    });
+  }
   return {
     config,
     cache,
@@ -75,6 +80,7 @@ export async function createFunctionDeps(options: FunctionDepsOptions): Promise<
       issuer: config.api.issuers,
       audience: config.api.audiences,
       jwksUri: config.api.jwksUri,
+      // Only delegated tokens: the OBO route acts on behalf of a user; app-only tokens get 403.
       requiredScopes: config.api.requiredScopes,
       ...(ca ? { ca } : {}),
     }),

@@ -31,7 +31,7 @@ export const APP_CONTEXT_KEYS = [
 /**
  * The deployable app: one {@link TokenCacheStack} configured from context, checked by
  * cdk-nag's AwsSolutions pack when cdk-nag is installed (an unacknowledged finding fails the synth).
- * @example createApp({ context: { tenantId: '<guid>', clientId: '<guid>' } })
+ * @example createApp({ context: { tenantId: '<guid>', clientId: '<guid>', apiRequiredScopes: 'access_as_user' } })
  */
 export function createApp(options: CreateAppOptions = {}): { app: App; stack: TokenCacheStack } {
   const { nag, ...props } = options;

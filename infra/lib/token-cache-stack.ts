@@ -37,7 +37,7 @@ export const FUNCTION_ENV = {
   apiAudience: 'API_AUDIENCE',
   /** Accepted `iss` of incoming tokens. */
   apiIssuer: 'API_ISSUER',
-  /** Scopes one of which an incoming token must grant, comma-separated. */
+  /** Delegated scopes one of which an incoming token must carry in `scp`, comma-separated, or `*`. */
   apiRequiredScopes: 'API_REQUIRED_SCOPES',
 } as const satisfies Record<string, FunctionVariable>;
 
@@ -81,9 +81,11 @@ export interface TokenCacheStackProps extends StackProps {
   readonly apiIssuer?: string;
 
   /**
-   * Scopes (`scp`) one of which an incoming token must carry, checked by the JWT authorizer
-   * and again by the web API.
-   * @default - none: any valid token for the audience passes
+   * Delegated scopes (`scp`) one of which a caller's token must carry, checked by the JWT
+   * authorizer and again by the web API (which also refuses app-only and ID tokens).
+   * Required: synth fails without it. `['*']` accepts any delegated scope (not recommended;
+   * the function logs a warning at cold start).
+   * @example ['access_as_user']
    */
   readonly apiRequiredScopes?: string[];
 
@@ -185,6 +187,7 @@ export class TokenCacheStack extends Stack {
     const audiences = props.apiAudiences ?? [`api://${clientId}`, clientId];
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const root = props.projectRoot ?? findProjectRoot(__dirname);
+    const requiredScopes = checkRequiredScopes(props.apiRequiredScopes);
 
     this.tokenCache = new TokenCache(this, 'TokenCache', { clientId, ...props.tokenCache });
 
@@ -220,10 +223,8 @@ export class TokenCacheStack extends Stack {
       ).join(' '),
       [FUNCTION_ENV.apiAudience]: audiences.join(','),
       [FUNCTION_ENV.apiIssuer]: issuer,
+      [FUNCTION_ENV.apiRequiredScopes]: requiredScopes.join(','),
     };
-    if (props.apiRequiredScopes?.length) {
-      environment[FUNCTION_ENV.apiRequiredScopes] = props.apiRequiredScopes.join(',');
-    }
     this.webApi = this.cacheFunction('WebApi', {
       ...common,
       entry: 'web-api',
@@ -247,7 +248,13 @@ export class TokenCacheStack extends Stack {
       },
     });
 
-    [this.httpApi, this.httpStage] = this.webApiGateway(issuer, audiences, props, logRetention);
+    [this.httpApi, this.httpStage] = this.webApiGateway(
+      issuer,
+      audiences,
+      requiredScopes,
+      props,
+      logRetention,
+    );
 
     this.daemonRule = new events.Rule(this, 'DaemonSchedule', {
       description: 'Runs the token-cache daemon',
@@ -306,6 +313,7 @@ export class TokenCacheStack extends Stack {
   private webApiGateway(
     issuer: string,
     audiences: string[],
+    requiredScopes: readonly string[],
     props: TokenCacheStackProps,
     logRetention: logs.RetentionDays,
   ): [apigwv2.HttpApi, apigwv2.HttpStage] {
@@ -343,7 +351,7 @@ export class TokenCacheStack extends Stack {
       methods: [apigwv2.HttpMethod.GET],
       integration: new HttpLambdaIntegration('WebApiIntegration', this.webApi),
       authorizer: new HttpJwtAuthorizer('EntraJwtAuthorizer', issuer, { jwtAudience: audiences }),
-      authorizationScopes: props.apiRequiredScopes,
+      ...(requiredScopes.includes('*') ? {} : { authorizationScopes: [...requiredScopes] }),
     });
     return [api, stage];
   }
@@ -401,6 +409,24 @@ export class TokenCacheStack extends Stack {
       for (const alarm of alarms) alarm.addAlarmAction(action);
     }
   }
+}
+
+/** `apiRequiredScopes`, checked: the web API must never exchange a token that names no scope of it. */
+function checkRequiredScopes(scopes: readonly string[] | undefined): readonly string[] {
+  const list = (scopes ?? []).map((s) => s.trim()).filter((s) => s.length > 0);
+  if (list.length === 0) {
+    throw new Error(
+      "TokenCacheStack: apiRequiredScopes is required: the delegated scope(s) a caller's token must carry, " +
+        'e.g. ["access_as_user"] (context: -c apiRequiredScopes=access_as_user); ["*"] accepts any delegated scope',
+    );
+  }
+  const bad = list.find((s) => !/^[\x21-\x7e]+$/.test(s) || s.includes(','));
+  if (bad !== undefined || (list.includes('*') && list.length > 1)) {
+    throw new Error(
+      `TokenCacheStack: apiRequiredScopes must be scope names without spaces or commas, or "*" alone; got ${JSON.stringify(list)}`,
+    );
+  }
+  return list;
 }
 
 /** The nearest directory at or above `start` that holds a package.json. */

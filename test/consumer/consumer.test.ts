@@ -335,7 +335,7 @@ export const handler = async (): Promise<{ fromCache: boolean; tokenType: string
         `const { App, Stack } = require('aws-cdk-lib');
          const { TokenCacheStack, TokenCache, createApp } = require('msal-cloud-cache/infra');
          const app = new App({ outdir: 'cdk.out' });
-         const stack = new TokenCacheStack(app, 'Shipped', { tenantId: '${authorityTenant}', clientId: '${authorityClient}' });
+         const stack = new TokenCacheStack(app, 'Shipped', { tenantId: '${authorityTenant}', clientId: '${authorityClient}', apiRequiredScopes: ['access_as_user'] });
          const own = new Stack(app, 'Own');
          new TokenCache(own, 'Cache', { clientId: '${authorityClient}' });
          const assembly = app.synth();
@@ -346,7 +346,7 @@ export const handler = async (): Promise<{ fromCache: boolean; tokenType: string
          const tables = Object.values(assembly.getStackArtifact(own.artifactId).template.Resources).filter((r) => r.Type === 'AWS::DynamoDB::Table').length;
          let nag = true;
          try { require.resolve('cdk-nag'); } catch { nag = false; }
-         createApp({ outdir: 'cdk.out.app' }).app.synth();
+         createApp({ outdir: 'cdk.out.app', context: { apiRequiredScopes: 'access_as_user' } }).app.synth();
          console.log(JSON.stringify({ functions: fns.length, assets, tables, nag }));`,
       );
 

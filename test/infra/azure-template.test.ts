@@ -283,7 +283,7 @@ describe('infra/azure/azuredeploy.json', () => {
     it('defaults to a Node.js major that CI tests (.ci/run runs the suite on 22 and 24) and allows no other', () => {
       const ci = fs.readFileSync(path.join(__dirname, '../../.ci/run'), 'utf8');
       const tested = [...ci.matchAll(/node_bin (\d+)\)/g)].map((m) => m[1]).sort();
-      const parameter = template.parameters.nodeVersion as { defaultValue: string; allowedValues: string[] };
+      const parameter = template.parameters.nodeVersion as unknown as { defaultValue: string; allowedValues: string[] };
 
       expect(tested).toEqual(['22', '24']);
       expect(tested).toContain(parameter.defaultValue);
@@ -307,7 +307,10 @@ describe('infra/azure/azuredeploy.json', () => {
         TOKEN_CACHE_COSMOS_ENDPOINT: 'https://msalcache-cosmos-abc.documents.azure.com:443/',
         TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://msalcachekvabc.vault.azure.net/keys/token-cache-wrap',
       };
-      const parameterValues: Record<string, string> = { clientId: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0' };
+      const parameterValues: Record<string, string> = {
+        clientId: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0',
+        apiRequiredScopes: 'access_as_user',
+      };
       const env: Record<string, string> = {};
       for (const { name, value } of settings) {
         if (platform.has(name)) continue;
@@ -328,6 +331,23 @@ describe('infra/azure/azuredeploy.json', () => {
       expect(config.keyRing).toEqual({ kind: 'azure-keyvault', keyId: resolved.TOKEN_CACHE_KEYVAULT_KEY_ID });
       expect(config.azureCredential).toBe('default');
       expect(config.msal.credential.kind).toBe('secret');
+      expect(config.api.requiredScopes).toEqual(['access_as_user']);
+    });
+
+    it('requires apiRequiredScopes at deploy time: no default, at least one character, passed as API_REQUIRED_SCOPES', () => {
+      const parameter = template.parameters.apiRequiredScopes as {
+        defaultValue?: unknown;
+        minLength?: number;
+      };
+      const settings = (
+        site().properties as { siteConfig: { appSettings: { name: string; value: string }[] } }
+      ).siteConfig.appSettings;
+
+      expect(parameter).not.toHaveProperty('defaultValue');
+      expect(parameter.minLength).toBe(1);
+      expect(settings.find((s) => s.name === 'API_REQUIRED_SCOPES')?.value).toBe(
+        "[parameters('apiRequiredScopes')]",
+      );
     });
   });
 

@@ -59,7 +59,7 @@ const tmp = (name: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `cdk
 
 describe('cdk-nag AwsSolutions', () => {
   // Nag reads the templates, not the code; the stack still needs its prebuilt bundles to exist.
-  const context = {};
+  const context = { apiRequiredScopes: 'access_as_user' };
   beforeAll(() => ensureLambdaBundles());
 
   describe('the deployable app', () => {

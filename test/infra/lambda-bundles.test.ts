@@ -139,6 +139,7 @@ describe('Lambda bundles from cdk synth', () => {
         downstreamUrl: downstream.url,
         daemonDownstreamUrl: downstream.url,
         downstreamScopes: `${DOWNSTREAM}/Data.Read`,
+        apiRequiredScopes: 'access_as_user',
       },
     }));
     const assembly = app.synth();

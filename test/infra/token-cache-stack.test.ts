@@ -49,6 +49,7 @@ describe('TokenCacheStack', () => {
       daemonDownstreamUrl: 'https://downstream.example/jobs',
       daemonScope: 'api://downstream/.default',
       daemonSchedule: events.Schedule.rate(Duration.minutes(5)),
+      apiRequiredScopes: ['access_as_user'],
     });
     template = Template.fromStack(stack);
   });
@@ -97,6 +98,7 @@ describe('TokenCacheStack', () => {
         [FUNCTION_ENV.downstreamScopes]: 'api://downstream/read api://downstream/write',
         [FUNCTION_ENV.apiAudience]: `api://${CLIENT},${CLIENT}`,
         [FUNCTION_ENV.apiIssuer]: ISSUER,
+        [FUNCTION_ENV.apiRequiredScopes]: 'access_as_user',
       });
     });
 
@@ -145,6 +147,10 @@ describe('TokenCacheStack', () => {
           .JwtConfiguration;
         expect(config.api.issuers).toEqual([jwt.Issuer]);
         expect(config.api.audiences).toEqual(jwt.Audience);
+        const [route] = Object.values(template.findResources('AWS::ApiGatewayV2::Route'));
+        expect(config.api.requiredScopes).toEqual(
+          (route.Properties as { AuthorizationScopes: string[] }).AuthorizationScopes,
+        );
       },
     );
   });
@@ -230,6 +236,7 @@ describe('TokenCacheStack', () => {
       template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
         AuthorizationType: 'JWT',
         AuthorizerId: { Ref: authorizerId },
+        AuthorizationScopes: ['access_as_user'],
       });
       template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
         IntegrationType: 'AWS_PROXY',
@@ -325,12 +332,51 @@ describe('TokenCacheStack', () => {
   });
 });
 
+describe('TokenCacheStack apiRequiredScopes', () => {
+  beforeAll(() => ensureLambdaBundles());
+  const synth = (apiRequiredScopes: string[] | undefined) => {
+    const app = new App();
+    return new TokenCacheStack(app, 'Stack', { ...(apiRequiredScopes ? { apiRequiredScopes } : {}) });
+  };
+
+  it.each([
+    ['absent', undefined],
+    ['empty', []],
+    ['blank', [' ']],
+  ])('fails the synth when %s, naming the parameter and an example', (_name, scopes) => {
+    expect(() => synth(scopes)).toThrow(/apiRequiredScopes is required: .*access_as_user/);
+  });
+
+  it.each([
+    ['a scope with a space', ['two words']],
+    ['a comma inside a scope', ['a,b']],
+    ['"*" with another scope', ['*', 'access_as_user']],
+  ])('fails the synth on %s', (_name, scopes) => {
+    expect(() => synth(scopes)).toThrow(/apiRequiredScopes must be scope names/);
+  });
+
+  it('passes "*" to the function as the explicit opt-out and leaves the authorizer without scopes', () => {
+    const stack = synth(['*']);
+    const template = Template.fromStack(stack);
+
+    const cfn = stack.webApi.node.defaultChild as lambda.CfnFunction;
+    const env = stack.resolve(cfn.environment) as { variables: Record<string, unknown> };
+    expect(env.variables[FUNCTION_ENV.apiRequiredScopes]).toBe('*');
+    const [route] = Object.values(template.findResources('AWS::ApiGatewayV2::Route'));
+    expect(route.Properties).not.toHaveProperty('AuthorizationScopes');
+  });
+});
+
 describe('createApp', () => {
   beforeAll(() => ensureLambdaBundles());
 
+  it('fails without the apiRequiredScopes context key, naming it', () => {
+    expect(() => createApp({ context: {} })).toThrow(/apiRequiredScopes is required/);
+  });
+
   it('reads the stack parameters from context, with placeholders when none are given', () => {
     const read = (context: Record<string, string>): Record<string, unknown> => {
-      const { stack } = createApp({ context });
+      const { stack } = createApp({ context: { apiRequiredScopes: 'access_as_user', ...context } });
       const cfn = stack.webApi.node.defaultChild as lambda.CfnFunction;
       const env = stack.resolve(cfn.environment) as { variables: Record<string, unknown> };
       return env.variables;
@@ -339,7 +385,15 @@ describe('createApp', () => {
       [FUNCTION_ENV.clientId]: PLACEHOLDER_CLIENT_ID,
       [FUNCTION_ENV.authority]: `https://login.microsoftonline.com/${PLACEHOLDER_TENANT_ID}`,
     });
-    expect(read({ tenantId: TENANT, clientId: CLIENT, downstreamScopes: 'a/x,b/y' })).toMatchObject({
+    expect(
+      read({
+        tenantId: TENANT,
+        clientId: CLIENT,
+        downstreamScopes: 'a/x,b/y',
+        apiRequiredScopes: 'Data.Read Data.Write',
+      }),
+    ).toMatchObject({
+      [FUNCTION_ENV.apiRequiredScopes]: 'Data.Read,Data.Write',
       [FUNCTION_ENV.clientId]: CLIENT,
       [FUNCTION_ENV.authority]: `https://login.microsoftonline.com/${TENANT}`,
       [FUNCTION_ENV.downstreamScopes]: 'a/x b/y',

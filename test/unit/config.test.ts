@@ -30,6 +30,7 @@ function baseEnv(overrides: Record<string, string | undefined> = {}): Environmen
     TOKEN_CACHE_KMS_KEY_ID: 'alias/token-cache',
     DOWNSTREAM_URL: 'https://graph.microsoft.com/v1.0/me',
     DOWNSTREAM_SCOPES: 'https://graph.microsoft.com/User.Read',
+    API_REQUIRED_SCOPES: 'access_as_user',
     ...overrides,
   };
 }
@@ -70,7 +71,7 @@ describe('loadFunctionConfig', () => {
         audiences: [`api://${CLIENT_ID}`, CLIENT_ID],
         issuers: [`https://login.microsoftonline.com/${TENANT}/v2.0`, `https://sts.windows.net/${TENANT}/`],
         jwksUri: `https://login.microsoftonline.com/${TENANT}/discovery/v2.0/keys`,
-        requiredScopes: [],
+        requiredScopes: ['access_as_user'],
       });
       expect(config.logLevel).toBe('info');
       expect(config.extraCaFile).toBeUndefined();
@@ -129,6 +130,10 @@ describe('loadFunctionConfig', () => {
         requiredScopes: ['access_as_user', 'Data.Read'],
       });
       expect(config.logLevel).toBe('debug');
+    });
+
+    it('reads API_REQUIRED_SCOPES="*" as the explicit opt-out of naming a scope', () => {
+      expect(loadFunctionConfig(baseEnv({ API_REQUIRED_SCOPES: ' * ' })).api.requiredScopes).toBe('*');
     });
 
     it('turns the in-process cache off with TOKEN_CACHE_L1_MAX_BYTES=0', () => {
@@ -480,6 +485,13 @@ describe('loadFunctionConfig', () => {
       ['TOKEN_CACHE_CONFLICT_BASE_DELAY_MS', { TOKEN_CACHE_CONFLICT_BASE_DELAY_MS: '1.5' }, /got "1.5"/],
       ['TOKEN_CACHE_CONFLICT_MAX_DELAY_MS', { TOKEN_CACHE_CONFLICT_MAX_DELAY_MS: 'x' }, /got "x"/],
       [
+        'API_REQUIRED_SCOPES',
+        { API_REQUIRED_SCOPES: undefined },
+        /expected the delegated scopes a caller's token must carry in scp, .*but it is not set/,
+      ],
+      ['API_REQUIRED_SCOPES', { API_REQUIRED_SCOPES: ' , ' }, /but it is not set/],
+      ['API_REQUIRED_SCOPES', { API_REQUIRED_SCOPES: 'access_as_user,*' }, /got "access_as_user,\*"/],
+      [
         'LOG_LEVEL',
         { LOG_LEVEL: 'verbose' },
         /expected one of debug, info, warn, error, silent, got "verbose"/,
@@ -497,13 +509,12 @@ describe('loadFunctionConfig', () => {
 
     it('has a case for every variable that can be invalid', () => {
       const named = new Set(cases.map(([variable]) => variable));
-      // These accept any value: a list of audiences, a region, a path checked when read, and the required-scope list.
+      // These accept any value: a list of audiences, a region, a path checked when read.
       const free = new Set<FunctionVariable>([
         'API_AUDIENCE',
         'AWS_REGION',
         'EXTRA_CA_FILE',
         'MSAL_CLIENT_CERTIFICATE_PATH',
-        'API_REQUIRED_SCOPES',
         'TOKEN_CACHE_COSMOS_KEY',
       ]);
 
