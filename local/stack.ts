@@ -17,6 +17,7 @@ import { createDaemonHandler } from '../functions/aws/daemon';
 import { createWebApiHandler } from '../functions/aws/web-api';
 import { createDeps as createAwsDeps } from '../functions/aws/deps';
 import { lazy } from '../functions/core/deps';
+import { CacheVariables } from '../shared/config';
 import type { DaemonSummary } from '../functions/core/daemon';
 import { CounterMetrics, Metric, silentLogger, type Logger } from '../shared/observability';
 import { startLocalAuthority, type LocalAuthority } from './authority';
@@ -79,6 +80,11 @@ export interface LocalStack {
   /** `http://localhost:PORT`: the web API. */
   readonly url: string;
   readonly authority: LocalAuthority;
+  /**
+   * The cache's settings for a library user's own process against this stack (development
+   * values: the local app registration, its secret, the CA to trust, the local services).
+   */
+  readonly libraryEnv: Readonly<Record<string, string>>;
   /** A user access token for the web API (what a client app would send). */
   mintUserToken(user?: string): Promise<string>;
   /** Runs the daemon once now. */
@@ -312,6 +318,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       cloud,
       url: host.url,
       authority,
+      libraryEnv: Object.fromEntries(
+        Object.entries(env).filter(
+          (e): e is [string, string] =>
+            typeof e[1] === 'string' && (CacheVariables as readonly string[]).includes(e[0]),
+        ),
+      ),
       mintUserToken,
       runDaemon,
       requests,

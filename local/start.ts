@@ -54,21 +54,33 @@ async function main(): Promise<void> {
   const opts = options();
   console.log(`starting the local stack (${opts.cloud}) ...`);
   const stack = await startLocalStack(opts);
-  const token = `curl -s ${stack.url}/_local/token`;
+  const seconds = opts.daemonIntervalMs! / 1000;
   console.log(
     [
       '',
       `msal-cloud-cache local stack (${stack.cloud}) is up`,
       `  web API        ${stack.url}/api/downstream   (health: ${stack.url}/healthz)`,
       `  authority      ${stack.authority.authority()}`,
-      `  daemon         every ${opts.daemonIntervalMs! / 1000 || 'never'} s${opts.daemonIntervalMs ? '' : ' (timer off)'}`,
+      `  daemon         ${seconds > 0 ? `every ${seconds} s` : 'off (--daemon-interval 0)'}`,
       `  state          ${opts.dataDir} (a restart keeps the cache${stack.cloud === 'azure' ? ', except on Azure: cosmosdb-server keeps no files' : ''})`,
       '',
-      'Call the web API as a signed-in user (run it twice: the second is a cache hit):',
-      `  curl -s -H "Authorization: Bearer $(${token})" ${stack.url}/api/downstream`,
-      `  curl -s -H "Authorization: Bearer $(${token}?user=bob)" ${stack.url}/api/downstream`,
+      'Call the web API as a signed-in user: the first call is a cache MISS, the second a HIT',
+      '(the same caller token both times; a new token is a new caller):',
+      `  TOKEN=$(curl -s ${stack.url}/_local/token)`,
+      `  curl -s -H "Authorization: Bearer $TOKEN" ${stack.url}/api/downstream`,
+      `  curl -s -H "Authorization: Bearer $TOKEN" ${stack.url}/api/downstream`,
+      `Another user: TOKEN=$(curl -s "${stack.url}/_local/token?user=bob")`,
+      '',
+      'To use the library against this stack from your own code (development values):',
+      ...Object.entries(stack.libraryEnv).map(([name, value]) => `  ${name}=${value}`),
       '',
       'One line per request: cache hit or miss, store reads/writes, key-service and token-endpoint calls, latency.',
+      ...(stack.cloud === 'azure'
+        ? [
+            "On Azure the first request also counts the Key Vault credential's own token call (TOKEN_CACHE_AZURE_CREDENTIAL=app",
+            'gets a token for Key Vault from the same local authority), so it shows token-endpoint 2.',
+          ]
+        : []),
       'Ctrl-C stops it.',
       '',
     ].join('\n'),

@@ -98,7 +98,12 @@ export async function packageAzureFunctions(root: string): Promise<{ dir: string
   const dir = path.join(root, 'dist', 'azure-functions');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  await build(bundleOptions(path.join(root, 'functions/azure/app.ts'), path.join(dir, 'index.js')));
+  // The Functions host's Node.js worker provides @azure/functions-core to the app at run time.
+  await build(
+    bundleOptions(path.join(root, 'functions/azure/app.ts'), path.join(dir, 'index.js'), [
+      '@azure/functions-core',
+    ]),
+  );
   copyFileSync(path.join(root, 'functions/azure/host.json'), path.join(dir, 'host.json'));
   writeFileSync(
     path.join(dir, 'package.json'),

@@ -283,7 +283,10 @@ describe('infra/azure/azuredeploy.json', () => {
     it('defaults to a Node.js major that CI tests (.ci/run runs the suite on 22 and 24) and allows no other', () => {
       const ci = fs.readFileSync(path.join(__dirname, '../../.ci/run'), 'utf8');
       const tested = [...ci.matchAll(/node_bin (\d+)\)/g)].map((m) => m[1]).sort();
-      const parameter = template.parameters.nodeVersion as unknown as { defaultValue: string; allowedValues: string[] };
+      const parameter = template.parameters.nodeVersion as unknown as {
+        defaultValue: string;
+        allowedValues: string[];
+      };
 
       expect(tested).toEqual(['22', '24']);
       expect(tested).toContain(parameter.defaultValue);
