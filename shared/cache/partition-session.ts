@@ -30,6 +30,8 @@ import type { L1Cache, OpenedEnvelopes } from './l1';
 /** Everything a session needs, shared by all sessions of one TokenCache. */
 export interface SessionContext {
   readonly store: TokenStore;
+  /** Writes of this process in flight, by partition: merged locally, written once. */
+  readonly writes: PartitionWrites;
   readonly envelope: Envelope;
   readonly l1: L1Cache | undefined;
   /** Envelopes already opened, by store key: reused only for byte-identical blobs. */
@@ -63,6 +65,119 @@ interface Snapshot {
   doc?: CacheDocument;
 }
 
+/** What a write of the partition ended with. */
+export type WriteOutcome =
+  | {
+      readonly written: true;
+      readonly doc: CacheDocument;
+      readonly json: string;
+      readonly version: string | undefined;
+    }
+  | { readonly written: false };
+
+/** One request's change to a partition: what it loaded (base, version) and what it has now. */
+export interface PartitionChange {
+  readonly base: CacheDocument;
+  readonly mine: CacheDocument;
+  readonly version: string | undefined;
+}
+
+type Writer = (
+  base: CacheDocument,
+  mine: CacheDocument,
+  version: string | undefined,
+) => Promise<WriteOutcome>;
+
+interface WriteQueue {
+  readonly pending: Array<{
+    readonly change: PartitionChange;
+    readonly write: Writer;
+    readonly done: (outcome: WriteOutcome) => void;
+  }>;
+  /** The last write this queue made, while it stays busy. */
+  last?: { readonly doc: CacheDocument; readonly version: string | undefined };
+}
+
+/**
+ * The writes of one process, per partition. The first change is written at once; changes
+ * that arrive meanwhile wait for it, are merged onto what it wrote (three-way, per
+ * entity, as a conflict would be) and go out as one write on its version. Two requests
+ * of one process thus never conflict with each other at the store. A queue lives only
+ * while it has work, so the map holds only partitions being written right now.
+ */
+export class PartitionWrites {
+  private readonly queues = new Map<string, WriteQueue>();
+
+  /** Partitions with writes in flight (for tests). */
+  get size(): number {
+    return this.queues.size;
+  }
+
+  /** Writes `change` (merged with any queued behind a write in flight). Never throws. */
+  submit(key: string, change: PartitionChange, write: Writer): Promise<WriteOutcome> {
+    return new Promise((done) => {
+      const existing = this.queues.get(key);
+      if (existing) {
+        existing.pending.push({ change, write, done });
+        return;
+      }
+      const queue: WriteQueue = { pending: [{ change, write, done }] };
+      this.queues.set(key, queue);
+      void this.drain(key, queue);
+    });
+  }
+
+  private async drain(key: string, queue: WriteQueue): Promise<void> {
+    try {
+      for (;;) {
+        const batch = queue.pending.splice(0);
+        const head = batch[0];
+        if (!head) return;
+        const { base, mine, version } = combine(
+          batch.map((b) => b.change),
+          queue.last,
+        );
+        let outcome: WriteOutcome;
+        try {
+          outcome = await head.write(base, mine, version);
+        } catch {
+          outcome = { written: false }; // writers report their own failures and never throw
+        }
+        if (outcome.written) queue.last = { doc: outcome.doc, version: outcome.version };
+        else delete queue.last;
+        for (const b of batch) b.done(outcome);
+      }
+    } finally {
+      this.queues.delete(key);
+      for (const b of queue.pending.splice(0)) b.done({ written: false });
+    }
+  }
+}
+
+/**
+ * One change out of several: each applied (three-way, against what it loaded) on top of
+ * the last write of this process if there is one, else on top of the first change.
+ */
+function combine(
+  changes: readonly PartitionChange[],
+  last: { readonly doc: CacheDocument; readonly version: string | undefined } | undefined,
+): PartitionChange {
+  const [first, ...rest] = changes;
+  if (!first) throw new Error('combine: no change');
+  let base = first.base;
+  let version = first.version;
+  let mine = first.mine;
+  let queued: readonly PartitionChange[] = rest;
+  if (last) {
+    base = last.doc;
+    version = last.version;
+    mine = last.doc;
+    queued = changes;
+  }
+  for (const c of queued) mine = merge(c.base, c.mine, mine);
+  return { base, mine, version };
+}
+
 /** The MSAL cache plugin for one partition and one request. */
 export class PartitionSession implements ICachePlugin {
   private loading: Promise<Snapshot> | undefined;
@@ -82,6 +197,11 @@ export class PartitionSession implements ICachePlugin {
   /** Where this request's partition was loaded from (after the first load). */
   get source(): LoadSource | undefined {
     return this.snapshot?.source;
+  }
+
+  /** The version loaded (undefined: absent or not loaded). */
+  get loadedVersion(): string | undefined {
+    return this.snapshot?.version;
   }
 
   /** Loads the partition once per request: L1, else one store read. */
@@ -133,35 +253,70 @@ export class PartitionSession implements ICachePlugin {
       return;
     }
     const nowSeconds = this.nowSeconds();
-    let base = prune(this.docOf(snapshot), nowSeconds);
-    let mine = prune(mineRaw, nowSeconds);
-    let version = snapshot.version;
+    const base = prune(this.docOf(snapshot), nowSeconds);
+    const mine = prune(mineRaw, nowSeconds);
     if (snapshot.source !== 'unreadable' && sameDocument(mine, base)) {
       this.skip('unchanged');
       return;
     }
+    // Concurrent requests of this process on this partition write once, merged here
+    // (see PartitionWrites), instead of conflicting with each other at the store.
+    const outcome = await this.ctx.writes.submit(
+      this.key,
+      { base, mine, version: snapshot.version },
+      (b, m, v) => this.writeMerging(b, m, v),
+    );
+    if (outcome.written) {
+      this.persisted = true;
+      this.snapshot = { json: outcome.json, version: outcome.version, source: 'store', writable: true };
+    }
+  }
+
+  /** True once this request's changes are in the store (its write, or a merged one). */
+  persisted = false;
+
+  /**
+   * Reads the partition again, bypassing L1, and makes it what the next MSAL client of
+   * this request is primed with. For a request waiting on another instance's token call.
+   */
+  async refresh(): Promise<{ readonly version: string | undefined; readonly source: LoadSource }> {
+    const fresh = await this.readFresh();
+    this.snapshot = fresh;
+    this.loading = Promise.resolve(fresh);
+    return fresh;
+  }
+
+  /** The conditional write with its conflict loop: re-read, merge, retry (bounded, jittered). */
+  private async writeMerging(
+    baseIn: CacheDocument,
+    mineIn: CacheDocument,
+    versionIn: string | undefined,
+  ): Promise<WriteOutcome> {
+    let base = baseIn;
+    let mine = mineIn;
+    let version = versionIn;
     const { maxAttempts } = this.ctx.conflictRetries;
     for (let attempt = 1; ; attempt++) {
       try {
         const written = await this.writeOnce(mine, version);
         this.snapshot = { ...written, source: 'store', writable: true, doc: mine };
-        return;
+        return { written: true, doc: mine, json: written.json, version: written.version };
       } catch (e) {
         if (!(e instanceof VersionConflictError)) {
           this.reportWriteFailure(e);
-          return;
+          return { written: false };
         }
         this.ctx.metrics.increment(Metric.StoreConflict, 1, { kind: this.kind });
         if (attempt >= maxAttempts) {
           this.reportWriteFailure(new ConflictRetriesExhaustedError(attempt, { cause: e }));
-          return;
+          return { written: false };
         }
       }
       await this.backoff(attempt);
       const theirs = await this.readFresh();
       if (!theirs.writable) {
         this.skip('unreadable-transient');
-        return;
+        return { written: false };
       }
       const theirsDoc = prune(this.docOf(theirs), this.nowSeconds());
       mine = prune(merge(base, mine, theirsDoc), this.nowSeconds());
@@ -171,7 +326,7 @@ export class PartitionSession implements ICachePlugin {
         // The other writer already stored everything this request has.
         this.snapshot = theirs;
         this.skip('merged-unchanged');
-        return;
+        return { written: true, doc: theirsDoc, json: theirs.json, version: theirs.version };
       }
     }
   }
