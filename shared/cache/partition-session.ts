@@ -25,6 +25,7 @@ import {
   sameDocument,
   type CacheDocument,
 } from './cache-document';
+import { LRUCache } from 'lru-cache';
 import type { L1Cache, OpenedEnvelopes } from './l1';
 
 /** Everything a session needs, shared by all sessions of one TokenCache. */
@@ -72,6 +73,8 @@ export type WriteOutcome =
       readonly doc: CacheDocument;
       readonly json: string;
       readonly version: string | undefined;
+      /** Versions this outcome is newer than: what its writes replaced. */
+      readonly replaced: ReadonlyArray<string | undefined>;
     }
   | { readonly written: false };
 
@@ -94,19 +97,35 @@ interface WriteQueue {
     readonly write: Writer;
     readonly done: (outcome: WriteOutcome) => void;
   }>;
-  /** The last write this queue made, while it stays busy. */
-  last?: { readonly doc: CacheDocument; readonly version: string | undefined };
 }
+
+/** What this process last wrote to a partition, and the versions that write is newer than. */
+interface LastWrite {
+  readonly doc: CacheDocument;
+  readonly json: string;
+  readonly version: string | undefined;
+  readonly superseded: ReadonlyArray<string | undefined>;
+}
+
+/** Bounds of the memory of recent writes: a few seconds, a few MiB. */
+const RECENT_WRITES = { max: 1024, maxSize: 4 * 1024 * 1024, ttl: 10_000 } as const;
+const MAX_SUPERSEDED = 16;
 
 /**
  * The writes of one process, per partition. The first change is written at once; changes
- * that arrive meanwhile wait for it, are merged onto what it wrote (three-way, per
- * entity, as a conflict would be) and go out as one write on its version. Two requests
- * of one process thus never conflict with each other at the store. A queue lives only
- * while it has work, so the map holds only partitions being written right now.
+ * that arrive meanwhile wait for it and go out as one write. A change loaded at a version
+ * this process has since replaced is applied (three-way, per entity, as a conflict would
+ * be) on top of what this process last wrote, on that write's version: two requests of
+ * one process thus never conflict with each other at the store. Another instance's write
+ * still conflicts and merges as before. Queues live only while they have work; the
+ * memory of recent writes is bounded by count, bytes and age.
  */
 export class PartitionWrites {
   private readonly queues = new Map<string, WriteQueue>();
+  private readonly recent = new LRUCache<string, LastWrite>({
+    ...RECENT_WRITES,
+    sizeCalculation: (w) => Math.max(1, w.json.length),
+  });
 
   /** Partitions with writes in flight (for tests). */
   get size(): number {
@@ -133,18 +152,33 @@ export class PartitionWrites {
         const batch = queue.pending.splice(0);
         const head = batch[0];
         if (!head) return;
-        const { base, mine, version } = combine(
+        const last = this.recent.get(key);
+        const combined = combine(
           batch.map((b) => b.change),
-          queue.last,
+          last,
         );
         let outcome: WriteOutcome;
         try {
-          outcome = await head.write(base, mine, version);
+          outcome = await head.write(combined.base, combined.mine, combined.version);
         } catch {
           outcome = { written: false }; // writers report their own failures and never throw
         }
-        if (outcome.written) queue.last = { doc: outcome.doc, version: outcome.version };
-        else delete queue.last;
+        if (outcome.written) {
+          const older = new Set([
+            ...(last && outcome.replaced.includes(last.version) ? [...last.superseded, last.version] : []),
+            ...outcome.replaced,
+          ]);
+          older.delete(outcome.version);
+          const superseded = [...older].slice(-MAX_SUPERSEDED);
+          this.recent.set(key, {
+            doc: outcome.doc,
+            json: outcome.json,
+            version: outcome.version,
+            superseded,
+          });
+        } else {
+          this.recent.delete(key);
+        }
         for (const b of batch) b.done(outcome);
       }
     } finally {
@@ -155,27 +189,22 @@ export class PartitionWrites {
 }
 
 /**
- * One change out of several: each applied (three-way, against what it loaded) on top of
- * the last write of this process if there is one, else on top of the first change.
+ * One change out of several. Changes loaded at a version this process has since replaced
+ * are applied on top of its last write (on that write's version); the others on top of
+ * the first of them, on its version.
  */
-function combine(
-  changes: readonly PartitionChange[],
-  last: { readonly doc: CacheDocument; readonly version: string | undefined } | undefined,
-): PartitionChange {
-  const [first, ...rest] = changes;
-  if (!first) throw new Error('combine: no change');
-  let base = first.base;
-  let version = first.version;
-  let mine = first.mine;
-  let queued: readonly PartitionChange[] = rest;
-  if (last) {
-    base = last.doc;
-    version = last.version;
-    mine = last.doc;
-    queued = changes;
+function combine(changes: readonly PartitionChange[], last: LastWrite | undefined): PartitionChange {
+  const stale = (c: PartitionChange): boolean =>
+    last !== undefined && (c.version === last.version || last.superseded.includes(c.version));
+  const rebased = changes.filter(stale);
+  const own = changes.filter((c) => !stale(c));
+  let acc: PartitionChange | undefined =
+    last && rebased.length > 0 ? { base: last.doc, mine: last.doc, version: last.version } : undefined;
+  for (const c of [...rebased, ...own]) {
+    acc = acc ? { ...acc, mine: merge(c.base, c.mine, acc.mine) } : c;
   }
-  for (const c of queued) mine = merge(c.base, c.mine, mine);
-  return { base, mine, version };
+  if (!acc) throw new Error('combine: no change');
+  return acc;
 }
 
 /** The MSAL cache plugin for one partition and one request. */
@@ -300,7 +329,13 @@ export class PartitionSession implements ICachePlugin {
       try {
         const written = await this.writeOnce(mine, version);
         this.snapshot = { ...written, source: 'store', writable: true, doc: mine };
-        return { written: true, doc: mine, json: written.json, version: written.version };
+        return {
+          written: true,
+          doc: mine,
+          json: written.json,
+          version: written.version,
+          replaced: [versionIn, version],
+        };
       } catch (e) {
         if (!(e instanceof VersionConflictError)) {
           this.reportWriteFailure(e);
@@ -326,7 +361,13 @@ export class PartitionSession implements ICachePlugin {
         // The other writer already stored everything this request has.
         this.snapshot = theirs;
         this.skip('merged-unchanged');
-        return { written: true, doc: theirsDoc, json: theirs.json, version: theirs.version };
+        return {
+          written: true,
+          doc: theirsDoc,
+          json: theirs.json,
+          version: theirs.version,
+          replaced: [versionIn],
+        };
       }
     }
   }
