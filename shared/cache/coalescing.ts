@@ -133,12 +133,20 @@ export class LeaseGate {
       }
       if (this.ctx.now() >= this.deadline) return this.outcome('timeout');
       try {
-        // Free again only if the holder released it (its call failed) or it expired.
-        if (await this.tryAcquire()) return this.outcome('takeover');
+        // Free again only if the holder released it (done, or its call failed) or it expired.
+        if (!(await this.tryAcquire())) continue;
       } catch (e) {
         this.failed('acquire', e);
         return this.outcome('unavailable');
       }
+      // A holder writes before it releases: if it released between the read above and
+      // the lease just taken, this read sees its write.
+      const after = await this.partition.refresh();
+      if (after.source !== 'unavailable' && after.version !== base) {
+        this.served = true;
+        return this.outcome('served');
+      }
+      return this.outcome('takeover');
     }
   }
 

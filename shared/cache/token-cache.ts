@@ -64,8 +64,8 @@ export const TokenCacheDefaults = {
   coalescingLease: true,
   leaseTtlMs: 3000,
   leaseMaxWaitMs: 5000,
-  leasePollBaseMs: 25,
-  leasePollMaxMs: 250,
+  leasePollBaseMs: 20,
+  leasePollMaxMs: 100,
   maxInFlight: 10_000,
 } as const;
 

@@ -80,9 +80,9 @@ export interface CoalescingOptions {
   readonly leaseTtlMs?: number;
   /** Longest a request waits for another instance's token before calling the authority itself. @default 5000 */
   readonly maxWaitMs?: number;
-  /** First re-read of the partition by a waiter, ms; doubling with jitter. @default 25 */
+  /** First re-read of the partition by a waiter, ms; doubling with jitter. @default 20 */
   readonly pollBaseMs?: number;
-  /** Longest pause between a waiter's re-reads, ms. @default 250 */
+  /** Longest pause between a waiter's re-reads, ms. @default 100 */
   readonly pollMaxMs?: number;
   /** Most distinct acquisitions shared at once in a process; beyond, requests run alone. @default 10_000 */
   readonly maxInFlight?: number;
