@@ -30,6 +30,7 @@
  * | `TOKEN_CACHE_AZURE_CREDENTIAL` | no | `default` | Credential for Key Vault and key-less Cosmos DB: `default` (DefaultAzureCredential: managed identity, environment, CLI) or `app` (this app's own client secret at `MSAL_AUTHORITY`, e.g. against a local authority). |
  * | `TOKEN_CACHE_L1_MAX_BYTES` | no | `16777216` | Bytes of opened partitions kept in process; `0` turns the in-process cache off. |
  * | `TOKEN_CACHE_L1_TTL_SECONDS` | no | `300` | Longest an in-process entry is served without a store read. |
+ * | `TOKEN_CACHE_COALESCING` | no | `on` | One token request per caller: `on` (single flight in the process and a lease in the store across instances), `local` (single flight only), `off`. |
  * | `DOWNSTREAM_URL` | yes | | The API called with the acquired token (https; http only for localhost). |
  * | `DOWNSTREAM_SCOPES` | yes | | Scopes requested on behalf of the caller, space- or comma-separated, e.g. `api://downstream/Data.Read`. |
  * | `DAEMON_SCOPE` | no | `<resource of the first downstream scope>/.default` | The one `/.default` scope of the daemon's app-only token. |
@@ -109,6 +110,8 @@ export interface AppConfig {
   readonly azureCredential: 'default' | 'app';
   /** `false` when the in-process cache is off. */
   readonly l1: { readonly maxBytes: number; readonly ttlMs: number } | false;
+  /** Coalescing of token requests: in the process and across instances, in the process only, or none. */
+  readonly coalescing: 'on' | 'local' | 'off';
   readonly downstream: {
     readonly url: string;
     /** Scopes requested on behalf of a caller. */
@@ -154,6 +157,7 @@ export const ConfigVariables = [
   'TOKEN_CACHE_AZURE_CREDENTIAL',
   'TOKEN_CACHE_L1_MAX_BYTES',
   'TOKEN_CACHE_L1_TTL_SECONDS',
+  'TOKEN_CACHE_COALESCING',
   'DOWNSTREAM_URL',
   'DOWNSTREAM_SCOPES',
   'DAEMON_SCOPE',
@@ -240,6 +244,7 @@ export function loadConfig(env: Environment = process.env): AppConfig {
     keyRing: readKeyRing(read),
     azureCredential,
     l1: l1MaxBytes === 0 ? false : { maxBytes: l1MaxBytes, ttlMs: l1TtlSeconds * 1000 },
+    coalescing: read.oneOf('TOKEN_CACHE_COALESCING', ['on', 'local', 'off'] as const, 'on'),
     downstream: {
       url: read.url('DOWNSTREAM_URL', read.required('DOWNSTREAM_URL', 'the URL of the downstream API')),
       scopes: downstreamScopes,

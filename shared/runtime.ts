@@ -92,6 +92,7 @@ export async function createTokenCacheFromConfig(
     store: createStore(config, ca, azureCredential),
     keyRing: createKeyRing(config, ca, azureCredential),
     l1: config.l1,
+    coalescing: config.coalescing === 'off' ? false : { lease: config.coalescing === 'on' },
     logger: options.logger,
     metrics: options.metrics,
   });
