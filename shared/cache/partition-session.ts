@@ -73,8 +73,6 @@ export type WriteOutcome =
       readonly doc: CacheDocument;
       readonly json: string;
       readonly version: string | undefined;
-      /** Versions this outcome is newer than: what its writes replaced. */
-      readonly replaced: ReadonlyArray<string | undefined>;
     }
   | { readonly written: false };
 
@@ -83,6 +81,8 @@ export interface PartitionChange {
   readonly base: CacheDocument;
   readonly mine: CacheDocument;
   readonly version: string | undefined;
+  /** When its load started (performance.now()): a write that ended later is newer than it. */
+  readonly loadedAt: number;
 }
 
 type Writer = (
@@ -99,22 +99,21 @@ interface WriteQueue {
   }>;
 }
 
-/** What this process last wrote to a partition, and the versions that write is newer than. */
+/** What this process last wrote to a partition, and when that write ended. */
 interface LastWrite {
   readonly doc: CacheDocument;
   readonly json: string;
   readonly version: string | undefined;
-  readonly superseded: ReadonlyArray<string | undefined>;
+  readonly writtenAt: number;
 }
 
 /** Bounds of the memory of recent writes: a few seconds, a few MiB. */
 const RECENT_WRITES = { max: 1024, maxSize: 4 * 1024 * 1024, ttl: 10_000 } as const;
-const MAX_SUPERSEDED = 16;
 
 /**
  * The writes of one process, per partition. The first change is written at once; changes
- * that arrive meanwhile wait for it and go out as one write. A change loaded at a version
- * this process has since replaced is applied (three-way, per entity, as a conflict would
+ * that arrive meanwhile wait for it and go out as one write. A change loaded before this
+ * process's last write ended is applied (three-way, per entity, as a conflict would
  * be) on top of what this process last wrote, on that write's version: two requests of
  * one process thus never conflict with each other at the store. Another instance's write
  * still conflicts and merges as before. Queues live only while they have work; the
@@ -130,6 +129,11 @@ export class PartitionWrites {
   /** Partitions with writes in flight (for tests). */
   get size(): number {
     return this.queues.size;
+  }
+
+  /** Forgets what this process wrote to a partition (after a sign-out deleted it). */
+  forget(key: string): void {
+    this.recent.delete(key);
   }
 
   /** Writes `change` (merged with any queued behind a write in flight). Never throws. */
@@ -164,17 +168,11 @@ export class PartitionWrites {
           outcome = { written: false }; // writers report their own failures and never throw
         }
         if (outcome.written) {
-          const older = new Set([
-            ...(last && outcome.replaced.includes(last.version) ? [...last.superseded, last.version] : []),
-            ...outcome.replaced,
-          ]);
-          older.delete(outcome.version);
-          const superseded = [...older].slice(-MAX_SUPERSEDED);
           this.recent.set(key, {
             doc: outcome.doc,
             json: outcome.json,
             version: outcome.version,
-            superseded,
+            writtenAt: performance.now(),
           });
         } else {
           this.recent.delete(key);
@@ -189,17 +187,18 @@ export class PartitionWrites {
 }
 
 /**
- * One change out of several. Changes loaded at a version this process has since replaced
- * are applied on top of its last write (on that write's version); the others on top of
+ * One change out of several. Changes loaded before this process's last write ended are
+ * applied on top of its last write (on that write's version); the others on top of
  * the first of them, on its version.
  */
 function combine(changes: readonly PartitionChange[], last: LastWrite | undefined): PartitionChange {
-  const stale = (c: PartitionChange): boolean =>
-    last !== undefined && (c.version === last.version || last.superseded.includes(c.version));
+  const stale = (c: PartitionChange): boolean => last !== undefined && c.loadedAt < last.writtenAt;
   const rebased = changes.filter(stale);
   const own = changes.filter((c) => !stale(c));
   let acc: PartitionChange | undefined =
-    last && rebased.length > 0 ? { base: last.doc, mine: last.doc, version: last.version } : undefined;
+    last && rebased.length > 0
+      ? { base: last.doc, mine: last.doc, version: last.version, loadedAt: last.writtenAt }
+      : undefined;
   for (const c of [...rebased, ...own]) {
     acc = acc ? { ...acc, mine: merge(c.base, c.mine, acc.mine) } : c;
   }
@@ -235,9 +234,15 @@ export class PartitionSession implements ICachePlugin {
 
   /** Loads the partition once per request: L1, else one store read. */
   load(): Promise<Snapshot> {
-    this.loading ??= this.readThrough().then((s) => (this.snapshot = s));
+    if (!this.loading) {
+      this.loadedAt = performance.now();
+      this.loading = this.readThrough().then((s) => (this.snapshot = s));
+    }
     return this.loading;
   }
+
+  /** When the snapshot's read started (performance.now()). */
+  private loadedAt = 0;
 
   /**
    * Fills an MSAL token cache with the partition, once per cache. msal-node does not call
@@ -292,7 +297,7 @@ export class PartitionSession implements ICachePlugin {
     // (see PartitionWrites), instead of conflicting with each other at the store.
     const outcome = await this.ctx.writes.submit(
       this.key,
-      { base, mine, version: snapshot.version },
+      { base, mine, version: snapshot.version, loadedAt: this.loadedAt },
       (b, m, v) => this.writeMerging(b, m, v),
     );
     if (outcome.written) {
@@ -309,7 +314,9 @@ export class PartitionSession implements ICachePlugin {
    * this request is primed with. For a request waiting on another instance's token call.
    */
   async refresh(): Promise<{ readonly version: string | undefined; readonly source: LoadSource }> {
+    const startedAt = performance.now();
     const fresh = await this.readFresh();
+    this.loadedAt = startedAt;
     this.snapshot = fresh;
     this.loading = Promise.resolve(fresh);
     return fresh;
@@ -322,7 +329,8 @@ export class PartitionSession implements ICachePlugin {
     versionIn: string | undefined,
   ): Promise<WriteOutcome> {
     let base = baseIn;
-    let mine = mineIn;
+    // Merged with other requests' changes since persist() pruned: prune again.
+    let mine = prune(mineIn, this.nowSeconds());
     let version = versionIn;
     const { maxAttempts } = this.ctx.conflictRetries;
     for (let attempt = 1; ; attempt++) {
@@ -334,7 +342,6 @@ export class PartitionSession implements ICachePlugin {
           doc: mine,
           json: written.json,
           version: written.version,
-          replaced: [versionIn, version],
         };
       } catch (e) {
         if (!(e instanceof VersionConflictError)) {
@@ -366,7 +373,6 @@ export class PartitionSession implements ICachePlugin {
           doc: theirsDoc,
           json: theirs.json,
           version: theirs.version,
-          replaced: [versionIn],
         };
       }
     }

@@ -248,6 +248,7 @@ class PersistentTokenCache implements TokenCache {
     const key = this.storeKeyOf({ kind: 'user', homeAccountId });
     this.ctx.l1?.delete(key);
     this.ctx.opened.delete(key);
+    this.ctx.writes.forget(key);
     await this.ctx.store.delete(key);
     this.metrics.increment(Metric.StoreDelete, 1, { kind: 'user' });
   }
