@@ -9,7 +9,7 @@ import { StoreUnavailableError, TokenAcquisitionError } from '../../shared/error
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import { Metric } from '../../shared/observability';
 import { MemoryStore } from '../../shared/store/memory';
-import type { LeaseOptions } from '../../shared/store/store';
+import type { LeaseOptions, LeaseStore, TokenStore } from '../../shared/store/store';
 import { startCacheWorld, type CacheWorld } from '../support/cache-harness';
 import { registerSecret } from '../support/secret-registry';
 import { accessTokensIn, storedDocument, userAssertion } from '../support/security-world';
@@ -211,6 +211,53 @@ describe('TokenCache coalescing (local authority, MemoryStore)', () => {
     expect(metrics.get(Metric.Lease, { kind: 'obo', outcome: 'unavailable' })).toBe(1);
     expect(metrics.get(Metric.StoreError, { kind: 'obo', operation: 'lease-acquire' })).toBe(1);
     expect(logger.lines.filter((l) => l.level === 'warn' && /lease/.test(l.message))).toHaveLength(1);
+  });
+
+  it('a lease freed just after the waiter re-read: the waiter re-reads once more and is served, not a second call', async () => {
+    const shared = new MemoryStore();
+    const { cache: holder } = world.instance({ store: shared, coalescing: { lease: false } });
+    const assertion = await freshCaller();
+    let attempts = 0;
+    // The holder writes and releases between the waiter's re-read and its next lease attempt.
+    const racing: TokenStore & LeaseStore = {
+      name: shared.name,
+      maxItemBytes: shared.maxItemBytes,
+      read: (key) => shared.read(key),
+      write: (key, blob, options) => shared.write(key, blob, options),
+      delete: (key, options) => shared.delete(key, options),
+      acquireLease: async () => {
+        if (++attempts === 1) return false;
+        await holder.acquireTokenOnBehalfOf(obo(assertion));
+        return true;
+      },
+      releaseLease: async () => undefined,
+    };
+    const { cache, metrics } = world.instance({
+      store: racing,
+      coalescing: { pollBaseMs: 5, pollMaxMs: 10 },
+    });
+
+    const result = await cache.acquireTokenOnBehalfOf(obo(assertion));
+
+    expect(result.fromCache).toBe(true);
+    expect(world.authority.counters.token()).toBe(1);
+    expect(metrics.get(Metric.Lease, { kind: 'obo', outcome: 'served' })).toBe(1);
+    expect(metrics.get(Metric.Lease, { kind: 'obo', outcome: 'takeover' })).toBe(0);
+  });
+
+  it('a lease release that fails costs nothing but a warning: the lease expires on its own', async () => {
+    const store = new MemoryStore();
+    store.releaseLease = async () => {
+      throw new StoreUnavailableError('memory', 'delete', 'lease table unreachable');
+    };
+    const { cache, metrics, logger } = world.instance({ store });
+    const assertion = await freshCaller();
+
+    await expect(cache.acquireTokenOnBehalfOf(obo(assertion))).resolves.toMatchObject({ fromCache: false });
+
+    expect(metrics.get(Metric.StoreError, { kind: 'obo', operation: 'lease-release' })).toBe(1);
+    expect(logger.lines.filter((l) => l.level === 'warn' && /lease/.test(l.message))).toHaveLength(1);
+    expect(store.leaseCount).toBe(1);
   });
 
   it.each([
