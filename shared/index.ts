@@ -8,6 +8,7 @@ export type {
   AuthCodeRequest,
   ClientCertificate,
   ClientCredential,
+  CoalescingOptions,
   DataKeyCacheOptions,
   L1Options,
   MsalOptions,
@@ -20,7 +21,15 @@ export type {
 export { HttpsNetworkClient, type HttpsNetworkClientOptions } from './cache/http';
 export { logicalKey, storeKey } from './cache/partitions';
 
-export type { TokenStore, StoredItem, WriteCondition, WriteOptions } from './store/store';
+export type {
+  TokenStore,
+  StoredItem,
+  WriteCondition,
+  WriteOptions,
+  LeaseStore,
+  LeaseOptions,
+} from './store/store';
+export { leaseItemKey, hasLeases } from './store/store';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory';
 export { DynamoDbStore, type DynamoDbStoreOptions } from './store/dynamodb';
 export { CosmosStore, type CosmosStoreOptions } from './store/cosmos';
