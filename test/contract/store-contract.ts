@@ -20,6 +20,11 @@ export interface StoreFixture {
   readonly store: TokenStore;
   /** Sets the store's injected clock (epoch ms). Without it, expiry is checked with already-expired items. */
   readonly clock?: { set(ms: number): void };
+  /**
+   * Leases expire by the server's own clock (e.g. Redis `SET NX PX`), not the injected one:
+   * the lease expiry test then waits real time instead of moving `clock`.
+   */
+  readonly serverClockLeases?: boolean;
   /** Releases whatever setup started. */
   teardown(): Promise<void>;
 }
@@ -355,8 +360,10 @@ export function runStoreContract(name: string, setup: () => Promise<StoreFixture
       const TTL = 2000;
 
       /** Moves the clock past the lease, or waits it out on a store without a clock. */
+      const fakeLeaseClock = (): boolean => fixture?.clock !== undefined && !fixture.serverClockLeases;
+
       async function outlive(ttlMs: number): Promise<void> {
-        if (fixture?.clock) setNow(nowMs + ttlMs);
+        if (fakeLeaseClock()) setNow(nowMs + ttlMs);
         else await new Promise((done) => setTimeout(done, ttlMs + 50));
       }
 
@@ -399,7 +406,7 @@ export function runStoreContract(name: string, setup: () => Promise<StoreFixture
 
       it('expires on its own: once now reaches until, exactly one new owner takes it over', async () => {
         const key = freshKey();
-        const ttlMs = fixture?.clock ? TTL : 300;
+        const ttlMs = fakeLeaseClock() ? TTL : 300;
         await leases().acquireLease(key, { owner: 'dead', ttlMs });
 
         await outlive(ttlMs);
