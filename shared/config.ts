@@ -89,6 +89,8 @@ export interface CacheConfig {
   readonly userSlidingWindowSeconds: number;
   readonly compressAboveBytes: number | false;
   readonly conflictRetries: Required<NonNullable<TokenCacheOptions['conflictRetries']>>;
+  /** Coalescing of token requests: in the process and across instances, in the process only, or none. */
+  readonly coalescing: 'on' | 'local' | 'off';
   readonly logLevel: LogLevel;
 }
 
@@ -146,6 +148,7 @@ export const CacheVariables = [
   'TOKEN_CACHE_CONFLICT_MAX_ATTEMPTS',
   'TOKEN_CACHE_CONFLICT_BASE_DELAY_MS',
   'TOKEN_CACHE_CONFLICT_MAX_DELAY_MS',
+  'TOKEN_CACHE_COALESCING',
   'LOG_LEVEL',
   'EXTRA_CA_FILE',
 ] as const;
@@ -253,6 +256,7 @@ export function readCacheConfig(read: EnvReader): CacheConfig {
       baseDelayMs: read.integer('TOKEN_CACHE_CONFLICT_BASE_DELAY_MS', d.conflictBaseDelayMs, 0),
       maxDelayMs: read.integer('TOKEN_CACHE_CONFLICT_MAX_DELAY_MS', d.conflictMaxDelayMs, 0),
     },
+    coalescing: read.oneOf('TOKEN_CACHE_COALESCING', ['on', 'local', 'off'] as const, 'on'),
     logLevel: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
   };
 }
@@ -265,7 +269,7 @@ export function cacheOptionsOf(
   config: CacheConfig,
 ): Pick<
   TokenCacheOptions,
-  'l1' | 'dataKeys' | 'userSlidingWindowSeconds' | 'compressAboveBytes' | 'conflictRetries'
+  'l1' | 'dataKeys' | 'userSlidingWindowSeconds' | 'compressAboveBytes' | 'conflictRetries' | 'coalescing'
 > {
   return {
     l1: config.l1,
@@ -273,6 +277,7 @@ export function cacheOptionsOf(
     userSlidingWindowSeconds: config.userSlidingWindowSeconds,
     compressAboveBytes: config.compressAboveBytes,
     conflictRetries: config.conflictRetries,
+    coalescing: config.coalescing === 'off' ? false : { lease: config.coalescing === 'on' },
   };
 }
 

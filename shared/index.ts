@@ -10,6 +10,7 @@ export type {
   AuthCodeRequest,
   ClientCertificate,
   ClientCredential,
+  CoalescingOptions,
   DataKeyCacheOptions,
   L1Options,
   MsalOptions,
@@ -22,7 +23,15 @@ export type {
 export { HttpsNetworkClient, type HttpsNetworkClientOptions } from './cache/http';
 export { logicalKey, storeKey } from './cache/partitions';
 
-export type { TokenStore, StoredItem, WriteCondition, WriteOptions } from './store/store';
+export type {
+  TokenStore,
+  StoredItem,
+  WriteCondition,
+  WriteOptions,
+  LeaseStore,
+  LeaseOptions,
+} from './store/store';
+export { leaseItemKey, hasLeases } from './store/store';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory';
 
 export type { KeyRing, DataKey } from './crypto/keyring';

@@ -78,6 +78,12 @@ export const Metric = {
   CacheHit: 'cache.hit',
   CacheMiss: 'cache.miss',
   MetadataFetch: 'authority.metadata.fetch',
+  /** A request joined an identical one in flight in this process (single flight). */
+  FlightJoined: 'flight.joined',
+  /** A miss passed the cross-instance lease; tag `outcome` (holder, served, takeover, timeout, unavailable). */
+  Lease: 'lease',
+  /** Store calls made for leases; tag `operation` (acquire, release). */
+  StoreLease: 'store.lease',
 } as const;
 export type MetricName = (typeof Metric)[keyof typeof Metric];
 

@@ -163,6 +163,8 @@ export interface LocalAuthority {
   rotateSigningKey(): Promise<string>;
   /** Request counters. */
   readonly counters: AuthorityCounters;
+  /** Delays every token response by `ms` (counted on arrival), like a remote authority. 0: none. */
+  setTokenLatency(ms: number): void;
   /** Makes the token endpoint fail (Entra-shaped errors), or recover with `undefined`. */
   setFault(fault: AuthorityFault | undefined): void;
   /** Stops listening and closes open connections. */

@@ -25,11 +25,14 @@ import {
   sameDocument,
   type CacheDocument,
 } from './cache-document';
+import { LRUCache } from 'lru-cache';
 import type { L1Cache, OpenedEnvelopes } from './l1';
 
 /** Everything a session needs, shared by all sessions of one TokenCache. */
 export interface SessionContext {
   readonly store: TokenStore;
+  /** Writes of this process in flight, by partition: merged locally, written once. */
+  readonly writes: PartitionWrites;
   readonly envelope: Envelope;
   readonly l1: L1Cache | undefined;
   /** Envelopes already opened, by store key: reused only for byte-identical blobs. */
@@ -63,6 +66,146 @@ interface Snapshot {
   doc?: CacheDocument;
 }
 
+/** What a write of the partition ended with. */
+export type WriteOutcome =
+  | {
+      readonly written: true;
+      readonly doc: CacheDocument;
+      readonly json: string;
+      readonly version: string | undefined;
+    }
+  | { readonly written: false };
+
+/** One request's change to a partition: what it loaded (base, version) and what it has now. */
+export interface PartitionChange {
+  readonly base: CacheDocument;
+  readonly mine: CacheDocument;
+  readonly version: string | undefined;
+  /** When its load started (performance.now()): a write that ended later is newer than it. */
+  readonly loadedAt: number;
+}
+
+type Writer = (
+  base: CacheDocument,
+  mine: CacheDocument,
+  version: string | undefined,
+) => Promise<WriteOutcome>;
+
+interface WriteQueue {
+  readonly pending: Array<{
+    readonly change: PartitionChange;
+    readonly write: Writer;
+    readonly done: (outcome: WriteOutcome) => void;
+  }>;
+}
+
+/** What this process last wrote to a partition, and when that write ended. */
+interface LastWrite {
+  readonly doc: CacheDocument;
+  readonly json: string;
+  readonly version: string | undefined;
+  readonly writtenAt: number;
+}
+
+/** Bounds of the memory of recent writes: a few seconds, a few MiB. */
+const RECENT_WRITES = { max: 1024, maxSize: 4 * 1024 * 1024, ttl: 10_000 } as const;
+
+/**
+ * The writes of one process, per partition. The first change is written at once; changes
+ * that arrive meanwhile wait for it and go out as one write. A change loaded before this
+ * process's last write ended is applied (three-way, per entity, as a conflict would
+ * be) on top of what this process last wrote, on that write's version: two requests of
+ * one process thus never conflict with each other at the store. Another instance's write
+ * still conflicts and merges as before. Queues live only while they have work; the
+ * memory of recent writes is bounded by count, bytes and age.
+ */
+export class PartitionWrites {
+  private readonly queues = new Map<string, WriteQueue>();
+  private readonly recent = new LRUCache<string, LastWrite>({
+    ...RECENT_WRITES,
+    sizeCalculation: (w) => Math.max(1, w.json.length),
+  });
+
+  /** Partitions with writes in flight (for tests). */
+  get size(): number {
+    return this.queues.size;
+  }
+
+  /** Forgets what this process wrote to a partition (after a sign-out deleted it). */
+  forget(key: string): void {
+    this.recent.delete(key);
+  }
+
+  /** Writes `change` (merged with any queued behind a write in flight). Never throws. */
+  submit(key: string, change: PartitionChange, write: Writer): Promise<WriteOutcome> {
+    return new Promise((done) => {
+      const existing = this.queues.get(key);
+      if (existing) {
+        existing.pending.push({ change, write, done });
+        return;
+      }
+      const queue: WriteQueue = { pending: [{ change, write, done }] };
+      this.queues.set(key, queue);
+      void this.drain(key, queue);
+    });
+  }
+
+  private async drain(key: string, queue: WriteQueue): Promise<void> {
+    try {
+      for (;;) {
+        const batch = queue.pending.splice(0);
+        const head = batch[0];
+        if (!head) return;
+        const last = this.recent.get(key);
+        const combined = combine(
+          batch.map((b) => b.change),
+          last,
+        );
+        let outcome: WriteOutcome;
+        try {
+          outcome = await head.write(combined.base, combined.mine, combined.version);
+        } catch {
+          outcome = { written: false }; // writers report their own failures and never throw
+        }
+        if (outcome.written) {
+          this.recent.set(key, {
+            doc: outcome.doc,
+            json: outcome.json,
+            version: outcome.version,
+            writtenAt: performance.now(),
+          });
+        } else {
+          this.recent.delete(key);
+        }
+        for (const b of batch) b.done(outcome);
+      }
+    } finally {
+      this.queues.delete(key);
+      for (const b of queue.pending.splice(0)) b.done({ written: false });
+    }
+  }
+}
+
+/**
+ * One change out of several. Changes loaded before this process's last write ended are
+ * applied on top of its last write (on that write's version); the others on top of
+ * the first of them, on its version.
+ */
+function combine(changes: readonly PartitionChange[], last: LastWrite | undefined): PartitionChange {
+  const stale = (c: PartitionChange): boolean => last !== undefined && c.loadedAt < last.writtenAt;
+  const rebased = changes.filter(stale);
+  const own = changes.filter((c) => !stale(c));
+  let acc: PartitionChange | undefined =
+    last && rebased.length > 0
+      ? { base: last.doc, mine: last.doc, version: last.version, loadedAt: last.writtenAt }
+      : undefined;
+  for (const c of [...rebased, ...own]) {
+    acc = acc ? { ...acc, mine: merge(c.base, c.mine, acc.mine) } : c;
+  }
+  if (!acc) throw new Error('combine: no change');
+  return acc;
+}
+
 /** The MSAL cache plugin for one partition and one request. */
 export class PartitionSession implements ICachePlugin {
   private loading: Promise<Snapshot> | undefined;
@@ -84,11 +227,22 @@ export class PartitionSession implements ICachePlugin {
     return this.snapshot?.source;
   }
 
+  /** The version loaded (undefined: absent or not loaded). */
+  get loadedVersion(): string | undefined {
+    return this.snapshot?.version;
+  }
+
   /** Loads the partition once per request: L1, else one store read. */
   load(): Promise<Snapshot> {
-    this.loading ??= this.readThrough().then((s) => (this.snapshot = s));
+    if (!this.loading) {
+      this.loadedAt = performance.now();
+      this.loading = this.readThrough().then((s) => (this.snapshot = s));
+    }
     return this.loading;
   }
+
+  /** When the snapshot's read started (performance.now()). */
+  private loadedAt = 0;
 
   /**
    * Fills an MSAL token cache with the partition, once per cache. msal-node does not call
@@ -133,35 +287,78 @@ export class PartitionSession implements ICachePlugin {
       return;
     }
     const nowSeconds = this.nowSeconds();
-    let base = prune(this.docOf(snapshot), nowSeconds);
-    let mine = prune(mineRaw, nowSeconds);
-    let version = snapshot.version;
+    const base = prune(this.docOf(snapshot), nowSeconds);
+    const mine = prune(mineRaw, nowSeconds);
     if (snapshot.source !== 'unreadable' && sameDocument(mine, base)) {
       this.skip('unchanged');
       return;
     }
+    // Concurrent requests of this process on this partition write once, merged here
+    // (see PartitionWrites), instead of conflicting with each other at the store.
+    const outcome = await this.ctx.writes.submit(
+      this.key,
+      { base, mine, version: snapshot.version, loadedAt: this.loadedAt },
+      (b, m, v) => this.writeMerging(b, m, v),
+    );
+    if (outcome.written) {
+      this.persisted = true;
+      this.snapshot = { json: outcome.json, version: outcome.version, source: 'store', writable: true };
+    }
+  }
+
+  /** True once this request's changes are in the store (its write, or a merged one). */
+  persisted = false;
+
+  /**
+   * Reads the partition again, bypassing L1, and makes it what the next MSAL client of
+   * this request is primed with. For a request waiting on another instance's token call.
+   */
+  async refresh(): Promise<{ readonly version: string | undefined; readonly source: LoadSource }> {
+    const startedAt = performance.now();
+    const fresh = await this.readFresh();
+    this.loadedAt = startedAt;
+    this.snapshot = fresh;
+    this.loading = Promise.resolve(fresh);
+    return fresh;
+  }
+
+  /** The conditional write with its conflict loop: re-read, merge, retry (bounded, jittered). */
+  private async writeMerging(
+    baseIn: CacheDocument,
+    mineIn: CacheDocument,
+    versionIn: string | undefined,
+  ): Promise<WriteOutcome> {
+    let base = baseIn;
+    // Merged with other requests' changes since persist() pruned: prune again.
+    let mine = prune(mineIn, this.nowSeconds());
+    let version = versionIn;
     const { maxAttempts } = this.ctx.conflictRetries;
     for (let attempt = 1; ; attempt++) {
       try {
         const written = await this.writeOnce(mine, version);
         this.snapshot = { ...written, source: 'store', writable: true, doc: mine };
-        return;
+        return {
+          written: true,
+          doc: mine,
+          json: written.json,
+          version: written.version,
+        };
       } catch (e) {
         if (!(e instanceof VersionConflictError)) {
           this.reportWriteFailure(e);
-          return;
+          return { written: false };
         }
         this.ctx.metrics.increment(Metric.StoreConflict, 1, { kind: this.kind });
         if (attempt >= maxAttempts) {
           this.reportWriteFailure(new ConflictRetriesExhaustedError(attempt, { cause: e }));
-          return;
+          return { written: false };
         }
       }
       await this.backoff(attempt);
       const theirs = await this.readFresh();
       if (!theirs.writable) {
         this.skip('unreadable-transient');
-        return;
+        return { written: false };
       }
       const theirsDoc = prune(this.docOf(theirs), this.nowSeconds());
       mine = prune(merge(base, mine, theirsDoc), this.nowSeconds());
@@ -171,7 +368,12 @@ export class PartitionSession implements ICachePlugin {
         // The other writer already stored everything this request has.
         this.snapshot = theirs;
         this.skip('merged-unchanged');
-        return;
+        return {
+          written: true,
+          doc: theirsDoc,
+          json: theirs.json,
+          version: theirs.version,
+        };
       }
     }
   }

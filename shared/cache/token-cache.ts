@@ -20,12 +20,26 @@ import {
   TokenCacheError,
 } from '../errors';
 import { JsonLogger, Metric, noMetrics, type Logger, type Metrics } from '../observability';
+import { hasLeases, type LeaseStore, type TokenStore } from '../store/store';
 import { AuthorityMetadataCache } from './authority-metadata';
+import { GatedNetwork, LeaseGate, SingleFlight, type LeaseSettings } from './coalescing';
 import { latestAccessTokenExpiry, parseDocument, type CacheDocument } from './cache-document';
 import { HttpsNetworkClient } from './http';
 import { L1Cache, OpenedEnvelopes } from './l1';
-import { PartitionSession, type ExpiryPolicy, type SessionContext } from './partition-session';
-import { authorityFor, logicalKey, storeKey, tenantOf, unverifiedExpiry } from './partitions';
+import {
+  PartitionSession,
+  PartitionWrites,
+  type ExpiryPolicy,
+  type SessionContext,
+} from './partition-session';
+import {
+  authorityFor,
+  logicalKey,
+  sha256Base64Url,
+  storeKey,
+  tenantOf,
+  unverifiedExpiry,
+} from './partitions';
 import type {
   AppTokenRequest,
   AuthCodeRequest,
@@ -47,7 +61,16 @@ export const TokenCacheDefaults = {
   conflictMaxDelayMs: 500,
   /** Memo of opened envelopes (see OpenedEnvelopes): bounded, not an option. */
   openedEnvelopesMaxBytes: 8 * 1024 * 1024,
+  coalescingLease: true,
+  leaseTtlMs: 3000,
+  leaseMaxWaitMs: 5000,
+  leasePollBaseMs: 20,
+  leasePollMaxMs: 100,
+  maxInFlight: 10_000,
 } as const;
+
+/** Reruns of one request after the store served it (the partition changed, yet MSAL missed). */
+const MAX_GATED_RUNS = 3;
 
 /** Item lifetime when a partition holds no dated token (should not happen; bounded anyway). */
 const FALLBACK_LIFETIME_SECONDS = 3600;
@@ -76,6 +99,11 @@ class PersistentTokenCache implements TokenCache {
   private readonly userWindowSeconds: number;
   private readonly logger: Logger;
   private readonly metrics: Metrics;
+  /** Identical acquisitions in flight in this process; undefined when coalescing is off. */
+  private readonly flights: SingleFlight<AuthenticationResult> | undefined;
+  /** The store's leases and their settings; undefined when off or the store has none. */
+  private readonly leases:
+    { readonly store: TokenStore & LeaseStore; readonly settings: LeaseSettings } | undefined;
 
   constructor(options: TokenCacheOptions) {
     validate(options);
@@ -97,8 +125,26 @@ class PersistentTokenCache implements TokenCache {
             },
             now,
           );
+    const coalescing = options.coalescing === false ? undefined : (options.coalescing ?? {});
+    this.flights = coalescing
+      ? new SingleFlight(coalescing.maxInFlight ?? TokenCacheDefaults.maxInFlight)
+      : undefined;
+    const useLease = coalescing && (coalescing.lease ?? TokenCacheDefaults.coalescingLease);
+    this.leases =
+      useLease && hasLeases(options.store)
+        ? {
+            store: options.store,
+            settings: {
+              leaseTtlMs: coalescing.leaseTtlMs ?? TokenCacheDefaults.leaseTtlMs,
+              maxWaitMs: coalescing.maxWaitMs ?? TokenCacheDefaults.leaseMaxWaitMs,
+              pollBaseMs: coalescing.pollBaseMs ?? TokenCacheDefaults.leasePollBaseMs,
+              pollMaxMs: coalescing.pollMaxMs ?? TokenCacheDefaults.leasePollMaxMs,
+            },
+          }
+        : undefined;
     this.ctx = {
       store: options.store,
+      writes: new PartitionWrites(),
       envelope: new Envelope({
         keys,
         compressAboveBytes: options.compressAboveBytes ?? TokenCacheDefaults.compressAboveBytes,
@@ -125,7 +171,8 @@ class PersistentTokenCache implements TokenCache {
   acquireTokenOnBehalfOf(request: OnBehalfOfRequest): Promise<AuthenticationResult> {
     requireNonEmpty(request.assertion, 'assertion');
     requireScopes(request.scopes);
-    return this.withPartition({ kind: 'obo', assertion: request.assertion }, async (cca) => {
+    const partition: Partition = { kind: 'obo', assertion: request.assertion };
+    return this.coalesced(partition, this.msal.authority, request.scopes, {}, async (cca) => {
       const result = await cca.acquireTokenOnBehalfOf({
         oboAssertion: request.assertion,
         scopes: [...request.scopes],
@@ -139,7 +186,9 @@ class PersistentTokenCache implements TokenCache {
   acquireTokenForApp(request: AppTokenRequest): Promise<AuthenticationResult> {
     requireScopes(request.scopes);
     const tenantId = request.tenantId ?? tenantOf(this.msal.authority);
-    return this.withPartition({ kind: 'app', tenantId }, async (cca) => {
+    const partition: Partition = { kind: 'app', tenantId };
+    const authority = authorityFor(this.msal.authority, tenantId);
+    return this.coalesced(partition, authority, request.scopes, {}, async (cca) => {
       const result = await cca.acquireTokenByClientCredential({ scopes: [...request.scopes] });
       if (!result) throw new TokenAcquisitionError(false, 'no_result', 'MSAL returned no token for the app');
       return result;
@@ -176,7 +225,9 @@ class PersistentTokenCache implements TokenCache {
   acquireTokenSilent(request: SilentUserRequest): Promise<AuthenticationResult> {
     requireNonEmpty(request.homeAccountId, 'homeAccountId');
     requireScopes(request.scopes);
-    return this.withPartition({ kind: 'user', homeAccountId: request.homeAccountId }, async (cca) => {
+    const partition: Partition = { kind: 'user', homeAccountId: request.homeAccountId };
+    const forceRefresh = request.forceRefresh ?? false;
+    return this.coalesced(partition, this.msal.authority, request.scopes, { forceRefresh }, async (cca) => {
       const account = await cca.getTokenCache().getAccountByHomeId(request.homeAccountId);
       if (!account) {
         throw new InteractionRequiredError('no cached account for this user: sign the user in again');
@@ -197,6 +248,7 @@ class PersistentTokenCache implements TokenCache {
     const key = this.storeKeyOf({ kind: 'user', homeAccountId });
     this.ctx.l1?.delete(key);
     this.ctx.opened.delete(key);
+    this.ctx.writes.forget(key);
     await this.ctx.store.delete(key);
     this.metrics.increment(Metric.StoreDelete, 1, { kind: 'user' });
   }
@@ -212,6 +264,77 @@ class PersistentTokenCache implements TokenCache {
     const cca = new ConfidentialClientApplication(config);
     await session.prime(cca.getTokenCache());
     return this.call(() => fn(cca));
+  }
+
+  /**
+   * One acquisition, coalesced: identical ones in flight in this process share it
+   * (single flight), and on a miss it passes the store's lease so that one instance calls
+   * the authority and the others are served from the store.
+   */
+  private coalesced(
+    partition: Partition,
+    authority: string,
+    scopes: readonly string[],
+    extra: { readonly forceRefresh?: boolean },
+    fn: (client: ConfidentialClientApplication) => Promise<AuthenticationResult>,
+  ): Promise<AuthenticationResult> {
+    const key = this.storeKeyOf(partition);
+    // Everything that makes MSAL send a different token request: the partition (caller),
+    // the request kind, the authority (tenant included) and the scopes, as a set.
+    const fingerprint = JSON.stringify([
+      partition.kind,
+      key,
+      authority,
+      [...new Set(scopes)].sort(),
+      extra.forceRefresh ?? false,
+    ]);
+    const requestKey = `${key}.${sha256Base64Url(fingerprint)}`;
+    const run = (): Promise<AuthenticationResult> => this.acquireGated(partition, authority, requestKey, fn);
+    if (!this.flights) return run();
+    const { promise, joined } = this.flights.run(requestKey, run);
+    if (!joined) return promise;
+    this.metrics.increment(Metric.FlightJoined, 1, { kind: partition.kind });
+    // Each caller its own result object; the tokens are the same.
+    return promise.then((r) => ({ ...r }));
+  }
+
+  private async acquireGated<T>(
+    partition: Partition,
+    authority: string,
+    requestKey: string,
+    fn: (client: ConfidentialClientApplication) => Promise<T>,
+  ): Promise<T> {
+    const session = this.session(partition);
+    await Promise.all([this.metadata.resolve(authority), session.load()]);
+    const leases = this.leases;
+    const deadline = this.ctx.now() + (leases?.settings.maxWaitMs ?? 0);
+    for (let run = 1; ; run++) {
+      const gate =
+        leases && run <= MAX_GATED_RUNS
+          ? new LeaseGate(leases.store, requestKey, session, leases.settings, deadline, {
+              metrics: this.metrics,
+              logger: this.logger,
+              now: this.ctx.now,
+              kind: partition.kind,
+            })
+          : undefined;
+      const config = await this.msalConfig(authority, session, gate && new GatedNetwork(this.network, gate));
+      const cca = new ConfidentialClientApplication(config);
+      await session.prime(cca.getTokenCache());
+      let result: T;
+      try {
+        result = await this.call(() => fn(cca));
+      } catch (e) {
+        await gate?.settle();
+        // The lease holder stored the partition meanwhile: run MSAL again on it.
+        if (gate?.served) continue;
+        throw e;
+      }
+      // Released, not left to expire: a later miss of the same request (an unreadable
+      // blob replaced, a token within MSAL's refresh margin) must not wait for it.
+      await gate?.settle();
+      return result;
+    }
   }
 
   storeKeyOf(partition: Partition): string {
@@ -244,7 +367,11 @@ class PersistentTokenCache implements TokenCache {
     }
   }
 
-  private async msalConfig(authority: string, plugin?: PartitionSession): Promise<Configuration> {
+  private async msalConfig(
+    authority: string,
+    plugin?: PartitionSession,
+    network: NonNullable<TokenCacheOptions['msal']['networkClient']> = this.network,
+  ): Promise<Configuration> {
     const { clientId, knownAuthorities, clientSecret, clientCertificate, clientAssertion } = this.msal;
     const authorityMetadata = await this.metadata.resolve(authority);
     return {
@@ -264,7 +391,7 @@ class PersistentTokenCache implements TokenCache {
       },
       ...(plugin ? { cache: { cachePlugin: plugin } } : {}),
       system: {
-        networkClient: this.network,
+        networkClient: network,
         loggerOptions: {
           piiLoggingEnabled: false,
           logLevel: LogLevel.Error,
@@ -360,6 +487,22 @@ function validate(options: TokenCacheOptions): void {
   }
   requirePositive(options.userSlidingWindowSeconds, 'userSlidingWindowSeconds');
   requirePositive(options.conflictRetries?.maxAttempts, 'conflictRetries.maxAttempts');
+  if (options.coalescing) {
+    const c = options.coalescing;
+    requirePositive(c.maxInFlight, 'coalescing.maxInFlight');
+    requirePositive(c.maxWaitMs, 'coalescing.maxWaitMs');
+    requirePositive(c.pollBaseMs, 'coalescing.pollBaseMs');
+    requirePositive(c.pollMaxMs, 'coalescing.pollMaxMs');
+    if (
+      c.leaseTtlMs !== undefined &&
+      !(Number.isSafeInteger(c.leaseTtlMs) && c.leaseTtlMs >= 1 && c.leaseTtlMs <= 60_000)
+    ) {
+      throw new ConfigurationError(
+        'coalescing.leaseTtlMs',
+        `expected whole milliseconds in 1..60000, got ${String(c.leaseTtlMs)}`,
+      );
+    }
+  }
   if (options.compressAboveBytes !== undefined && options.compressAboveBytes !== false) {
     if (!Number.isInteger(options.compressAboveBytes) || options.compressAboveBytes < 0) {
       throw new ConfigurationError('compressAboveBytes', 'expected false or a non-negative integer');

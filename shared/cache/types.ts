@@ -64,6 +64,30 @@ export interface DataKeyCacheOptions {
   readonly maxUnwrapped?: number;
 }
 
+/**
+ * Coalescing of token requests: identical acquisitions in flight in one process share one
+ * call (single flight), and on a miss an instance takes a short lease in the store so the
+ * others wait for its token instead of calling the authority too. See the README.
+ */
+export interface CoalescingOptions {
+  /**
+   * Take a lease in the store on a miss (cross-instance). Costs one conditional write per
+   * miss, nothing on a hit; ignored when the store has no leases.
+   * @default true
+   */
+  readonly lease?: boolean;
+  /** How long a lease holds unless released: longer than a token call takes. @default 3000 */
+  readonly leaseTtlMs?: number;
+  /** Longest a request waits for another instance's token before calling the authority itself. @default 5000 */
+  readonly maxWaitMs?: number;
+  /** First re-read of the partition by a waiter, ms; doubling with jitter. @default 20 */
+  readonly pollBaseMs?: number;
+  /** Longest pause between a waiter's re-reads, ms. @default 100 */
+  readonly pollMaxMs?: number;
+  /** Most distinct acquisitions shared at once in a process; beyond, requests run alone. @default 10_000 */
+  readonly maxInFlight?: number;
+}
+
 /** Options of {@link createTokenCache}. */
 export interface TokenCacheOptions {
   readonly msal: MsalOptions;
@@ -82,6 +106,8 @@ export interface TokenCacheOptions {
     /** First backoff ceiling; full jitter, doubling each attempt. @default 10 */ readonly baseDelayMs?: number;
     /** @default 500 */ readonly maxDelayMs?: number;
   };
+  /** One token request per caller: single flight and the store lease, or `false` for neither. @default enabled with the CoalescingOptions defaults */
+  readonly coalescing?: CoalescingOptions | false;
   /** @default a JsonLogger at level warn */
   readonly logger?: Logger;
   /** @default no metrics */

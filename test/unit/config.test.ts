@@ -61,6 +61,7 @@ describe('loadFunctionConfig', () => {
       expect(config.keyRing).toEqual({ kind: 'aws-kms', keyId: 'alias/token-cache' });
       expect(config.azureCredential).toBe('default');
       expect(config.l1).toEqual({ maxBytes: 16 * 1024 * 1024, ttlMs: 300_000 });
+      expect(config.coalescing).toBe('on');
       expect(config.downstream).toEqual({
         url: 'https://graph.microsoft.com/v1.0/me',
         scopes: ['https://graph.microsoft.com/User.Read'],
@@ -95,6 +96,7 @@ describe('loadFunctionConfig', () => {
           AWS_ENDPOINT_URL_KMS: 'http://localhost:4000',
           TOKEN_CACHE_L1_MAX_BYTES: '1048576',
           TOKEN_CACHE_L1_TTL_SECONDS: '30',
+          TOKEN_CACHE_COALESCING: 'local',
           DOWNSTREAM_SCOPES: 'api://downstream/Data.Read, api://downstream/Data.Write',
           DAEMON_SCOPE: 'api://other/.default',
           DOWNSTREAM_TIMEOUT_MS: '2500',
@@ -120,6 +122,7 @@ describe('loadFunctionConfig', () => {
         endpoint: 'http://localhost:4000',
       });
       expect(config.l1).toEqual({ maxBytes: 1048576, ttlMs: 30_000 });
+      expect(config.coalescing).toBe('local');
       expect(config.downstream.scopes).toEqual(['api://downstream/Data.Read', 'api://downstream/Data.Write']);
       expect(config.downstream.appScope).toBe('api://other/.default');
       expect(config.downstream.timeoutMs).toBe(2500);
@@ -406,6 +409,7 @@ describe('loadFunctionConfig', () => {
         { TOKEN_CACHE_L1_TTL_SECONDS: '0' },
         /expected a whole number >= 1, got "0"/,
       ],
+      ['TOKEN_CACHE_COALESCING', { TOKEN_CACHE_COALESCING: 'yes' }, /got "yes"/],
       [
         'DOWNSTREAM_URL',
         { DOWNSTREAM_URL: undefined },
