@@ -732,6 +732,7 @@ describe('configuration layers', () => {
           TOKEN_CACHE_CONFLICT_MAX_ATTEMPTS: '3',
           TOKEN_CACHE_CONFLICT_BASE_DELAY_MS: '0',
           TOKEN_CACHE_CONFLICT_MAX_DELAY_MS: '40',
+          TOKEN_CACHE_COALESCING: 'local',
         }),
       ),
     );
@@ -746,6 +747,7 @@ describe('configuration layers', () => {
         baseDelayMs: TokenCacheDefaults.conflictBaseDelayMs,
         maxDelayMs: TokenCacheDefaults.conflictMaxDelayMs,
       },
+      coalescing: { lease: true },
     });
     expect(set).toEqual({
       l1: { maxBytes: 1024, ttlMs: 7000 },
@@ -753,7 +755,11 @@ describe('configuration layers', () => {
       userSlidingWindowSeconds: 3600,
       compressAboveBytes: false,
       conflictRetries: { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 40 },
+      coalescing: { lease: false },
     });
+    expect(cacheOptionsOf(loadCacheConfig(baseEnv({ TOKEN_CACHE_COALESCING: 'off' }))).coalescing).toBe(
+      false,
+    );
   });
 
   it('rotates the local key ring from the environment: the old key still opens what it sealed', async () => {
