@@ -26,6 +26,7 @@
  * | `AWS_ENDPOINT_URL_SECRETS_MANAGER` | no | the regional endpoint | Secrets Manager endpoint (local development). |
  * | `AWS_REGION` | no | the SDK's resolution | Region of the AWS clients (Lambda sets it). |
  * | `TOKEN_CACHE_KEYVAULT_KEY_ID` | with `azure-keyvault` | | `https://<vault>.vault.azure.net/keys/<name>` (follows rotations) or `.../keys/<name>/<version>`. |
+ * | `TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID` | with `azure-keyvault` | | The EC P-256 key that signs (attests) data keys, same forms; a different key from `TOKEN_CACHE_KEYVAULT_KEY_ID`. |
  * | `TOKEN_CACHE_LOCAL_MASTER_KEY` | with `local` | | 32 random bytes, base64. |
  * | `TOKEN_CACHE_AZURE_CREDENTIAL` | no | `default` | Credential for Key Vault and key-less Cosmos DB: `default` (DefaultAzureCredential: managed identity, environment, CLI) or `app` (this app's own client secret at `MSAL_AUTHORITY`, e.g. against a local authority). |
  * | `TOKEN_CACHE_L1_MAX_BYTES` | no | `16777216` | Bytes of opened partitions kept in process; `0` turns the in-process cache off. |
@@ -86,7 +87,7 @@ export type StoreConfig =
 /** Which key ring wraps the data keys. */
 export type KeyRingConfig =
   | { readonly kind: 'aws-kms'; readonly keyId: string; readonly endpoint?: string }
-  | { readonly kind: 'azure-keyvault'; readonly keyId: string }
+  | { readonly kind: 'azure-keyvault'; readonly keyId: string; readonly signingKeyId: string }
   | { readonly kind: 'local'; readonly masterKey: SecretValue };
 
 /** The validated configuration of the functions. */
@@ -150,6 +151,7 @@ export const ConfigVariables = [
   'AWS_ENDPOINT_URL_SECRETS_MANAGER',
   'AWS_REGION',
   'TOKEN_CACHE_KEYVAULT_KEY_ID',
+  'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
   'TOKEN_CACHE_LOCAL_MASTER_KEY',
   'TOKEN_CACHE_AZURE_CREDENTIAL',
   'TOKEN_CACHE_L1_MAX_BYTES',
@@ -449,7 +451,21 @@ function readKeyRing(read: Reader): KeyRingConfig {
       if (!/^https?:\/\/[^/]+\/keys\/[0-9A-Za-z-]+(\/[0-9A-Za-z]+)?$/.test(keyId)) {
         throw invalid('TOKEN_CACHE_KEYVAULT_KEY_ID', 'https://<vault>/keys/<name>[/<version>]', keyId);
       }
-      return { kind, keyId };
+      const signingKeyId = read.url(
+        'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
+        read.required(
+          'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
+          'the Key Vault EC P-256 key that signs data keys, https://<vault>/keys/<name>[/<version>]',
+        ),
+      );
+      if (!/^https?:\/\/[^/]+\/keys\/[0-9A-Za-z-]+(\/[0-9A-Za-z]+)?$/.test(signingKeyId)) {
+        throw invalid(
+          'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
+          'https://<vault>/keys/<name>[/<version>]',
+          signingKeyId,
+        );
+      }
+      return { kind, keyId, signingKeyId };
     }
     case 'local': {
       const masterKey = read.required('TOKEN_CACHE_LOCAL_MASTER_KEY', '32 random bytes, base64');

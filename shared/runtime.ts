@@ -276,6 +276,7 @@ function createKeyRing(
     case 'azure-keyvault':
       return new (sdk.keyVaultRing().KeyVaultKeyRing)({
         keyId: ring.keyId,
+        signingKeyId: ring.signingKeyId,
         credential: azure ?? new (sdk.identity().DefaultAzureCredential)(),
         cryptographyClientOptions: {
           ...(ca ? { tlsOptions: { ca: [...ca] } } : {}),

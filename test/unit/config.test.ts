@@ -139,6 +139,7 @@ describe('loadConfig', () => {
           TOKEN_CACHE_COSMOS_DATABASE: 'db',
           TOKEN_CACHE_COSMOS_CONTAINER: 'partitions',
           TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://vault.vault.azure.net/keys/token-cache',
+          TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: 'https://vault.vault.azure.net/keys/token-cache-sign',
         }),
       );
       const memory = loadConfig(
@@ -158,6 +159,7 @@ describe('loadConfig', () => {
       expect(cosmos.keyRing).toEqual({
         kind: 'azure-keyvault',
         keyId: 'https://vault.vault.azure.net/keys/token-cache',
+        signingKeyId: 'https://vault.vault.azure.net/keys/token-cache-sign',
       });
       expect(memory.store).toEqual({ kind: 'memory' });
       expect(memory.keyRing.kind).toBe('local');
@@ -355,6 +357,14 @@ describe('loadConfig', () => {
           TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://v.vault.azure.net/secrets/x',
         },
         /expected https:\/\/<vault>\/keys\/<name>\[\/<version>\]/,
+      ],
+      [
+        'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
+        {
+          TOKEN_CACHE_KMS_KEY_ID: undefined,
+          TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://v.vault.azure.net/keys/wrap',
+        },
+        /expected the Key Vault EC P-256 key that signs data keys/,
       ],
       [
         'TOKEN_CACHE_LOCAL_MASTER_KEY',
