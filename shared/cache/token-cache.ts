@@ -47,6 +47,8 @@ export const TokenCacheDefaults = {
   conflictMaxDelayMs: 500,
   /** Memo of opened envelopes (see OpenedEnvelopes): bounded, not an option. */
   openedEnvelopesMaxBytes: 8 * 1024 * 1024,
+  /** Age bound of the memo's entries when L1 is off (with L1 on, `l1.ttlMs`). */
+  openedEnvelopesTtlMs: 5 * 60_000,
 } as const;
 
 /** Item lifetime when a partition holds no dated token (should not happen; bounded anyway). */
@@ -104,7 +106,15 @@ class PersistentTokenCache implements TokenCache {
         compressAboveBytes: options.compressAboveBytes ?? TokenCacheDefaults.compressAboveBytes,
       }),
       l1,
-      opened: new OpenedEnvelopes(TokenCacheDefaults.openedEnvelopesMaxBytes),
+      // The memo holds decrypted JSON like L1 does, so it is aged like L1: `l1.ttlMs`, or
+      // 5 minutes with L1 off (where it keeps the warm read path cheap).
+      opened: new OpenedEnvelopes(TokenCacheDefaults.openedEnvelopesMaxBytes, {
+        ttlMs:
+          options.l1 === false
+            ? TokenCacheDefaults.openedEnvelopesTtlMs
+            : (options.l1?.ttlMs ?? TokenCacheDefaults.l1TtlMs),
+        now,
+      }),
       logger: this.logger,
       metrics: this.metrics,
       now,

@@ -57,6 +57,8 @@ export class DataKeyCache {
       ttl: positive(options.maxUnwrappedAgeMs ?? 900_000, 'dataKeys.maxUnwrappedAgeMs', false),
       // Age is measured on the cache's own clock, so tests can move it.
       perf: { now: () => this.now() },
+      // Every check reads the clock (lru-cache otherwise reuses a reading until a timer fires).
+      ttlResolution: 0,
       // A read does not renew the age: revocation is bounded by the first unwrap.
       updateAgeOnGet: false,
     });
