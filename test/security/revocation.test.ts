@@ -18,7 +18,6 @@ import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { GrantType } from '../../local/authority';
 import { startLocalKms, type LocalKms } from '../../local/kms';
 import { startLocalKeyVault, type LocalKeyVault } from '../../local/keyvault';
-import type { L1Options } from '../../shared/cache/types';
 import { KmsKeyRing } from '../../shared/crypto/aws-kms-keyring';
 import { KeyVaultKeyRing } from '../../shared/crypto/azure-keyvault-keyring';
 import type { KeyRing } from '../../shared/crypto/keyring';
