@@ -18,7 +18,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { ConfigVariable } from '../../shared/config';
-import { TokenCache, type TokenCacheProps } from './token-cache';
+import { TokenCache, type TokenCachePartitionKind, type TokenCacheProps } from './token-cache';
 
 /** Environment variables the handlers read besides the cache's own, as `shared/config.ts` names them. */
 export const FUNCTION_ENV = {
@@ -228,6 +228,8 @@ export class TokenCacheStack extends Stack {
     this.webApi = this.cacheFunction('WebApi', {
       ...common,
       entry: 'functions/aws/web-api.ts',
+      // The web API reads and writes only OBO partitions: its role opens no app partition.
+      partitionKinds: ['obo'],
       description: 'Validates the caller, gets a downstream token on behalf of the caller, calls downstream',
       timeout: Duration.seconds(10),
       environment: {
@@ -238,6 +240,8 @@ export class TokenCacheStack extends Stack {
     this.daemon = this.cacheFunction('Daemon', {
       ...common,
       entry: 'functions/aws/daemon.ts',
+      // The daemon holds only app partitions: its role opens no caller's OBO partition.
+      partitionKinds: ['app'],
       description: 'Gets an app token (client credentials) and calls downstream on a schedule',
       timeout: Duration.seconds(30),
       environment: {
@@ -278,6 +282,7 @@ export class TokenCacheStack extends Stack {
       clientSecret: secretsmanager.ISecret;
       logRetention: logs.RetentionDays;
       root: string;
+      partitionKinds: readonly TokenCachePartitionKind[];
     },
   ): nodejs.NodejsFunction {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: options.logRetention });
@@ -318,7 +323,7 @@ export class TokenCacheStack extends Stack {
         forceDockerBundling: false,
       },
     });
-    options.tokenCache.bindTo(fn);
+    options.tokenCache.bindTo(fn, { partitionKinds: options.partitionKinds });
     options.clientSecret.grantRead(fn);
     return fn;
   }
