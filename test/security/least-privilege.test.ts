@@ -15,7 +15,6 @@ import { startLocalKms, type LocalKms, type LocalKmsPolicy } from '../../local/k
 import { kmsEncryptionContext, KmsKeyRing } from '../../shared/crypto/aws-kms-keyring';
 import { DataKeyCache } from '../../shared/crypto/data-key-cache';
 import { Envelope, parseEnvelopeHeader } from '../../shared/crypto/envelope';
-import type { PartitionKind } from '../../shared/crypto/keyring';
 import { KeyServiceError, KeyServiceFailure } from '../../shared/errors';
 import { MemoryStore } from '../../shared/store/memory';
 import { API_CLIENT_ID, DOWNSTREAM_SCOPE, type CacheWorld } from '../support/cache-harness';
