@@ -487,7 +487,7 @@ function toKeyServiceError(
         ? fail(KeyServiceFailure.Disabled, `${answered}: the key version is disabled`)
         : fail(
             KeyServiceFailure.AccessDenied,
-            `${answered}: grant the identity get, wrapKey and unwrapKey on the key`,
+            `${answered}: grant the identity get, wrapKey and unwrapKey on the wrapping key, get and sign on the signing key`,
           );
     }
     if (status === 401)

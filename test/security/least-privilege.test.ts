@@ -15,6 +15,7 @@ import { startLocalKms, type LocalKms, type LocalKmsPolicy } from '../../local/k
 import { kmsEncryptionContext, KmsKeyRing } from '../../shared/crypto/aws-kms-keyring';
 import { DataKeyCache } from '../../shared/crypto/data-key-cache';
 import { Envelope, parseEnvelopeHeader } from '../../shared/crypto/envelope';
+import type { PartitionKind } from '../../shared/crypto/keyring';
 import { KeyServiceError, KeyServiceFailure } from '../../shared/errors';
 import { MemoryStore } from '../../shared/store/memory';
 import { API_CLIENT_ID, DOWNSTREAM_SCOPE, type CacheWorld } from '../support/cache-harness';
@@ -113,7 +114,7 @@ describe('least privilege by partition kind under AWS KMS', () => {
     ).toBe(true);
   });
 
-  describe.each([
+  describe.each<[string, string, PartitionKind, PartitionKind]>([
     ['the web API', WEB_API_KEY_ID, 'app', 'obo'],
     ['the daemon', DAEMON_KEY_ID, 'obo', 'app'],
   ])('%s', (_who, accessKeyId, foreignKind, ownKind) => {
