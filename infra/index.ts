@@ -1,8 +1,11 @@
 /** The infrastructure's public surface: the reusable construct, the reference stack and its app. */
 export {
+  ENCRYPTION_CONTEXT_KIND_KEY,
   ENCRYPTION_CONTEXT_PURPOSE,
   TOKEN_CACHE_ENV,
   TokenCache,
+  type TokenCacheGrantOptions,
+  type TokenCachePartitionKind,
   type TokenCacheProps,
 } from './lib/token-cache';
 export {

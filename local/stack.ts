@@ -189,6 +189,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       });
       stoppers.push(() => vault.stop());
       const key = await vault.createKey('token-cache');
+      const signingKey = await vault.createKey('token-cache-sign', { kty: 'EC' });
       keyServiceCalls = () => vault.counters.calls('wrapKey') + vault.counters.calls('unwrapKey');
       Object.assign(env, {
         MSAL_CLIENT_SECRET: LOCAL_API_CLIENT_SECRET,
@@ -197,6 +198,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         TOKEN_CACHE_COSMOS_CONTAINER: cosmos.containerId,
         TOKEN_CACHE_COSMOS_KEY: cosmos.key,
         TOKEN_CACHE_KEYVAULT_KEY_ID: `${vault.vaultUrl}/keys/${key.name}`,
+        TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: `${vault.vaultUrl}/keys/${signingKey.name}`,
         TOKEN_CACHE_AZURE_CREDENTIAL: 'app',
       });
     }

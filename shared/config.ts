@@ -56,7 +56,12 @@ export type StoreConfig =
 /** Which key ring wraps the data keys. */
 export type KeyRingConfig =
   | { readonly kind: 'aws-kms'; readonly keyId: string; readonly endpoint?: string }
-  | { readonly kind: 'azure-keyvault'; readonly keyId: string }
+  | {
+      readonly kind: 'azure-keyvault';
+      readonly keyId: string;
+      /** The EC P-256 key that signs (attests) the data keys. */
+      readonly signingKeyId: string;
+    }
   | {
       readonly kind: 'local';
       readonly masterKey: SecretValue;
@@ -104,6 +109,7 @@ export const CacheConfigDefaults = {
   dataKeyMaxAgeSeconds: 300,
   dataKeyMaxUses: 10_000,
   dataKeyMaxUnwrapped: 1_000,
+  dataKeyMaxUnwrappedAgeSeconds: 900,
   userSlidingWindowSeconds: 14 * 24 * 3600,
   compressAboveBytes: 1024,
   conflictMaxAttempts: 20,
@@ -134,6 +140,7 @@ export const CacheVariables = [
   'AWS_ENDPOINT_URL_SECRETS_MANAGER',
   'AWS_REGION',
   'TOKEN_CACHE_KEYVAULT_KEY_ID',
+  'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
   'TOKEN_CACHE_AZURE_CREDENTIAL',
   'TOKEN_CACHE_LOCAL_MASTER_KEY',
   'TOKEN_CACHE_LOCAL_KEY_ID',
@@ -143,6 +150,7 @@ export const CacheVariables = [
   'TOKEN_CACHE_DATA_KEY_MAX_AGE_SECONDS',
   'TOKEN_CACHE_DATA_KEY_MAX_USES',
   'TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED',
+  'TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED_AGE_SECONDS',
   'TOKEN_CACHE_USER_SLIDING_WINDOW_SECONDS',
   'TOKEN_CACHE_COMPRESS_ABOVE_BYTES',
   'TOKEN_CACHE_CONFLICT_MAX_ATTEMPTS',
@@ -244,6 +252,9 @@ export function readCacheConfig(read: EnvReader): CacheConfig {
       maxAgeMs: read.integer('TOKEN_CACHE_DATA_KEY_MAX_AGE_SECONDS', d.dataKeyMaxAgeSeconds, 1) * 1000,
       maxUses: read.integer('TOKEN_CACHE_DATA_KEY_MAX_USES', d.dataKeyMaxUses, 1),
       maxUnwrapped: read.integer('TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED', d.dataKeyMaxUnwrapped, 1),
+      maxUnwrappedAgeMs:
+        read.integer('TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED_AGE_SECONDS', d.dataKeyMaxUnwrappedAgeSeconds, 1) *
+        1000,
     },
     userSlidingWindowSeconds: read.integer(
       'TOKEN_CACHE_USER_SLIDING_WINDOW_SECONDS',
@@ -527,7 +538,21 @@ function readKeyRing(read: EnvReader): KeyRingConfig {
       if (!/^https?:\/\/[^/]+\/keys\/[0-9A-Za-z-]+(\/[0-9A-Za-z]+)?$/.test(keyId)) {
         throw invalid('TOKEN_CACHE_KEYVAULT_KEY_ID', 'https://<vault>/keys/<name>[/<version>]', keyId);
       }
-      return { kind, keyId };
+      const signingKeyId = read.url(
+        'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
+        read.required(
+          'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
+          'the Key Vault EC P-256 key that signs data keys, https://<vault>/keys/<name>[/<version>]',
+        ),
+      );
+      if (!/^https?:\/\/[^/]+\/keys\/[0-9A-Za-z-]+(\/[0-9A-Za-z]+)?$/.test(signingKeyId)) {
+        throw invalid(
+          'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
+          'https://<vault>/keys/<name>[/<version>]',
+          signingKeyId,
+        );
+      }
+      return { kind, keyId, signingKeyId };
     }
     case 'local': {
       const masterKey = masterKeyOf(

@@ -135,6 +135,10 @@ export const EnvelopeFailure = {
   AuthenticationFailed: 'authentication-failed',
   /** Authenticated, but the plaintext is not an MSAL cache document. */
   BadPlaintext: 'bad-plaintext',
+  /** The key ring requires a data-key attestation (format v2) and the blob has none (e.g. a v1 Key Vault envelope): forgeable, never trusted. */
+  Unattested: 'unattested',
+  /** The data-key attestation does not verify, or names a signing key other than the configured one. */
+  BadAttestation: 'bad-attestation',
 } as const;
 export type EnvelopeFailure = (typeof EnvelopeFailure)[keyof typeof EnvelopeFailure];
 
@@ -156,6 +160,8 @@ export const KeyServiceFailure = {
   Disabled: 'disabled',
   AccessDenied: 'access-denied',
   InvalidCiphertext: 'invalid-ciphertext',
+  /** The data-key attestation does not verify (a forged or altered envelope header). */
+  BadAttestation: 'bad-attestation',
   Throttled: 'throttled',
   Unavailable: 'unavailable',
   Unknown: 'unknown',

@@ -17,7 +17,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { FunctionVariable } from '../../functions/core/config';
-import { TokenCache, type TokenCacheProps } from './token-cache';
+import { TokenCache, type TokenCachePartitionKind, type TokenCacheProps } from './token-cache';
 
 /** Environment variables the handlers read besides the cache's own, as `shared/config.ts` names them. */
 export const FUNCTION_ENV = {
@@ -228,6 +228,8 @@ export class TokenCacheStack extends Stack {
     this.webApi = this.cacheFunction('WebApi', {
       ...common,
       entry: 'web-api',
+      // The web API reads and writes only OBO partitions: its role opens no app partition.
+      partitionKinds: ['obo'],
       description: 'Validates the caller, gets a downstream token on behalf of the caller, calls downstream',
       timeout: Duration.seconds(10),
       environment: {
@@ -238,6 +240,8 @@ export class TokenCacheStack extends Stack {
     this.daemon = this.cacheFunction('Daemon', {
       ...common,
       entry: 'daemon',
+      // The daemon holds only app partitions: its role opens no caller's OBO partition.
+      partitionKinds: ['app'],
       description: 'Gets an app token (client credentials) and calls downstream on a schedule',
       timeout: Duration.seconds(30),
       environment: {
@@ -284,6 +288,7 @@ export class TokenCacheStack extends Stack {
       clientSecret: secretsmanager.ISecret;
       logRetention: logs.RetentionDays;
       root: string;
+      partitionKinds: readonly TokenCachePartitionKind[];
     },
   ): lambda.Function {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: options.logRetention });
@@ -305,7 +310,7 @@ export class TokenCacheStack extends Stack {
       logGroup,
       environment: options.environment,
     });
-    options.tokenCache.bindTo(fn);
+    options.tokenCache.bindTo(fn, { partitionKinds: options.partitionKinds });
     options.clientSecret.grantRead(fn);
     return fn;
   }

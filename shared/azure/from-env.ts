@@ -156,6 +156,7 @@ function createKeyRing(
   }
   return new KeyVaultKeyRing({
     keyId: ring.keyId,
+    signingKeyId: ring.signingKeyId,
     credential: azure ?? new DefaultAzureCredential(),
     cryptographyClientOptions: {
       ...(ca ? { tlsOptions: { ca: [...ca] } } : {}),

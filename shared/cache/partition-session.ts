@@ -5,6 +5,7 @@
  */
 import type { ICachePlugin, TokenCacheContext } from '@azure/msal-node';
 import type { Envelope } from '../crypto/envelope';
+import type { PartitionKind } from '../crypto/keyring';
 import {
   ConflictRetriesExhaustedError,
   EnvelopeError,
@@ -218,7 +219,7 @@ export class PartitionSession implements ICachePlugin {
     /** The store key (a hash). */
     readonly key: string,
     /** `app`, `obo` or `user`: for logs and metrics. */
-    readonly kind: string,
+    readonly kind: PartitionKind,
     private readonly expiry: ExpiryPolicy,
   ) {}
 
@@ -396,7 +397,9 @@ export class PartitionSession implements ICachePlugin {
     const json = JSON.stringify(doc);
     const nowSeconds = this.nowSeconds();
     const expiresAt = Math.max(this.expiry(doc, nowSeconds), nowSeconds + 1);
-    const blob = await this.ctx.envelope.seal(Buffer.from(json, 'utf8'), this.key);
+    const blob = await this.ctx.envelope.seal(Buffer.from(json, 'utf8'), this.key, {
+      partitionKind: this.kind,
+    });
     const newVersion = await this.ctx.store.write(this.key, blob, { condition, expiresAt });
     this.ctx.metrics.increment(Metric.StoreWrite, 1, { kind: this.kind });
     this.ctx.opened.set(this.key, blob, json);
@@ -438,7 +441,7 @@ export class PartitionSession implements ICachePlugin {
       return { json: known, version: item.version, source: 'store', writable: true };
     }
     try {
-      const plaintext = await this.ctx.envelope.open(item.blob, this.key);
+      const plaintext = await this.ctx.envelope.open(item.blob, this.key, { partitionKind: this.kind });
       const json = Buffer.from(plaintext).toString('utf8');
       let doc: CacheDocument;
       try {

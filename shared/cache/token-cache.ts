@@ -67,6 +67,8 @@ export const TokenCacheDefaults = {
   leasePollBaseMs: 20,
   leasePollMaxMs: 100,
   maxInFlight: 10_000,
+  /** Age bound of the memo's entries when L1 is off (with L1 on, `l1.ttlMs`). */
+  openedEnvelopesTtlMs: 5 * 60_000,
 } as const;
 
 /** Reruns of one request after the store served it (the partition changed, yet MSAL missed). */
@@ -150,7 +152,15 @@ class PersistentTokenCache implements TokenCache {
         compressAboveBytes: options.compressAboveBytes ?? TokenCacheDefaults.compressAboveBytes,
       }),
       l1,
-      opened: new OpenedEnvelopes(TokenCacheDefaults.openedEnvelopesMaxBytes),
+      // The memo holds decrypted JSON like L1 does, so it is aged like L1: `l1.ttlMs`, or
+      // 5 minutes with L1 off (where it keeps the warm read path cheap).
+      opened: new OpenedEnvelopes(TokenCacheDefaults.openedEnvelopesMaxBytes, {
+        ttlMs:
+          options.l1 === false
+            ? TokenCacheDefaults.openedEnvelopesTtlMs
+            : (options.l1?.ttlMs ?? TokenCacheDefaults.l1TtlMs),
+        now,
+      }),
       logger: this.logger,
       metrics: this.metrics,
       now,

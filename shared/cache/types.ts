@@ -62,6 +62,13 @@ export interface DataKeyCacheOptions {
   readonly maxUses?: number;
   /** Unwrapped data keys kept for reads. @default 1_000 */
   readonly maxUnwrapped?: number;
+  /**
+   * Longest an unwrapped data key is reused for reads before the ring is asked again:
+   * with the opened-envelope memo's age, the revocation window (a disabled master key
+   * stops warm instances reading within this time).
+   * @default 900_000 (15 minutes)
+   */
+  readonly maxUnwrappedAgeMs?: number;
 }
 
 /**

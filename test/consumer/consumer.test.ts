@@ -435,6 +435,7 @@ export const handler = async (): Promise<{ fromCache: boolean; tokenType: string
 
     it('serves a token through createTokenCacheFromEnv over Cosmos DB and Key Vault, then from the cache', async () => {
       const key = await vault.createKey('consumer');
+      const signingKey = await vault.createKey('consumer-sign', { kty: 'EC' });
       const env = {
         PATH: process.env.PATH ?? '',
         MSAL_CLIENT_ID: CLIENT_ID,
@@ -447,6 +448,7 @@ export const handler = async (): Promise<{ fromCache: boolean; tokenType: string
         TOKEN_CACHE_COSMOS_CONTAINER: cosmos.containerId,
         TOKEN_CACHE_COSMOS_KEY: cosmos.key,
         TOKEN_CACHE_KEYVAULT_KEY_ID: `${vault.vaultUrl}/keys/${key.name}`,
+        TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: `${vault.vaultUrl}/keys/${signingKey.name}`,
         TOKEN_CACHE_AZURE_CREDENTIAL: 'app',
       };
       const source = `import { createTokenCacheFromEnv } from 'msal-cloud-cache/azure';

@@ -114,6 +114,7 @@ describe('the Azure Functions package (npm run package:azure)', () => {
       startDownstreamApi({ authority, audience: DOWNSTREAM_AUDIENCE }),
     ]);
     const key = await vault.createKey('functions-package');
+    const signingKey = await vault.createKey('functions-package-sign', { kty: 'EC' });
     fs.writeFileSync(path.join(work, 'ca.pem'), certificate.cert);
     env = {
       PATH: process.env.PATH ?? '',
@@ -127,6 +128,7 @@ describe('the Azure Functions package (npm run package:azure)', () => {
       TOKEN_CACHE_COSMOS_CONTAINER: cosmos.containerId,
       TOKEN_CACHE_COSMOS_KEY: cosmos.key,
       TOKEN_CACHE_KEYVAULT_KEY_ID: `${vault.vaultUrl}/keys/${key.name}`,
+      TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: `${vault.vaultUrl}/keys/${signingKey.name}`,
       TOKEN_CACHE_AZURE_CREDENTIAL: 'app',
       DOWNSTREAM_URL: downstream.url,
       DOWNSTREAM_SCOPES: `${DOWNSTREAM_AUDIENCE}/.default`,

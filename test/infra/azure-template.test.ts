@@ -242,7 +242,15 @@ describe('infra/azure/azuredeploy.json', () => {
         enableSoftDelete: true,
         enablePurgeProtection: true,
       });
-      const key = one('Microsoft.KeyVault/vaults/keys').properties as {
+      // Two keys since issue 11: the RSA wrapping key (keyName) and the EC signing key (signingKeyName).
+      const keyNamed = (parameter: string): Resource => {
+        const found = resourcesOf('Microsoft.KeyVault/vaults/keys').filter((r) =>
+          r.name.includes(`parameters('${parameter}')`),
+        );
+        expect(found).toHaveLength(1);
+        return found[0];
+      };
+      const key = keyNamed('keyName').properties as {
         kty: string;
         keySize: number;
         keyOps: string[];
@@ -254,6 +262,11 @@ describe('infra/azure/azuredeploy.json', () => {
       expect(key.kty).toBe('RSA');
       expect(key.keySize).toBeGreaterThanOrEqual(3072);
       expect(key.keyOps.sort()).toEqual(['unwrapKey', 'wrapKey']);
+      const signing = keyNamed('signingKeyName').properties as typeof key & { curveName: string };
+      expect(signing.kty).toBe('EC');
+      expect(signing.curveName).toBe('P-256');
+      expect(signing.keyOps.sort()).toEqual(['sign', 'verify']);
+      expect(signing.rotationPolicy.attributes.expiryTime).toBe("[parameters('keyExpiresAfter')]");
       expect(key.rotationPolicy.attributes.expiryTime).toBe("[parameters('keyExpiresAfter')]");
       expect(key.rotationPolicy.lifetimeActions).toContainEqual({
         trigger: { timeAfterCreate: "[parameters('keyRotateAfter')]" },
@@ -309,6 +322,7 @@ describe('infra/azure/azuredeploy.json', () => {
         MSAL_CLIENT_SECRET: 'resolved-from-key-vault',
         TOKEN_CACHE_COSMOS_ENDPOINT: 'https://msalcache-cosmos-abc.documents.azure.com:443/',
         TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://msalcachekvabc.vault.azure.net/keys/token-cache-wrap',
+        TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: 'https://msalcachekvabc.vault.azure.net/keys/token-cache-sign',
       };
       const parameterValues: Record<string, string> = {
         clientId: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0',
@@ -331,7 +345,11 @@ describe('infra/azure/azuredeploy.json', () => {
       const config = loadFunctionConfig(env);
       expect(config.store).toMatchObject({ kind: 'cosmos', databaseId: 'msal', containerId: 'token-cache' });
       expect(config.store).not.toHaveProperty('key');
-      expect(config.keyRing).toEqual({ kind: 'azure-keyvault', keyId: resolved.TOKEN_CACHE_KEYVAULT_KEY_ID });
+      expect(config.keyRing).toEqual({
+        kind: 'azure-keyvault',
+        keyId: resolved.TOKEN_CACHE_KEYVAULT_KEY_ID,
+        signingKeyId: resolved.TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID,
+      });
       expect(config.azureCredential).toBe('default');
       expect(config.msal.credential.kind).toBe('secret');
       expect(config.api.requiredScopes).toEqual(['access_as_user']);
@@ -386,21 +404,56 @@ describe('infra/azure/azuredeploy.json', () => {
       expect(args.slice(2)).toEqual(container.segments.slice(1));
     });
 
-    it('gives the Function App Key Vault Crypto User on the wrapping key only', () => {
-      const keyAssignments = roleAssignments().filter(
-        (r) => roleOf(r) === "'12338af0-0e69-4776-bea7-57ae8d297424'",
+    // Issue 11, point 5: no longer Key Vault Crypto User (12338af0…: keys/update, backup,
+    // encrypt/decrypt, sign/verify on any key it is assigned to).
+    const ENCRYPTION_USER = "'e147488a-f6f5-4113-8e2d-b22465e65bf6'"; // Key Vault Crypto Service Encryption User
+    const keyNamed = (parameter: string): Address =>
+      addressOf(
+        resourcesOf('Microsoft.KeyVault/vaults/keys').find((r) =>
+          r.name.includes(`parameters('${parameter}')`),
+        )!,
       );
+
+    it('gives the Function App Key Vault Crypto Service Encryption User on the wrapping key only', () => {
+      const keyAssignments = roleAssignments().filter((r) => roleOf(r) === ENCRYPTION_USER);
       expect(keyAssignments).toHaveLength(1);
-      expect(
-        equal(addressOfScope(keyAssignments[0].scope!), addressOfDeclared('Microsoft.KeyVault/vaults/keys')),
-      ).toBe(true);
+      expect(equal(addressOfScope(keyAssignments[0].scope!), keyNamed('keyName'))).toBe(true);
+      expect(roleAssignments().map(roleOf)).not.toContain("'12338af0-0e69-4776-bea7-57ae8d297424'");
+    });
+
+    it('gives it a custom role with exactly keys/read and keys/sign/action, on the signing key only', () => {
+      const definition = one('Microsoft.Authorization/roleDefinitions');
+      const props = definition.properties as {
+        type: string;
+        permissions: {
+          actions: string[];
+          notActions: string[];
+          dataActions: string[];
+          notDataActions: string[];
+        }[];
+        assignableScopes: string[];
+      };
+      expect(props.type).toBe('CustomRole');
+      expect(props.permissions).toEqual([
+        {
+          actions: [],
+          notActions: [],
+          dataActions: ['Microsoft.KeyVault/vaults/keys/read', 'Microsoft.KeyVault/vaults/keys/sign/action'],
+          notDataActions: [],
+        },
+      ]);
+      expect(props.assignableScopes).toEqual(['[resourceGroup().id]']);
+      const signer = roleAssignments().filter((r) => roleOf(r) === deref(expressionOf(definition.name)!));
+      expect(signer).toHaveLength(1);
+      expect(equal(addressOfScope(signer[0].scope!), keyNamed('signingKeyName'))).toBe(true);
     });
 
     it('gives it Key Vault Secrets User on the client secret only, and Blob Data Owner on its own storage', () => {
       const byRole = new Map(roleAssignments().map((r) => [roleOf(r), addressOfScope(r.scope!)]));
       expect([...byRole.keys()].sort()).toEqual(
         [
-          "'12338af0-0e69-4776-bea7-57ae8d297424'", // Key Vault Crypto User
+          ENCRYPTION_USER,
+          deref(expressionOf(one('Microsoft.Authorization/roleDefinitions').name)!), // the key signer (custom)
           "'4633458b-17de-408a-b874-0445c86b69e6'", // Key Vault Secrets User
           "'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'", // Storage Blob Data Owner
         ].sort(),

@@ -191,6 +191,8 @@ describe('TokenCacheStack', () => {
             StringEquals: {
               'kms:EncryptionContext:purpose': 'msal-token-cache',
               'kms:EncryptionContext:app': CLIENT,
+              // Issue 11, point 7: each function's data keys are limited to its partition kind.
+              'kms:EncryptionContext:kind': [name === 'webApi' ? 'obo' : 'app'],
             },
           },
           { StringEquals: { 'kms:ViaService': expect.anything() as unknown } },

@@ -162,6 +162,7 @@ describe('Azure Functions handlers', () => {
       startDownstreamApi({ authority, audience: DOWNSTREAM_AUDIENCE }),
     ]);
     const key = await vault.createKey('token-cache');
+    const signingKey = await vault.createKey('token-cache-sign', { kty: 'EC' });
     dir = mkdtempSync(join(tmpdir(), 'azure-handlers-'));
     writeFileSync(join(dir, 'ca.pem'), certificate.cert);
     env = {
@@ -175,6 +176,7 @@ describe('Azure Functions handlers', () => {
       TOKEN_CACHE_COSMOS_CONTAINER: cosmos.containerId,
       TOKEN_CACHE_COSMOS_KEY: cosmos.key,
       TOKEN_CACHE_KEYVAULT_KEY_ID: `${vault.vaultUrl}/keys/${key.name}`,
+      TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: `${vault.vaultUrl}/keys/${signingKey.name}`,
       TOKEN_CACHE_AZURE_CREDENTIAL: 'app',
       DOWNSTREAM_URL: downstream.url,
       DOWNSTREAM_SCOPES: `${DOWNSTREAM_AUDIENCE}/.default`,

@@ -312,11 +312,13 @@ async function keyVaultRig(): Promise<KeyServiceRig> {
   };
   const vault: LocalKeyVault = await startLocalKeyVault();
   const key = await vault.createKey('token-cache');
+  const signingKey = await vault.createKey('token-cache-sign', { kty: 'EC' });
   return {
     ringName: 'azure-keyvault',
     ring: () =>
       new KeyVaultKeyRing({
         keyId: `${vault.vaultUrl}/keys/${key.name}`,
+        signingKeyId: `${vault.vaultUrl}/keys/${signingKey.name}`,
         credential,
         cryptographyClientOptions: {
           tlsOptions: { ca: vault.ca },

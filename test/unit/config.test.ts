@@ -152,6 +152,7 @@ describe('loadFunctionConfig', () => {
           TOKEN_CACHE_COSMOS_DATABASE: 'db',
           TOKEN_CACHE_COSMOS_CONTAINER: 'partitions',
           TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://vault.vault.azure.net/keys/token-cache',
+          TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: 'https://vault.vault.azure.net/keys/token-cache-sign',
         }),
       );
       const memory = loadFunctionConfig(
@@ -171,6 +172,7 @@ describe('loadFunctionConfig', () => {
       expect(cosmos.keyRing).toEqual({
         kind: 'azure-keyvault',
         keyId: 'https://vault.vault.azure.net/keys/token-cache',
+        signingKeyId: 'https://vault.vault.azure.net/keys/token-cache-sign',
       });
       expect(memory.store).toEqual({ kind: 'memory' });
       expect(memory.keyRing.kind).toBe('local');
@@ -370,6 +372,14 @@ describe('loadFunctionConfig', () => {
         /expected https:\/\/<vault>\/keys\/<name>\[\/<version>\]/,
       ],
       [
+        'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
+        {
+          TOKEN_CACHE_KMS_KEY_ID: undefined,
+          TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://v.vault.azure.net/keys/wrap',
+        },
+        /expected the Key Vault EC P-256 key that signs data keys/,
+      ],
+      [
         'TOKEN_CACHE_LOCAL_MASTER_KEY',
         { TOKEN_CACHE_KEY_RING: 'local', TOKEN_CACHE_KMS_KEY_ID: undefined },
         /expected 32 random bytes, base64, but it is not set/,
@@ -475,6 +485,11 @@ describe('loadFunctionConfig', () => {
       ],
       ['TOKEN_CACHE_DATA_KEY_MAX_USES', { TOKEN_CACHE_DATA_KEY_MAX_USES: 'many' }, /got "many"/],
       ['TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED', { TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED: '-1' }, /got "-1"/],
+      [
+        'TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED_AGE_SECONDS',
+        { TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED_AGE_SECONDS: '0' },
+        /whole number >= 1/,
+      ],
       [
         'TOKEN_CACHE_USER_SLIDING_WINDOW_SECONDS',
         { TOKEN_CACHE_USER_SLIDING_WINDOW_SECONDS: '14d' },
@@ -727,6 +742,7 @@ describe('configuration layers', () => {
           TOKEN_CACHE_DATA_KEY_MAX_AGE_SECONDS: '60',
           TOKEN_CACHE_DATA_KEY_MAX_USES: '5',
           TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED: '9',
+          TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED_AGE_SECONDS: '120',
           TOKEN_CACHE_USER_SLIDING_WINDOW_SECONDS: '3600',
           TOKEN_CACHE_COMPRESS_ABOVE_BYTES: 'false',
           TOKEN_CACHE_CONFLICT_MAX_ATTEMPTS: '3',
@@ -739,7 +755,7 @@ describe('configuration layers', () => {
 
     expect(defaults).toEqual({
       l1: { maxBytes: TokenCacheDefaults.l1MaxBytes, ttlMs: TokenCacheDefaults.l1TtlMs },
-      dataKeys: { maxAgeMs: 300_000, maxUses: 10_000, maxUnwrapped: 1_000 },
+      dataKeys: { maxAgeMs: 300_000, maxUses: 10_000, maxUnwrapped: 1_000, maxUnwrappedAgeMs: 900_000 },
       userSlidingWindowSeconds: TokenCacheDefaults.userSlidingWindowSeconds,
       compressAboveBytes: TokenCacheDefaults.compressAboveBytes,
       conflictRetries: {
@@ -751,7 +767,7 @@ describe('configuration layers', () => {
     });
     expect(set).toEqual({
       l1: { maxBytes: 1024, ttlMs: 7000 },
-      dataKeys: { maxAgeMs: 60_000, maxUses: 5, maxUnwrapped: 9 },
+      dataKeys: { maxAgeMs: 60_000, maxUses: 5, maxUnwrapped: 9, maxUnwrappedAgeMs: 120_000 },
       userSlidingWindowSeconds: 3600,
       compressAboveBytes: false,
       conflictRetries: { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 40 },
