@@ -78,6 +78,12 @@ export const Metric = {
   CacheHit: 'cache.hit',
   CacheMiss: 'cache.miss',
   MetadataFetch: 'authority.metadata.fetch',
+  /** A client assertion fetched from the platform identity (STS, managed identity). */
+  AssertionFetch: 'assertion.fetch',
+  /** A client assertion served from the process cache. */
+  AssertionCached: 'assertion.cached',
+  /** A client assertion fetch failed (tag `reason`). */
+  AssertionError: 'assertion.error',
 } as const;
 export type MetricName = (typeof Metric)[keyof typeof Metric];
 
