@@ -81,11 +81,12 @@ export async function startLocalManagedIdentity(
   const lifetime = options.tokenLifetimeSeconds ?? 86_400;
   let calls = 0;
   let fault: (ManagedIdentityFault & { remaining: number }) | undefined;
-  let issuer: LocalOidcIssuer | undefined;
+  // Known once the port is: the issuer URL names it.
+  const ref: { issuer?: LocalOidcIssuer } = {};
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (await issuer!.serve(req, res, url.pathname)) return;
+    if (await ref.issuer!.serve(req, res, url.pathname)) return;
     if (req.method !== 'GET' || url.pathname !== '/msi/token') {
       return json(res, 404, { statusCode: 404, message: 'Not found' });
     }
@@ -127,7 +128,7 @@ export async function startLocalManagedIdentity(
     }
     const now = Math.floor(Date.now() / 1000);
     const audience = resource.replace(/\/\.default$/, '');
-    const token = await issuer!.sign({
+    const token = await ref.issuer!.sign({
       aud: audience,
       sub: identity.principalId,
       oid: identity.principalId,
@@ -160,7 +161,7 @@ export async function startLocalManagedIdentity(
     server.listen(options.port ?? 0, 'localhost', () => resolve());
   });
   const origin = `http://localhost:${(server.address() as AddressInfo).port}`;
-  issuer = new LocalOidcIssuer(origin);
+  const issuer = (ref.issuer = new LocalOidcIssuer(origin));
   const endpoint = `${origin}/msi/token`;
   return {
     endpoint,

@@ -44,6 +44,8 @@ export interface LocalSts {
   readonly region: string;
   /** GetWebIdentityToken requests received (failed ones too). */
   calls(): number;
+  /** Signs any claims as this issuer (tests: expired or foreign tokens); `iss` is always this issuer. */
+  mintToken(claims: Record<string, unknown>): Promise<string>;
   /** Turns outbound identity federation of the "account" on or off. */
   setFederationEnabled(enabled: boolean): void;
   /** Makes requests fail or stall, or recover with `undefined`. */
@@ -63,12 +65,13 @@ export async function startLocalSts(options: LocalStsOptions = {}): Promise<Loca
   let federationEnabled = options.federationEnabled ?? true;
   let fault: (StsFault & { remaining: number }) | undefined;
   let calls = 0;
-  let issuer: LocalOidcIssuer | undefined;
+  // Known once the port is: the issuer URL names it.
+  const ref: { issuer?: LocalOidcIssuer } = {};
   const account = /^arn:aws[a-z-]*:[a-z]+::(\d{12}):/.exec(subject)?.[1] ?? '000000000000';
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (await issuer!.serve(req, res, path)) return;
+    if (await ref.issuer!.serve(req, res, path)) return;
     if (req.method !== 'POST' || path !== '/') {
       return error(res, 404, 'Sender', 'UnknownOperationException', 'Unknown operation');
     }
@@ -117,7 +120,7 @@ export async function startLocalSts(options: LocalStsOptions = {}): Promise<Loca
       return error(res, 400, 'Sender', 'ValidationError', 'DurationSeconds must be between 60 and 3600.');
     }
     const now = Math.floor(Date.now() / 1000);
-    const token = await issuer!.sign({
+    const token = await ref.issuer!.sign({
       sub: subject,
       aud: audiences.length === 1 ? audiences[0] : audiences,
       iat: now,
@@ -147,13 +150,14 @@ export async function startLocalSts(options: LocalStsOptions = {}): Promise<Loca
     server.listen(options.port ?? 0, 'localhost', () => resolve());
   });
   const endpoint = `http://localhost:${(server.address() as AddressInfo).port}`;
-  issuer = new LocalOidcIssuer(endpoint);
+  const issuer = (ref.issuer = new LocalOidcIssuer(endpoint));
   return {
     endpoint,
     issuer: issuer.issuer,
     subject,
     region,
     calls: () => calls,
+    mintToken: (claims) => issuer.sign(claims),
     setFederationEnabled(enabled) {
       federationEnabled = enabled;
     },

@@ -136,6 +136,15 @@ function classify(e: unknown): ClientAssertionError {
       { cause: e },
     );
   }
+  if (name === 'CredentialsProviderError') {
+    return new ClientAssertionError(
+      NAME,
+      ClientAssertionFailure.NotPermitted,
+      false,
+      'no AWS credentials to call STS with (on Lambda they come from the function role)',
+      { cause: e },
+    );
+  }
   if (name === 'AccessDenied' || name === 'AccessDeniedException' || status === 403) {
     return new ClientAssertionError(
       NAME,
