@@ -6,11 +6,13 @@ export {
   type TokenCacheProps,
 } from './lib/token-cache';
 export {
+  FEDERATED_AUDIENCE,
   FUNCTION_ENV,
   PLACEHOLDER_CLIENT_ID,
   PLACEHOLDER_TENANT_ID,
   TokenCacheStack,
   findProjectRoot,
+  type StackCredential,
   type TokenCacheStackProps,
 } from './lib/token-cache-stack';
 export { APP_CONTEXT_KEYS, createApp } from './lib/app';

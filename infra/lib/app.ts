@@ -15,6 +15,8 @@ export const APP_CONTEXT_KEYS = [
   'downstreamScopes',
   'daemonDownstreamUrl',
   'daemonScope',
+  'credential',
+  'webIdentityIssuer',
 ] as const;
 
 /**
@@ -48,6 +50,8 @@ export function createApp(props: AppProps = {}): { app: App; stack: TokenCacheSt
     downstreamScopes: list('downstreamScopes'),
     daemonDownstreamUrl: context('daemonDownstreamUrl'),
     daemonScope: context('daemonScope'),
+    credential: context('credential') as TokenCacheStackProps['credential'],
+    webIdentityIssuer: context('webIdentityIssuer'),
   };
   const stack = new TokenCacheStack(app, context('stackName') ?? 'MsalTokenCache', stackProps);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
