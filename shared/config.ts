@@ -434,13 +434,8 @@ function readCredential(read: EnvReader): CredentialSource {
       }`,
     );
   }
+  // Read only with azure-managed-identity, so a template may set it whatever the source.
   const managedIdentityClientId = read.optional('MSAL_MANAGED_IDENTITY_CLIENT_ID');
-  if (managedIdentityClientId !== undefined && assertionSource !== 'azure-managed-identity') {
-    throw new ConfigurationError(
-      'MSAL_MANAGED_IDENTITY_CLIENT_ID',
-      'is only read with MSAL_CLIENT_ASSERTION_SOURCE=azure-managed-identity; set that, or unset this',
-    );
-  }
   if (assertionSource !== undefined) return readAssertionSource(read, managedIdentityClientId);
   if (secret) return { kind: 'secret', secret: new SecretValue(secret) };
   if (secretArn) {

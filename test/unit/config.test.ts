@@ -301,11 +301,6 @@ describe('loadFunctionConfig', () => {
         /expected the user-assigned identity's client id \(a GUID\), got "my-identity"/,
       ],
       [
-        'MSAL_MANAGED_IDENTITY_CLIENT_ID',
-        { MSAL_MANAGED_IDENTITY_CLIENT_ID: '0e2a4c6d-8f10-4a32-b456-7890abcdef02' },
-        /only read with MSAL_CLIENT_ASSERTION_SOURCE=azure-managed-identity/,
-      ],
-      [
         'AWS_REGION',
         { MSAL_CLIENT_SECRET: undefined, MSAL_CLIENT_ASSERTION_SOURCE: 'aws-web-identity' },
         /required with MSAL_CLIENT_ASSERTION_SOURCE=aws-web-identity \(the regional STS endpoint\)/,
