@@ -281,6 +281,18 @@ describe('aws-web-identity (STS GetWebIdentityToken)', () => {
     expect(authority.counters.token()).toBe(1);
   });
 
+  it('treats STS throttling as retryable, after the SDK retried once', async () => {
+    const cache = await track(createAwsCache({ env: awsEnv() }));
+    sts.setFault({ kind: 'throttled' });
+    const before = sts.calls();
+
+    const error = await cache.acquireTokenForApp({ scopes: [SCOPE(33)] }).catch((e: unknown) => e);
+
+    expect(error).toMatchObject({ name: 'ClientAssertionError', retryable: true, reason: 'unavailable' });
+    expect((error as Error).message).toContain('Throttling');
+    expect(sts.calls() - before).toBe(2);
+  });
+
   it('gives a retryable timeout within a bounded time when STS is slow', async () => {
     const cache = await track(createAwsCache({ env: awsEnv() }));
     sts.setFault({ kind: 'slow', delayMs: 20_000 });
