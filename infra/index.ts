@@ -9,6 +9,7 @@ export {
   type TokenCacheProps,
 } from './lib/token-cache';
 export {
+  FEDERATED_AUDIENCE,
   FUNCTION_ENV,
   PLACEHOLDER_CLIENT_ID,
   PLACEHOLDER_TENANT_ID,
@@ -16,6 +17,7 @@ export {
   TokenCacheStack,
   findProjectRoot,
   lambdaBundle,
+  type StackCredential,
   type TokenCacheStackProps,
 } from './lib/token-cache-stack';
 export { APP_CONTEXT_KEYS, createApp, type CreateAppOptions } from './lib/app';

@@ -33,7 +33,13 @@ import {
 } from './host';
 import { startLocalKeyVault } from './keyvault';
 import { startLocalKms, type KeyStoreState } from './kms';
+import {
+  LOCAL_USER_ASSIGNED_IDENTITY,
+  startLocalManagedIdentity,
+  type LocalManagedIdentity,
+} from './managed-identity';
 import { startLocalSecretsManager } from './secrets-manager';
+import { startLocalSts, type LocalSts } from './sts';
 import { createDevCertificate, type DevCertificate } from './tls';
 import type { Timer } from '@azure/functions';
 import type { ScheduledEvent } from 'aws-lambda';
@@ -49,9 +55,16 @@ const KMS_ALIAS = 'alias/token-cache';
 export interface LocalStackOptions {
   /** @default 'aws' */
   readonly cloud?: 'aws' | 'azure';
+  /**
+   * How the functions authenticate to the authority: `federated` presents the local STS's
+   * (AWS) or managed identity's (Azure) token as a federated credential, no secret
+   * anywhere; `secret` uses a client secret (from the local Secrets Manager on AWS).
+   * @default 'federated'
+   */
+  readonly credential?: 'federated' | 'secret';
   /** Where state that survives a restart is kept. @default '.local-data' */
   readonly dataDir?: string;
-  /** First of eight consecutive ports (host, authority, store, key service, downstream, secrets). @default 4000 */
+  /** First of eight consecutive ports (host, authority, store, key service, downstream, secrets, STS, managed identity). @default 4000 */
   readonly portBase?: number;
   /** Daemon period in milliseconds; 0 never fires it on a timer. @default 30_000 */
   readonly daemonIntervalMs?: number;
@@ -77,6 +90,7 @@ export interface RequestReport {
 
 export interface LocalStack {
   readonly cloud: 'aws' | 'azure';
+  readonly credential: 'federated' | 'secret';
   /** `http://localhost:PORT`: the web API. */
   readonly url: string;
   readonly authority: LocalAuthority;
@@ -106,7 +120,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     keys: base + 3,
     downstream: base + 4,
     secrets: base + 5,
+    sts: base + 6,
+    identity: base + 7,
   };
+  const credential = options.credential ?? 'federated';
   const print = options.print ?? (() => {});
   mkdirSync(dataDir, { recursive: true });
   const stoppers: Array<() => Promise<void>> = [];
@@ -119,11 +136,36 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const caFile = join(dataDir, 'dev-ca.pem');
     writeFileSync(caFile, certificate.cert);
 
+    // The platform identity of the functions: its token is their client assertion.
+    let sts: LocalSts | undefined;
+    let identity: LocalManagedIdentity | undefined;
+    if (credential === 'federated' && cloud === 'aws') {
+      sts = await startLocalSts({ port: port.sts });
+      stoppers.push(() => sts!.stop());
+    } else if (credential === 'federated') {
+      identity = await startLocalManagedIdentity({ port: port.identity });
+      stoppers.push(() => identity!.stop());
+    }
     const keysFile = join(dataDir, 'authority-signing-keys.json');
     const authority = await startLocalAuthority({
       port: port.authority,
       certificate,
-      clients: [{ clientId: LOCAL_API_CLIENT_ID, clientSecret: LOCAL_API_CLIENT_SECRET }],
+      clients: [
+        credential === 'secret'
+          ? { clientId: LOCAL_API_CLIENT_ID, clientSecret: LOCAL_API_CLIENT_SECRET }
+          : {
+              clientId: LOCAL_API_CLIENT_ID,
+              federatedCredentials: [
+                sts
+                  ? { name: 'local-lambda-role', issuer: sts.issuer, subject: sts.subject }
+                  : {
+                      name: 'local-function-app',
+                      issuer: identity!.issuer,
+                      subject: LOCAL_USER_ASSIGNED_IDENTITY.principalId,
+                    },
+              ],
+            },
+      ],
       ...(existsSync(keysFile) ? { signingKeys: readJson<Record<string, unknown>[]>(keysFile) } : {}),
     });
     stoppers.push(() => authority.stop());
@@ -165,13 +207,25 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (!existsSync(kmsFile))
         await kms.createKey({ alias: KMS_ALIAS, description: 'msal-cloud-cache local' });
       writeFileSync(kmsFile, JSON.stringify(kms.exportState()), { mode: 0o600 });
-      const secrets = await startLocalSecretsManager({ port: port.secrets });
-      stoppers.push(() => secrets.stop());
-      const secretArn = await secrets.createSecret('msal-cloud-cache/client-secret', LOCAL_API_CLIENT_SECRET);
+      if (sts) {
+        Object.assign(env, {
+          MSAL_CLIENT_ASSERTION_SOURCE: 'aws-web-identity',
+          AWS_ENDPOINT_URL_STS: sts.endpoint,
+        });
+      } else {
+        const secrets = await startLocalSecretsManager({ port: port.secrets });
+        stoppers.push(() => secrets.stop());
+        const secretArn = await secrets.createSecret(
+          'msal-cloud-cache/client-secret',
+          LOCAL_API_CLIENT_SECRET,
+        );
+        Object.assign(env, {
+          MSAL_CLIENT_SECRET_ARN: secretArn,
+          AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+        });
+      }
       keyServiceCalls = () => kms.counters.calls();
       Object.assign(env, {
-        MSAL_CLIENT_SECRET_ARN: secretArn,
-        AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
         AWS_REGION: kms.region,
         TOKEN_CACHE_TABLE_NAME: dynamo.tableName,
         AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
@@ -191,8 +245,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const key = await vault.createKey('token-cache');
       const signingKey = await vault.createKey('token-cache-sign', { kty: 'EC' });
       keyServiceCalls = () => vault.counters.calls('wrapKey') + vault.counters.calls('unwrapKey');
+      if (identity) {
+        // As App Service sets them for the Function App's process.
+        Object.assign(process.env, identity.env);
+        Object.assign(env, {
+          MSAL_CLIENT_ASSERTION_SOURCE: 'azure-managed-identity',
+          MSAL_MANAGED_IDENTITY_CLIENT_ID: LOCAL_USER_ASSIGNED_IDENTITY.clientId,
+        });
+      } else {
+        env.MSAL_CLIENT_SECRET = LOCAL_API_CLIENT_SECRET;
+      }
       Object.assign(env, {
-        MSAL_CLIENT_SECRET: LOCAL_API_CLIENT_SECRET,
         TOKEN_CACHE_COSMOS_ENDPOINT: cosmos.endpoint,
         TOKEN_CACHE_COSMOS_DATABASE: cosmos.databaseId,
         TOKEN_CACHE_COSMOS_CONTAINER: cosmos.containerId,
@@ -318,6 +381,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     return {
       cloud,
+      credential,
       url: host.url,
       authority,
       libraryEnv: Object.fromEntries(

@@ -3,7 +3,8 @@
  *
  *   npm start                          AWS flavour: dynalite + local KMS + Lambda handlers
  *   npm start -- --cloud azure         Azure flavour: cosmosdb-server + local Key Vault + Functions handlers
- *   npm start -- --port-base 5000      ports 5000..5005 instead of 4000..4005
+ *   npm start -- --credential secret   a client secret instead of the federated credential (no secret)
+ *   npm start -- --port-base 5000      ports 5000..5007 instead of 4000..4007
  *   npm start -- --daemon-interval 10  fire the daemon every 10 s (0: never)
  *   npm start -- --data-dir DIR        keep state in DIR instead of .local-data
  */
@@ -14,6 +15,7 @@ function options(): LocalStackOptions {
   const { values } = parseArgs({
     options: {
       cloud: { type: 'string', default: 'aws' },
+      credential: { type: 'string', default: 'federated' },
       'port-base': { type: 'string', default: '4000' },
       'daemon-interval': { type: 'string', default: '30' },
       'data-dir': { type: 'string', default: '.local-data' },
@@ -22,12 +24,16 @@ function options(): LocalStackOptions {
   });
   if (values.help) {
     console.log(
-      'usage: npm start -- [--cloud aws|azure] [--port-base N] [--daemon-interval SECONDS] [--data-dir DIR]',
+      'usage: npm start -- [--cloud aws|azure] [--credential federated|secret] [--port-base N] [--daemon-interval SECONDS] [--data-dir DIR]',
     );
     process.exit(0);
   }
   const cloud = values.cloud;
   if (cloud !== 'aws' && cloud !== 'azure') fail(`--cloud: expected aws or azure, got "${cloud}"`);
+  const credential = values.credential;
+  if (credential !== 'federated' && credential !== 'secret') {
+    fail(`--credential: expected federated or secret, got "${credential}"`);
+  }
   const portBase = Number(values['port-base']);
   if (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65_000) {
     fail(`--port-base: expected an integer from 1024 to 65000, got "${values['port-base']}"`);
@@ -38,6 +44,7 @@ function options(): LocalStackOptions {
   }
   return {
     cloud,
+    credential,
     portBase,
     daemonIntervalMs: daemonSeconds * 1000,
     dataDir: values['data-dir'],
@@ -61,6 +68,11 @@ async function main(): Promise<void> {
       `msal-cloud-cache local stack (${stack.cloud}) is up`,
       `  web API        ${stack.url}/api/downstream   (health: ${stack.url}/healthz)`,
       `  authority      ${stack.authority.authority()}`,
+      `  credential     ${
+        stack.credential === 'federated'
+          ? `federated, no secret: the ${stack.cloud === 'aws' ? 'local STS web identity token' : 'local managed identity token'} is the client assertion`
+          : 'a client secret'
+      }`,
       `  daemon         ${seconds > 0 ? `every ${seconds} s` : 'off (--daemon-interval 0)'}`,
       `  state          ${opts.dataDir} (a restart keeps the cache${stack.cloud === 'azure' ? ', except on Azure: cosmosdb-server keeps no files' : ''})`,
       '',

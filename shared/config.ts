@@ -39,7 +39,20 @@ export class SecretValue {
 export type CredentialSource =
   | { readonly kind: 'secret'; readonly secret: SecretValue }
   | { readonly kind: 'secrets-manager'; readonly secretArn: string; readonly endpoint?: string }
-  | { readonly kind: 'certificate'; readonly path: string; readonly sendX5c: boolean };
+  | { readonly kind: 'certificate'; readonly path: string; readonly sendX5c: boolean }
+  /** IAM outbound identity federation: STS GetWebIdentityToken as the client assertion. */
+  | {
+      readonly kind: 'aws-web-identity';
+      readonly durationSeconds: number;
+      /** `AWS_ENDPOINT_URL_STS` (local runs); the regional endpoint otherwise. */
+      readonly endpoint?: string;
+    }
+  /** The managed identity's token for api://AzureADTokenExchange as the client assertion. */
+  | {
+      readonly kind: 'azure-managed-identity';
+      /** A user-assigned identity's client id; the system-assigned identity when absent. */
+      readonly clientId?: string;
+    };
 
 /** Which store holds the encrypted partitions. */
 export type StoreConfig =
@@ -116,6 +129,7 @@ export const CacheConfigDefaults = {
   conflictBaseDelayMs: 10,
   conflictMaxDelayMs: 500,
   localKeyId: 'local-1',
+  webIdentityTokenDurationSeconds: 900,
 } as const;
 
 /** The cache's variables, in the README's order. */
@@ -127,6 +141,10 @@ export const CacheVariables = [
   'MSAL_CLIENT_SECRET_ARN',
   'MSAL_CLIENT_CERTIFICATE_PATH',
   'MSAL_CLIENT_CERTIFICATE_SEND_X5C',
+  'MSAL_CLIENT_ASSERTION_SOURCE',
+  'MSAL_MANAGED_IDENTITY_CLIENT_ID',
+  'MSAL_WEB_IDENTITY_TOKEN_DURATION_SECONDS',
+  'AWS_ENDPOINT_URL_STS',
   'TOKEN_CACHE_STORE',
   'TOKEN_CACHE_TABLE_NAME',
   'AWS_ENDPOINT_URL_DYNAMODB',
@@ -216,7 +234,7 @@ export function readCacheConfig(read: EnvReader): CacheConfig {
     if (value === 'app' && credential?.kind === 'certificate') {
       throw new ConfigurationError(
         'TOKEN_CACHE_AZURE_CREDENTIAL',
-        '"app" needs a client secret (MSAL_CLIENT_SECRET or MSAL_CLIENT_SECRET_ARN); with a certificate use "default"',
+        '"app" needs a client secret (MSAL_CLIENT_SECRET or MSAL_CLIENT_SECRET_ARN) or MSAL_CLIENT_ASSERTION_SOURCE; with a certificate use "default"',
       );
     }
     return value;
@@ -417,19 +435,24 @@ function readCredential(read: EnvReader): CredentialSource {
   const secret = read.optional('MSAL_CLIENT_SECRET');
   const secretArn = read.optional('MSAL_CLIENT_SECRET_ARN');
   const certificatePath = read.optional('MSAL_CLIENT_CERTIFICATE_PATH');
+  const assertionSource = read.optional('MSAL_CLIENT_ASSERTION_SOURCE');
   const given = [
     secret && 'MSAL_CLIENT_SECRET',
     secretArn && 'MSAL_CLIENT_SECRET_ARN',
     certificatePath && 'MSAL_CLIENT_CERTIFICATE_PATH',
+    assertionSource && 'MSAL_CLIENT_ASSERTION_SOURCE',
   ].filter(Boolean);
   if (given.length !== 1) {
     throw new ConfigurationError(
       'MSAL_CLIENT_SECRET',
-      `expected exactly one of MSAL_CLIENT_SECRET, MSAL_CLIENT_SECRET_ARN or MSAL_CLIENT_CERTIFICATE_PATH, got ${
+      `expected exactly one of MSAL_CLIENT_ASSERTION_SOURCE (aws-web-identity or azure-managed-identity: no secret), MSAL_CLIENT_SECRET, MSAL_CLIENT_SECRET_ARN or MSAL_CLIENT_CERTIFICATE_PATH, got ${
         given.length === 0 ? 'none' : given.join(' and ')
       }`,
     );
   }
+  // Read only with azure-managed-identity, so a template may set it whatever the source.
+  const managedIdentityClientId = read.optional('MSAL_MANAGED_IDENTITY_CLIENT_ID');
+  if (assertionSource !== undefined) return readAssertionSource(read, managedIdentityClientId);
   if (secret) return { kind: 'secret', secret: new SecretValue(secret) };
   if (secretArn) {
     if (!SECRETS_MANAGER_ARN.test(secretArn)) {
@@ -450,6 +473,50 @@ function readCredential(read: EnvReader): CredentialSource {
     kind: 'certificate',
     path: certificatePath!,
     sendX5c: read.boolean('MSAL_CLIENT_CERTIFICATE_SEND_X5C', false),
+  };
+}
+
+function readAssertionSource(read: EnvReader, managedIdentityClientId: string | undefined): CredentialSource {
+  const kind = read.oneOf('MSAL_CLIENT_ASSERTION_SOURCE', [
+    'aws-web-identity',
+    'azure-managed-identity',
+  ] as const);
+  if (kind === 'azure-managed-identity') {
+    if (managedIdentityClientId !== undefined && !GUID.test(managedIdentityClientId)) {
+      throw invalid(
+        'MSAL_MANAGED_IDENTITY_CLIENT_ID',
+        "the user-assigned identity's client id (a GUID)",
+        managedIdentityClientId,
+      );
+    }
+    return { kind, ...(managedIdentityClientId ? { clientId: managedIdentityClientId } : {}) };
+  }
+  if (read.optional('AWS_REGION') === undefined) {
+    // The global STS endpoint does not serve GetWebIdentityToken; Lambda always sets it.
+    throw new ConfigurationError(
+      'AWS_REGION',
+      'is required with MSAL_CLIENT_ASSERTION_SOURCE=aws-web-identity (the regional STS endpoint); it is not set',
+    );
+  }
+  const endpoint = read.optional('AWS_ENDPOINT_URL_STS');
+  return {
+    kind,
+    durationSeconds: read.attempt(() => {
+      const seconds = read.integer(
+        'MSAL_WEB_IDENTITY_TOKEN_DURATION_SECONDS',
+        CacheConfigDefaults.webIdentityTokenDurationSeconds,
+        60,
+      );
+      if (seconds > 3600) {
+        throw invalid(
+          'MSAL_WEB_IDENTITY_TOKEN_DURATION_SECONDS',
+          'a whole number from 60 to 3600',
+          String(seconds),
+        );
+      }
+      return seconds;
+    }, CacheConfigDefaults.webIdentityTokenDurationSeconds),
+    ...(endpoint ? { endpoint: read.url('AWS_ENDPOINT_URL_STS', endpoint) } : {}),
   };
 }
 

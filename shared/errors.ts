@@ -24,6 +24,8 @@ export const ErrorCode = {
   TokenAcquisition: 'TOKEN_ACQUISITION',
   /** No cached account for a silent user request: the user must sign in again. */
   InteractionRequired: 'INTERACTION_REQUIRED',
+  /** The platform identity (AWS STS, Azure managed identity) gave no client assertion. */
+  ClientAssertion: 'CLIENT_ASSERTION',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -220,6 +222,37 @@ export class TokenAcquisitionError extends TokenCacheError {
     options?: { cause?: unknown },
   ) {
     super(ErrorCode.TokenAcquisition, message, options);
+  }
+}
+
+/** Why a client assertion could not be had. Stable: used as a metric tag. */
+export const ClientAssertionFailure = {
+  /** The identity service did not answer within the bounded time. */
+  Timeout: 'timeout',
+  /** Network error, throttling or a server error: the next call may succeed. */
+  Unavailable: 'unavailable',
+  /** The account, role or identity is not set up for it (will not fix itself). */
+  NotPermitted: 'not-permitted',
+  /** The service answered with something that is not a usable JWT. */
+  Invalid: 'invalid',
+} as const;
+export type ClientAssertionFailure = (typeof ClientAssertionFailure)[keyof typeof ClientAssertionFailure];
+
+/**
+ * The platform identity gave no client assertion (a federated credential's token);
+ * `retryable` unless the setup itself is wrong. Never carries the assertion.
+ */
+export class ClientAssertionError extends TokenCacheError {
+  override readonly name = 'ClientAssertionError';
+  constructor(
+    /** `aws-web-identity` or `azure-managed-identity` (or a custom source's name). */
+    readonly source: string,
+    readonly reason: ClientAssertionFailure,
+    readonly retryable: boolean,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(ErrorCode.ClientAssertion, `${source}: no client assertion (${reason}): ${message}`, options);
   }
 }
 

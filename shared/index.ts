@@ -53,6 +53,13 @@ export {
 
 export * from './errors';
 export {
+  AssertionCache,
+  AssertionCacheDefaults,
+  type AssertionCacheOptions,
+  type AssertionSource,
+  type FetchedAssertion,
+} from './cache/assertion-cache';
+export {
   CounterMetrics,
   JsonLogger,
   Metric,

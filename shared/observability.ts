@@ -84,6 +84,12 @@ export const Metric = {
   Lease: 'lease',
   /** Store calls made for leases; tag `operation` (acquire, release). */
   StoreLease: 'store.lease',
+  /** A client assertion fetched from the platform identity (STS, managed identity). */
+  AssertionFetch: 'assertion.fetch',
+  /** A client assertion served from the process cache. */
+  AssertionCached: 'assertion.cached',
+  /** A client assertion fetch failed (tag `reason`). */
+  AssertionError: 'assertion.error',
 } as const;
 export type MetricName = (typeof Metric)[keyof typeof Metric];
 

@@ -93,7 +93,8 @@ export function localKeyRing(config: Pick<CacheConfig, 'keyRing'>): KeyRing | un
 
 /** A configured kind that this entry point cannot build: say which one can. */
 export function unsupportedKind(
-  variable: 'TOKEN_CACHE_STORE' | 'TOKEN_CACHE_KEY_RING' | 'MSAL_CLIENT_SECRET_ARN',
+  variable:
+    'TOKEN_CACHE_STORE' | 'TOKEN_CACHE_KEY_RING' | 'MSAL_CLIENT_SECRET_ARN' | 'MSAL_CLIENT_ASSERTION_SOURCE',
   kind: string,
   entry: string,
   supported: readonly string[],
@@ -102,6 +103,8 @@ export function unsupportedKind(
     dynamodb: 'msal-cloud-cache/aws',
     'aws-kms': 'msal-cloud-cache/aws',
     'secrets-manager': 'msal-cloud-cache/aws',
+    'aws-web-identity': 'msal-cloud-cache/aws',
+    'azure-managed-identity': 'msal-cloud-cache/azure',
     cosmos: 'msal-cloud-cache/azure',
     'azure-keyvault': 'msal-cloud-cache/azure',
   };

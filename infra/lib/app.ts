@@ -26,6 +26,8 @@ export const APP_CONTEXT_KEYS = [
   'downstreamScopes',
   'daemonDownstreamUrl',
   'daemonScope',
+  'credential',
+  'webIdentityIssuer',
 ] as const;
 
 /**
@@ -60,6 +62,8 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: To
     downstreamScopes: list('downstreamScopes'),
     daemonDownstreamUrl: context('daemonDownstreamUrl'),
     daemonScope: context('daemonScope'),
+    credential: context('credential') as TokenCacheStackProps['credential'],
+    webIdentityIssuer: context('webIdentityIssuer'),
   };
   const stack = new TokenCacheStack(app, context('stackName') ?? 'MsalTokenCache', stackProps);
   const checks = nag === false ? undefined : loadCdkNag(nag === true);

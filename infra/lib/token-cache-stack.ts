@@ -39,7 +39,19 @@ export const FUNCTION_ENV = {
   apiIssuer: 'API_ISSUER',
   /** Delegated scopes one of which an incoming token must carry in `scp`, comma-separated, or `*`. */
   apiRequiredScopes: 'API_REQUIRED_SCOPES',
+  /** `aws-web-identity` when the stack's credential is `federated`: no secret anywhere. */
+  clientAssertionSource: 'MSAL_CLIENT_ASSERTION_SOURCE',
 } as const satisfies Record<string, FunctionVariable>;
+
+/** The audience Entra requires of a federated credential's assertion (public cloud). */
+export const FEDERATED_AUDIENCE = 'api://AzureADTokenExchange';
+
+/**
+ * How the functions prove to Entra that they are the app: a client secret in Secrets
+ * Manager, or (no secret anywhere) IAM outbound identity federation, each function role's
+ * STS web identity token registered on the app as a federated credential.
+ */
+export type StackCredential = 'secret' | 'federated';
 
 /** Placeholder tenant used when none is given, so `cdk synth` works offline; replace it to deploy. */
 export const PLACEHOLDER_TENANT_ID = '00000000-0000-0000-0000-000000000000';
@@ -132,7 +144,22 @@ export interface TokenCacheStackProps extends StackProps {
   readonly alarmTopic?: sns.ITopic;
 
   /**
-   * An existing secret holding the client secret as its plain string value.
+   * How the functions authenticate to Entra. `federated` needs, once per AWS account,
+   * `aws iam enable-outbound-web-identity-federation`, and a federated credential per
+   * function role on the Entra app (infra/README.md, "No secret: federated credential").
+   * @default 'secret' (deploys without an account-wide IAM change; see infra/README.md for why)
+   */
+  readonly credential?: StackCredential;
+
+  /**
+   * The account's STS token issuer, `https://<id>.tokens.sts.global.api.aws`
+   * (`aws iam get-outbound-web-identity-federation-info --query IssuerIdentifier`), only
+   * to print it among the outputs. @default - the output says how to look it up
+   */
+  readonly webIdentityIssuer?: string;
+
+  /**
+   * An existing secret holding the client secret as its plain string value (`credential: 'secret'`).
    * @default - a new secret with a generated placeholder value; put the real client secret in after deploying
    */
   readonly clientSecret?: secretsmanager.ISecret;
@@ -172,8 +199,10 @@ export class TokenCacheStack extends Stack {
   public readonly httpApi: apigwv2.HttpApi;
   /** The API's `$default` stage; its URL plus `api/downstream` is the web API. */
   public readonly httpStage: apigwv2.HttpStage;
-  /** The secret holding the client secret. */
-  public readonly clientSecret: secretsmanager.ISecret;
+  /** The secret holding the client secret; `undefined` with the `federated` credential. */
+  public readonly clientSecret: secretsmanager.ISecret | undefined;
+  /** How the functions authenticate to Entra. */
+  public readonly credential: StackCredential;
   /** The rule that fires the daemon. */
   public readonly daemonRule: events.Rule;
 
@@ -191,7 +220,16 @@ export class TokenCacheStack extends Stack {
 
     this.tokenCache = new TokenCache(this, 'TokenCache', { clientId, ...props.tokenCache });
 
-    if (props.clientSecret) {
+    this.credential = props.credential ?? 'secret';
+    if (this.credential !== 'secret' && this.credential !== 'federated') {
+      throw new Error(`credential must be "secret" or "federated", got ${JSON.stringify(this.credential)}`);
+    }
+    if (this.credential === 'federated' && props.clientSecret) {
+      throw new Error('clientSecret is for credential "secret"; the federated credential needs no secret');
+    }
+    if (this.credential === 'federated') {
+      this.clientSecret = undefined;
+    } else if (props.clientSecret) {
       this.clientSecret = props.clientSecret;
     } else {
       const secret = new secretsmanager.Secret(this, 'ClientSecret', {
@@ -217,7 +255,9 @@ export class TokenCacheStack extends Stack {
     const environment: Record<string, string> = {
       [FUNCTION_ENV.clientId]: clientId,
       [FUNCTION_ENV.authority]: authority,
-      [FUNCTION_ENV.clientSecretArn]: this.clientSecret.secretArn,
+      ...(this.clientSecret
+        ? { [FUNCTION_ENV.clientSecretArn]: this.clientSecret.secretArn }
+        : { [FUNCTION_ENV.clientAssertionSource]: 'aws-web-identity' }),
       [FUNCTION_ENV.downstreamScopes]: (
         props.downstreamScopes ?? ['https://graph.microsoft.com/User.Read']
       ).join(' '),
@@ -271,12 +311,34 @@ export class TokenCacheStack extends Stack {
 
     this.addAlarms(props.alarmTopic);
     new CfnOutput(this, 'ApiUrl', { value: `${this.httpStage.url}api/downstream` });
-    new CfnOutput(this, 'ClientSecretArn', { value: this.clientSecret.secretArn });
+    if (this.clientSecret) {
+      new CfnOutput(this, 'ClientSecretArn', { value: this.clientSecret.secretArn });
+    } else {
+      this.federatedOutputs(props.webIdentityIssuer);
+    }
     new CfnOutput(this, 'TableName', { value: this.tokenCache.table.tableName });
     new CfnOutput(this, 'KeyArn', { value: this.tokenCache.key.keyArn });
   }
 
-  /** One function on its own role: its log group, the cache, and the client secret, nothing else. */
+  /** What to register on the Entra app: one federated credential per function role. */
+  private federatedOutputs(issuer: string | undefined): void {
+    new CfnOutput(this, 'FederatedIssuer', {
+      description: "The federated credentials' issuer: this account's STS token issuer",
+      value:
+        issuer ?? 'aws iam get-outbound-web-identity-federation-info --query IssuerIdentifier --output text',
+    });
+    new CfnOutput(this, 'FederatedAudience', { value: FEDERATED_AUDIENCE });
+    new CfnOutput(this, 'WebApiFederatedSubject', {
+      description: "Subject of the web API's federated credential (its role ARN)",
+      value: this.webApi.role!.roleArn,
+    });
+    new CfnOutput(this, 'DaemonFederatedSubject', {
+      description: "Subject of the daemon's federated credential (its role ARN)",
+      value: this.daemon.role!.roleArn,
+    });
+  }
+
+  /** One function on its own role: its log group, the cache, and its client credential, nothing else. */
   private cacheFunction(
     id: string,
     options: {
@@ -285,7 +347,7 @@ export class TokenCacheStack extends Stack {
       timeout: Duration;
       environment: Record<string, string>;
       tokenCache: TokenCache;
-      clientSecret: secretsmanager.ISecret;
+      clientSecret: secretsmanager.ISecret | undefined;
       logRetention: logs.RetentionDays;
       root: string;
       partitionKinds: readonly TokenCachePartitionKind[];
@@ -311,7 +373,28 @@ export class TokenCacheStack extends Stack {
       environment: options.environment,
     });
     options.tokenCache.bindTo(fn, { partitionKinds: options.partitionKinds });
-    options.clientSecret.grantRead(fn);
+    if (options.clientSecret) {
+      options.clientSecret.grantRead(fn);
+    } else {
+      // The web identity token for Entra, and for no other audience.
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['sts:GetWebIdentityToken'],
+          resources: ['*'],
+          conditions: {
+            'ForAllValues:StringEquals': { 'sts:IdentityTokenAudience': [FEDERATED_AUDIENCE] },
+            // ForAllValues alone also matches a request without the key.
+            Null: { 'sts:IdentityTokenAudience': 'false' },
+          },
+        }),
+      );
+      Validations.of(role).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'sts:GetWebIdentityToken has no resource type (IAM accepts only "*"); the statement is bound by its ' +
+          'sts:IdentityTokenAudience condition to the Entra token exchange audience.',
+      });
+    }
     return fn;
   }
 

@@ -9,7 +9,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { ClientCredential, TokenCache } from '../cache/types';
 import { loadCacheConfig, type CacheConfig, type Environment } from '../config';
 import { ConfigurationError } from '../errors';
-import { JsonLogger } from '../observability';
+import { JsonLogger, type Logger, type Metrics } from '../observability';
 import { peerError } from '../peers';
 import {
   assembleTokenCache,
@@ -26,6 +26,7 @@ import type { KeyRing } from '../crypto/keyring';
 import type { TokenStore } from '../store/store';
 import { DynamoDbStore } from './dynamodb-store';
 import { KmsKeyRing } from './kms-keyring';
+import { webIdentityAssertion } from './web-identity-assertion';
 
 const ENTRY = 'msal-cloud-cache/aws';
 /** Per attempt; bounded so that a slow store or key service costs the cache, not the request. */
@@ -68,32 +69,55 @@ export async function createTokenCacheFromConfig(
   const store = collectProblem(problems, () => createStore(config, ca));
   const keyRing = collectProblem(problems, () => createKeyRing(config, ca));
   if (problems.length > 0) throw ConfigurationError.of(problems);
-  const credential = await resolveClientCredential(config, ca);
+  const logger =
+    options.logger ?? new JsonLogger({ level: config.logLevel, base: { component: 'msal-cloud-cache' } });
+  const credential = await resolveClientCredential(config, ca, { logger, metrics: options.metrics });
   return assembleTokenCache(config, {
     store: store!,
     keyRing: keyRing!,
     credential,
     ca,
-    logger:
-      options.logger ?? new JsonLogger({ level: config.logLevel, base: { component: 'msal-cloud-cache' } }),
+    logger,
     metrics: options.metrics,
   });
 }
 
 /**
  * The client credential the config points at: the secret itself, the SecretString of the
- * Secrets Manager secret, or the certificate file's key and thumbprint.
- * @throws ConfigurationError naming the variable when the secret or file is unusable
+ * Secrets Manager secret, the certificate file's key and thumbprint, or (no secret) STS
+ * `GetWebIdentityToken` as the client assertion, fetched once per token lifetime.
+ * @throws ConfigurationError naming the variable when the secret or file is unusable, or for a source only Azure can use
  */
 export async function resolveClientCredential(
   config: Pick<CacheConfig, 'msal' | 'awsRegion'>,
   ca?: readonly string[],
+  observe: { readonly logger?: Logger; readonly metrics?: Metrics } = {},
 ): Promise<ClientCredential> {
   const local = localClientCredential(config);
   if (local) return local;
   const source = config.msal.credential;
-  if (source.kind !== 'secrets-manager') throw new Error(`unreachable credential kind ${source.kind}`);
-  return { clientSecret: await readSecret(source.secretArn, source.endpoint, config.awsRegion, ca) };
+  switch (source.kind) {
+    case 'secrets-manager':
+      return { clientSecret: await readSecret(source.secretArn, source.endpoint, config.awsRegion, ca) };
+    case 'aws-web-identity': {
+      const assertions = webIdentityAssertion({
+        ...(config.awsRegion ? { region: config.awsRegion } : {}),
+        ...(source.endpoint ? { endpoint: source.endpoint } : {}),
+        durationSeconds: source.durationSeconds,
+        ...(ca ? { ca } : {}),
+        ...(observe.logger ? { logger: observe.logger } : {}),
+        ...(observe.metrics ? { metrics: observe.metrics } : {}),
+      });
+      return { clientAssertion: assertions.callback };
+    }
+    default:
+      throw unsupportedKind('MSAL_CLIENT_ASSERTION_SOURCE', source.kind, ENTRY, [
+        'MSAL_CLIENT_ASSERTION_SOURCE=aws-web-identity',
+        'MSAL_CLIENT_SECRET',
+        'MSAL_CLIENT_SECRET_ARN',
+        'MSAL_CLIENT_CERTIFICATE_PATH',
+      ]);
+  }
 }
 
 function createStore(config: CacheConfig, ca: readonly string[] | undefined): TokenStore {

@@ -2,7 +2,8 @@
  * `msal-cloud-cache/aws`: the DynamoDB store, the KMS key ring and the Lambda-ready
  * composition {@link createTokenCacheFromEnv}. Needs the optional peers
  * `@aws-sdk/client-dynamodb` and `@aws-sdk/client-kms` (and `@aws-sdk/client-secrets-manager`
- * when the client secret is read from Secrets Manager). Loads no Azure package.
+ * when the client secret is read from Secrets Manager, `@aws-sdk/client-sts`
+ * for the secretless `aws-web-identity` client assertion). Loads no Azure package.
  */
 import './peers';
 
@@ -24,3 +25,10 @@ export {
   resolveClientCredential,
   type FromEnvOptions,
 } from './from-env';
+export {
+  ENTRA_TOKEN_EXCHANGE_AUDIENCE,
+  WebIdentityAssertionDefaults,
+  webIdentityAssertion,
+  webIdentityAssertionSource,
+  type WebIdentityAssertionOptions,
+} from './web-identity-assertion';

@@ -6,12 +6,17 @@
  */
 import { Agent } from 'node:https';
 import { CosmosClient } from '@azure/cosmos';
-import { ClientSecretCredential, DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import {
+  ClientAssertionCredential,
+  ClientSecretCredential,
+  DefaultAzureCredential,
+  type TokenCredential,
+} from '@azure/identity';
 import type { ClientCredential, TokenCache } from '../cache/types';
 import { loadCacheConfig, type CacheConfig, type Environment } from '../config';
 import type { KeyRing } from '../crypto/keyring';
 import { ConfigurationError } from '../errors';
-import { JsonLogger } from '../observability';
+import { JsonLogger, type Logger, type Metrics } from '../observability';
 import {
   assembleTokenCache,
   collectProblem,
@@ -27,6 +32,7 @@ import {
 import type { TokenStore } from '../store/store';
 import { CosmosStore } from './cosmos-store';
 import { KeyVaultKeyRing } from './keyvault-keyring';
+import { managedIdentityAssertion } from './managed-identity-assertion';
 
 const ENTRY = 'msal-cloud-cache/azure';
 /** Bounded like the DynamoDB store (the SDK's own default is 60 s): a slow store must cost the cache, not the request. */
@@ -60,7 +66,11 @@ export async function createTokenCacheFromConfig(
 ): Promise<TokenCache> {
   const ca = options.ca ?? trustedCas(config);
   const problems: ConfigurationError[] = [];
-  const credential = collectProblem(problems, () => resolveClientCredential(config));
+  const logger =
+    options.logger ?? new JsonLogger({ level: config.logLevel, base: { component: 'msal-cloud-cache' } });
+  const credential = collectProblem(problems, () =>
+    resolveClientCredential(config, { logger, metrics: options.metrics }),
+  );
   const azure = collectProblem(problems, () => azureCredential(config, credential, ca));
   const store = collectProblem(problems, () => createStore(config, ca, azure));
   const keyRing = collectProblem(problems, () => createKeyRing(config, ca, azure));
@@ -70,24 +80,40 @@ export async function createTokenCacheFromConfig(
     keyRing: keyRing!,
     credential: credential!,
     ca,
-    logger:
-      options.logger ?? new JsonLogger({ level: config.logLevel, base: { component: 'msal-cloud-cache' } }),
+    logger,
     metrics: options.metrics,
   });
 }
 
 /**
- * The client credential the config points at: the secret itself or the certificate file's
- * key and thumbprint.
+ * The client credential the config points at: the secret itself, the certificate file's
+ * key and thumbprint, or (no secret) the managed identity's token as the client assertion,
+ * fetched once per token lifetime.
  * @throws ConfigurationError naming the variable when the file is unusable, or for a source only AWS can read
  */
-export function resolveClientCredential(config: Pick<CacheConfig, 'msal'>): ClientCredential {
+export function resolveClientCredential(
+  config: Pick<CacheConfig, 'msal'>,
+  observe: { readonly logger?: Logger; readonly metrics?: Metrics } = {},
+): ClientCredential {
   const local = localClientCredential(config);
   if (local) return local;
-  throw unsupportedKind('MSAL_CLIENT_SECRET_ARN', config.msal.credential.kind, ENTRY, [
+  const source = config.msal.credential;
+  if (source.kind === 'azure-managed-identity') {
+    const assertions = managedIdentityAssertion({
+      ...(source.clientId ? { clientId: source.clientId } : {}),
+      ...(observe.logger ? { logger: observe.logger } : {}),
+      ...(observe.metrics ? { metrics: observe.metrics } : {}),
+    });
+    return { clientAssertion: assertions.callback };
+  }
+  const supported = [
+    'MSAL_CLIENT_ASSERTION_SOURCE=azure-managed-identity',
     'MSAL_CLIENT_SECRET',
     'MSAL_CLIENT_CERTIFICATE_PATH',
-  ]);
+  ];
+  throw source.kind === 'secrets-manager'
+    ? unsupportedKind('MSAL_CLIENT_SECRET_ARN', source.kind, ENTRY, supported)
+    : unsupportedKind('MSAL_CLIENT_ASSERTION_SOURCE', source.kind, ENTRY, supported);
 }
 
 /** The identity for Key Vault and key-less Cosmos DB. */
@@ -100,19 +126,30 @@ function azureCredential(
     config.keyRing.kind === 'azure-keyvault' || (config.store.kind === 'cosmos' && !config.store.key);
   if (!needed) return undefined;
   if (config.azureCredential === 'default') return new DefaultAzureCredential();
-  // Development only: this app's own client secret at the configured (local) authority.
-  if (!credential?.clientSecret) {
-    throw new ConfigurationError(
-      'TOKEN_CACHE_AZURE_CREDENTIAL',
-      '"app" needs a client secret (MSAL_CLIENT_SECRET)',
-    );
-  }
+  // Development only: this app's own credential at the configured (local) authority.
   const authority = new URL(config.msal.authority);
-  return new ClientSecretCredential(config.msal.tenant, config.msal.clientId, credential.clientSecret, {
+  const options = {
     authorityHost: authority.origin,
     disableInstanceDiscovery: config.msal.knownAuthorities.includes(authority.host),
     ...(ca ? { tlsOptions: { ca: [...ca] } } : {}),
-  });
+  };
+  const assertion = credential?.clientAssertion;
+  if (assertion) {
+    const get = typeof assertion === 'string' ? () => Promise.resolve(assertion) : assertion;
+    return new ClientAssertionCredential(config.msal.tenant, config.msal.clientId, get, options);
+  }
+  if (!credential?.clientSecret) {
+    throw new ConfigurationError(
+      'TOKEN_CACHE_AZURE_CREDENTIAL',
+      '"app" needs a client secret (MSAL_CLIENT_SECRET) or MSAL_CLIENT_ASSERTION_SOURCE',
+    );
+  }
+  return new ClientSecretCredential(
+    config.msal.tenant,
+    config.msal.clientId,
+    credential.clientSecret,
+    options,
+  );
 }
 
 function createStore(

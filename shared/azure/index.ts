@@ -18,3 +18,9 @@ export {
   resolveClientCredential,
   type FromEnvOptions,
 } from './from-env';
+export {
+  ENTRA_TOKEN_EXCHANGE_SCOPE,
+  managedIdentityAssertion,
+  managedIdentityAssertionSource,
+  type ManagedIdentityAssertionOptions,
+} from './managed-identity-assertion';

@@ -431,6 +431,18 @@ class PersistentTokenCache implements TokenCache {
 /** OAuth error codes of a failure that may pass (RFC 6749 section 4.1.2.1). */
 const TRANSIENT_SERVER_CODES: ReadonlySet<string> = new Set(['temporarily_unavailable', 'server_error']);
 
+/**
+ * Entra's own words when a federated credential does not match: they name the issuer,
+ * subject and audience presented (public values, never the assertion), which is what to
+ * register on the app.
+ */
+function federatedHint(description: string | undefined): string {
+  const line = /AADSTS(?:70021|700211|700212|700213|50166):[^\r\n]*/.exec(description ?? '')?.[0];
+  return line
+    ? `: ${line} Register a federated credential on the app with the issuer, subject and audience of the assertion (infra/README.md).`
+    : '';
+}
+
 /** MSAL's errors as ours: interaction required, or a token acquisition failure (retryable or not). */
 export function translateMsalError(e: unknown): unknown {
   if (e instanceof TokenCacheError) return e;
@@ -444,7 +456,7 @@ export function translateMsalError(e: unknown): unknown {
     return new TokenAcquisitionError(
       retryable,
       e.errorCode,
-      `the authority refused the token request (${e.errorCode}${status ? `, HTTP ${status}` : ''})`,
+      `the authority refused the token request (${e.errorCode}${status ? `, HTTP ${status}` : ''})${federatedHint(e.errorMessage)}`,
       { cause: e },
     );
   }

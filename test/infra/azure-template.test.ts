@@ -280,7 +280,11 @@ describe('infra/azure/azuredeploy.json', () => {
     it('runs Node on Flex Consumption with a system-assigned identity and HTTPS only', () => {
       const app = site();
       expect(app.kind).toContain('functionapp');
-      expect(app.identity).toEqual({ type: 'SystemAssigned' });
+      // The system identity holds the data-plane roles; the user-assigned one is the federated credential.
+      expect(app.identity).toEqual({
+        type: 'SystemAssigned, UserAssigned',
+        userAssignedIdentities: { "[variables('identityId')]": {} },
+      });
       expect(app.properties).toMatchObject({
         httpsOnly: true,
         functionAppConfig: {
@@ -306,10 +310,24 @@ describe('infra/azure/azuredeploy.json', () => {
       expect([...parameter.allowedValues].sort()).toEqual(tested);
     });
 
-    it('has app settings that shared/config.ts knows and accepts, pointing at Cosmos DB and Key Vault', () => {
-      const settings = (
+    /** The value of `[if(variables('federated'), 'a', b)]` for one credential, or the value itself. */
+    const forCredential = (value: string, federated: boolean): string => {
+      const m = /^\[if\(variables\('federated'\), '([^']*)', (.+)\)\]$/.exec(value);
+      if (!m) return value;
+      if (federated) return m[1];
+      return /^'([^']*)'$/.exec(m[2])?.[1] ?? `[${m[2]}]`;
+    };
+    const settingsFor = (credential: 'secret' | 'federated') =>
+      (
         site().properties as { siteConfig: { appSettings: { name: string; value: string }[] } }
-      ).siteConfig.appSettings;
+      ).siteConfig.appSettings.map(({ name, value }) => ({
+        name: forCredential(name, credential === 'federated'),
+        value: forCredential(value, credential === 'federated'),
+      }));
+
+    it('has app settings that shared/config.ts knows and accepts, pointing at Cosmos DB and Key Vault', () => {
+      expect(template.parameters.credential.defaultValue).toBe('secret');
+      const settings = settingsFor('secret');
       const platform = new Set(['AzureWebJobsStorage__accountName', 'APPLICATIONINSIGHTS_CONNECTION_STRING']);
       const known = new Set<string>(FunctionVariables);
       for (const { name } of settings)
@@ -320,6 +338,7 @@ describe('infra/azure/azuredeploy.json', () => {
       const resolved: Record<string, string> = {
         MSAL_AUTHORITY: `https://login.microsoftonline.com/${tenant}`,
         MSAL_CLIENT_SECRET: 'resolved-from-key-vault',
+        MSAL_MANAGED_IDENTITY_CLIENT_ID: '3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a',
         TOKEN_CACHE_COSMOS_ENDPOINT: 'https://msalcache-cosmos-abc.documents.azure.com:443/',
         TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://msalcachekvabc.vault.azure.net/keys/token-cache-wrap',
         TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: 'https://msalcachekvabc.vault.azure.net/keys/token-cache-sign',
@@ -368,6 +387,66 @@ describe('infra/azure/azuredeploy.json', () => {
       expect(parameter.minLength).toBe(1);
       expect(settings.find((s) => s.name === 'API_REQUIRED_SCOPES')?.value).toBe(
         "[parameters('apiRequiredScopes')]",
+      );
+    });
+
+    it("with credential 'federated': no secret, the user-assigned identity as the client assertion", () => {
+      const settings = settingsFor('federated');
+      const known = new Set<string>(FunctionVariables);
+      expect(settings.map((s) => s.name)).not.toContain('MSAL_CLIENT_SECRET');
+      const env: Record<string, string> = {
+        MSAL_AUTHORITY: 'https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47',
+        MSAL_MANAGED_IDENTITY_CLIENT_ID: '3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a',
+        TOKEN_CACHE_COSMOS_ENDPOINT: 'https://msalcache-cosmos-abc.documents.azure.com:443/',
+        TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://msalcachekvabc.vault.azure.net/keys/token-cache-wrap',
+      };
+      for (const { name, value } of settings) {
+        if (!known.has(name) || name in env) continue;
+        const param = /^\[parameters\('([^']+)'\)\]$/.exec(value)?.[1];
+        env[name] = param
+          ? String(
+              param === 'clientId'
+                ? '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0'
+                : template.parameters[param].defaultValue,
+            )
+          : value;
+      }
+      expect(settings.find((s) => s.name === 'MSAL_MANAGED_IDENTITY_CLIENT_ID')?.value).toBe(
+        "[reference(variables('identityId'), '2023-01-31').clientId]",
+      );
+
+      const config = loadFunctionConfig(env);
+      expect(config.msal.credential).toEqual({
+        kind: 'azure-managed-identity',
+        clientId: '3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a',
+      });
+    });
+
+    it('has a user-assigned identity, and the client secret and its role only with the secret credential', () => {
+      expect(one('Microsoft.ManagedIdentity/userAssignedIdentities').name).toBe(
+        "[variables('identityName')]",
+      );
+      expect(template.parameters.clientSecret.defaultValue).toBe('');
+      expect(one('Microsoft.KeyVault/vaults/secrets')).toMatchObject({
+        condition: "[not(variables('federated'))]",
+      });
+      const secretRole = resourcesOf('Microsoft.Authorization/roleAssignments').find((r) =>
+        (r.scope ?? '').includes('/secrets/'),
+      );
+      expect(secretRole).toMatchObject({ condition: "[not(variables('federated'))]" });
+      expect(template.variables.federated).toBe("[equals(parameters('credential'), 'federated')]");
+    });
+
+    it('outputs the issuer, subject and audience of the federated credential to register', () => {
+      expect(template.outputs.federatedIssuer.value).toBe(
+        "[format('{0}{1}/v2.0', environment().authentication.loginEndpoint, parameters('tenantId'))]",
+      );
+      expect(template.outputs.federatedSubject.value).toBe(
+        "[reference(variables('identityId'), '2023-01-31').principalId]",
+      );
+      expect(template.outputs.federatedAudience.value).toBe('api://AzureADTokenExchange');
+      expect(template.outputs.managedIdentityClientId.value).toBe(
+        "[reference(variables('identityId'), '2023-01-31').clientId]",
       );
     });
   });

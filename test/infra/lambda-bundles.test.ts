@@ -181,7 +181,10 @@ describe('Lambda bundles from cdk synth', () => {
         }),
         keyArn,
       ],
-      [JSON.stringify({ Ref: stack.getLogicalId(stack.clientSecret.node.defaultChild as never) }), secretArn],
+      [
+        JSON.stringify({ Ref: stack.getLogicalId(stack.clientSecret!.node.defaultChild as never) }),
+        secretArn,
+      ],
     ]);
     env = (bundle) => ({
       PATH: process.env.PATH ?? '',

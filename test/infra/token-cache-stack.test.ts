@@ -93,7 +93,7 @@ describe('TokenCacheStack', () => {
         [TOKEN_CACHE_ENV.kmsKeyId]: { 'Fn::GetAtt': [id(stack.tokenCache.key), 'Arn'] },
         [FUNCTION_ENV.clientId]: CLIENT,
         [FUNCTION_ENV.authority]: `https://login.microsoftonline.com/${TENANT}`,
-        [FUNCTION_ENV.clientSecretArn]: { Ref: id(stack.clientSecret) },
+        [FUNCTION_ENV.clientSecretArn]: { Ref: id(stack.clientSecret!) },
         [FUNCTION_ENV.downstreamUrl]: 'https://downstream.example/api',
         [FUNCTION_ENV.downstreamScopes]: 'api://downstream/read api://downstream/write',
         [FUNCTION_ENV.apiAudience]: `api://${CLIENT},${CLIENT}`,
@@ -106,7 +106,7 @@ describe('TokenCacheStack', () => {
       const env = fnResource(stack.daemon).Properties.Environment.Variables;
       expect(env[FUNCTION_ENV.downstreamUrl]).toBe('https://downstream.example/jobs');
       expect(env[FUNCTION_ENV.daemonScope]).toBe('api://downstream/.default');
-      expect(env[FUNCTION_ENV.clientSecretArn]).toEqual({ Ref: id(stack.clientSecret) });
+      expect(env[FUNCTION_ENV.clientSecretArn]).toEqual({ Ref: id(stack.clientSecret!) });
     });
 
     it.each(['webApi', 'daemon'] as const)(
@@ -120,7 +120,7 @@ describe('TokenCacheStack', () => {
             'arn:aws:kms:eu-west-1:123456789012:key/0d9f4c4e-1111-2222-3333-444455556666',
           ],
           [
-            JSON.stringify({ Ref: id(stack.clientSecret) }),
+            JSON.stringify({ Ref: id(stack.clientSecret!) }),
             'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ClientSecret-AbCdEf',
           ],
         ]);
@@ -200,7 +200,7 @@ describe('TokenCacheStack', () => {
         expect(byService('secretsmanager:')).toEqual([
           expect.objectContaining({
             Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-            Resource: { Ref: id(stack.clientSecret) },
+            Resource: { Ref: id(stack.clientSecret!) },
           }),
         ]);
         expect(statements).toHaveLength(5);
@@ -329,7 +329,7 @@ describe('TokenCacheStack', () => {
         SecretString: Match.absent(),
         GenerateSecretString: Match.anyValue(),
       });
-      template.hasOutput('ClientSecretArn', { Value: { Ref: id(stack.clientSecret) } });
+      template.hasOutput('ClientSecretArn', { Value: { Ref: id(stack.clientSecret!) } });
     });
   });
 });
@@ -400,5 +400,107 @@ describe('createApp', () => {
       [FUNCTION_ENV.authority]: `https://login.microsoftonline.com/${TENANT}`,
       [FUNCTION_ENV.downstreamScopes]: 'a/x b/y',
     });
+  });
+});
+
+describe('TokenCacheStack with the federated credential (-c credential=federated)', () => {
+  let stack: TokenCacheStack;
+  let template: Template;
+  const id = (c: { node: { defaultChild?: unknown } }): string =>
+    stack.getLogicalId(c.node.defaultChild as never);
+  const STS_ISSUER = 'https://0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9.tokens.sts.global.api.aws';
+
+  beforeAll(() => {
+    ({ stack } = createApp({
+      context: {
+        tenantId: TENANT,
+        clientId: CLIENT,
+        credential: 'federated',
+        webIdentityIssuer: STS_ISSUER,
+        'aws:cdk:bundling-stacks': [],
+      },
+    }));
+    template = Template.fromStack(stack);
+  });
+
+  function statementsOf(fn: lambda.IFunction): Statement[] {
+    const roleId = id(fn.role as iam.Role);
+    return Object.values(template.findResources('AWS::IAM::Policy') as Record<string, PolicyResource>)
+      .filter((p) => JSON.stringify(p.Properties.Roles).includes(roleId))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement);
+  }
+
+  it('creates no Secrets Manager secret and grants no secretsmanager action', () => {
+    template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    expect(stack.clientSecret).toBeUndefined();
+    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toContain('secretsmanager:');
+    expect(Object.keys(template.findOutputs('ClientSecretArn'))).toEqual([]);
+  });
+
+  it.each(['webApi', 'daemon'] as const)(
+    'lets %s get an STS web identity token for the Entra audience only',
+    (name) => {
+      const sts = statementsOf(stack[name]).filter((s) => actionsOf(s).some((a) => a.startsWith('sts:')));
+      expect(sts).toEqual([
+        {
+          Effect: 'Allow',
+          Action: 'sts:GetWebIdentityToken',
+          Resource: '*',
+          Condition: {
+            'ForAllValues:StringEquals': { 'sts:IdentityTokenAudience': ['api://AzureADTokenExchange'] },
+            Null: { 'sts:IdentityTokenAudience': 'false' },
+          },
+        },
+      ]);
+    },
+  );
+
+  it.each(['webApi', 'daemon'] as const)(
+    'gives %s an environment with the assertion source and no secret, that the config accepts',
+    (name) => {
+      const cfn = stack[name].node.defaultChild as lambda.CfnFunction;
+      const vars = (stack.resolve(cfn.environment) as { variables: Record<string, unknown> }).variables;
+      expect(vars[FUNCTION_ENV.clientAssertionSource]).toBe('aws-web-identity');
+      expect(vars[FUNCTION_ENV.clientSecretArn]).toBeUndefined();
+      // Lambda sets AWS_REGION itself; the table and key are deploy-time references.
+      const env = Object.fromEntries(
+        Object.entries(vars).map(([k, v]) => [k, typeof v === 'string' ? v : 'deploy-time-value']),
+      );
+      const config = loadFunctionConfig({
+        ...env,
+        AWS_REGION: 'eu-west-1',
+        [TOKEN_CACHE_ENV.tableName]: 'MsalTokenCache-TokenCacheTable-1A2B3C',
+        [TOKEN_CACHE_ENV.kmsKeyId]:
+          'arn:aws:kms:eu-west-1:123456789012:key/0d9f4c4e-1111-2222-3333-444455556666',
+      });
+      expect(config.msal.credential).toEqual({ kind: 'aws-web-identity', durationSeconds: 900 });
+    },
+  );
+
+  it('outputs the issuer, audience and each role ARN to register as federated credentials', () => {
+    template.hasOutput('FederatedIssuer', { Value: STS_ISSUER });
+    template.hasOutput('FederatedAudience', { Value: 'api://AzureADTokenExchange' });
+    template.hasOutput('WebApiFederatedSubject', {
+      Value: { 'Fn::GetAtt': [id(stack.webApi.role as iam.Role), 'Arn'] },
+    });
+    template.hasOutput('DaemonFederatedSubject', {
+      Value: { 'Fn::GetAtt': [id(stack.daemon.role as iam.Role), 'Arn'] },
+    });
+  });
+
+  it('says how to look the issuer up when it is not given, and refuses a secret with it', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const bare = new TokenCacheStack(app, 'Bare', { credential: 'federated' });
+    Template.fromStack(bare).hasOutput('FederatedIssuer', {
+      Value: Match.stringLikeRegexp('get-outbound-web-identity-federation-info'),
+    });
+    expect(() => createApp({ context: { credential: 'password', 'aws:cdk:bundling-stacks': [] } })).toThrow(
+      /credential must be "secret" or "federated", got "password"/,
+    );
+  });
+
+  it('passes cdk-nag with a reason for the one wildcard resource', () => {
+    // createApp adds the AwsSolutions checks: an unacknowledged finding fails the synth.
+    expect(() => (stack.node.root as App).synth({ force: true })).not.toThrow();
   });
 });

@@ -23,6 +23,8 @@ import type { DataKeyCache } from '../../shared/crypto/data-key-cache';
 import type { DataKey, KeyRing } from '../../shared/crypto/keyring';
 import type { LogFields } from '../../shared/observability';
 import type { TokenSigner } from '../../local/authority/tokens';
+import type { LocalOidcIssuer } from '../../local/oidc-issuer';
+import type { AssertionCache } from '../../shared/cache/assertion-cache';
 import { registerSecret, secretRegistry, type SecretKind } from './secret-registry';
 
 interface Capture {
@@ -178,6 +180,34 @@ function observeSecrets(): void {
         async function (this: TokenSigner, claims) {
           const token = await original.call(this, claims);
           registerSecret('signed-jwt', token);
+          return token;
+        },
+    );
+  }
+
+  // Every client assertion a platform identity issued (STS, managed identity), used or not.
+  const assertions = loaded<{ AssertionCache: typeof AssertionCache }>('../../shared/cache/assertion-cache');
+  if (assertions) {
+    patch(
+      assertions.AssertionCache.prototype,
+      'get',
+      (original) =>
+        async function (this: AssertionCache): Promise<string> {
+          const assertion = await original.call(this);
+          registerSecret('assertion', assertion);
+          return assertion;
+        },
+    );
+  }
+  const issuers = loaded<{ LocalOidcIssuer: typeof LocalOidcIssuer }>('../../local/oidc-issuer');
+  if (issuers) {
+    patch(
+      issuers.LocalOidcIssuer.prototype,
+      'sign',
+      (original) =>
+        async function (this: LocalOidcIssuer, claims: Record<string, unknown>): Promise<string> {
+          const token = await original.call(this, claims);
+          registerSecret('assertion', token);
           return token;
         },
     );

@@ -292,6 +292,50 @@ describe('loadFunctionConfig', () => {
         /http only for localhost/,
       ],
       [
+        'MSAL_CLIENT_ASSERTION_SOURCE',
+        { MSAL_CLIENT_SECRET: undefined, MSAL_CLIENT_ASSERTION_SOURCE: 'github-actions' },
+        /expected one of aws-web-identity, azure-managed-identity, got "github-actions"/,
+      ],
+      [
+        'MSAL_CLIENT_SECRET',
+        { MSAL_CLIENT_ASSERTION_SOURCE: 'aws-web-identity', AWS_REGION: 'eu-west-1' },
+        /exactly one of MSAL_CLIENT_ASSERTION_SOURCE .* got MSAL_CLIENT_SECRET and MSAL_CLIENT_ASSERTION_SOURCE/,
+      ],
+      [
+        'MSAL_MANAGED_IDENTITY_CLIENT_ID',
+        {
+          MSAL_CLIENT_SECRET: undefined,
+          MSAL_CLIENT_ASSERTION_SOURCE: 'azure-managed-identity',
+          MSAL_MANAGED_IDENTITY_CLIENT_ID: 'my-identity',
+        },
+        /expected the user-assigned identity's client id \(a GUID\), got "my-identity"/,
+      ],
+      [
+        'AWS_REGION',
+        { MSAL_CLIENT_SECRET: undefined, MSAL_CLIENT_ASSERTION_SOURCE: 'aws-web-identity' },
+        /required with MSAL_CLIENT_ASSERTION_SOURCE=aws-web-identity \(the regional STS endpoint\)/,
+      ],
+      [
+        'MSAL_WEB_IDENTITY_TOKEN_DURATION_SECONDS',
+        {
+          MSAL_CLIENT_SECRET: undefined,
+          MSAL_CLIENT_ASSERTION_SOURCE: 'aws-web-identity',
+          AWS_REGION: 'eu-west-1',
+          MSAL_WEB_IDENTITY_TOKEN_DURATION_SECONDS: '7200',
+        },
+        /expected a whole number from 60 to 3600, got "7200"/,
+      ],
+      [
+        'AWS_ENDPOINT_URL_STS',
+        {
+          MSAL_CLIENT_SECRET: undefined,
+          MSAL_CLIENT_ASSERTION_SOURCE: 'aws-web-identity',
+          AWS_REGION: 'eu-west-1',
+          AWS_ENDPOINT_URL_STS: 'http://sts.example.com',
+        },
+        /an https URL \(http only for localhost\)/,
+      ],
+      [
         'MSAL_CLIENT_CERTIFICATE_SEND_X5C',
         {
           MSAL_CLIENT_SECRET: undefined,
@@ -516,6 +560,34 @@ describe('loadFunctionConfig', () => {
         /expected one of debug, info, warn, error, silent, got "verbose"/,
       ],
     ];
+
+    it('reads the secretless sources', () => {
+      const aws = loadFunctionConfig(
+        baseEnv({
+          MSAL_CLIENT_SECRET: undefined,
+          MSAL_CLIENT_ASSERTION_SOURCE: 'aws-web-identity',
+          AWS_REGION: 'eu-west-1',
+          AWS_ENDPOINT_URL_STS: 'http://localhost:4010',
+        }),
+      );
+      const azure = loadFunctionConfig(
+        baseEnv({
+          MSAL_CLIENT_SECRET: undefined,
+          MSAL_CLIENT_ASSERTION_SOURCE: 'azure-managed-identity',
+          MSAL_MANAGED_IDENTITY_CLIENT_ID: '0e2a4c6d-8f10-4a32-b456-7890abcdef02',
+        }),
+      );
+
+      expect(aws.msal.credential).toEqual({
+        kind: 'aws-web-identity',
+        durationSeconds: 900,
+        endpoint: 'http://localhost:4010',
+      });
+      expect(azure.msal.credential).toEqual({
+        kind: 'azure-managed-identity',
+        clientId: '0e2a4c6d-8f10-4a32-b456-7890abcdef02',
+      });
+    });
 
     it.each(cases)('names %s: %j', (variable, change, message) => {
       const error = configError(baseEnv(change));
