@@ -20,6 +20,16 @@ export type {
   TokenCacheOptions,
 } from './cache/types';
 export { HttpsNetworkClient, type HttpsNetworkClientOptions } from './cache/http';
+export {
+  cacheLogFields,
+  cacheMetadataOf,
+  type CacheMetadata,
+  type CacheTimings,
+  type CachedAuthenticationResult,
+  type StoreUnusedReason,
+  type TokenSource,
+  type WriteOutcome,
+} from './cache/metadata';
 export { logicalKey, storeKey } from './cache/partitions';
 
 export type { TokenStore, StoredItem, WriteCondition, WriteOptions } from './store/store';
@@ -46,6 +56,17 @@ export {
 } from './config';
 
 export * from './errors';
+export {
+  openTelemetry,
+  otelInstrumentNames,
+  otelMeterProviderRegistered,
+  OTEL_METRIC_PREFIX,
+  OTEL_SCOPE,
+  OTEL_SPAN_NAME,
+  spanAttributes,
+  type OpenTelemetryOptions,
+  type OpenTelemetrySinks,
+} from './otel';
 export {
   CounterMetrics,
   JsonLogger,

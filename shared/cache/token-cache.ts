@@ -10,6 +10,7 @@ import {
   ServerError,
   type AuthenticationResult,
   type Configuration,
+  type INetworkModule,
 } from '@azure/msal-node';
 import { DataKeyCache } from '../crypto/data-key-cache';
 import { Envelope } from '../crypto/envelope';
@@ -24,7 +25,14 @@ import { AuthorityMetadataCache } from './authority-metadata';
 import { latestAccessTokenExpiry, parseDocument, type CacheDocument } from './cache-document';
 import { HttpsNetworkClient } from './http';
 import { L1Cache, OpenedEnvelopes } from './l1';
+import {
+  RequestTrace,
+  type CacheMetadata,
+  type CachedAuthenticationResult,
+  type StoreUnusedReason,
+} from './metadata';
 import { PartitionSession, type ExpiryPolicy, type SessionContext } from './partition-session';
+import { epochSeconds } from '../store/store';
 import { authorityFor, logicalKey, storeKey, tenantOf, unverifiedExpiry } from './partitions';
 import type {
   AppTokenRequest,
@@ -76,6 +84,7 @@ class PersistentTokenCache implements TokenCache {
   private readonly userWindowSeconds: number;
   private readonly logger: Logger;
   private readonly metrics: Metrics;
+  private readonly onResult: TokenCacheOptions['onResult'];
 
   constructor(options: TokenCacheOptions) {
     validate(options);
@@ -83,6 +92,7 @@ class PersistentTokenCache implements TokenCache {
     this.logger =
       options.logger ?? new JsonLogger({ level: 'warn', base: { component: 'msal-cloud-cache' } });
     this.metrics = options.metrics ?? noMetrics;
+    this.onResult = options.onResult;
     const now = options.now ?? Date.now;
     this.network = options.msal.networkClient ?? new HttpsNetworkClient();
     this.userWindowSeconds = options.userSlidingWindowSeconds ?? TokenCacheDefaults.userSlidingWindowSeconds;
@@ -122,10 +132,10 @@ class PersistentTokenCache implements TokenCache {
     );
   }
 
-  acquireTokenOnBehalfOf(request: OnBehalfOfRequest): Promise<AuthenticationResult> {
+  acquireTokenOnBehalfOf(request: OnBehalfOfRequest): Promise<CachedAuthenticationResult> {
     requireNonEmpty(request.assertion, 'assertion');
     requireScopes(request.scopes);
-    return this.withPartition({ kind: 'obo', assertion: request.assertion }, async (cca) => {
+    return this.acquire({ kind: 'obo', assertion: request.assertion }, async (cca) => {
       const result = await cca.acquireTokenOnBehalfOf({
         oboAssertion: request.assertion,
         scopes: [...request.scopes],
@@ -133,25 +143,28 @@ class PersistentTokenCache implements TokenCache {
       if (!result)
         throw new TokenAcquisitionError(false, 'no_result', 'MSAL returned no token on behalf of the caller');
       return result;
-    }).then((r) => this.counted(r, 'obo'));
+    });
   }
 
-  acquireTokenForApp(request: AppTokenRequest): Promise<AuthenticationResult> {
+  acquireTokenForApp(request: AppTokenRequest): Promise<CachedAuthenticationResult> {
     requireScopes(request.scopes);
     const tenantId = request.tenantId ?? tenantOf(this.msal.authority);
-    return this.withPartition({ kind: 'app', tenantId }, async (cca) => {
+    return this.acquire({ kind: 'app', tenantId }, async (cca) => {
       const result = await cca.acquireTokenByClientCredential({ scopes: [...request.scopes] });
       if (!result) throw new TokenAcquisitionError(false, 'no_result', 'MSAL returned no token for the app');
       return result;
-    }).then((r) => this.counted(r, 'app'));
+    });
   }
 
-  async acquireTokenByCode(request: AuthCodeRequest): Promise<AuthenticationResult> {
+  async acquireTokenByCode(request: AuthCodeRequest): Promise<CachedAuthenticationResult> {
     requireNonEmpty(request.code, 'code');
     requireScopes(request.scopes);
+    const redemption = new RequestTrace();
     // The partition is the user's, known only from the response: redeem on a client with
     // an empty in-memory cache, then fold its tokens into the user's stored partition.
-    const cca = new ConfidentialClientApplication(await this.msalConfig(this.msal.authority));
+    const cca = new ConfidentialClientApplication(
+      await this.msalConfig(this.msal.authority, undefined, redemption),
+    );
     const result = await this.call(() =>
       cca.acquireTokenByCode({
         code: request.code,
@@ -169,14 +182,16 @@ class PersistentTokenCache implements TokenCache {
       );
     }
     const session = this.session({ kind: 'user', homeAccountId });
+    session.trace.tokenRequests += redemption.tokenRequests;
+    session.trace.tokenCallMs += redemption.tokenCallMs;
     await session.absorb(parseDocument(cca.getTokenCache().serialize()));
-    return this.counted(result, 'user');
+    return this.withMetadata(result, session, redemption.started);
   }
 
-  acquireTokenSilent(request: SilentUserRequest): Promise<AuthenticationResult> {
+  acquireTokenSilent(request: SilentUserRequest): Promise<CachedAuthenticationResult> {
     requireNonEmpty(request.homeAccountId, 'homeAccountId');
     requireScopes(request.scopes);
-    return this.withPartition({ kind: 'user', homeAccountId: request.homeAccountId }, async (cca) => {
+    return this.acquire({ kind: 'user', homeAccountId: request.homeAccountId }, async (cca) => {
       const account = await cca.getTokenCache().getAccountByHomeId(request.homeAccountId);
       if (!account) {
         throw new InteractionRequiredError('no cached account for this user: sign the user in again');
@@ -189,7 +204,7 @@ class PersistentTokenCache implements TokenCache {
       if (!result)
         throw new InteractionRequiredError('no token could be acquired silently: sign the user in again');
       return result;
-    }).then((r) => this.counted(r, 'user'));
+    });
   }
 
   async signOut(homeAccountId: string): Promise<void> {
@@ -205,7 +220,24 @@ class PersistentTokenCache implements TokenCache {
     partition: Partition,
     fn: (client: ConfidentialClientApplication) => Promise<T>,
   ): Promise<T> {
+    return this.run(this.session(partition), partition, fn);
+  }
+
+  /** An acquisition through a partition, its result carrying the cache metadata. */
+  private async acquire(
+    partition: Partition,
+    fn: (client: ConfidentialClientApplication) => Promise<AuthenticationResult>,
+  ): Promise<CachedAuthenticationResult> {
     const session = this.session(partition);
+    const result = await this.run(session, partition, fn);
+    return this.withMetadata(result, session, session.trace.started);
+  }
+
+  private async run<T>(
+    session: PartitionSession,
+    partition: Partition,
+    fn: (client: ConfidentialClientApplication) => Promise<T>,
+  ): Promise<T> {
     const authority =
       partition.kind === 'app' ? authorityFor(this.msal.authority, partition.tenantId) : this.msal.authority;
     const [config] = await Promise.all([this.msalConfig(authority, session), session.load()]);
@@ -244,7 +276,11 @@ class PersistentTokenCache implements TokenCache {
     }
   }
 
-  private async msalConfig(authority: string, plugin?: PartitionSession): Promise<Configuration> {
+  private async msalConfig(
+    authority: string,
+    plugin?: PartitionSession,
+    trace: RequestTrace | undefined = plugin?.trace,
+  ): Promise<Configuration> {
     const { clientId, knownAuthorities, clientSecret, clientCertificate, clientAssertion } = this.msal;
     const authorityMetadata = await this.metadata.resolve(authority);
     return {
@@ -264,7 +300,9 @@ class PersistentTokenCache implements TokenCache {
       },
       ...(plugin ? { cache: { cachePlugin: plugin } } : {}),
       system: {
-        networkClient: this.network,
+        networkClient: trace
+          ? tracedNetwork(this.network, trace, this.metrics, plugin?.kind ?? 'user')
+          : this.network,
         loggerOptions: {
           piiLoggingEnabled: false,
           logLevel: LogLevel.Error,
@@ -285,10 +323,98 @@ class PersistentTokenCache implements TokenCache {
     }
   }
 
-  private counted(result: AuthenticationResult, kind: string): AuthenticationResult {
+  /** Counts the outcome and returns a copy of `result` with its {@link CacheMetadata}. */
+  private withMetadata(
+    result: AuthenticationResult,
+    session: PartitionSession,
+    started: number,
+  ): CachedAuthenticationResult {
+    const kind = session.kind as CacheMetadata['partition'];
+    const t = session.trace;
+    const loadedFrom = t.loadedFrom ?? 'absent';
+    const tokenSource = result.fromCache ? (loadedFrom === 'l1' ? 'l1' : 'store') : 'authority';
+    const reason =
+      tokenSource === 'authority' ? unusedReason(loadedFrom, t, epochSeconds(this.ctx.now)) : undefined;
+    const timings: CacheMetadata['timings'] = {
+      totalMs: performance.now() - started,
+      ...(t.storeReads > 0 ? { storeReadMs: t.storeReadMs } : {}),
+      ...(t.opened ? { envelopeOpenMs: t.envelopeOpenMs } : {}),
+      ...(t.tokenRequests > 0 ? { tokenCallMs: t.tokenCallMs } : {}),
+      ...(t.writeMs > 0 ? { writeMs: t.writeMs } : {}),
+    };
+    const cache: CacheMetadata = {
+      partition: kind,
+      tokenSource,
+      loadedFrom,
+      ...(reason ? { storeUnusedReason: reason } : {}),
+      ...(reason === 'rejected' && t.rejectReason ? { rejectReason: t.rejectReason } : {}),
+      write: t.writeFailReason ? 'failed' : t.wrote ? 'written' : t.writeSkipReason ? 'skipped' : 'none',
+      ...(t.writeSkipReason && !t.wrote ? { writeSkipReason: t.writeSkipReason } : {}),
+      ...(t.writeFailReason ? { writeFailReason: t.writeFailReason } : {}),
+      conflicts: t.conflicts,
+      storeReads: t.storeReads,
+      storeWrites: t.storeWrites,
+      keyServiceCalls: t.keyServiceCalls,
+      tokenRequests: t.tokenRequests,
+      timings,
+    };
     this.metrics.increment(result.fromCache ? Metric.CacheHit : Metric.CacheMiss, 1, { kind });
-    return result;
+    this.metrics.increment(Metric.TokenSource, 1, {
+      kind,
+      source: tokenSource,
+      ...(reason ? { reason } : {}),
+    });
+    this.metrics.observe?.(Metric.AcquireDuration, timings.totalMs, { kind, source: tokenSource });
+    if (this.onResult) {
+      try {
+        this.onResult(cache);
+      } catch (e) {
+        this.logger.warn('onResult callback failed', { error: e instanceof Error ? e.name : 'unknown' });
+      }
+    }
+    return { ...result, cache };
   }
+}
+
+/** MSAL's refresh offset: it renews access tokens this close to expiry. */
+const MSAL_REFRESH_OFFSET_SECONDS = 300;
+
+function unusedReason(loadedFrom: string, t: RequestTrace, nowSeconds: number): StoreUnusedReason {
+  switch (loadedFrom) {
+    case 'absent':
+      return 'absent';
+    case 'unreadable':
+      return 'rejected';
+    case 'unavailable':
+      return t.loadFailure ?? 'store-unavailable';
+    default:
+      return t.loadedLatestExpiry === undefined ||
+        t.loadedLatestExpiry <= nowSeconds + MSAL_REFRESH_OFFSET_SECONDS
+        ? 'expired'
+        : 'no-matching-token';
+  }
+}
+
+/** The network client for one request: counts and times its token-endpoint POSTs. */
+function tracedNetwork(
+  inner: INetworkModule,
+  trace: RequestTrace,
+  metrics: Metrics,
+  kind: string,
+): INetworkModule {
+  return {
+    sendGetRequestAsync: (url, options, timeout) => inner.sendGetRequestAsync(url, options, timeout),
+    sendPostRequestAsync: async (url, options) => {
+      trace.tokenRequests += 1;
+      metrics.increment(Metric.TokenRequest, 1, { kind });
+      const started = performance.now();
+      try {
+        return await inner.sendPostRequestAsync(url, options);
+      } finally {
+        trace.tokenCallMs += performance.now() - started;
+      }
+    },
+  };
 }
 
 /** OAuth error codes of a failure that may pass (RFC 6749 section 4.1.2.1). */

@@ -9,6 +9,11 @@ import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../error
 import { Metric, noMetrics, type Metrics } from '../observability';
 import type { DataKey, KeyRing } from './keyring';
 
+/** Counts the key-service calls one request starts (for its cache metadata). */
+export interface KeyCallTrace {
+  keyServiceCalls: number;
+}
+
 const KEY_BYTES = 32;
 /** The envelope stores the key id and the wrapped key behind 16-bit lengths. */
 const MAX_FIELD_BYTES = 0xffff;
@@ -62,7 +67,7 @@ export class DataKeyCache {
    * key is shared with other callers: never modify it.
    * @throws KeyServiceError when the ring fails; the caller must then not write.
    */
-  async encryptionKey(): Promise<DataKey> {
+  async encryptionKey(trace?: KeyCallTrace): Promise<DataKey> {
     for (;;) {
       const current = this.current;
       if (current && current.uses < this.maxUses && this.now() - current.createdAt < this.maxAgeMs) {
@@ -71,6 +76,7 @@ export class DataKeyCache {
       }
       // The finally callback runs after this assignment, so a ring that fails
       // synchronously still leaves nothing behind.
+      if (!this.generating && trace) trace.keyServiceCalls += 1;
       this.generating ??= this.generate().finally(() => {
         this.generating = undefined;
       });
@@ -91,12 +97,13 @@ export class DataKeyCache {
    * @throws KeyServiceError as the ring raised it (`invalid-ciphertext` / `not-found`
    * when the ring cannot open this key); any other failure becomes reason `unknown`.
    */
-  async decryptionKey(keyId: string, wrapped: Uint8Array): Promise<Uint8Array> {
+  async decryptionKey(keyId: string, wrapped: Uint8Array, trace?: KeyCallTrace): Promise<Uint8Array> {
     const id = cacheKey(keyId, wrapped);
     const hit = this.unwrapped.get(id);
     if (hit) return hit;
     let pending = this.unwrapping.get(id);
     if (!pending) {
+      if (trace) trace.keyServiceCalls += 1;
       pending = this.unwrap(keyId, Uint8Array.from(wrapped))
         .then((key) => {
           this.unwrapped.set(id, key);

@@ -12,7 +12,7 @@ import {
   KeyServiceError,
   KeyServiceFailure,
 } from '../errors';
-import type { DataKeyCache } from './data-key-cache';
+import type { DataKeyCache, KeyCallTrace } from './data-key-cache';
 
 /** ASCII `MCCE` (msal-cloud-cache envelope). */
 const MAGIC = Uint8Array.of(0x4d, 0x43, 0x43, 0x45);
@@ -111,9 +111,9 @@ export class Envelope {
    * @throws KeyServiceError when no data key can be had: write nothing.
    * @throws ConfigurationError when `partitionKey` is empty or longer than 512 bytes.
    */
-  async seal(plaintext: Uint8Array, partitionKey: string): Promise<Uint8Array> {
+  async seal(plaintext: Uint8Array, partitionKey: string, trace?: KeyCallTrace): Promise<Uint8Array> {
     const partition = partitionKeyBytes(partitionKey);
-    const dataKey = await this.keys.encryptionKey();
+    const dataKey = await this.keys.encryptionKey(trace);
     const deflated = this.compress(plaintext);
     const keyId = Buffer.from(dataKey.keyId, 'utf8');
     const salt = this.take(SALT_BYTES);
@@ -145,7 +145,7 @@ export class Envelope {
    * access or is disabled: the blob may be fine, so do not overwrite it.
    * @throws ConfigurationError when `partitionKey` is empty or longer than 512 bytes.
    */
-  async open(blob: Uint8Array, partitionKey: string): Promise<Uint8Array> {
+  async open(blob: Uint8Array, partitionKey: string, trace?: KeyCallTrace): Promise<Uint8Array> {
     const partition = partitionKeyBytes(partitionKey);
     const header = parseEnvelopeHeader(blob);
     if (header.keyRing !== this.keys.ringName) {
@@ -157,7 +157,7 @@ export class Envelope {
     }
     let dataKey: Uint8Array;
     try {
-      dataKey = await this.keys.decryptionKey(header.keyId, header.wrappedKey);
+      dataKey = await this.keys.decryptionKey(header.keyId, header.wrappedKey, trace);
     } catch (e) {
       if (
         e instanceof KeyServiceError &&

@@ -219,8 +219,11 @@ function observeSecrets(): void {
       keys.DataKeyCache.prototype,
       'encryptionKey',
       (original) =>
-        async function (this: DataKeyCache): Promise<DataKey> {
-          const key = await original.call(this);
+        async function (
+          this: DataKeyCache,
+          ...args: Parameters<DataKeyCache['encryptionKey']>
+        ): Promise<DataKey> {
+          const key = await original.apply(this, args);
           registerSecret('data-key', key.plaintext);
           return key;
         },
@@ -229,8 +232,11 @@ function observeSecrets(): void {
       keys.DataKeyCache.prototype,
       'decryptionKey',
       (original) =>
-        async function (this: DataKeyCache, keyId: string, wrapped: Uint8Array): Promise<Uint8Array> {
-          const key = await original.call(this, keyId, wrapped);
+        async function (
+          this: DataKeyCache,
+          ...args: Parameters<DataKeyCache['decryptionKey']>
+        ): Promise<Uint8Array> {
+          const key = await original.apply(this, args);
           registerSecret('data-key', key);
           return key;
         },
