@@ -12,6 +12,7 @@ import { loadCacheConfig, type CacheConfig, type Environment } from '../config';
 import type { KeyRing } from '../crypto/keyring';
 import { ConfigurationError } from '../errors';
 import { JsonLogger } from '../observability';
+import { openTelemetry, otelMeterProviderRegistered } from '../otel';
 import {
   assembleTokenCache,
   collectProblem,
@@ -65,6 +66,9 @@ export async function createTokenCacheFromConfig(
   const store = collectProblem(problems, () => createStore(config, ca, azure));
   const keyRing = collectProblem(problems, () => createKeyRing(config, ca, azure));
   if (problems.length > 0) throw ConfigurationError.of(problems);
+  // With a meter provider registered (useAzureMonitor(), the OTel SDK), metrics and spans go to it.
+  const otel = options.metrics === undefined && otelMeterProviderRegistered() ? openTelemetry() : undefined;
+  const onResult = options.onResult ?? otel?.onResult;
   return assembleTokenCache(config, {
     store: store!,
     keyRing: keyRing!,
@@ -72,7 +76,8 @@ export async function createTokenCacheFromConfig(
     ca,
     logger:
       options.logger ?? new JsonLogger({ level: config.logLevel, base: { component: 'msal-cloud-cache' } }),
-    metrics: options.metrics,
+    metrics: options.metrics ?? otel?.metrics,
+    ...(onResult ? { onResult } : {}),
   });
 }
 

@@ -11,7 +11,7 @@ import { Envelope } from '../../shared/crypto/envelope';
 import type { KeyRing } from '../../shared/crypto/keyring';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import { KeyServiceError, KeyServiceFailure, StoreUnavailableError } from '../../shared/errors';
-import { Metric } from '../../shared/observability';
+import { Metric, type Logger } from '../../shared/observability';
 import type { TokenStore } from '../../shared/store/store';
 import { API_CLIENT_ID, DOWNSTREAM_SCOPE, startCacheWorld, type CacheWorld } from '../support/cache-harness';
 
@@ -34,10 +34,7 @@ describe('cache metadata of each result', () => {
     new Envelope({ keys: new DataKeyCache(new LocalKeyRing({ masterKey: world.masterKey })) });
 
   /** Every path's metadata is logged, so the file's secret scan covers it too. */
-  function logged(
-    m: CacheMetadata | undefined,
-    logger: { info(msg: string, f: object): void },
-  ): CacheMetadata {
+  function logged(m: CacheMetadata | undefined, logger: Logger): CacheMetadata {
     expect(m).toBeDefined();
     logger.info('metadata', cacheLogFields(m!));
     return m!;
