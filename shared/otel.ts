@@ -86,7 +86,11 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
       startTime: end - m.timings.totalMs,
       attributes: spanAttributes(m),
     });
-    if (m.write === 'failed') span.setStatus({ code: otel.SpanStatusCode.ERROR, message: `write failed: ${m.writeFailReason ?? ''}` });
+    if (m.write === 'failed')
+      span.setStatus({
+        code: otel.SpanStatusCode.ERROR,
+        message: `write failed: ${m.writeFailReason ?? ''}`,
+      });
     span.end(end);
   };
   return { metrics, onResult };
@@ -109,7 +113,8 @@ export function spanAttributes(m: CacheMetadata): Attributes {
   if (m.rejectReason) a['msal_cloud_cache.reject_reason'] = m.rejectReason;
   if (m.writeFailReason) a['msal_cloud_cache.write_fail_reason'] = m.writeFailReason;
   for (const [k, v] of Object.entries(m.timings)) {
-    if (typeof v === 'number') a[`msal_cloud_cache.${k.replace(/Ms$/, '').replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_ms`] = v;
+    if (typeof v === 'number')
+      a[`msal_cloud_cache.${k.replace(/Ms$/, '').replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_ms`] = v;
   }
   return a;
 }
@@ -130,4 +135,6 @@ export function otelMeterProviderRegistered(): boolean {
 }
 
 /** The metric names the OTel sink creates, for documentation and tests. */
-export const otelInstrumentNames: readonly string[] = Object.values(Metric).map((n) => OTEL_METRIC_PREFIX + n);
+export const otelInstrumentNames: readonly string[] = Object.values(Metric).map(
+  (n) => OTEL_METRIC_PREFIX + n,
+);
