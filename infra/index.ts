@@ -7,6 +7,10 @@ export {
 } from './lib/token-cache';
 export {
   FUNCTION_ENV,
+  METRICS_ENV,
+  METRICS_SERVICE,
+  cacheMetric,
+  cacheMetricWithReason,
   PLACEHOLDER_CLIENT_ID,
   PLACEHOLDER_TENANT_ID,
   TokenCacheStack,
