@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalStack, type LocalStack, type RequestReport } from '../../local/stack';
 
-describe('local stack request lines under concurrency', () => {
+describe.each(['aws', 'azure'] as const)('local stack (%s) request lines under concurrency', (cloud) => {
   let stack: LocalStack;
   let dataDir: string;
   const printed: string[] = [];
@@ -17,6 +17,7 @@ describe('local stack request lines under concurrency', () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'local-stack-report-'));
     stack = await startLocalStack({
+      cloud,
       dataDir,
       portBase: 20_000 + 8 * Math.floor(Math.random() * 2000),
       daemonIntervalMs: 0,
