@@ -19,7 +19,8 @@ import { createDeps as createAwsDeps } from '../functions/aws/deps';
 import { lazy } from '../functions/core/deps';
 import { CacheVariables } from '../shared/config';
 import type { DaemonSummary } from '../functions/core/daemon';
-import { CounterMetrics, Metric, silentLogger, type Logger } from '../shared/observability';
+import type { CacheMetadata } from '../shared/cache/metadata';
+import { silentLogger, type LogFields, type Logger } from '../shared/observability';
 import { startLocalAuthority, type LocalAuthority } from './authority';
 import { startLocalCosmos } from './cosmos';
 import { startDownstreamApi } from './downstream';
@@ -74,13 +75,20 @@ export interface LocalStackOptions {
   readonly functionLogger?: Logger;
 }
 
-/** One request's cost, as printed. */
+/**
+ * One request's cost, as printed: from that request's own cache metadata (the handler's
+ * log line, the daemon's summary), so it is right however many requests run at once.
+ */
 export interface RequestReport {
   readonly method: string;
   readonly path: string;
   readonly status: number;
   /** `hit`, `miss`, or `-` when no token was acquired. */
   readonly cache: 'hit' | 'miss' | '-';
+  /** Where the token came from (`l1`, `store`, `authority`), when one was acquired. */
+  readonly source?: string;
+  /** Why the stored partition did not serve it (`absent`, `expired`, `rejected`, ...), on a miss. */
+  readonly reason?: string;
   readonly storeReads: number;
   readonly storeWrites: number;
   readonly keyServiceCalls: number;
@@ -193,7 +201,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       API_REQUIRED_SCOPES: LOCAL_API_SCOPE,
       LOG_LEVEL: 'warn',
     };
-    let keyServiceCalls: () => number;
 
     if (cloud === 'aws') {
       const dynamo = await startLocalDynamo({ port: port.store, path: join(dataDir, 'dynamodb') });
@@ -224,7 +231,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
         });
       }
-      keyServiceCalls = () => kms.counters.calls();
       Object.assign(env, {
         AWS_REGION: kms.region,
         TOKEN_CACHE_TABLE_NAME: dynamo.tableName,
@@ -244,7 +250,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       stoppers.push(() => vault.stop());
       const key = await vault.createKey('token-cache');
       const signingKey = await vault.createKey('token-cache-sign', { kty: 'EC' });
-      keyServiceCalls = () => vault.counters.calls('wrapKey') + vault.counters.calls('unwrapKey');
       if (identity) {
         // As App Service sets them for the Function App's process.
         Object.assign(process.env, identity.env);
@@ -267,34 +272,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
 
     // Two functions, two sets of dependencies: as two Lambdas or two Function Apps would have.
-    const webMetrics = new CounterMetrics();
-    const daemonMetrics = new CounterMetrics();
-    const logger = options.functionLogger ?? silentLogger;
+    // The web API's per-request line (one per requestId, with its cache metadata) is kept
+    // until the host prints it; every line still goes to the configured logger.
+    const requestLines = new Map<string, LogFields>();
+    const logger = keepRequestLines(options.functionLogger ?? silentLogger, requestLines);
     // The Azure modules load the Azure SDKs: only for the Azure flavour.
     const azure = cloud === 'azure' ? loadAzure() : undefined;
     const createDeps = azure?.createDeps ?? createAwsDeps;
-    const webDeps = lazy(() => createDeps({ env, metrics: webMetrics, logger }));
-    const daemonDeps = lazy(() => createDeps({ env, metrics: daemonMetrics, logger }));
+    const webDeps = lazy(() => createDeps({ env, logger }));
+    const daemonDeps = lazy(() => createDeps({ env, logger }));
 
     const requests: RequestReport[] = [];
-    const snapshot = (metrics: CounterMetrics) => ({
-      reads: metrics.get(Metric.StoreRead),
-      writes: metrics.get(Metric.StoreWrite),
-      hits: metrics.get(Metric.CacheHit),
-      misses: metrics.get(Metric.CacheMiss),
-      keys: keyServiceCalls(),
-      tokens: authority.counters.token(),
-    });
-    const report = (
-      before: ReturnType<typeof snapshot>,
-      after: ReturnType<typeof snapshot>,
-    ): Omit<RequestReport, 'method' | 'path' | 'status' | 'durationMs'> => ({
-      cache: after.hits > before.hits ? 'hit' : after.misses > before.misses ? 'miss' : '-',
-      storeReads: after.reads - before.reads,
-      storeWrites: after.writes - before.writes,
-      keyServiceCalls: after.keys - before.keys,
-      tokenEndpointCalls: after.tokens - before.tokens,
-    });
 
     const webAdapter = azure
       ? azureFunctionsAdapter(azure.createWebApiHandler(webDeps))
@@ -311,14 +299,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const host: FunctionHost = await startFunctionHost({
       port: port.host,
       adapter: async (request) => {
-        const before = snapshot(webMetrics);
         const started = performance.now();
         const response = await webAdapter(request);
+        const requestId = response.headers['x-request-id'] ?? '';
+        const logged = requestLines.get(requestId);
+        requestLines.delete(requestId);
         const line: RequestReport = {
           method: request.raw.method ?? 'GET',
           path: request.url.pathname,
           status: response.status,
-          ...report(before, snapshot(webMetrics)),
+          ...reportOfFields(logged),
           durationMs: performance.now() - started,
         };
         requests.push(line);
@@ -345,7 +335,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const awsDaemon = createDaemonHandler(daemonDeps);
     const azureDaemon = azure?.createDaemonHandler(daemonDeps);
     const runDaemon = async (): Promise<DaemonSummary> => {
-      const before = snapshot(daemonMetrics);
       const started = performance.now();
       const summary =
         azure && azureDaemon
@@ -358,7 +347,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         method: 'TIMER',
         path: 'daemon',
         status: summary.downstreamStatus,
-        ...report(before, snapshot(daemonMetrics)),
+        ...reportOfMetadata(summary.cache),
         durationMs: performance.now() - started,
       };
       requests.push(line);
@@ -404,11 +393,64 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 /** One line per request: what it cost. */
 export function formatReport(r: RequestReport): string {
   const cache = r.cache === '-' ? '   -' : r.cache.toUpperCase().padStart(4);
+  const from = r.source ? ` (${r.source}${r.reason ? `: ${r.reason}` : ''})` : '';
   return (
-    `${r.method.padEnd(6)} ${r.path.padEnd(16)} ${String(r.status)}  cache ${cache}  ` +
+    `${r.method.padEnd(6)} ${r.path.padEnd(16)} ${String(r.status)}  cache ${cache}${from}  ` +
     `store r${r.storeReads}/w${r.storeWrites}  key-service ${r.keyServiceCalls}  ` +
     `token-endpoint ${r.tokenEndpointCalls}  ${r.durationMs.toFixed(0)} ms`
   );
+}
+
+type ReportCounts = Omit<RequestReport, 'method' | 'path' | 'status' | 'durationMs'>;
+
+const NO_TOKEN: ReportCounts = {
+  cache: '-',
+  storeReads: 0,
+  storeWrites: 0,
+  keyServiceCalls: 0,
+  tokenEndpointCalls: 0,
+};
+
+/** A report from one acquisition's metadata. */
+function reportOfMetadata(m: CacheMetadata | undefined): ReportCounts {
+  if (!m) return NO_TOKEN;
+  return {
+    cache: m.tokenSource === 'authority' ? 'miss' : 'hit',
+    source: m.tokenSource,
+    ...(m.storeUnusedReason ? { reason: m.storeUnusedReason } : {}),
+    storeReads: m.storeReads,
+    storeWrites: m.storeWrites,
+    keyServiceCalls: m.keyServiceCalls,
+    tokenEndpointCalls: m.tokenRequests,
+  };
+}
+
+/** A report from the web API's request line (the fields of cacheLogFields). */
+function reportOfFields(f: LogFields | undefined): ReportCounts {
+  if (!f || typeof f.cacheSource !== 'string') return NO_TOKEN;
+  const n = (v: unknown) => (typeof v === 'number' ? v : 0);
+  return {
+    cache: f.cacheSource === 'authority' ? 'miss' : 'hit',
+    source: f.cacheSource,
+    ...(typeof f.cacheReason === 'string' ? { reason: f.cacheReason } : {}),
+    storeReads: n(f.storeReads),
+    storeWrites: n(f.storeWrites),
+    keyServiceCalls: n(f.keyServiceCalls),
+    tokenEndpointCalls: n(f.tokenRequests),
+  };
+}
+
+/** Passes every record on, keeping the web API's `request` lines by requestId. */
+function keepRequestLines(inner: Logger, lines: Map<string, LogFields>): Logger {
+  return {
+    debug: (message, fields) => inner.debug(message, fields),
+    info: (message, fields) => {
+      if (message === 'request' && typeof fields?.requestId === 'string') lines.set(fields.requestId, fields);
+      inner.info(message, fields);
+    },
+    warn: (message, fields) => inner.warn(message, fields),
+    error: (message, fields) => inner.error(message, fields),
+  };
 }
 
 async function loadOrCreateCertificate(dataDir: string): Promise<DevCertificate> {

@@ -21,6 +21,16 @@ export type {
   TokenCacheOptions,
 } from './cache/types';
 export { HttpsNetworkClient, type HttpsNetworkClientOptions } from './cache/http';
+export {
+  cacheLogFields,
+  cacheMetadataOf,
+  type CacheMetadata,
+  type CacheTimings,
+  type CachedAuthenticationResult,
+  type StoreUnusedReason,
+  type TokenSource,
+  type WriteOutcome,
+} from './cache/metadata';
 export { logicalKey, storeKey } from './cache/partitions';
 
 export type {
@@ -59,6 +69,17 @@ export {
   type AssertionSource,
   type FetchedAssertion,
 } from './cache/assertion-cache';
+export {
+  openTelemetry,
+  otelInstrumentNames,
+  otelMeterProviderRegistered,
+  OTEL_METRIC_PREFIX,
+  OTEL_SCOPE,
+  OTEL_SPAN_NAME,
+  spanAttributes,
+  type OpenTelemetryOptions,
+  type OpenTelemetrySinks,
+} from './otel';
 export {
   CounterMetrics,
   JsonLogger,

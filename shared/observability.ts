@@ -90,12 +90,20 @@ export const Metric = {
   AssertionCached: 'assertion.cached',
   /** A client assertion fetch failed (tag `reason`). */
   AssertionError: 'assertion.error',
+  /** One per acquisition; dimensions `kind`, `source` (l1, store, authority) and, from the authority, `reason`. */
+  TokenSource: 'cache.token.source',
+  /** Token-endpoint requests (one per miss, refresh or code redemption). */
+  TokenRequest: 'authority.token.request',
+  /** Milliseconds of one acquisition (observed, not counted); dimensions `kind`, `source`. */
+  AcquireDuration: 'cache.acquire.duration',
 } as const;
 export type MetricName = (typeof Metric)[keyof typeof Metric];
 
 /** Counter sink (CloudWatch EMF, Application Insights, StatsD, or {@link CounterMetrics}). */
 export interface Metrics {
   increment(name: MetricName, value?: number, tags?: Record<string, string>): void;
+  /** Records one measurement (a duration in milliseconds). Optional: counters-only sinks omit it. */
+  observe?(name: MetricName, value: number, tags?: Record<string, string>): void;
 }
 
 /** A metrics sink that drops everything. */

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { HttpsNetworkClient } from './cache/http';
 import { createTokenCache } from './cache/token-cache';
-import type { ClientCredential, TokenCache } from './cache/types';
+import type { ClientCredential, TokenCache, TokenCacheOptions } from './cache/types';
 import { cacheOptionsOf, type CacheConfig } from './config';
 import type { KeyRing } from './crypto/keyring';
 import { LocalKeyRing } from './crypto/local-keyring';
@@ -25,6 +25,8 @@ export interface RuntimeOptions {
   readonly metrics?: Metrics;
   /** CAs to trust, as {@link trustedCas} returns them. @default trustedCas(config) */
   readonly ca?: readonly string[];
+  /** Per-result metadata callback (see TokenCacheOptions.onResult). @default the composition's (OTel spans on Azure when a provider is registered), else none */
+  readonly onResult?: TokenCacheOptions['onResult'];
 }
 
 /** The parts a cloud builds for {@link assembleTokenCache}. */
@@ -35,6 +37,7 @@ export interface CacheParts {
   readonly ca: readonly string[] | undefined;
   readonly logger: Logger | undefined;
   readonly metrics: Metrics | undefined;
+  readonly onResult?: TokenCacheOptions['onResult'];
 }
 
 /**
@@ -129,6 +132,7 @@ export function assembleTokenCache(config: CacheConfig, parts: CacheParts): Toke
     ...cacheOptionsOf(config),
     ...(parts.logger ? { logger: parts.logger } : {}),
     ...(parts.metrics ? { metrics: parts.metrics } : {}),
+    ...(parts.onResult ? { onResult: parts.onResult } : {}),
   });
 }
 

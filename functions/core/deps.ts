@@ -6,7 +6,7 @@
 import { createBearerValidator, type BearerValidator } from '../../shared/auth/bearer';
 import type { TokenCache } from '../../shared/cache/types';
 import type { CacheConfig, Environment } from '../../shared/config';
-import { JsonLogger, noMetrics, type Logger, type Metrics } from '../../shared/observability';
+import { JsonLogger, type Logger, type Metrics } from '../../shared/observability';
 import { trustedCas, type RuntimeOptions } from '../../shared/runtime';
 import { loadFunctionConfig, type FunctionConfig } from './config';
 import { createDownstreamClient, type DownstreamClient } from './downstream';
@@ -52,7 +52,7 @@ export interface FunctionDepsOptions {
   readonly config?: FunctionConfig;
   /** @default a JsonLogger at the configured level */
   readonly logger?: Logger;
-  /** @default no metrics */
+  /** @default the composition's: EMF on Lambda (msal-cloud-cache/aws), OTel when a meter provider is registered (msal-cloud-cache/azure) */
   readonly metrics?: Metrics;
 }
 
@@ -64,9 +64,13 @@ export async function createFunctionDeps(options: FunctionDepsOptions): Promise<
   const config = options.config ?? loadFunctionConfig(options.env ?? process.env);
   const logger =
     options.logger ?? new JsonLogger({ level: config.logLevel, base: { component: 'functions' } });
-  const metrics = options.metrics ?? noMetrics;
   const ca = trustedCas(config);
-  const cache = await options.createCache(config, { logger, metrics, ...(ca ? { ca } : {}) });
+  // Without metrics the cloud's composition picks its default (EMF on Lambda, OTel on Azure).
+  const cache = await options.createCache(config, {
+    logger,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(ca ? { ca } : {}),
+  });
   if (config.api.requiredScopes === '*') {
     logger.warn('API_REQUIRED_SCOPES is "*": the web API exchanges any delegated token for this audience', {
       setting: 'API_REQUIRED_SCOPES',

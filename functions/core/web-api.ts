@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BearerFailure } from '../../shared/auth/bearer';
+import { cacheLogFields, cacheMetadataOf } from '../../shared/cache/metadata';
 import {
   AuthenticationError,
   ConfigurationError,
@@ -162,6 +163,9 @@ async function downstream(
   const result = await deps.cache.acquireTokenOnBehalfOf({ assertion: token, scopes: deps.scopes });
   fields.acquireMs = Math.round(performance.now() - acquireStarted);
   fields.tokenFromCache = result.fromCache;
+  // Where the token came from and what each step cost: kinds, reasons, counts, durations.
+  const metadata = cacheMetadataOf(result);
+  if (metadata) Object.assign(fields, cacheLogFields(metadata));
 
   const answer = await deps.downstream.call({
     accessToken: result.accessToken,

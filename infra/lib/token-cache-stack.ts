@@ -18,6 +18,20 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { FunctionVariable } from '../../functions/core/config';
 import { TokenCache, type TokenCachePartitionKind, type TokenCacheProps } from './token-cache';
+import { Metric } from '../../shared/observability';
+import { DEFAULT_METRICS_NAMESPACE } from '../../shared/aws/emf';
+
+/**
+ * The EMF settings each function gets (read by the cache's EMF sink, shared/aws/emf.ts), and
+ * the `service` dimension value of each function: the alarms below read exactly these.
+ */
+export const METRICS_ENV = {
+  namespace: 'POWERTOOLS_METRICS_NAMESPACE',
+  service: 'POWERTOOLS_SERVICE_NAME',
+} as const;
+export const METRICS_SERVICE = { webApi: 'web-api', daemon: 'daemon' } as const;
+/** The partition kinds (the `kind` dimension): closed set, summed by the alarms. */
+const PARTITION_KINDS = ['app', 'obo', 'user'] as const;
 
 /** Environment variables the handlers read besides the cache's own, as `shared/config.ts` names them. */
 export const FUNCTION_ENV = {
@@ -144,6 +158,19 @@ export interface TokenCacheStackProps extends StackProps {
   readonly alarmTopic?: sns.ITopic;
 
   /**
+   * CloudWatch namespace of the cache's EMF metrics (`POWERTOOLS_METRICS_NAMESPACE` of both functions).
+   * @default 'msal-cloud-cache'
+   */
+  readonly metricsNamespace?: string;
+
+  /**
+   * Token-endpoint requests per function per 5 minutes above which the token-call-rate
+   * alarm fires (a cache that stopped serving, or a caller flood; Entra throttles per app).
+   * @default 600
+   */
+  readonly tokenRequestAlarmThreshold?: number;
+
+  /**
    * How the functions authenticate to Entra. `federated` needs, once per AWS account,
    * `aws iam enable-outbound-web-identity-federation`, and a federated credential per
    * function role on the Entra app (infra/README.md, "No secret: federated credential").
@@ -205,9 +232,12 @@ export class TokenCacheStack extends Stack {
   public readonly credential: StackCredential;
   /** The rule that fires the daemon. */
   public readonly daemonRule: events.Rule;
+  /** CloudWatch namespace of the cache's EMF metrics. */
+  public readonly metricsNamespace: string;
 
   constructor(scope: Construct, id: string, props: TokenCacheStackProps = {}) {
     super(scope, id, props);
+    this.metricsNamespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
     const tenantId = props.tenantId ?? PLACEHOLDER_TENANT_ID;
     const clientId = props.clientId ?? PLACEHOLDER_CLIENT_ID;
     const authorityHost = (props.authorityHost ?? 'https://login.microsoftonline.com').replace(/\/+$/, '');
@@ -275,6 +305,8 @@ export class TokenCacheStack extends Stack {
       environment: {
         ...environment,
         [FUNCTION_ENV.downstreamUrl]: props.downstreamUrl ?? 'https://graph.microsoft.com/v1.0/me',
+        [METRICS_ENV.namespace]: this.metricsNamespace,
+        [METRICS_ENV.service]: METRICS_SERVICE.webApi,
       },
     });
     this.daemon = this.cacheFunction('Daemon', {
@@ -289,6 +321,8 @@ export class TokenCacheStack extends Stack {
         [FUNCTION_ENV.downstreamUrl]:
           props.daemonDownstreamUrl ?? 'https://graph.microsoft.com/v1.0/organization',
         ...(props.daemonScope ? { [FUNCTION_ENV.daemonScope]: props.daemonScope } : {}),
+        [METRICS_ENV.namespace]: this.metricsNamespace,
+        [METRICS_ENV.service]: METRICS_SERVICE.daemon,
       },
     });
 
@@ -309,7 +343,7 @@ export class TokenCacheStack extends Stack {
       ],
     });
 
-    this.addAlarms(props.alarmTopic);
+    this.addAlarms(props.alarmTopic, props.tokenRequestAlarmThreshold ?? 600);
     new CfnOutput(this, 'ApiUrl', { value: `${this.httpStage.url}api/downstream` });
     if (this.clientSecret) {
       new CfnOutput(this, 'ClientSecretArn', { value: this.clientSecret.secretArn });
@@ -444,9 +478,71 @@ export class TokenCacheStack extends Stack {
     return [api, stage];
   }
 
-  private addAlarms(topic: sns.ITopic | undefined): void {
+  /** Alarms on the cache's own EMF metrics (shared/aws/emf.ts), per function. */
+  private cacheMetricAlarms(period: Duration, tokenRequestThreshold: number): cloudwatch.Alarm[] {
+    const ns = this.metricsNamespace;
+    const common = {
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    };
+    const alarms: cloudwatch.Alarm[] = [];
+    for (const [id, service] of [
+      ['WebApi', METRICS_SERVICE.webApi],
+      ['Daemon', METRICS_SERVICE.daemon],
+    ] as const) {
+      alarms.push(
+        cacheMetricWithReason(
+          ns,
+          service,
+          Metric.WriteFailed,
+          'conflict-retries-exhausted',
+          period,
+        ).createAlarm(this, `${id}ConflictRetriesExhaustedAlarm`, {
+          ...common,
+          alarmDescription: `${id}: token cache writes gave up after the bounded conflict retries (tokens kept in the request, not stored)`,
+          threshold: 1,
+        }),
+        cacheMetric(ns, service, Metric.EnvelopeRejected, period).createAlarm(
+          this,
+          `${id}EnvelopeRejectedAlarm`,
+          {
+            ...common,
+            alarmDescription: `${id}: stored token caches failed to open or authenticate (tampering, a foreign key ring, a lost master key); see the reason dimension`,
+            threshold: 1,
+          },
+        ),
+        new cloudwatch.MathExpression({
+          expression: 'FILL(reads, 0) + FILL(writes, 0)',
+          usingMetrics: {
+            reads: cacheMetric(ns, service, Metric.StoreError, period),
+            writes: cacheMetricWithReason(ns, service, Metric.WriteFailed, 'store-unavailable', period),
+          },
+          period,
+          label: 'store unavailable (reads + writes)',
+        }).createAlarm(this, `${id}StoreUnavailableAlarm`, {
+          ...common,
+          alarmDescription: `${id}: the token cache table could not be read or written (requests fell back to the authority)`,
+          threshold: 5,
+        }),
+        cacheMetric(ns, service, Metric.TokenRequest, period).createAlarm(
+          this,
+          `${id}TokenRequestRateAlarm`,
+          {
+            ...common,
+            alarmDescription: `${id}: token-endpoint requests above ${tokenRequestThreshold} per 5 minutes (the cache is not serving, or a flood of new callers)`,
+            threshold: tokenRequestThreshold,
+          },
+        ),
+      );
+    }
+    return alarms;
+  }
+
+  private addAlarms(topic: sns.ITopic | undefined, tokenRequestThreshold: number): void {
     const period = Duration.minutes(5);
     const alarms: cloudwatch.Alarm[] = [];
+    alarms.push(...this.cacheMetricAlarms(period, tokenRequestThreshold));
     for (const [id, fn] of [
       ['WebApi', this.webApi],
       ['Daemon', this.daemon],
@@ -515,6 +611,51 @@ function checkRequiredScopes(scopes: readonly string[] | undefined): readonly st
     );
   }
   return list;
+}
+
+/**
+ * The cache's own EMF metrics of one function, as CloudWatch extracts them: `[service]`
+ * totals, or `[service, kind, reason]` for one reason (summed over the partition kinds).
+ */
+export function cacheMetric(
+  namespace: string,
+  service: string,
+  name: (typeof Metric)[keyof typeof Metric],
+  period: Duration,
+): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace,
+    metricName: name,
+    dimensionsMap: { service },
+    period,
+    statistic: 'Sum',
+  });
+}
+
+/** The sum over partition kinds of a metric with one `reason`, as a math expression. */
+export function cacheMetricWithReason(
+  namespace: string,
+  service: string,
+  name: (typeof Metric)[keyof typeof Metric],
+  reason: string,
+  period: Duration,
+): cloudwatch.MathExpression {
+  const usingMetrics: Record<string, cloudwatch.IMetric> = {};
+  for (const kind of PARTITION_KINDS) {
+    usingMetrics[kind] = new cloudwatch.Metric({
+      namespace,
+      metricName: name,
+      dimensionsMap: { service, kind, reason },
+      period,
+      statistic: 'Sum',
+    });
+  }
+  return new cloudwatch.MathExpression({
+    expression: PARTITION_KINDS.map((k) => `FILL(${k}, 0)`).join(' + '),
+    usingMetrics,
+    period,
+    label: `${name} (${reason})`,
+  });
 }
 
 /** The nearest directory at or above `start` that holds a package.json. */

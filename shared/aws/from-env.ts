@@ -25,6 +25,7 @@ import {
 import type { KeyRing } from '../crypto/keyring';
 import type { TokenStore } from '../store/store';
 import { DynamoDbStore } from './dynamodb-store';
+import { emfEnabled, lambdaMetrics } from './emf';
 import { KmsKeyRing } from './kms-keyring';
 import { webIdentityAssertion } from './web-identity-assertion';
 
@@ -33,7 +34,10 @@ const ENTRY = 'msal-cloud-cache/aws';
 const STORE_TIMEOUT_MS = 1500;
 const KEY_SERVICE_TIMEOUT_MS = 2000;
 
-/** Options of {@link createTokenCacheFromEnv}. */
+/**
+ * Options of {@link createTokenCacheFromEnv}. Without `metrics`, the cache writes
+ * CloudWatch EMF on Lambda (see {@link emfEnabled}; flush with `flushMetrics()`).
+ */
 export interface FromEnvOptions extends RuntimeOptions {
   /** @default process.env */
   readonly env?: Environment;
@@ -62,23 +66,27 @@ export function createTokenCacheFromEnv(options: FromEnvOptions = {}): Promise<T
  */
 export async function createTokenCacheFromConfig(
   config: CacheConfig,
-  options: RuntimeOptions = {},
+  options: FromEnvOptions = {},
 ): Promise<TokenCache> {
   const ca = options.ca ?? trustedCas(config);
   const problems: ConfigurationError[] = [];
   const store = collectProblem(problems, () => createStore(config, ca));
   const keyRing = collectProblem(problems, () => createKeyRing(config, ca));
+  const env = options.env ?? process.env;
+  const metrics =
+    options.metrics ?? collectProblem(problems, () => (emfEnabled(env) ? lambdaMetrics({ env }) : undefined));
   if (problems.length > 0) throw ConfigurationError.of(problems);
   const logger =
     options.logger ?? new JsonLogger({ level: config.logLevel, base: { component: 'msal-cloud-cache' } });
-  const credential = await resolveClientCredential(config, ca, { logger, metrics: options.metrics });
+  const credential = await resolveClientCredential(config, ca, { logger, ...(metrics ? { metrics } : {}) });
   return assembleTokenCache(config, {
     store: store!,
     keyRing: keyRing!,
     credential,
     ca,
     logger,
-    metrics: options.metrics,
+    metrics,
+    ...(options.onResult ? { onResult: options.onResult } : {}),
   });
 }
 

@@ -20,6 +20,17 @@ export {
   type KmsKeyRingOptions,
 } from './kms-keyring';
 export {
+  DEFAULT_METRICS_NAMESPACE,
+  DEFAULT_SERVICE_NAME,
+  EmfMetrics,
+  emfEnabled,
+  flushMetrics,
+  lambdaMetrics,
+  type EmfMetricsOptions,
+  type MetricsSetting,
+} from './emf';
+export { powertoolsLogger, type PowertoolsLikeLogger } from './powertools';
+export {
   createTokenCacheFromConfig,
   createTokenCacheFromEnv,
   resolveClientCredential,

@@ -17,6 +17,7 @@ import { loadCacheConfig, type CacheConfig, type Environment } from '../config';
 import type { KeyRing } from '../crypto/keyring';
 import { ConfigurationError } from '../errors';
 import { JsonLogger, type Logger, type Metrics } from '../observability';
+import { openTelemetry, otelMeterProviderRegistered } from '../otel';
 import {
   assembleTokenCache,
   collectProblem,
@@ -75,13 +76,17 @@ export async function createTokenCacheFromConfig(
   const store = collectProblem(problems, () => createStore(config, ca, azure));
   const keyRing = collectProblem(problems, () => createKeyRing(config, ca, azure));
   if (problems.length > 0) throw ConfigurationError.of(problems);
+  // With a meter provider registered (useAzureMonitor(), the OTel SDK), metrics and spans go to it.
+  const otel = options.metrics === undefined && otelMeterProviderRegistered() ? openTelemetry() : undefined;
+  const onResult = options.onResult ?? otel?.onResult;
   return assembleTokenCache(config, {
     store: store!,
     keyRing: keyRing!,
     credential: credential!,
     ca,
     logger,
-    metrics: options.metrics,
+    metrics: options.metrics ?? otel?.metrics,
+    ...(onResult ? { onResult } : {}),
   });
 }
 

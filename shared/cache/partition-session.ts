@@ -20,6 +20,7 @@ import { epochSeconds, type TokenStore, type WriteCondition } from '../store/sto
 import {
   emptyDocument,
   isUseful,
+  latestAccessTokenExpiry,
   merge,
   parseDocument,
   prune,
@@ -28,6 +29,7 @@ import {
 } from './cache-document';
 import { LRUCache } from 'lru-cache';
 import type { L1Cache, OpenedEnvelopes } from './l1';
+import { RequestTrace } from './metadata';
 
 /** Everything a session needs, shared by all sessions of one TokenCache. */
 export interface SessionContext {
@@ -213,6 +215,8 @@ export class PartitionSession implements ICachePlugin {
   private snapshot: Snapshot | undefined;
   /** MSAL token caches already filled from the snapshot (deserialize replaces memory). */
   private readonly primed = new WeakSet<object>();
+  /** What this request did and what it cost: becomes the result's cache metadata. */
+  readonly trace = new RequestTrace();
 
   constructor(
     private readonly ctx: SessionContext,
@@ -237,7 +241,10 @@ export class PartitionSession implements ICachePlugin {
   load(): Promise<Snapshot> {
     if (!this.loading) {
       this.loadedAt = performance.now();
-      this.loading = this.readThrough().then((s) => (this.snapshot = s));
+      this.loading = this.readThrough().then((s) => {
+        this.trace.loadedFrom = s.source;
+        return (this.snapshot = s);
+      });
     }
     return this.loading;
   }
@@ -282,12 +289,22 @@ export class PartitionSession implements ICachePlugin {
    * request keeps its tokens.
    */
   async persist(mineRaw: CacheDocument): Promise<void> {
+    const started = performance.now();
+    try {
+      await this.persistTimed(mineRaw);
+    } finally {
+      this.trace.writeMs += performance.now() - started;
+    }
+  }
+
+  private async persistTimed(mineRaw: CacheDocument): Promise<void> {
     const snapshot = await this.load();
     if (!snapshot.writable) {
       this.skip('unreadable-transient');
       return;
     }
     const nowSeconds = this.nowSeconds();
+    this.trace.loadedLatestExpiry = latestAccessTokenExpiry(this.docOf(snapshot));
     const base = prune(this.docOf(snapshot), nowSeconds);
     const mine = prune(mineRaw, nowSeconds);
     if (snapshot.source !== 'unreadable' && sameDocument(mine, base)) {
@@ -350,6 +367,7 @@ export class PartitionSession implements ICachePlugin {
           return { written: false };
         }
         this.ctx.metrics.increment(Metric.StoreConflict, 1, { kind: this.kind });
+        this.trace.conflicts += 1;
         if (attempt >= maxAttempts) {
           this.reportWriteFailure(new ConflictRetriesExhaustedError(attempt, { cause: e }));
           return { written: false };
@@ -397,11 +415,16 @@ export class PartitionSession implements ICachePlugin {
     const json = JSON.stringify(doc);
     const nowSeconds = this.nowSeconds();
     const expiresAt = Math.max(this.expiry(doc, nowSeconds), nowSeconds + 1);
-    const blob = await this.ctx.envelope.seal(Buffer.from(json, 'utf8'), this.key, {
-      partitionKind: this.kind,
-    });
+    const blob = await this.ctx.envelope.seal(
+      Buffer.from(json, 'utf8'),
+      this.key,
+      { partitionKind: this.kind },
+      this.trace,
+    );
     const newVersion = await this.ctx.store.write(this.key, blob, { condition, expiresAt });
     this.ctx.metrics.increment(Metric.StoreWrite, 1, { kind: this.kind });
+    this.trace.storeWrites += 1;
+    this.trace.wrote = true;
     this.ctx.opened.set(this.key, blob, json);
     this.ctx.l1?.set(this.key, { json, version: newVersion, expiresAt });
     return { json, version: newVersion };
@@ -420,15 +443,20 @@ export class PartitionSession implements ICachePlugin {
   /** One store read and envelope open, bypassing L1. Never throws. */
   private async readFresh(): Promise<Snapshot> {
     let item;
+    const readStarted = performance.now();
     try {
       this.ctx.metrics.increment(Metric.StoreRead, 1, { kind: this.kind });
+      this.trace.storeReads += 1;
       item = await this.ctx.store.read(this.key);
     } catch (e) {
       // The acquire goes on through the authority. A later write uses mustNotExist, so
       // if the item does exist the write conflicts and re-reads instead of overwriting.
       this.ctx.metrics.increment(Metric.StoreError, 1, { kind: this.kind, operation: 'read' });
+      this.trace.loadFailure = 'store-unavailable';
       this.ctx.logger.warn('token cache read failed; acquiring without the cache', this.describe(e));
       return { json: '', version: undefined, source: 'unavailable', writable: true };
+    } finally {
+      this.trace.storeReadMs += performance.now() - readStarted;
     }
     if (!item) {
       this.ctx.metrics.increment(Metric.StoreReadMiss, 1, { kind: this.kind });
@@ -440,8 +468,15 @@ export class PartitionSession implements ICachePlugin {
       this.ctx.l1?.set(this.key, { json: known, version: item.version, expiresAt: item.expiresAt });
       return { json: known, version: item.version, source: 'store', writable: true };
     }
+    const openStarted = performance.now();
+    this.trace.opened = true;
     try {
-      const plaintext = await this.ctx.envelope.open(item.blob, this.key, { partitionKind: this.kind });
+      const plaintext = await this.ctx.envelope.open(
+        item.blob,
+        this.key,
+        { partitionKind: this.kind },
+        this.trace,
+      );
       const json = Buffer.from(plaintext).toString('utf8');
       let doc: CacheDocument;
       try {
@@ -458,6 +493,7 @@ export class PartitionSession implements ICachePlugin {
       if (e instanceof EnvelopeError) {
         // Never served. Only ever replaced by a conditional write on this exact version.
         this.ctx.metrics.increment(Metric.EnvelopeRejected, 1, { kind: this.kind, reason: e.reason });
+        this.trace.rejectReason = e.reason;
         this.ctx.logger.error('stored token cache rejected; treating as a miss', this.describe(e));
         return {
           json: '',
@@ -468,6 +504,7 @@ export class PartitionSession implements ICachePlugin {
         };
       }
       // The key service is down or refusing: the blob may be good. Don't overwrite it.
+      this.trace.loadFailure = 'key-service-unavailable';
       this.ctx.metrics.increment(Metric.KeyError, 1, {
         kind: this.kind,
         reason: e instanceof KeyServiceError ? e.reason : 'unknown',
@@ -477,6 +514,8 @@ export class PartitionSession implements ICachePlugin {
         this.describe(e),
       );
       return { json: '', version: item.version, source: 'unavailable', writable: false };
+    } finally {
+      this.trace.envelopeOpenMs += performance.now() - openStarted;
     }
   }
 
@@ -497,6 +536,7 @@ export class PartitionSession implements ICachePlugin {
               ? 'store-unavailable'
               : 'unexpected';
     this.ctx.metrics.increment(Metric.WriteFailed, 1, { kind: this.kind, reason });
+    this.trace.writeFailReason = reason;
     this.ctx.logger.error('token cache write failed; the stored item was left as it was', {
       ...this.describe(e),
       reason,
@@ -505,6 +545,7 @@ export class PartitionSession implements ICachePlugin {
 
   private skip(reason: string): void {
     this.ctx.metrics.increment(Metric.WriteSkipped, 1, { kind: this.kind, reason });
+    this.trace.writeSkipReason = reason;
   }
 
   private describe(e: unknown): Record<string, string> {

@@ -10,6 +10,7 @@ import {
   ServerError,
   type AuthenticationResult,
   type Configuration,
+  type INetworkModule,
 } from '@azure/msal-node';
 import { DataKeyCache } from '../crypto/data-key-cache';
 import { Envelope } from '../crypto/envelope';
@@ -32,6 +33,13 @@ import {
   type ExpiryPolicy,
   type SessionContext,
 } from './partition-session';
+import {
+  RequestTrace,
+  type CacheMetadata,
+  type CachedAuthenticationResult,
+  type StoreUnusedReason,
+} from './metadata';
+import { epochSeconds } from '../store/store';
 import {
   authorityFor,
   logicalKey,
@@ -106,6 +114,7 @@ class PersistentTokenCache implements TokenCache {
   /** The store's leases and their settings; undefined when off or the store has none. */
   private readonly leases:
     { readonly store: TokenStore & LeaseStore; readonly settings: LeaseSettings } | undefined;
+  private readonly onResult: TokenCacheOptions['onResult'];
 
   constructor(options: TokenCacheOptions) {
     validate(options);
@@ -113,6 +122,7 @@ class PersistentTokenCache implements TokenCache {
     this.logger =
       options.logger ?? new JsonLogger({ level: 'warn', base: { component: 'msal-cloud-cache' } });
     this.metrics = options.metrics ?? noMetrics;
+    this.onResult = options.onResult;
     const now = options.now ?? Date.now;
     this.network = options.msal.networkClient ?? new HttpsNetworkClient();
     this.userWindowSeconds = options.userSlidingWindowSeconds ?? TokenCacheDefaults.userSlidingWindowSeconds;
@@ -178,7 +188,7 @@ class PersistentTokenCache implements TokenCache {
     );
   }
 
-  acquireTokenOnBehalfOf(request: OnBehalfOfRequest): Promise<AuthenticationResult> {
+  acquireTokenOnBehalfOf(request: OnBehalfOfRequest): Promise<CachedAuthenticationResult> {
     requireNonEmpty(request.assertion, 'assertion');
     requireScopes(request.scopes);
     const partition: Partition = { kind: 'obo', assertion: request.assertion };
@@ -190,10 +200,10 @@ class PersistentTokenCache implements TokenCache {
       if (!result)
         throw new TokenAcquisitionError(false, 'no_result', 'MSAL returned no token on behalf of the caller');
       return result;
-    }).then((r) => this.counted(r, 'obo'));
+    });
   }
 
-  acquireTokenForApp(request: AppTokenRequest): Promise<AuthenticationResult> {
+  acquireTokenForApp(request: AppTokenRequest): Promise<CachedAuthenticationResult> {
     requireScopes(request.scopes);
     const tenantId = request.tenantId ?? tenantOf(this.msal.authority);
     const partition: Partition = { kind: 'app', tenantId };
@@ -202,15 +212,22 @@ class PersistentTokenCache implements TokenCache {
       const result = await cca.acquireTokenByClientCredential({ scopes: [...request.scopes] });
       if (!result) throw new TokenAcquisitionError(false, 'no_result', 'MSAL returned no token for the app');
       return result;
-    }).then((r) => this.counted(r, 'app'));
+    });
   }
 
-  async acquireTokenByCode(request: AuthCodeRequest): Promise<AuthenticationResult> {
+  async acquireTokenByCode(request: AuthCodeRequest): Promise<CachedAuthenticationResult> {
     requireNonEmpty(request.code, 'code');
     requireScopes(request.scopes);
+    const redemption = new RequestTrace();
     // The partition is the user's, known only from the response: redeem on a client with
     // an empty in-memory cache, then fold its tokens into the user's stored partition.
-    const cca = new ConfidentialClientApplication(await this.msalConfig(this.msal.authority));
+    const cca = new ConfidentialClientApplication(
+      await this.msalConfig(
+        this.msal.authority,
+        undefined,
+        tracedNetwork(this.network, redemption, this.metrics, 'user'),
+      ),
+    );
     const result = await this.call(() =>
       cca.acquireTokenByCode({
         code: request.code,
@@ -228,11 +245,13 @@ class PersistentTokenCache implements TokenCache {
       );
     }
     const session = this.session({ kind: 'user', homeAccountId });
+    session.trace.tokenRequests += redemption.tokenRequests;
+    session.trace.tokenCallMs += redemption.tokenCallMs;
     await session.absorb(parseDocument(cca.getTokenCache().serialize()));
-    return this.counted(result, 'user');
+    return this.withMetadata(result, session, redemption.started);
   }
 
-  acquireTokenSilent(request: SilentUserRequest): Promise<AuthenticationResult> {
+  acquireTokenSilent(request: SilentUserRequest): Promise<CachedAuthenticationResult> {
     requireNonEmpty(request.homeAccountId, 'homeAccountId');
     requireScopes(request.scopes);
     const partition: Partition = { kind: 'user', homeAccountId: request.homeAccountId };
@@ -250,7 +269,7 @@ class PersistentTokenCache implements TokenCache {
       if (!result)
         throw new InteractionRequiredError('no token could be acquired silently: sign the user in again');
       return result;
-    }).then((r) => this.counted(r, 'user'));
+    });
   }
 
   async signOut(homeAccountId: string): Promise<void> {
@@ -268,18 +287,26 @@ class PersistentTokenCache implements TokenCache {
     fn: (client: ConfidentialClientApplication) => Promise<T>,
   ): Promise<T> {
     const session = this.session(partition);
-    const authority =
-      partition.kind === 'app' ? authorityFor(this.msal.authority, partition.tenantId) : this.msal.authority;
-    const [config] = await Promise.all([this.msalConfig(authority, session), session.load()]);
+    const [config] = await Promise.all([
+      this.msalConfig(this.authorityOf(partition), session),
+      session.load(),
+    ]);
     const cca = new ConfidentialClientApplication(config);
     await session.prime(cca.getTokenCache());
     return this.call(() => fn(cca));
   }
 
+  private authorityOf(partition: Partition): string {
+    return partition.kind === 'app'
+      ? authorityFor(this.msal.authority, partition.tenantId)
+      : this.msal.authority;
+  }
+
   /**
    * One acquisition, coalesced: identical ones in flight in this process share it
    * (single flight), and on a miss it passes the store's lease so that one instance calls
-   * the authority and the others are served from the store.
+   * the authority and the others are served from the store. Each caller gets its own
+   * result object and its own metadata (a joined caller made no calls of its own).
    */
   private coalesced(
     partition: Partition,
@@ -287,7 +314,8 @@ class PersistentTokenCache implements TokenCache {
     scopes: readonly string[],
     extra: { readonly forceRefresh?: boolean },
     fn: (client: ConfidentialClientApplication) => Promise<AuthenticationResult>,
-  ): Promise<AuthenticationResult> {
+  ): Promise<CachedAuthenticationResult> {
+    const started = performance.now();
     const key = this.storeKeyOf(partition);
     // Everything that makes MSAL send a different token request: the partition (caller),
     // the request kind, the authority (tenant included) and the scopes, as a set.
@@ -299,25 +327,45 @@ class PersistentTokenCache implements TokenCache {
       extra.forceRefresh ?? false,
     ]);
     const requestKey = `${key}.${sha256Base64Url(fingerprint)}`;
-    const run = (): Promise<AuthenticationResult> => this.acquireGated(partition, authority, requestKey, fn);
+    const run = (): Promise<CachedAuthenticationResult> =>
+      this.acquireGated(partition, authority, requestKey, fn);
     if (!this.flights) return run();
     const { promise, joined } = this.flights.run(requestKey, run);
-    if (!joined) return promise;
+    if (!joined) return promise as Promise<CachedAuthenticationResult>;
     this.metrics.increment(Metric.FlightJoined, 1, { kind: partition.kind });
-    // Each caller its own result object; the tokens are the same.
-    return promise.then((r) => ({ ...r }));
+    return (promise as Promise<CachedAuthenticationResult>).then((r) => this.joinedResult(r, started));
   }
 
-  private async acquireGated<T>(
+  /** A joined caller's copy: the same tokens, metadata saying it joined and called nothing itself. */
+  private joinedResult(leader: CachedAuthenticationResult, started: number): CachedAuthenticationResult {
+    const cache: CacheMetadata = {
+      ...leader.cache,
+      joined: true,
+      conflicts: 0,
+      storeReads: 0,
+      storeWrites: 0,
+      keyServiceCalls: 0,
+      tokenRequests: 0,
+      timings: { totalMs: performance.now() - started },
+    };
+    const kind = cache.partition;
+    this.metrics.increment(leader.fromCache ? Metric.CacheHit : Metric.CacheMiss, 1, { kind });
+    this.report(cache);
+    return { ...leader, cache };
+  }
+
+  private async acquireGated(
     partition: Partition,
     authority: string,
     requestKey: string,
-    fn: (client: ConfidentialClientApplication) => Promise<T>,
-  ): Promise<T> {
+    fn: (client: ConfidentialClientApplication) => Promise<AuthenticationResult>,
+  ): Promise<CachedAuthenticationResult> {
     const session = this.session(partition);
     await Promise.all([this.metadata.resolve(authority), session.load()]);
     const leases = this.leases;
     const deadline = this.ctx.now() + (leases?.settings.maxWaitMs ?? 0);
+    // Traced inside the gate: only token requests that really went out are counted.
+    const traced = tracedNetwork(this.network, session.trace, this.metrics, partition.kind);
     for (let run = 1; ; run++) {
       const gate =
         leases && run <= MAX_GATED_RUNS
@@ -328,10 +376,14 @@ class PersistentTokenCache implements TokenCache {
               kind: partition.kind,
             })
           : undefined;
-      const config = await this.msalConfig(authority, session, gate && new GatedNetwork(this.network, gate));
+      const config = await this.msalConfig(
+        authority,
+        session,
+        gate ? new GatedNetwork(traced, gate) : traced,
+      );
       const cca = new ConfidentialClientApplication(config);
       await session.prime(cca.getTokenCache());
-      let result: T;
+      let result: AuthenticationResult;
       try {
         result = await this.call(() => fn(cca));
       } catch (e) {
@@ -343,7 +395,7 @@ class PersistentTokenCache implements TokenCache {
       // Released, not left to expire: a later miss of the same request (an unreadable
       // blob replaced, a token within MSAL's refresh margin) must not wait for it.
       await gate?.settle();
-      return result;
+      return this.withMetadata(result, session, session.trace.started);
     }
   }
 
@@ -380,7 +432,9 @@ class PersistentTokenCache implements TokenCache {
   private async msalConfig(
     authority: string,
     plugin?: PartitionSession,
-    network: NonNullable<TokenCacheOptions['msal']['networkClient']> = this.network,
+    network: INetworkModule = plugin
+      ? tracedNetwork(this.network, plugin.trace, this.metrics, plugin.kind)
+      : this.network,
   ): Promise<Configuration> {
     const { clientId, knownAuthorities, clientSecret, clientCertificate, clientAssertion } = this.msal;
     const authorityMetadata = await this.metadata.resolve(authority);
@@ -422,10 +476,101 @@ class PersistentTokenCache implements TokenCache {
     }
   }
 
-  private counted(result: AuthenticationResult, kind: string): AuthenticationResult {
+  /** Counts the outcome and returns a copy of `result` with its {@link CacheMetadata}. */
+  private withMetadata(
+    result: AuthenticationResult,
+    session: PartitionSession,
+    started: number,
+  ): CachedAuthenticationResult {
+    const kind = session.kind;
+    const t = session.trace;
+    const loadedFrom = t.loadedFrom ?? 'absent';
+    const tokenSource = result.fromCache ? (loadedFrom === 'l1' ? 'l1' : 'store') : 'authority';
+    const reason =
+      tokenSource === 'authority' ? unusedReason(loadedFrom, t, epochSeconds(this.ctx.now)) : undefined;
+    const timings: CacheMetadata['timings'] = {
+      totalMs: performance.now() - started,
+      ...(t.storeReads > 0 ? { storeReadMs: t.storeReadMs } : {}),
+      ...(t.opened ? { envelopeOpenMs: t.envelopeOpenMs } : {}),
+      ...(t.tokenRequests > 0 ? { tokenCallMs: t.tokenCallMs } : {}),
+      ...(t.writeMs > 0 ? { writeMs: t.writeMs } : {}),
+    };
+    const cache: CacheMetadata = {
+      partition: kind,
+      tokenSource,
+      loadedFrom,
+      ...(reason ? { storeUnusedReason: reason } : {}),
+      ...(reason === 'rejected' && t.rejectReason ? { rejectReason: t.rejectReason } : {}),
+      write: t.writeFailReason ? 'failed' : t.wrote ? 'written' : t.writeSkipReason ? 'skipped' : 'none',
+      ...(t.writeSkipReason && !t.wrote ? { writeSkipReason: t.writeSkipReason } : {}),
+      ...(t.writeFailReason ? { writeFailReason: t.writeFailReason } : {}),
+      conflicts: t.conflicts,
+      storeReads: t.storeReads,
+      storeWrites: t.storeWrites,
+      keyServiceCalls: t.keyServiceCalls,
+      tokenRequests: t.tokenRequests,
+      timings,
+    };
     this.metrics.increment(result.fromCache ? Metric.CacheHit : Metric.CacheMiss, 1, { kind });
-    return result;
+    this.metrics.increment(Metric.TokenSource, 1, {
+      kind,
+      source: tokenSource,
+      ...(reason ? { reason } : {}),
+    });
+    this.metrics.observe?.(Metric.AcquireDuration, timings.totalMs, { kind, source: tokenSource });
+    this.report(cache);
+    return { ...result, cache };
   }
+
+  private report(cache: CacheMetadata): void {
+    if (!this.onResult) return;
+    try {
+      this.onResult(cache);
+    } catch (e) {
+      this.logger.warn('onResult callback failed', { error: e instanceof Error ? e.name : 'unknown' });
+    }
+  }
+}
+
+/** MSAL's refresh offset: it renews access tokens this close to expiry. */
+const MSAL_REFRESH_OFFSET_SECONDS = 300;
+
+function unusedReason(loadedFrom: string, t: RequestTrace, nowSeconds: number): StoreUnusedReason {
+  switch (loadedFrom) {
+    case 'absent':
+      return 'absent';
+    case 'unreadable':
+      return 'rejected';
+    case 'unavailable':
+      return t.loadFailure ?? 'store-unavailable';
+    default:
+      return t.loadedLatestExpiry === undefined ||
+        t.loadedLatestExpiry <= nowSeconds + MSAL_REFRESH_OFFSET_SECONDS
+        ? 'expired'
+        : 'no-matching-token';
+  }
+}
+
+/** The network client for one request: counts and times its token-endpoint POSTs. */
+function tracedNetwork(
+  inner: INetworkModule,
+  trace: RequestTrace,
+  metrics: Metrics,
+  kind: string,
+): INetworkModule {
+  return {
+    sendGetRequestAsync: (url, options, timeout) => inner.sendGetRequestAsync(url, options, timeout),
+    sendPostRequestAsync: async (url, options) => {
+      trace.tokenRequests += 1;
+      metrics.increment(Metric.TokenRequest, 1, { kind });
+      const started = performance.now();
+      try {
+        return await inner.sendPostRequestAsync(url, options);
+      } finally {
+        trace.tokenCallMs += performance.now() - started;
+      }
+    },
+  };
 }
 
 /** OAuth error codes of a failure that may pass (RFC 6749 section 4.1.2.1). */

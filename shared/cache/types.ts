@@ -1,9 +1,10 @@
 /**
  * Public types of the token cache facade.
  */
-import type { AuthenticationResult, ConfidentialClientApplication, INetworkModule } from '@azure/msal-node';
+import type { ConfidentialClientApplication, INetworkModule } from '@azure/msal-node';
 import type { KeyRing } from '../crypto/keyring';
 import type { Logger, Metrics } from '../observability';
+import type { CacheMetadata, CachedAuthenticationResult } from './metadata';
 import type { TokenStore } from '../store/store';
 
 /** A client certificate for certificate credentials (preferred over secrets in production). */
@@ -119,6 +120,12 @@ export interface TokenCacheOptions {
   readonly logger?: Logger;
   /** @default no metrics */
   readonly metrics?: Metrics;
+  /**
+   * Called once per successful acquisition with its metadata (the same object as the
+   * result's `cache`), e.g. to feed a tracer. Must not throw (a throw is logged and ignored).
+   * @default none
+   */
+  readonly onResult?: (metadata: CacheMetadata) => void;
   /** Clock in epoch milliseconds, for tests. @default Date.now */
   readonly now?: () => number;
 }
@@ -162,13 +169,13 @@ export interface SilentUserRequest {
  */
 export interface TokenCache {
   /** Web API calling a downstream API on behalf of its caller. Partition: the caller's assertion. */
-  acquireTokenOnBehalfOf(request: OnBehalfOfRequest): Promise<AuthenticationResult>;
+  acquireTokenOnBehalfOf(request: OnBehalfOfRequest): Promise<CachedAuthenticationResult>;
   /** Daemon / client credentials. Partition: the app in its tenant. */
-  acquireTokenForApp(request: AppTokenRequest): Promise<AuthenticationResult>;
+  acquireTokenForApp(request: AppTokenRequest): Promise<CachedAuthenticationResult>;
   /** Web app redeeming an authorization code. Partition: the signed-in user's home account id. */
-  acquireTokenByCode(request: AuthCodeRequest): Promise<AuthenticationResult>;
+  acquireTokenByCode(request: AuthCodeRequest): Promise<CachedAuthenticationResult>;
   /** Web app acquiring for a signed-in user without interaction. @throws InteractionRequiredError */
-  acquireTokenSilent(request: SilentUserRequest): Promise<AuthenticationResult>;
+  acquireTokenSilent(request: SilentUserRequest): Promise<CachedAuthenticationResult>;
   /** Deletes the user's partition from the store and L1. */
   signOut(homeAccountId: string): Promise<void>;
   /**

@@ -9,6 +9,11 @@ import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../error
 import { Metric, noMetrics, type Metrics } from '../observability';
 import type { DataKey, DataKeyAttestation, DataKeyContext, KeyRing, PartitionKind } from './keyring';
 
+/** Counts the key-service calls one request starts (for its cache metadata). */
+export interface KeyCallTrace {
+  keyServiceCalls: number;
+}
+
 const KEY_BYTES = 32;
 /** The envelope stores the key id and the wrapped key behind 16-bit lengths. */
 const MAX_FIELD_BYTES = 0xffff;
@@ -74,7 +79,7 @@ export class DataKeyCache {
    * failed call is not remembered. The key is shared with other callers: never modify it.
    * @throws KeyServiceError when the ring fails; the caller must then not write.
    */
-  async encryptionKey(context: DataKeyContext = {}): Promise<DataKey> {
+  async encryptionKey(context: DataKeyContext = {}, trace?: KeyCallTrace): Promise<DataKey> {
     const kind = context.partitionKind ?? '';
     for (;;) {
       const current = this.current.get(kind);
@@ -85,6 +90,7 @@ export class DataKeyCache {
       // The finally callback runs after this assignment, so a ring that fails
       // synchronously still leaves nothing behind.
       let generating = this.generating.get(kind);
+      if (!generating && trace) trace.keyServiceCalls += 1;
       if (!generating) {
         generating = this.generate(context).finally(() => {
           this.generating.delete(kind);
@@ -115,12 +121,14 @@ export class DataKeyCache {
     keyId: string,
     wrapped: Uint8Array,
     context: DataKeyContext & { readonly attestation?: DataKeyAttestation } = {},
+    trace?: KeyCallTrace,
   ): Promise<Uint8Array> {
     const id = cacheKey(keyId, wrapped, context.partitionKind, context.attestation);
     const hit = this.unwrapped.get(id);
     if (hit) return hit;
     let pending = this.unwrapping.get(id);
     if (!pending) {
+      if (trace) trace.keyServiceCalls += 1;
       const attestation = context.attestation && {
         signingKeyId: context.attestation.signingKeyId,
         signature: Uint8Array.from(context.attestation.signature),

@@ -14,7 +14,7 @@ import {
   KeyServiceError,
   KeyServiceFailure,
 } from '../errors';
-import type { DataKeyCache } from './data-key-cache';
+import type { DataKeyCache, KeyCallTrace } from './data-key-cache';
 import type { DataKeyAttestation, DataKeyContext } from './keyring';
 
 /** ASCII `MCCE` (msal-cloud-cache envelope). */
@@ -120,9 +120,14 @@ export class Envelope {
    * `context.partitionKind` picks a data key made for that kind (rings may bind it).
    * @throws ConfigurationError when `partitionKey` is empty or longer than 512 bytes.
    */
-  async seal(plaintext: Uint8Array, partitionKey: string, context: DataKeyContext = {}): Promise<Uint8Array> {
+  async seal(
+    plaintext: Uint8Array,
+    partitionKey: string,
+    context: DataKeyContext = {},
+    trace?: KeyCallTrace,
+  ): Promise<Uint8Array> {
     const partition = partitionKeyBytes(partitionKey);
-    const dataKey = await this.keys.encryptionKey(context);
+    const dataKey = await this.keys.encryptionKey(context, trace);
     const deflated = this.compress(plaintext);
     const keyId = Buffer.from(dataKey.keyId, 'utf8');
     const salt = this.take(SALT_BYTES);
@@ -162,7 +167,12 @@ export class Envelope {
    * whose attestation verifies are opened (`unattested` / `bad-attestation` otherwise).
    * @throws ConfigurationError when `partitionKey` is empty or longer than 512 bytes.
    */
-  async open(blob: Uint8Array, partitionKey: string, context: DataKeyContext = {}): Promise<Uint8Array> {
+  async open(
+    blob: Uint8Array,
+    partitionKey: string,
+    context: DataKeyContext = {},
+    trace?: KeyCallTrace,
+  ): Promise<Uint8Array> {
     const partition = partitionKeyBytes(partitionKey);
     const header = parseEnvelopeHeader(blob);
     if (header.keyRing !== this.keys.ringName) {
@@ -188,10 +198,15 @@ export class Envelope {
     }
     let dataKey: Uint8Array;
     try {
-      dataKey = await this.keys.decryptionKey(header.keyId, header.wrappedKey, {
-        ...(context.partitionKind ? { partitionKind: context.partitionKind } : {}),
-        ...(header.attestation ? { attestation: header.attestation } : {}),
-      });
+      dataKey = await this.keys.decryptionKey(
+        header.keyId,
+        header.wrappedKey,
+        {
+          ...(context.partitionKind ? { partitionKind: context.partitionKind } : {}),
+          ...(header.attestation ? { attestation: header.attestation } : {}),
+        },
+        trace,
+      );
     } catch (e) {
       if (e instanceof KeyServiceError && e.reason === KeyServiceFailure.BadAttestation) {
         throw new EnvelopeError(

@@ -5,6 +5,7 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import {
   FUNCTION_ENV,
+  METRICS_ENV,
   PLACEHOLDER_CLIENT_ID,
   PLACEHOLDER_TENANT_ID,
   TOKEN_CACHE_ENV,
@@ -99,6 +100,8 @@ describe('TokenCacheStack', () => {
         [FUNCTION_ENV.apiAudience]: `api://${CLIENT},${CLIENT}`,
         [FUNCTION_ENV.apiIssuer]: ISSUER,
         [FUNCTION_ENV.apiRequiredScopes]: 'access_as_user',
+        [METRICS_ENV.namespace]: 'msal-cloud-cache',
+        [METRICS_ENV.service]: 'web-api',
       });
     });
 
@@ -318,7 +321,8 @@ describe('TokenCacheStack', () => {
           }),
         ]),
       });
-      template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+      // 6 on the platform's metrics, 8 on the cache's own EMF metrics (test/infra/metrics-alarms.test.ts).
+      template.resourceCountIs('AWS::CloudWatch::Alarm', 14);
     });
   });
 

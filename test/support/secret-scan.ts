@@ -253,7 +253,7 @@ function observeSecrets(): void {
           this: DataKeyCache,
           ...args: Parameters<DataKeyCache['encryptionKey']>
         ): Promise<DataKey> {
-          const key = await original.call(this, ...args);
+          const key = await original.apply(this, args);
           registerSecret('data-key', key.plaintext);
           return key;
         },
@@ -266,7 +266,7 @@ function observeSecrets(): void {
           this: DataKeyCache,
           ...args: Parameters<DataKeyCache['decryptionKey']>
         ): Promise<Uint8Array> {
-          const key = await original.call(this, ...args);
+          const key = await original.apply(this, args);
           registerSecret('data-key', key);
           return key;
         },
