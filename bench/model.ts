@@ -2,6 +2,7 @@
  * The shape of bench/results/latest.json: what every scenario produces and the report
  * renders. Times are milliseconds, sizes bytes.
  */
+import type { HerdResult } from './scenarios/herd';
 import type { PercentileName, Summary } from './stats';
 import type { Kind, VariantId } from './variants';
 
@@ -163,6 +164,8 @@ export interface BenchResults {
   readonly contention?: ContentionResult;
   readonly coldStart?: ColdStartResult;
   readonly blobSizes?: readonly BlobSizeRow[];
+  /** P processes x C concurrent cold requests for one caller (issue 12). */
+  readonly herd?: HerdResult;
   /** Sections skipped or cut short, and why. */
   readonly notes: string[];
 }

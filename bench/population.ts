@@ -10,8 +10,9 @@ import { sha256Base64Url } from '../shared/cache/partitions';
 import type { CacheDocument } from '../shared/cache/cache-document';
 import { DataKeyCache } from '../shared/crypto/data-key-cache';
 import { Envelope } from '../shared/crypto/envelope';
-import { KmsKeyRing } from '../shared/crypto/aws-kms-keyring';
-import { DynamoDbStore, dynamoDbItemSize } from '../shared/store/dynamodb';
+import type { PartitionKind } from '../shared/crypto/keyring';
+import { KmsKeyRing } from '../shared/aws/kms-keyring';
+import { DynamoDbStore, dynamoDbItemSize } from '../shared/aws/dynamodb-store';
 import {
   APP_SCOPE,
   FloorVariant,
@@ -61,11 +62,16 @@ export class PartitionReader {
     this.envelope = new Envelope({ keys: new DataKeyCache(this.keyRing) });
   }
 
-  /** The stored partition: its plaintext and sizes, or undefined when absent. */
-  async open(key: string): Promise<{ json: string; envelopeBytes: number; itemBytes: number } | undefined> {
+  /** The stored partition of `kind` (the KMS ring binds data keys to it): its plaintext and sizes, or undefined when absent. */
+  async open(
+    key: string,
+    kind: PartitionKind,
+  ): Promise<{ json: string; envelopeBytes: number; itemBytes: number } | undefined> {
     const item = await this.store.read(key);
     if (!item) return undefined;
-    const json = Buffer.from(await this.envelope.open(item.blob, key)).toString('utf8');
+    const json = Buffer.from(await this.envelope.open(item.blob, key, { partitionKind: kind })).toString(
+      'utf8',
+    );
     const itemBytes = dynamoDbItemSize({
       pk: { S: key },
       v: { N: item.version },
@@ -127,14 +133,14 @@ export async function populate(options: {
     );
     await seeder.cache.acquireTokenForApp({ scopes: [APP_SCOPE] });
     const users = await mapLimit(assertions, 4, async (assertion, i) => {
-      const opened = await reader.open(seeder.cache.storeKeyOf({ kind: 'obo', assertion }));
+      const opened = await reader.open(seeder.cache.storeKeyOf({ kind: 'obo', assertion }), 'obo');
       if (!opened) throw new Error(`user ${i}'s partition was not stored`);
       await peer.set(peerKey(assertion), opened.json);
       await floor.put(floorKey('obo', assertion), opened.json);
       return { oid: oids[i], assertion, ...opened };
     });
     const appKey = seeder.cache.storeKeyOf({ kind: 'app', tenantId: world.info.authority.tenantId });
-    const app = await reader.open(appKey);
+    const app = await reader.open(appKey, 'app');
     if (!app) throw new Error("the app's partition was not stored");
     await peer.set(PEER_APP_KEY, app.json);
     await floor.put(floorKey('app', ''), app.json);

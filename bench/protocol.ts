@@ -40,5 +40,7 @@ export interface ServerOps {
   counters(): ServiceCounters;
   /** Mints user access tokens (the incoming assertions of OBO), one per oid. */
   mint(args: { oids: string[]; audience: string; expiresInSeconds: number }): Promise<string[]>;
+  /** Delays every token response by `ms`, as a remote authority would take (0: none). */
+  setTokenLatency(args: { ms: number }): void;
   stop(): Promise<void>;
 }

@@ -17,7 +17,7 @@ import { startLocalRedis } from '../local/redis';
 import { HttpsNetworkClient } from '../shared/cache/http';
 import { createTokenCache } from '../shared/cache/token-cache';
 import type { TokenCache } from '../shared/cache/types';
-import { KmsKeyRing } from '../shared/crypto/aws-kms-keyring';
+import { KmsKeyRing } from '../shared/aws/kms-keyring';
 import { CounterMetrics, Metric, silentLogger } from '../shared/observability';
 import { RedisStore } from '../shared/redis';
 import { Budget, progress, Recorder } from './measure';
@@ -156,7 +156,7 @@ async function main(): Promise<void> {
           kind === 'obo'
             ? dynamo.cache.storeKeyOf({ kind: 'obo', assertion })
             : dynamo.cache.storeKeyOf({ kind: 'app', tenantId: world.info.authority.tenantId });
-        const opened = await reader.open(key);
+        const opened = await reader.open(key, kind);
         if (!opened) throw new Error(`partition ${kind} missing after population`);
         await (variants['dynamodb-floor'] as FloorVariant).put(floorKey(kind, assertion), opened.json);
         await floorClient.set(floorKey(kind, assertion), opened.json);

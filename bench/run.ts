@@ -6,6 +6,9 @@
  * process (bench/servers.ts). Every loop is bounded by a count and a time budget; the
  * whole run stays under 5 minutes on 2 cores. `BENCH_TIME_FACTOR=0.3 npm run bench`
  * shortens every budget for a quick look (the committed results use 1).
+ *
+ * `npx tsx bench/run.ts herd` runs only the herd section (issue 12) and writes
+ * bench/results/herd.{json,md}, leaving latest.* alone.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -21,6 +24,7 @@ import { blobSizes } from './scenarios/blob-size';
 import { runColdStart } from './scenarios/cold-start';
 import { runContention } from './scenarios/contention';
 import { runLatency } from './scenarios/latency';
+import { renderHerd, runHerd } from './scenarios/herd';
 import { runScale } from './scenarios/scale';
 import {
   DynamoCacheClient,
@@ -59,9 +63,48 @@ const PLAN = {
     variantBudgetMs: seconds(35),
   },
   coldStart: { runs: 5, budgetMs: seconds(40) },
+  herd: { processes: [1, 4, 8], concurrency: [1, 5, 20], authorityLatencyMs: 100 },
 } as const;
 
+const HERD_ONLY = process.argv.slice(2).includes('herd');
+
 const RESULTS_DIR = path.join(__dirname, 'results');
+
+/** Only the herd section: bench/results/herd.{json,md}. */
+async function herdOnly(): Promise<void> {
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
+  const started = new Date();
+  const loadStart = os.loadavg();
+  progress(`bench herd: node ${process.version}, ${os.cpus().length} cpus, load ${fmtLoad(loadStart)}`);
+  const world = await startWorld();
+  try {
+    const herd = await runHerd({ world, ...PLAN.herd });
+    const command = 'npx tsx bench/run.ts herd';
+    const environment = {
+      startedAt: started.toISOString(),
+      durationSeconds: Math.round((Date.now() - started.getTime()) / 100) / 10,
+      node: process.version,
+      cpus: os.cpus().length,
+      loadAverageStart: loadStart.map(round2),
+      loadAverageEnd: os.loadavg().map(round2),
+      commit: gitCommit(),
+      command,
+    };
+    await mkdir(RESULTS_DIR, { recursive: true });
+    await writeFile(
+      path.join(RESULTS_DIR, 'herd.json'),
+      `${JSON.stringify({ plan: PLAN.herd, environment, herd }, null, 2)}\n`,
+    );
+    await writeFile(
+      path.join(RESULTS_DIR, 'herd.md'),
+      `${renderHerd(herd, command)}\nRun ${environment.startedAt}, commit ${environment.commit}, ` +
+        `node ${environment.node}, ${environment.cpus} cpus, load ${fmtLoad(loadStart)} -> ${fmtLoad(os.loadavg())}.\n`,
+    );
+    progress(`done in ${environment.durationSeconds} s: bench/results/herd.{json,md}`);
+  } finally {
+    await world.stop();
+  }
+}
 
 async function main(): Promise<void> {
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
@@ -160,6 +203,10 @@ async function main(): Promise<void> {
       });
       if (results.coldStart.note) notes.push(`cold start: ${results.coldStart.note}`);
     });
+
+    await section(notes, 'herd (issue 12)', async () => {
+      results.herd = await runHerd({ world, ...PLAN.herd });
+    });
   } finally {
     for (const v of [a, b, c, d, e, unprimed]) v.close();
     network.destroy();
@@ -185,7 +232,11 @@ async function main(): Promise<void> {
     path.join(RESULTS_DIR, 'latest.json'),
     `${JSON.stringify({ plan: PLAN, ...final }, null, 2)}\n`,
   );
-  await writeFile(path.join(RESULTS_DIR, 'latest.md'), renderMarkdown(final, PLAN));
+  await writeFile(
+    path.join(RESULTS_DIR, 'latest.md'),
+    renderMarkdown(final, PLAN) +
+      (final.herd ? `\n${renderHerd(final.herd, final.environment.command)}` : ''),
+  );
   await writeFile(path.join(RESULTS_DIR, 'latest.svg'), renderSvg(final));
   progress(`done in ${final.environment.durationSeconds} s: bench/results/latest.{json,md,svg}`);
 }
@@ -234,7 +285,7 @@ function msalVersion(): string {
 const round2 = (x: number): number => Math.round(x * 100) / 100;
 const fmtLoad = (l: readonly number[]): string => l.map((x) => x.toFixed(2)).join(' ');
 
-main().catch((e: unknown) => {
+(HERD_ONLY ? herdOnly() : main()).catch((e: unknown) => {
   console.error('bench failed:', e);
   process.exitCode = 1;
 });

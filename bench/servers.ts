@@ -83,6 +83,7 @@ async function main(): Promise<void> {
       }
       return out;
     },
+    setTokenLatency: ({ ms }) => a.setTokenLatency(ms),
     stop: async () => {
       await stopAll();
       setImmediate(() => process.exit(0));

@@ -30,10 +30,10 @@ import { HttpsNetworkClient } from '../shared/cache/http';
 import { sha256Base64Url } from '../shared/cache/partitions';
 import { createTokenCache } from '../shared/cache/token-cache';
 import type { TokenCache, TokenCacheOptions } from '../shared/cache/types';
-import { KmsKeyRing } from '../shared/crypto/aws-kms-keyring';
+import { KmsKeyRing } from '../shared/aws/kms-keyring';
 import { CounterMetrics, Metric, silentLogger } from '../shared/observability';
 import { VersionConflictError } from '../shared/errors';
-import { DynamoDbStore } from '../shared/store/dynamodb';
+import { DynamoDbStore } from '../shared/aws/dynamodb-store';
 import type { StoredItem, TokenStore, WriteOptions } from '../shared/store/store';
 import { BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, type World } from './world';
 

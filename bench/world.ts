@@ -21,6 +21,7 @@ export interface World {
   readonly kmsConfig: KMSClientConfig;
   counters(): Promise<ServiceCounters>;
   mint(oids: string[], audience: string, expiresInSeconds?: number): Promise<string[]>;
+  setTokenLatency(ms: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -50,6 +51,7 @@ export async function startWorld(): Promise<World> {
     counters: () => rpc.call('counters', undefined),
     mint: (oids, audience, expiresInSeconds = 4 * 3600) =>
       rpc.call('mint', { oids, audience, expiresInSeconds }),
+    setTokenLatency: (ms) => rpc.call('setTokenLatency', { ms }),
     stop: async () => {
       const exited = new Promise<void>((resolve) => {
         if (child.exitCode !== null) resolve();

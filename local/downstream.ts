@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createBearerValidator } from '../shared/auth/bearer';
+import { ANY_SCOPE, createBearerValidator } from '../shared/auth/bearer';
 import { AuthenticationError } from '../shared/errors';
 import type { LocalAuthority } from './authority/types';
 
@@ -15,7 +15,11 @@ export interface DownstreamApiOptions {
   readonly authority: Pick<LocalAuthority, 'issuer' | 'jwksUri' | 'ca'>;
   /** Accepted `aud` value(s): the downstream API's client id or application ID URI. */
   readonly audience: string | readonly string[];
-  /** A delegated scope (`scp`) or app role (`roles`) the token must grant. @default none */
+  /**
+   * The delegated scope (in `scp`) a user's token, and the app permission (in `roles`) an
+   * app-only token, must grant: checked separately, as a resource server does.
+   * @default none: any user or app-only token for the audience
+   */
   readonly requiredScope?: string;
   /** Port on localhost. @default 0 (a free one) */
   readonly port?: number;
@@ -68,7 +72,8 @@ export async function startDownstreamApi(options: DownstreamApiOptions): Promise
     audience: options.audience,
     jwksUri: options.authority.jwksUri(),
     ca: options.authority.ca,
-    ...(options.requiredScope ? { requiredScopes: [options.requiredScope] } : {}),
+    requiredScopes: options.requiredScope ? [options.requiredScope] : ANY_SCOPE,
+    requiredAppPermissions: options.requiredScope ? [options.requiredScope] : ANY_SCOPE,
   });
   const calls: DownstreamCall[] = [];
   let fault: DownstreamFault | undefined;

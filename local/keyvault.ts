@@ -3,7 +3,9 @@
  * It speaks the part of the Key Vault REST API that `@azure/keyvault-keys` uses for RSA
  * keys: create, get (latest or a version), list versions, rotate, update (enable /
  * disable), wrapkey and unwrapkey with RSA-OAEP and RSA-OAEP-256 done with real RSA keys
- * (node:crypto), the challenge-based bearer authentication of the real service, Key
+ * (node:crypto), EC P-256 keys and `sign` with ES256 over a given digest (ECDSA from the
+ * digest, checked by node:crypto's verify), each operation refused unless the key's
+ * `key_ops` list it, the challenge-based bearer authentication of the real service, Key
  * Vault's error bodies and statuses, per-operation counters and fault switches.
  *
  * Wire facts it follows (checked against the SDK source and reported service behaviour):
@@ -51,6 +53,7 @@ export type LocalKeyVaultOperation =
   | 'rotateKey'
   | 'wrapKey'
   | 'unwrapKey'
+  | 'sign'
   /** A request without a bearer, answered with the 401 challenge. */
   | 'challenge'
   /** A request whose bearer `verifyToken` rejected (401). */
@@ -82,9 +85,11 @@ export interface LocalKeyVaultOptions {
 
 /** Options of {@link LocalKeyVault.createKey}. */
 export interface LocalKeyOptions {
+  /** Key type: RSA (wrap / unwrap) or EC P-256 (sign with ES256). @default 'RSA' */
+  readonly kty?: 'RSA' | 'EC';
   /** RSA modulus size. @default 2048 */
   readonly keySize?: 2048 | 3072 | 4096;
-  /** JWK key_ops allowed on the key. @default encrypt, decrypt, sign, verify, wrapKey, unwrapKey */
+  /** JWK key_ops allowed on the key. @default RSA: encrypt, decrypt, sign, verify, wrapKey, unwrapKey; EC: sign, verify */
   readonly keyOps?: readonly string[];
   /** @default true */
   readonly enabled?: boolean;
@@ -139,6 +144,7 @@ interface StoredVersion {
 }
 
 const DEFAULT_KEY_OPS = ['encrypt', 'decrypt', 'sign', 'verify', 'wrapKey', 'unwrapKey'];
+const DEFAULT_EC_KEY_OPS = ['sign', 'verify'];
 const RSA_KEY_SIZES = new Set([2048, 3072, 4096]);
 const OAEP_HASH: Record<string, string> = { 'RSA-OAEP': 'sha1', 'RSA-OAEP-256': 'sha256' };
 // api-version values of the keys API: 7.x (with optional -preview[.n]) and the dated ones (2025-07-01).
@@ -208,7 +214,9 @@ export async function startLocalKeyVault(options: LocalKeyVaultOptions = {}): Pr
     enabled: boolean,
     tags?: Record<string, string>,
   ): Promise<StoredVersion> => {
-    const { privateKey, publicKey } = await generateRsaKeyPair('rsa', { modulusLength: keySize });
+    const { privateKey, publicKey } = isEc(kty)
+      ? await generateRsaKeyPair('ec', { namedCurve: 'P-256' })
+      : await generateRsaKeyPair('rsa', { modulusLength: keySize });
     const created = nowSeconds();
     const stored: StoredVersion = {
       version: newVersionId(),
@@ -239,8 +247,9 @@ export async function startLocalKeyVault(options: LocalKeyVaultOptions = {}): Pr
 
   const bundleOf = (name: string, v: StoredVersion) => {
     const jwk = v.publicKey.export({ format: 'jwk' });
+    const material = isEc(v.kty) ? { crv: 'P-256', x: jwk.x, y: jwk.y } : { n: jwk.n, e: jwk.e };
     return {
-      key: { kid: kidOf(name, v), kty: v.kty, key_ops: v.keyOps, n: jwk.n, e: jwk.e },
+      key: { kid: kidOf(name, v), kty: v.kty, key_ops: v.keyOps, ...material },
       attributes: attributesOf(v),
       ...(v.tags ? { tags: v.tags } : {}),
     };
@@ -280,6 +289,7 @@ export async function startLocalKeyVault(options: LocalKeyVaultOptions = {}): Pr
     if (method !== 'POST') return undefined;
     if (fourth === 'wrapkey') return { op: 'wrapKey', name, version: third ?? '' };
     if (fourth === 'unwrapkey') return { op: 'unwrapKey', name, version: third ?? '' };
+    if (fourth === 'sign') return { op: 'sign', name, version: third ?? '' };
     return undefined;
   };
 
@@ -365,21 +375,24 @@ export async function startLocalKeyVault(options: LocalKeyVaultOptions = {}): Pr
       case 'createKey': {
         const body = await readJson(req);
         const kty = typeof body.kty === 'string' ? body.kty : '';
-        if (kty !== 'RSA' && kty !== 'RSA-HSM') {
+        if (kty !== 'RSA' && kty !== 'RSA-HSM' && kty !== 'EC' && kty !== 'EC-HSM') {
           throw new VaultHttpError(
             400,
             'BadParameter',
-            `Key type ${kty || '(none)'} is not supported by this local vault: use RSA.`,
+            `Key type ${kty || '(none)'} is not supported by this local vault: use RSA or EC.`,
           );
         }
-        const keySize = body.key_size === undefined ? 2048 : body.key_size;
-        if (typeof keySize !== 'number' || !RSA_KEY_SIZES.has(keySize)) {
+        if (isEc(kty) && body.crv !== undefined && body.crv !== 'P-256') {
+          throw new VaultHttpError(400, 'BadParameter', 'This local vault makes EC keys on P-256 only.');
+        }
+        const keySize = isEc(kty) ? 256 : body.key_size === undefined ? 2048 : body.key_size;
+        if (!isEc(kty) && (typeof keySize !== 'number' || !RSA_KEY_SIZES.has(keySize))) {
           throw new VaultHttpError(400, 'BadParameter', 'The RSA key size must be 2048, 3072 or 4096.');
         }
-        const keyOps = stringArray(body.key_ops) ?? DEFAULT_KEY_OPS;
+        const keyOps = stringArray(body.key_ops) ?? (isEc(kty) ? DEFAULT_EC_KEY_OPS : DEFAULT_KEY_OPS);
         const attributes = isObject(body.attributes) ? body.attributes : {};
         const enabled = attributes.enabled !== false;
-        const stored = await addVersion(name, kty, keySize, keyOps, enabled, stringRecord(body.tags));
+        const stored = await addVersion(name, kty, Number(keySize), keyOps, enabled, stringRecord(body.tags));
         return { status: 200, body: bundleOf(name, stored) };
       }
       case 'rotateKey': {
@@ -400,9 +413,52 @@ export async function startLocalKeyVault(options: LocalKeyVaultOptions = {}): Pr
         stored.updated = nowSeconds();
         return { status: 200, body: bundleOf(name, stored) };
       }
+      case 'sign': {
+        const stored = findVersion(name, version);
+        const body = await readJson(req);
+        if (!stored.keyOps.includes('sign')) {
+          throw new VaultHttpError(
+            403,
+            'Forbidden',
+            'Operation sign is not permitted on this key.',
+            'KeyOperationForbidden',
+          );
+        }
+        if (!stored.enabled) {
+          throw new VaultHttpError(
+            403,
+            'Forbidden',
+            'Operation sign is not allowed on a disabled key.',
+            'KeyDisabled',
+          );
+        }
+        if (!isEc(stored.kty) || body.alg !== 'ES256') {
+          throw new VaultHttpError(
+            400,
+            'BadParameter',
+            `Algorithm ${typeof body.alg === 'string' ? body.alg : '(none)'} is not supported for this key: this local vault signs ES256 with EC P-256 keys.`,
+          );
+        }
+        if (typeof body.value !== 'string' || !/^[A-Za-z0-9_-]*$/.test(body.value)) {
+          throw new VaultHttpError(400, 'BadParameter', "Content of 'value' is not base64url.");
+        }
+        const digest = Buffer.from(body.value, 'base64url');
+        if (digest.length !== 32) {
+          throw new VaultHttpError(400, 'BadParameter', 'ES256 signs a 32-byte SHA-256 digest.');
+        }
+        const signature = signP256Digest(stored.privateKey, digest);
+        return { status: 200, body: { kid: kidOf(name, stored), value: signature.toString('base64url') } };
+      }
       case 'wrapKey':
       case 'unwrapKey': {
         const stored = findVersion(name, version);
+        if (isEc(stored.kty)) {
+          throw new VaultHttpError(
+            400,
+            'BadParameter',
+            `Operation ${target.op} needs an RSA key; this key is ${stored.kty}.`,
+          );
+        }
         const body = await readJson(req);
         const alg = typeof body.alg === 'string' ? body.alg : '';
         const hash = OAEP_HASH[alg];
@@ -503,11 +559,12 @@ export async function startLocalKeyVault(options: LocalKeyVaultOptions = {}): Pr
     ca: certificate.cert,
     async createKey(name, keyOptions = {}) {
       if (!KEY_NAME.test(name)) throw new Error(`local key vault: invalid key name ${JSON.stringify(name)}`);
+      const ec = keyOptions.kty === 'EC';
       const stored = await addVersion(
         name,
-        'RSA',
-        keyOptions.keySize ?? 2048,
-        keyOptions.keyOps ?? DEFAULT_KEY_OPS,
+        ec ? 'EC' : 'RSA',
+        ec ? 256 : (keyOptions.keySize ?? 2048),
+        keyOptions.keyOps ?? (ec ? DEFAULT_EC_KEY_OPS : DEFAULT_KEY_OPS),
         keyOptions.enabled ?? true,
       );
       return toVersion(name, stored);
@@ -551,6 +608,73 @@ export async function startLocalKeyVault(options: LocalKeyVaultOptions = {}): Pr
       });
     },
   };
+}
+
+function isEc(kty: string): boolean {
+  return kty === 'EC' || kty === 'EC-HSM';
+}
+
+/** NIST P-256 (FIPS 186-4, D.1.2.3). */
+const P256 = {
+  p: 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn,
+  n: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
+  gx: 0x6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296n,
+  gy: 0x4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5n,
+} as const;
+
+/**
+ * ECDSA P-256 over a given 32-byte digest (what Key Vault's ES256 `sign` does), r || s.
+ * node:crypto only signs messages it hashes itself, hence this small, test-only
+ * implementation (affine arithmetic, random k); callers verify with node:crypto.
+ */
+function signP256Digest(privateKey: KeyObject, digest: Buffer): Buffer {
+  const { p, n } = P256;
+  const mod = (a: bigint, m: bigint): bigint => ((a % m) + m) % m;
+  const pow = (b: bigint, e: bigint, m: bigint): bigint => {
+    let result = 1n;
+    let base = mod(b, m);
+    for (let x = e; x > 0n; x >>= 1n) {
+      if (x & 1n) result = (result * base) % m;
+      base = (base * base) % m;
+    }
+    return result;
+  };
+  const inv = (a: bigint, m: bigint): bigint => pow(a, m - 2n, m);
+  type Point = readonly [bigint, bigint] | undefined;
+  const add = (P: Point, Q: Point): Point => {
+    if (!P) return Q;
+    if (!Q) return P;
+    if (P[0] === Q[0] && mod(P[1] + Q[1], p) === 0n) return undefined;
+    const l =
+      P[0] === Q[0] && P[1] === Q[1]
+        ? mod(3n * P[0] * P[0] - 3n, p) * inv(2n * P[1], p)
+        : mod(Q[1] - P[1], p) * inv(mod(Q[0] - P[0], p), p);
+    const lambda = mod(l, p);
+    const x = mod(lambda * lambda - P[0] - Q[0], p);
+    return [x, mod(lambda * (P[0] - x) - P[1], p)];
+  };
+  const multiply = (k: bigint, P: Point): Point => {
+    let result: Point = undefined;
+    let addend = P;
+    for (let x = k; x > 0n; x >>= 1n) {
+      if (x & 1n) result = add(result, addend);
+      addend = add(addend, addend);
+    }
+    return result;
+  };
+  const toInt = (bytes: Buffer): bigint => BigInt(`0x${bytes.toString('hex') || '0'}`);
+  const d = toInt(Buffer.from(privateKey.export({ format: 'jwk' }).d ?? '', 'base64url'));
+  const e = toInt(digest);
+  for (;;) {
+    const k = mod(toInt(randomBytes(40)), n - 1n) + 1n;
+    const R = multiply(k, [P256.gx, P256.gy]);
+    const r = R ? mod(R[0], n) : 0n;
+    if (r === 0n) continue;
+    const s = mod(inv(k, n) * (e + r * d), n);
+    if (s === 0n) continue;
+    const hex = (v: bigint): string => v.toString(16).padStart(64, '0');
+    return Buffer.from(hex(r) + hex(s), 'hex');
+  }
 }
 
 function faultError(status: LocalKeyVaultFault['status']): VaultHttpError {

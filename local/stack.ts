@@ -15,9 +15,12 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createDaemonHandler } from '../functions/aws/daemon';
 import { createWebApiHandler } from '../functions/aws/web-api';
-import { createFunctionDeps, lazy } from '../functions/core/deps';
+import { createDeps as createAwsDeps } from '../functions/aws/deps';
+import { lazy } from '../functions/core/deps';
+import { CacheVariables } from '../shared/config';
 import type { DaemonSummary } from '../functions/core/daemon';
-import { CounterMetrics, Metric, silentLogger, type Logger } from '../shared/observability';
+import type { CacheMetadata } from '../shared/cache/metadata';
+import { silentLogger, type LogFields, type Logger } from '../shared/observability';
 import { startLocalAuthority, type LocalAuthority } from './authority';
 import { startLocalCosmos } from './cosmos';
 import { startDownstreamApi } from './downstream';
@@ -32,7 +35,13 @@ import {
 } from './host';
 import { startLocalKeyVault } from './keyvault';
 import { startLocalKms, type KeyStoreState } from './kms';
+import {
+  LOCAL_USER_ASSIGNED_IDENTITY,
+  startLocalManagedIdentity,
+  type LocalManagedIdentity,
+} from './managed-identity';
 import { startLocalSecretsManager } from './secrets-manager';
+import { startLocalSts, type LocalSts } from './sts';
 import { createDevCertificate, type DevCertificate } from './tls';
 import type { Timer } from '@azure/functions';
 import type { ScheduledEvent } from 'aws-lambda';
@@ -41,6 +50,8 @@ import type { ScheduledEvent } from 'aws-lambda';
 export const LOCAL_API_CLIENT_ID = '3f6c0a4e-5d2b-4c1e-9a7f-2b8d6e4c1a90';
 const LOCAL_API_CLIENT_SECRET = 'local-development-only-secret';
 const DOWNSTREAM_AUDIENCE = 'api://downstream';
+/** The delegated scope the web API requires of its callers, and the one its minted tokens carry. */
+export const LOCAL_API_SCOPE = 'access_as_user';
 const KMS_ALIAS = 'alias/token-cache';
 
 export interface LocalStackOptions {
@@ -52,9 +63,17 @@ export interface LocalStackOptions {
    * @default the cloud's own
    */
   readonly store?: 'cloud' | 'redis';
+
+  /**
+   * How the functions authenticate to the authority: `federated` presents the local STS's
+   * (AWS) or managed identity's (Azure) token as a federated credential, no secret
+   * anywhere; `secret` uses a client secret (from the local Secrets Manager on AWS).
+   * @default 'federated'
+   */
+  readonly credential?: 'federated' | 'secret';
   /** Where state that survives a restart is kept. @default '.local-data' */
   readonly dataDir?: string;
-  /** First of eight consecutive ports (host, authority, store, key service, downstream, secrets). @default 4000 */
+  /** First of eight consecutive ports (host, authority, store, key service, downstream, secrets, STS, managed identity). @default 4000 */
   readonly portBase?: number;
   /** Daemon period in milliseconds; 0 never fires it on a timer. @default 30_000 */
   readonly daemonIntervalMs?: number;
@@ -64,13 +83,20 @@ export interface LocalStackOptions {
   readonly functionLogger?: Logger;
 }
 
-/** One request's cost, as printed. */
+/**
+ * One request's cost, as printed: from that request's own cache metadata (the handler's
+ * log line, the daemon's summary), so it is right however many requests run at once.
+ */
 export interface RequestReport {
   readonly method: string;
   readonly path: string;
   readonly status: number;
   /** `hit`, `miss`, or `-` when no token was acquired. */
   readonly cache: 'hit' | 'miss' | '-';
+  /** Where the token came from (`l1`, `store`, `authority`), when one was acquired. */
+  readonly source?: string;
+  /** Why the stored partition did not serve it (`absent`, `expired`, `rejected`, ...), on a miss. */
+  readonly reason?: string;
   readonly storeReads: number;
   readonly storeWrites: number;
   readonly keyServiceCalls: number;
@@ -81,9 +107,15 @@ export interface RequestReport {
 export interface LocalStack {
   readonly cloud: 'aws' | 'azure';
   readonly store: 'cloud' | 'redis';
+  readonly credential: 'federated' | 'secret';
   /** `http://localhost:PORT`: the web API. */
   readonly url: string;
   readonly authority: LocalAuthority;
+  /**
+   * The cache's settings for a library user's own process against this stack (development
+   * values: the local app registration, its secret, the CA to trust, the local services).
+   */
+  readonly libraryEnv: Readonly<Record<string, string>>;
   /** A user access token for the web API (what a client app would send). */
   mintUserToken(user?: string): Promise<string>;
   /** Runs the daemon once now. */
@@ -106,7 +138,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     keys: base + 3,
     downstream: base + 4,
     secrets: base + 5,
+    sts: base + 6,
+    identity: base + 7,
   };
+  const credential = options.credential ?? 'federated';
   const print = options.print ?? (() => {});
   mkdirSync(dataDir, { recursive: true });
   const stoppers: Array<() => Promise<void>> = [];
@@ -119,11 +154,36 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const caFile = join(dataDir, 'dev-ca.pem');
     writeFileSync(caFile, certificate.cert);
 
+    // The platform identity of the functions: its token is their client assertion.
+    let sts: LocalSts | undefined;
+    let identity: LocalManagedIdentity | undefined;
+    if (credential === 'federated' && cloud === 'aws') {
+      sts = await startLocalSts({ port: port.sts });
+      stoppers.push(() => sts!.stop());
+    } else if (credential === 'federated') {
+      identity = await startLocalManagedIdentity({ port: port.identity });
+      stoppers.push(() => identity!.stop());
+    }
     const keysFile = join(dataDir, 'authority-signing-keys.json');
     const authority = await startLocalAuthority({
       port: port.authority,
       certificate,
-      clients: [{ clientId: LOCAL_API_CLIENT_ID, clientSecret: LOCAL_API_CLIENT_SECRET }],
+      clients: [
+        credential === 'secret'
+          ? { clientId: LOCAL_API_CLIENT_ID, clientSecret: LOCAL_API_CLIENT_SECRET }
+          : {
+              clientId: LOCAL_API_CLIENT_ID,
+              federatedCredentials: [
+                sts
+                  ? { name: 'local-lambda-role', issuer: sts.issuer, subject: sts.subject }
+                  : {
+                      name: 'local-function-app',
+                      issuer: identity!.issuer,
+                      subject: LOCAL_USER_ASSIGNED_IDENTITY.principalId,
+                    },
+              ],
+            },
+      ],
       ...(existsSync(keysFile) ? { signingKeys: readJson<Record<string, unknown>[]>(keysFile) } : {}),
     });
     stoppers.push(() => authority.stop());
@@ -148,9 +208,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       EXTRA_CA_FILE: caFile,
       DOWNSTREAM_URL: downstream.url,
       DOWNSTREAM_SCOPES: `${DOWNSTREAM_AUDIENCE}/.default`,
+      API_REQUIRED_SCOPES: LOCAL_API_SCOPE,
       LOG_LEVEL: 'warn',
     };
-    let keyServiceCalls: () => number;
 
     if (cloud === 'aws') {
       if (storeKind === 'cloud') {
@@ -170,13 +230,24 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (!existsSync(kmsFile))
         await kms.createKey({ alias: KMS_ALIAS, description: 'msal-cloud-cache local' });
       writeFileSync(kmsFile, JSON.stringify(kms.exportState()), { mode: 0o600 });
-      const secrets = await startLocalSecretsManager({ port: port.secrets });
-      stoppers.push(() => secrets.stop());
-      const secretArn = await secrets.createSecret('msal-cloud-cache/client-secret', LOCAL_API_CLIENT_SECRET);
-      keyServiceCalls = () => kms.counters.calls();
+      if (sts) {
+        Object.assign(env, {
+          MSAL_CLIENT_ASSERTION_SOURCE: 'aws-web-identity',
+          AWS_ENDPOINT_URL_STS: sts.endpoint,
+        });
+      } else {
+        const secrets = await startLocalSecretsManager({ port: port.secrets });
+        stoppers.push(() => secrets.stop());
+        const secretArn = await secrets.createSecret(
+          'msal-cloud-cache/client-secret',
+          LOCAL_API_CLIENT_SECRET,
+        );
+        Object.assign(env, {
+          MSAL_CLIENT_SECRET_ARN: secretArn,
+          AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+        });
+      }
       Object.assign(env, {
-        MSAL_CLIENT_SECRET_ARN: secretArn,
-        AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
         AWS_REGION: kms.region,
         TOKEN_CACHE_KMS_KEY_ID: KMS_ALIAS,
         AWS_ENDPOINT_URL_KMS: kms.endpoint,
@@ -200,10 +271,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       });
       stoppers.push(() => vault.stop());
       const key = await vault.createKey('token-cache');
-      keyServiceCalls = () => vault.counters.calls('wrapKey') + vault.counters.calls('unwrapKey');
+      const signingKey = await vault.createKey('token-cache-sign', { kty: 'EC' });
+      if (identity) {
+        // As App Service sets them for the Function App's process.
+        Object.assign(process.env, identity.env);
+        Object.assign(env, {
+          MSAL_CLIENT_ASSERTION_SOURCE: 'azure-managed-identity',
+          MSAL_MANAGED_IDENTITY_CLIENT_ID: LOCAL_USER_ASSIGNED_IDENTITY.clientId,
+        });
+      } else {
+        env.MSAL_CLIENT_SECRET = LOCAL_API_CLIENT_SECRET;
+      }
       Object.assign(env, {
-        MSAL_CLIENT_SECRET: LOCAL_API_CLIENT_SECRET,
         TOKEN_CACHE_KEYVAULT_KEY_ID: `${vault.vaultUrl}/keys/${key.name}`,
+        TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: `${vault.vaultUrl}/keys/${signingKey.name}`,
         TOKEN_CACHE_AZURE_CREDENTIAL: 'app',
       });
     }
@@ -212,37 +293,24 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const redis = await startLocalRedis({ port: port.store, dir: join(dataDir, 'redis') });
       stoppers.push(() => redis.stop());
       Object.assign(env, { TOKEN_CACHE_STORE: 'redis', TOKEN_CACHE_REDIS_URL: redis.url });
+      // Registers the Redis store with the cloud compositions, as a function of your own would.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      require('../shared/redis');
     }
 
     // Two functions, two sets of dependencies: as two Lambdas or two Function Apps would have.
-    const webMetrics = new CounterMetrics();
-    const daemonMetrics = new CounterMetrics();
-    const logger = options.functionLogger ?? silentLogger;
-    const webDeps = lazy(() => createFunctionDeps({ env, metrics: webMetrics, logger }));
-    const daemonDeps = lazy(() => createFunctionDeps({ env, metrics: daemonMetrics, logger }));
+    // The web API's per-request line (one per requestId, with its cache metadata) is kept
+    // until the host prints it; every line still goes to the configured logger.
+    const requestLines = new Map<string, LogFields>();
+    const logger = keepRequestLines(options.functionLogger ?? silentLogger, requestLines);
+    // The Azure modules load the Azure SDKs: only for the Azure flavour.
+    const azure = cloud === 'azure' ? loadAzure() : undefined;
+    const createDeps = azure?.createDeps ?? createAwsDeps;
+    const webDeps = lazy(() => createDeps({ env, logger }));
+    const daemonDeps = lazy(() => createDeps({ env, logger }));
 
     const requests: RequestReport[] = [];
-    const snapshot = (metrics: CounterMetrics) => ({
-      reads: metrics.get(Metric.StoreRead),
-      writes: metrics.get(Metric.StoreWrite),
-      hits: metrics.get(Metric.CacheHit),
-      misses: metrics.get(Metric.CacheMiss),
-      keys: keyServiceCalls(),
-      tokens: authority.counters.token(),
-    });
-    const report = (
-      before: ReturnType<typeof snapshot>,
-      after: ReturnType<typeof snapshot>,
-    ): Omit<RequestReport, 'method' | 'path' | 'status' | 'durationMs'> => ({
-      cache: after.hits > before.hits ? 'hit' : after.misses > before.misses ? 'miss' : '-',
-      storeReads: after.reads - before.reads,
-      storeWrites: after.writes - before.writes,
-      keyServiceCalls: after.keys - before.keys,
-      tokenEndpointCalls: after.tokens - before.tokens,
-    });
 
-    // The Azure modules register with the Functions runtime on import: load them only when used.
-    const azure = cloud === 'azure' ? loadAzure() : undefined;
     const webAdapter = azure
       ? azureFunctionsAdapter(azure.createWebApiHandler(webDeps))
       : apiGatewayAdapter(createWebApiHandler(webDeps));
@@ -252,19 +320,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         oid: userOid(user),
         preferredUsername: `${user}@contoso.example`,
         name: user,
+        scopes: [`api://${LOCAL_API_CLIENT_ID}/${LOCAL_API_SCOPE}`],
       });
 
     const host: FunctionHost = await startFunctionHost({
       port: port.host,
       adapter: async (request) => {
-        const before = snapshot(webMetrics);
         const started = performance.now();
         const response = await webAdapter(request);
+        const requestId = response.headers['x-request-id'] ?? '';
+        const logged = requestLines.get(requestId);
+        requestLines.delete(requestId);
         const line: RequestReport = {
           method: request.raw.method ?? 'GET',
           path: request.url.pathname,
           status: response.status,
-          ...report(before, snapshot(webMetrics)),
+          ...reportOfFields(logged),
           durationMs: performance.now() - started,
         };
         requests.push(line);
@@ -291,7 +362,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const awsDaemon = createDaemonHandler(daemonDeps);
     const azureDaemon = azure?.createDaemonHandler(daemonDeps);
     const runDaemon = async (): Promise<DaemonSummary> => {
-      const before = snapshot(daemonMetrics);
       const started = performance.now();
       const summary =
         azure && azureDaemon
@@ -304,7 +374,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         method: 'TIMER',
         path: 'daemon',
         status: summary.downstreamStatus,
-        ...report(before, snapshot(daemonMetrics)),
+        ...reportOfMetadata(summary.cache),
         durationMs: performance.now() - started,
       };
       requests.push(line);
@@ -328,8 +398,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     return {
       cloud,
       store: storeKind,
+      credential,
       url: host.url,
       authority,
+      libraryEnv: Object.fromEntries(
+        Object.entries(env).filter(
+          (e): e is [string, string] =>
+            typeof e[1] === 'string' && (CacheVariables as readonly string[]).includes(e[0]),
+        ),
+      ),
       mintUserToken,
       runDaemon,
       requests,
@@ -344,11 +421,64 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 /** One line per request: what it cost. */
 export function formatReport(r: RequestReport): string {
   const cache = r.cache === '-' ? '   -' : r.cache.toUpperCase().padStart(4);
+  const from = r.source ? ` (${r.source}${r.reason ? `: ${r.reason}` : ''})` : '';
   return (
-    `${r.method.padEnd(6)} ${r.path.padEnd(16)} ${String(r.status)}  cache ${cache}  ` +
+    `${r.method.padEnd(6)} ${r.path.padEnd(16)} ${String(r.status)}  cache ${cache}${from}  ` +
     `store r${r.storeReads}/w${r.storeWrites}  key-service ${r.keyServiceCalls}  ` +
     `token-endpoint ${r.tokenEndpointCalls}  ${r.durationMs.toFixed(0)} ms`
   );
+}
+
+type ReportCounts = Omit<RequestReport, 'method' | 'path' | 'status' | 'durationMs'>;
+
+const NO_TOKEN: ReportCounts = {
+  cache: '-',
+  storeReads: 0,
+  storeWrites: 0,
+  keyServiceCalls: 0,
+  tokenEndpointCalls: 0,
+};
+
+/** A report from one acquisition's metadata. */
+function reportOfMetadata(m: CacheMetadata | undefined): ReportCounts {
+  if (!m) return NO_TOKEN;
+  return {
+    cache: m.tokenSource === 'authority' ? 'miss' : 'hit',
+    source: m.tokenSource,
+    ...(m.storeUnusedReason ? { reason: m.storeUnusedReason } : {}),
+    storeReads: m.storeReads,
+    storeWrites: m.storeWrites,
+    keyServiceCalls: m.keyServiceCalls,
+    tokenEndpointCalls: m.tokenRequests,
+  };
+}
+
+/** A report from the web API's request line (the fields of cacheLogFields). */
+function reportOfFields(f: LogFields | undefined): ReportCounts {
+  if (!f || typeof f.cacheSource !== 'string') return NO_TOKEN;
+  const n = (v: unknown) => (typeof v === 'number' ? v : 0);
+  return {
+    cache: f.cacheSource === 'authority' ? 'miss' : 'hit',
+    source: f.cacheSource,
+    ...(typeof f.cacheReason === 'string' ? { reason: f.cacheReason } : {}),
+    storeReads: n(f.storeReads),
+    storeWrites: n(f.storeWrites),
+    keyServiceCalls: n(f.keyServiceCalls),
+    tokenEndpointCalls: n(f.tokenRequests),
+  };
+}
+
+/** Passes every record on, keeping the web API's `request` lines by requestId. */
+function keepRequestLines(inner: Logger, lines: Map<string, LogFields>): Logger {
+  return {
+    debug: (message, fields) => inner.debug(message, fields),
+    info: (message, fields) => {
+      if (message === 'request' && typeof fields?.requestId === 'string') lines.set(fields.requestId, fields);
+      inner.info(message, fields);
+    },
+    warn: (message, fields) => inner.warn(message, fields),
+    error: (message, fields) => inner.error(message, fields),
+  };
 }
 
 async function loadOrCreateCertificate(dataDir: string): Promise<DevCertificate> {
@@ -396,16 +526,18 @@ function timerInfo(): Timer {
   };
 }
 
-/** The Azure handlers, loaded on demand (their modules register with the Functions runtime when imported). */
+/** The Azure handlers and composition, loaded only for the Azure flavour (an AWS run loads no Azure SDK). */
 function loadAzure() {
   /* eslint-disable @typescript-eslint/no-require-imports */
   const web = require('../functions/azure/web-api') as typeof import('../functions/azure/web-api');
   const daemon = require('../functions/azure/daemon') as typeof import('../functions/azure/daemon');
+  const deps = require('../functions/azure/deps') as typeof import('../functions/azure/deps');
   const functions = require('@azure/functions') as typeof import('@azure/functions');
   /* eslint-enable @typescript-eslint/no-require-imports */
   return {
     createWebApiHandler: web.createWebApiHandler,
     createDaemonHandler: daemon.createDaemonHandler,
+    createDeps: deps.createDeps,
     InvocationContext: functions.InvocationContext,
   };
 }

@@ -4,7 +4,8 @@
  *   npm start                          AWS flavour: dynalite + local KMS + Lambda handlers
  *   npm start -- --cloud azure         Azure flavour: cosmosdb-server + local Key Vault + Functions handlers
  *   npm start -- --store redis         Redis (Debian's redis-server) as the store, with either cloud
- *   npm start -- --port-base 5000      ports 5000..5005 instead of 4000..4005
+ *   npm start -- --credential secret   a client secret instead of the federated credential (no secret)
+ *   npm start -- --port-base 5000      ports 5000..5007 instead of 4000..4007
  *   npm start -- --daemon-interval 10  fire the daemon every 10 s (0: never)
  *   npm start -- --data-dir DIR        keep state in DIR instead of .local-data
  */
@@ -16,6 +17,7 @@ function options(): LocalStackOptions {
     options: {
       cloud: { type: 'string', default: 'aws' },
       store: { type: 'string', default: 'cloud' },
+      credential: { type: 'string', default: 'federated' },
       'port-base': { type: 'string', default: '4000' },
       'daemon-interval': { type: 'string', default: '30' },
       'data-dir': { type: 'string', default: '.local-data' },
@@ -24,7 +26,7 @@ function options(): LocalStackOptions {
   });
   if (values.help) {
     console.log(
-      'usage: npm start -- [--cloud aws|azure] [--store cloud|redis] [--port-base N] [--daemon-interval SECONDS] [--data-dir DIR]',
+      'usage: npm start -- [--cloud aws|azure] [--store cloud|redis] [--credential federated|secret] [--port-base N] [--daemon-interval SECONDS] [--data-dir DIR]',
     );
     process.exit(0);
   }
@@ -32,6 +34,10 @@ function options(): LocalStackOptions {
   if (cloud !== 'aws' && cloud !== 'azure') fail(`--cloud: expected aws or azure, got "${cloud}"`);
   const store = values.store;
   if (store !== 'cloud' && store !== 'redis') fail(`--store: expected cloud or redis, got "${store}"`);
+  const credential = values.credential;
+  if (credential !== 'federated' && credential !== 'secret') {
+    fail(`--credential: expected federated or secret, got "${credential}"`);
+  }
   const portBase = Number(values['port-base']);
   if (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65_000) {
     fail(`--port-base: expected an integer from 1024 to 65000, got "${values['port-base']}"`);
@@ -43,6 +49,7 @@ function options(): LocalStackOptions {
   return {
     cloud,
     store,
+    credential,
     portBase,
     daemonIntervalMs: daemonSeconds * 1000,
     dataDir: values['data-dir'],
@@ -59,21 +66,38 @@ async function main(): Promise<void> {
   const opts = options();
   console.log(`starting the local stack (${opts.cloud}${opts.store === 'redis' ? ', redis' : ''}) ...`);
   const stack = await startLocalStack(opts);
-  const token = `curl -s ${stack.url}/_local/token`;
+  const seconds = opts.daemonIntervalMs! / 1000;
   console.log(
     [
       '',
       `msal-cloud-cache local stack (${stack.cloud}${stack.store === 'redis' ? ', redis' : ''}) is up`,
       `  web API        ${stack.url}/api/downstream   (health: ${stack.url}/healthz)`,
       `  authority      ${stack.authority.authority()}`,
-      `  daemon         every ${opts.daemonIntervalMs! / 1000 || 'never'} s${opts.daemonIntervalMs ? '' : ' (timer off)'}`,
+      `  credential     ${
+        stack.credential === 'federated'
+          ? `federated, no secret: the ${stack.cloud === 'aws' ? 'local STS web identity token' : 'local managed identity token'} is the client assertion`
+          : 'a client secret'
+      }`,
+      `  daemon         ${seconds > 0 ? `every ${seconds} s` : 'off (--daemon-interval 0)'}`,
       `  state          ${opts.dataDir} (a restart keeps the cache${stack.cloud === 'azure' && stack.store !== 'redis' ? ', except on Azure: cosmosdb-server keeps no files' : ''})`,
       '',
-      'Call the web API as a signed-in user (run it twice: the second is a cache hit):',
-      `  curl -s -H "Authorization: Bearer $(${token})" ${stack.url}/api/downstream`,
-      `  curl -s -H "Authorization: Bearer $(${token}?user=bob)" ${stack.url}/api/downstream`,
+      'Call the web API as a signed-in user: the first call is a cache MISS, the second a HIT',
+      '(the same caller token both times; a new token is a new caller):',
+      `  TOKEN=$(curl -s ${stack.url}/_local/token)`,
+      `  curl -s -H "Authorization: Bearer $TOKEN" ${stack.url}/api/downstream`,
+      `  curl -s -H "Authorization: Bearer $TOKEN" ${stack.url}/api/downstream`,
+      `Another user: TOKEN=$(curl -s "${stack.url}/_local/token?user=bob")`,
+      '',
+      'To use the library against this stack from your own code (development values):',
+      ...Object.entries(stack.libraryEnv).map(([name, value]) => `  ${name}=${value}`),
       '',
       'One line per request: cache hit or miss, store reads/writes, key-service and token-endpoint calls, latency.',
+      ...(stack.cloud === 'azure'
+        ? [
+            "On Azure the first request also counts the Key Vault credential's own token call (TOKEN_CACHE_AZURE_CREDENTIAL=app",
+            'gets a token for Key Vault from the same local authority), so it shows token-endpoint 2.',
+          ]
+        : []),
       'Ctrl-C stops it.',
       '',
     ].join('\n'),

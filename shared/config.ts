@@ -1,51 +1,16 @@
 /**
- * Environment → typed, validated, frozen configuration of the functions. Every problem is
- * a {@link ConfigurationError} naming the variable and what was expected; secret values
- * are never echoed.
+ * The cache's own settings from the environment (`MSAL_*`, `TOKEN_CACHE_*`, plus the
+ * development-only `EXTRA_CA_FILE`): typed, validated, frozen. Each maps to one option of
+ * {@link TokenCacheOptions}, and together they cover all of it. Every problem is reported at
+ * once, in one {@link ConfigurationError} whose `problems` name each variable and what was
+ * expected; secret values are never echoed. No I/O: files and secrets are read when the
+ * cache is built (`createTokenCacheFromEnv` in `msal-cloud-cache/aws` or `/azure`).
  *
- * | Variable | Required | Default | Meaning |
- * |---|---|---|---|
- * | `MSAL_CLIENT_ID` | yes | | Application (client) id of this app: a GUID (or, for a local authority, an app id of letters, digits, `.`, `_`, `-`). |
- * | `MSAL_AUTHORITY` | yes | | `https://login.microsoftonline.com/<tenant-id>` or any Entra-compatible authority (https, with a tenant path). |
- * | `MSAL_KNOWN_AUTHORITIES` | no | none | Comma-separated `host[:port]` list trusted without instance discovery (B2C, CIAM, a local authority). |
- * | `MSAL_CLIENT_SECRET` | one of three | | The client secret. Prefer the two below outside development. |
- * | `MSAL_CLIENT_SECRET_ARN` | one of three | | ARN of an AWS Secrets Manager secret whose SecretString is the client secret; read once per cold start. |
- * | `MSAL_CLIENT_CERTIFICATE_PATH` | one of three | | PEM file holding the certificate's private key and its certificate (chain); the SHA-256 thumbprint is computed. |
- * | `MSAL_CLIENT_CERTIFICATE_SEND_X5C` | no | `false` | `true` to send the certificate chain (subject name / issuer authentication). |
- * | `EXTRA_CA_FILE` | no | none | PEM file of CA certificates to trust, besides the system store, for the authority, JWKS, downstream API and store / key services (local development). Give each CA a distinct subject: OpenSSL finds a self-signed CA by subject, so two `CN=localhost` certificates collide (the local stack shares one). |
- * | `TOKEN_CACHE_STORE` | when not implied | implied by the one store setting present (`TOKEN_CACHE_TABLE_NAME` → `dynamodb`, `TOKEN_CACHE_COSMOS_ENDPOINT` → `cosmos`, `TOKEN_CACHE_REDIS_URL` → `redis`) | `dynamodb`, `cosmos`, `redis` or `memory` (one process only: tests and local runs). |
- * | `TOKEN_CACHE_TABLE_NAME` | with `dynamodb` | | DynamoDB table name (hash key `pk`, TTL attribute `expiresAt`). |
- * | `AWS_ENDPOINT_URL_DYNAMODB` | no | the regional endpoint | DynamoDB endpoint (dynalite locally). |
- * | `TOKEN_CACHE_COSMOS_ENDPOINT` | with `cosmos` | | Cosmos DB account endpoint, `https://<account>.documents.azure.com:443/`. |
- * | `TOKEN_CACHE_COSMOS_DATABASE` | with `cosmos` | | Cosmos DB database id. |
- * | `TOKEN_CACHE_COSMOS_CONTAINER` | with `cosmos` | | Cosmos DB container id (partition key `/pk`, `defaultTtl: -1`). |
- * | `TOKEN_CACHE_COSMOS_KEY` | no | Azure credential | Cosmos DB account key; without it the Azure credential below is used. |
- * | `TOKEN_CACHE_REDIS_URL` | with `redis` | | `rediss://<host>:<port>` (TLS; `redis://` only for localhost), without credentials in it. |
- * | `TOKEN_CACHE_REDIS_CLUSTER` | no | `false` | `true` for a cluster-mode endpoint (ElastiCache Serverless, cluster-mode ElastiCache, Azure Managed Redis with the OSS clustering policy). |
- * | `TOKEN_CACHE_REDIS_USERNAME` | no | `default` | ACL user name. |
- * | `TOKEN_CACHE_REDIS_PASSWORD` | no | none | ACL password (or `requirepass`); never put it in the URL. |
- * | `TOKEN_CACHE_REDIS_KEY_PREFIX` | no | `msal-cloud-cache:` | Prefix of every key (an ACL can then allow only `~<prefix>*`). |
- * | `TOKEN_CACHE_KEY_RING` | when not implied | implied by the one key setting present (`TOKEN_CACHE_KMS_KEY_ID`, `TOKEN_CACHE_KEYVAULT_KEY_ID`, `TOKEN_CACHE_LOCAL_MASTER_KEY`) | `aws-kms`, `azure-keyvault` or `local` (a master key from the environment: development only). |
- * | `TOKEN_CACHE_KMS_KEY_ID` | with `aws-kms` | | KMS key id, key ARN, alias name (`alias/x`) or alias ARN. |
- * | `AWS_ENDPOINT_URL_KMS` | no | the regional endpoint | KMS endpoint (local/kms locally). |
- * | `AWS_ENDPOINT_URL_SECRETS_MANAGER` | no | the regional endpoint | Secrets Manager endpoint (local development). |
- * | `AWS_REGION` | no | the SDK's resolution | Region of the AWS clients (Lambda sets it). |
- * | `TOKEN_CACHE_KEYVAULT_KEY_ID` | with `azure-keyvault` | | `https://<vault>.vault.azure.net/keys/<name>` (follows rotations) or `.../keys/<name>/<version>`. |
- * | `TOKEN_CACHE_LOCAL_MASTER_KEY` | with `local` | | 32 random bytes, base64. |
- * | `TOKEN_CACHE_AZURE_CREDENTIAL` | no | `default` | Credential for Key Vault and key-less Cosmos DB: `default` (DefaultAzureCredential: managed identity, environment, CLI) or `app` (this app's own client secret at `MSAL_AUTHORITY`, e.g. against a local authority). |
- * | `TOKEN_CACHE_L1_MAX_BYTES` | no | `16777216` | Bytes of opened partitions kept in process; `0` turns the in-process cache off. |
- * | `TOKEN_CACHE_L1_TTL_SECONDS` | no | `300` | Longest an in-process entry is served without a store read. |
- * | `DOWNSTREAM_URL` | yes | | The API called with the acquired token (https; http only for localhost). |
- * | `DOWNSTREAM_SCOPES` | yes | | Scopes requested on behalf of the caller, space- or comma-separated, e.g. `api://downstream/Data.Read`. |
- * | `DAEMON_SCOPE` | no | `<resource of the first downstream scope>/.default` | The one `/.default` scope of the daemon's app-only token. |
- * | `DOWNSTREAM_TIMEOUT_MS` | no | `10000` | Timeout of one downstream call. |
- * | `API_AUDIENCE` | no | `api://<MSAL_CLIENT_ID>,<MSAL_CLIENT_ID>` | Accepted `aud` of incoming tokens, comma-separated. |
- * | `API_ISSUER` | no | from `MSAL_AUTHORITY`: `<authority>/v2.0` (plus `https://sts.windows.net/<tenant>/` on login.microsoftonline.com) | Accepted `iss` of incoming tokens, comma-separated. Required when the authority's tenant is not a tenant id. |
- * | `API_JWKS_URI` | no | `<authority>/discovery/v2.0/keys` | Where the signing keys of incoming tokens are published. |
- * | `API_REQUIRED_SCOPES` | no | none | Incoming tokens must grant one of these scopes (`scp`) or app roles (`roles`), comma-separated; otherwise 403. |
- * | `LOG_LEVEL` | no | `info` | `debug`, `info`, `warn`, `error` or `silent`. |
+ * The handlers' own settings (`DOWNSTREAM_*`, `API_*`, `DAEMON_SCOPE`) live with the
+ * handlers (functions/core/config.ts); the README lists every variable.
  */
 import { inspect } from 'node:util';
+import type { DataKeyCacheOptions, L1Options, TokenCacheOptions } from './cache/types';
 import { ConfigurationError } from './errors';
 import type { LogLevel } from './observability';
 
@@ -74,7 +39,20 @@ export class SecretValue {
 export type CredentialSource =
   | { readonly kind: 'secret'; readonly secret: SecretValue }
   | { readonly kind: 'secrets-manager'; readonly secretArn: string; readonly endpoint?: string }
-  | { readonly kind: 'certificate'; readonly path: string; readonly sendX5c: boolean };
+  | { readonly kind: 'certificate'; readonly path: string; readonly sendX5c: boolean }
+  /** IAM outbound identity federation: STS GetWebIdentityToken as the client assertion. */
+  | {
+      readonly kind: 'aws-web-identity';
+      readonly durationSeconds: number;
+      /** `AWS_ENDPOINT_URL_STS` (local runs); the regional endpoint otherwise. */
+      readonly endpoint?: string;
+    }
+  /** The managed identity's token for api://AzureADTokenExchange as the client assertion. */
+  | {
+      readonly kind: 'azure-managed-identity';
+      /** A user-assigned identity's client id; the system-assigned identity when absent. */
+      readonly clientId?: string;
+    };
 
 /** Which store holds the encrypted partitions. */
 export type StoreConfig =
@@ -100,11 +78,22 @@ export type StoreConfig =
 /** Which key ring wraps the data keys. */
 export type KeyRingConfig =
   | { readonly kind: 'aws-kms'; readonly keyId: string; readonly endpoint?: string }
-  | { readonly kind: 'azure-keyvault'; readonly keyId: string }
-  | { readonly kind: 'local'; readonly masterKey: SecretValue };
+  | {
+      readonly kind: 'azure-keyvault';
+      readonly keyId: string;
+      /** The EC P-256 key that signs (attests) the data keys. */
+      readonly signingKeyId: string;
+    }
+  | {
+      readonly kind: 'local';
+      readonly masterKey: SecretValue;
+      readonly keyId: string;
+      /** Earlier master keys by id, for blobs sealed before a rotation. */
+      readonly previousKeys: Readonly<Record<string, SecretValue>>;
+    };
 
-/** The validated configuration of the functions. */
-export interface AppConfig {
+/** The validated configuration of the token cache. */
+export interface CacheConfig {
   readonly msal: {
     readonly clientId: string;
     /** Without a trailing slash. */
@@ -114,35 +103,46 @@ export interface AppConfig {
     readonly knownAuthorities: readonly string[];
     readonly credential: CredentialSource;
   };
-  /** Path of a PEM file of extra CAs to trust. */
+  /** Development only: path of a PEM file of extra CAs to trust. */
   readonly extraCaFile?: string;
   readonly awsRegion?: string;
   readonly store: StoreConfig;
   readonly keyRing: KeyRingConfig;
-  /** Credential of the Azure services (Key Vault, Cosmos DB without a key). */
+  /** Credential of the Azure services (Key Vault, Cosmos DB without a key); `app` is for development. */
   readonly azureCredential: 'default' | 'app';
   /** `false` when the in-process cache is off. */
-  readonly l1: { readonly maxBytes: number; readonly ttlMs: number } | false;
-  readonly downstream: {
-    readonly url: string;
-    /** Scopes requested on behalf of a caller. */
-    readonly scopes: readonly string[];
-    /** The daemon's `/.default` scope. */
-    readonly appScope: string;
-    readonly timeoutMs: number;
-  };
-  /** Validation of incoming bearer tokens. */
-  readonly api: {
-    readonly audiences: readonly string[];
-    readonly issuers: readonly string[];
-    readonly jwksUri: string;
-    readonly requiredScopes: readonly string[];
-  };
+  readonly l1: Required<L1Options> | false;
+  readonly dataKeys: Required<DataKeyCacheOptions>;
+  readonly userSlidingWindowSeconds: number;
+  readonly compressAboveBytes: number | false;
+  readonly conflictRetries: Required<NonNullable<TokenCacheOptions['conflictRetries']>>;
+  /** Coalescing of token requests: in the process and across instances, in the process only, or none. */
+  readonly coalescing: 'on' | 'local' | 'off';
   readonly logLevel: LogLevel;
 }
 
-/** The environment variables {@link loadConfig} reads. */
-export const ConfigVariables = [
+/**
+ * Defaults of the settings, in the units of their variables. The library's own defaults
+ * (`TokenCacheDefaults`) are the same values; test/unit/config.test.ts ties them together.
+ */
+export const CacheConfigDefaults = {
+  l1MaxBytes: 16 * 1024 * 1024,
+  l1TtlSeconds: 300,
+  dataKeyMaxAgeSeconds: 300,
+  dataKeyMaxUses: 10_000,
+  dataKeyMaxUnwrapped: 1_000,
+  dataKeyMaxUnwrappedAgeSeconds: 900,
+  userSlidingWindowSeconds: 14 * 24 * 3600,
+  compressAboveBytes: 1024,
+  conflictMaxAttempts: 20,
+  conflictBaseDelayMs: 10,
+  conflictMaxDelayMs: 500,
+  localKeyId: 'local-1',
+  webIdentityTokenDurationSeconds: 900,
+} as const;
+
+/** The cache's variables, in the README's order. */
+export const CacheVariables = [
   'MSAL_CLIENT_ID',
   'MSAL_AUTHORITY',
   'MSAL_KNOWN_AUTHORITIES',
@@ -150,7 +150,10 @@ export const ConfigVariables = [
   'MSAL_CLIENT_SECRET_ARN',
   'MSAL_CLIENT_CERTIFICATE_PATH',
   'MSAL_CLIENT_CERTIFICATE_SEND_X5C',
-  'EXTRA_CA_FILE',
+  'MSAL_CLIENT_ASSERTION_SOURCE',
+  'MSAL_MANAGED_IDENTITY_CLIENT_ID',
+  'MSAL_WEB_IDENTITY_TOKEN_DURATION_SECONDS',
+  'AWS_ENDPOINT_URL_STS',
   'TOKEN_CACHE_STORE',
   'TOKEN_CACHE_TABLE_NAME',
   'AWS_ENDPOINT_URL_DYNAMODB',
@@ -169,210 +172,301 @@ export const ConfigVariables = [
   'AWS_ENDPOINT_URL_SECRETS_MANAGER',
   'AWS_REGION',
   'TOKEN_CACHE_KEYVAULT_KEY_ID',
-  'TOKEN_CACHE_LOCAL_MASTER_KEY',
+  'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
   'TOKEN_CACHE_AZURE_CREDENTIAL',
+  'TOKEN_CACHE_LOCAL_MASTER_KEY',
+  'TOKEN_CACHE_LOCAL_KEY_ID',
+  'TOKEN_CACHE_LOCAL_PREVIOUS_KEYS',
   'TOKEN_CACHE_L1_MAX_BYTES',
   'TOKEN_CACHE_L1_TTL_SECONDS',
-  'DOWNSTREAM_URL',
-  'DOWNSTREAM_SCOPES',
-  'DAEMON_SCOPE',
-  'DOWNSTREAM_TIMEOUT_MS',
-  'API_AUDIENCE',
-  'API_ISSUER',
-  'API_JWKS_URI',
-  'API_REQUIRED_SCOPES',
+  'TOKEN_CACHE_DATA_KEY_MAX_AGE_SECONDS',
+  'TOKEN_CACHE_DATA_KEY_MAX_USES',
+  'TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED',
+  'TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED_AGE_SECONDS',
+  'TOKEN_CACHE_USER_SLIDING_WINDOW_SECONDS',
+  'TOKEN_CACHE_COMPRESS_ABOVE_BYTES',
+  'TOKEN_CACHE_CONFLICT_MAX_ATTEMPTS',
+  'TOKEN_CACHE_CONFLICT_BASE_DELAY_MS',
+  'TOKEN_CACHE_CONFLICT_MAX_DELAY_MS',
+  'TOKEN_CACHE_COALESCING',
   'LOG_LEVEL',
+  'EXTRA_CA_FILE',
 ] as const;
 
-/** One of {@link ConfigVariables}. */
-export type ConfigVariable = (typeof ConfigVariables)[number];
+/** One of {@link CacheVariables}. */
+export type CacheVariable = (typeof CacheVariables)[number];
 
-/** The environment as {@link loadConfig} reads it. */
+/** The environment as the loaders read it. */
 export type Environment = Readonly<Record<string, string | undefined>>;
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const APP_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$/;
-const SCOPE = /^[\x21-\x7e]+$/;
+const KEY_ID = /^[A-Za-z0-9._-]{1,255}$/;
 const SECRETS_MANAGER_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 const AUTHORITY_EXPECTED = 'an https URL with a tenant, e.g. https://login.microsoftonline.com/<tenant-id>';
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 
 /**
- * Reads and validates the configuration (no I/O: files and secrets are read by the
- * runtime at cold start).
- * @throws ConfigurationError naming the first variable that is missing or invalid
- * @example const config = loadConfig(); // process.env
+ * Reads and validates the cache's settings.
+ * @throws ConfigurationError listing every variable that is missing or invalid
+ * @example const config = loadCacheConfig(); // process.env
  */
-export function loadConfig(env: Environment = process.env): AppConfig {
-  const read = reader(env);
-
-  const clientId = read.required('MSAL_CLIENT_ID', 'a GUID or app id');
-  if (!GUID.test(clientId) && !APP_ID.test(clientId)) {
-    throw invalid('MSAL_CLIENT_ID', 'a GUID or app id', clientId);
-  }
-  const { authority, tenant } = parseAuthority(read.required('MSAL_AUTHORITY', AUTHORITY_EXPECTED));
-  const knownAuthorities = read.list('MSAL_KNOWN_AUTHORITIES', ',');
-  for (const host of knownAuthorities) {
-    if (!HOST.test(host)) throw invalid('MSAL_KNOWN_AUTHORITIES', 'host[:port] names, comma-separated', host);
-  }
-
-  const credential = readCredential(read);
-  const azureCredential = read.oneOf('TOKEN_CACHE_AZURE_CREDENTIAL', ['default', 'app'] as const, 'default');
-  if (azureCredential === 'app' && credential.kind === 'certificate') {
-    throw new ConfigurationError(
-      'TOKEN_CACHE_AZURE_CREDENTIAL',
-      '"app" needs a client secret (MSAL_CLIENT_SECRET or MSAL_CLIENT_SECRET_ARN); with a certificate use "default"',
-    );
-  }
-
-  const scopesExpected = 'space- or comma-separated scopes, e.g. "api://downstream/Data.Read"';
-  const rawScopes = read.required('DOWNSTREAM_SCOPES', scopesExpected);
-  const downstreamScopes = rawScopes.split(/[\s,]+/).filter((s) => s.length > 0);
-  if (downstreamScopes.length === 0 || !downstreamScopes.every((s) => SCOPE.test(s))) {
-    throw invalid('DOWNSTREAM_SCOPES', scopesExpected, rawScopes);
-  }
-  const appScope = read.optional('DAEMON_SCOPE') ?? defaultAppScope(downstreamScopes[0]);
-  if (!/^\S+\/\.default$/.test(appScope)) {
-    throw invalid(
-      'DAEMON_SCOPE',
-      'one scope ending in "/.default", e.g. "api://downstream/.default"',
-      appScope,
-    );
-  }
-
-  const issuers = read.list('API_ISSUER', ',');
-  if (issuers.length === 0) issuers.push(...defaultIssuers(authority, tenant));
-  for (const issuer of issuers) read.url('API_ISSUER', issuer, { anyScheme: true });
-  const audiences = read.list('API_AUDIENCE', ',');
-  if (audiences.length === 0) audiences.push(`api://${clientId}`, clientId);
-
-  const l1MaxBytes = read.integer('TOKEN_CACHE_L1_MAX_BYTES', 16 * 1024 * 1024, 0);
-  const l1TtlSeconds = read.integer('TOKEN_CACHE_L1_TTL_SECONDS', 300, 1);
-
-  const config: AppConfig = {
-    msal: { clientId, authority, tenant, knownAuthorities, credential },
-    extraCaFile: read.optional('EXTRA_CA_FILE'),
-    awsRegion: read.optional('AWS_REGION'),
-    store: readStore(read),
-    keyRing: readKeyRing(read),
-    azureCredential,
-    l1: l1MaxBytes === 0 ? false : { maxBytes: l1MaxBytes, ttlMs: l1TtlSeconds * 1000 },
-    downstream: {
-      url: read.url('DOWNSTREAM_URL', read.required('DOWNSTREAM_URL', 'the URL of the downstream API')),
-      scopes: downstreamScopes,
-      appScope,
-      timeoutMs: read.integer('DOWNSTREAM_TIMEOUT_MS', 10_000, 1),
-    },
-    api: {
-      audiences,
-      issuers,
-      jwksUri: read.url('API_JWKS_URI', read.optional('API_JWKS_URI') ?? `${authority}/discovery/v2.0/keys`),
-      requiredScopes: read.list('API_REQUIRED_SCOPES', ','),
-    },
-    logLevel: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
-  };
+export function loadCacheConfig(env: Environment = process.env): CacheConfig {
+  const read = new EnvReader(env);
+  const config = readCacheConfig(read);
+  read.done();
   return deepFreeze(config);
 }
 
-type Reader = ReturnType<typeof reader>;
+/**
+ * The cache's settings from a shared {@link EnvReader}, for loaders that add their own
+ * layer (the handlers); problems are collected in `read`, the caller calls `read.done()`.
+ */
+export function readCacheConfig(read: EnvReader): CacheConfig {
+  const clientId = read.attempt(() => {
+    const value = read.required('MSAL_CLIENT_ID', 'a GUID or app id');
+    if (!GUID.test(value) && !APP_ID.test(value)) throw invalid('MSAL_CLIENT_ID', 'a GUID or app id', value);
+    return value;
+  }, '');
+  const { authority, tenant } = read.attempt(
+    () => parseAuthority(read.required('MSAL_AUTHORITY', AUTHORITY_EXPECTED)),
+    { authority: '', tenant: '' },
+  );
+  const knownAuthorities = read.attempt(() => {
+    const hosts = read.list('MSAL_KNOWN_AUTHORITIES', ',');
+    for (const host of hosts) {
+      if (!HOST.test(host))
+        throw invalid('MSAL_KNOWN_AUTHORITIES', 'host[:port] names, comma-separated', host);
+    }
+    return hosts;
+  }, []);
+  const credential = read.attempt<CredentialSource | undefined>(() => readCredential(read), undefined);
+  const azureCredential = read.attempt(() => {
+    const value = read.oneOf('TOKEN_CACHE_AZURE_CREDENTIAL', ['default', 'app'] as const, 'default');
+    if (value === 'app' && credential?.kind === 'certificate') {
+      throw new ConfigurationError(
+        'TOKEN_CACHE_AZURE_CREDENTIAL',
+        '"app" needs a client secret (MSAL_CLIENT_SECRET or MSAL_CLIENT_SECRET_ARN) or MSAL_CLIENT_ASSERTION_SOURCE; with a certificate use "default"',
+      );
+    }
+    return value;
+  }, 'default' as const);
 
-function reader(env: Environment) {
-  const optional = (name: ConfigVariable): string | undefined => {
-    const value = env[name]?.trim();
-    return value === undefined || value === '' ? undefined : value;
-  };
+  const d = CacheConfigDefaults;
+  const l1MaxBytes = read.integer('TOKEN_CACHE_L1_MAX_BYTES', d.l1MaxBytes, 0);
+  const l1TtlSeconds = read.integer('TOKEN_CACHE_L1_TTL_SECONDS', d.l1TtlSeconds, 1);
+  const compress = read.attempt(() => {
+    const value = read.optional('TOKEN_CACHE_COMPRESS_ABOVE_BYTES');
+    if (value?.toLowerCase() === 'false') return false as const;
+    return read.integer('TOKEN_CACHE_COMPRESS_ABOVE_BYTES', d.compressAboveBytes, 0, ', or "false"');
+  }, d.compressAboveBytes);
+
   return {
-    optional,
-    required(name: ConfigVariable, expected: string): string {
-      const value = optional(name);
-      if (value === undefined) throw missing(name, expected, env[name]);
-      return value;
+    msal: {
+      clientId,
+      authority,
+      tenant,
+      knownAuthorities,
+      credential: credential ?? { kind: 'secret', secret: new SecretValue('') },
     },
-    list(name: ConfigVariable, separator: string | RegExp): string[] {
-      return (optional(name) ?? '')
-        .split(separator)
-        .map((s) => s.trim())
-        .filter((s) => s.length > 0);
+    extraCaFile: read.optional('EXTRA_CA_FILE'),
+    awsRegion: read.optional('AWS_REGION'),
+    store: read.attempt<StoreConfig>(() => readStore(read), { kind: 'memory' }),
+    keyRing: read.attempt<KeyRingConfig>(() => readKeyRing(read), {
+      kind: 'aws-kms',
+      keyId: '',
+    }),
+    azureCredential,
+    l1: l1MaxBytes === 0 ? false : { maxBytes: l1MaxBytes, ttlMs: l1TtlSeconds * 1000 },
+    dataKeys: {
+      maxAgeMs: read.integer('TOKEN_CACHE_DATA_KEY_MAX_AGE_SECONDS', d.dataKeyMaxAgeSeconds, 1) * 1000,
+      maxUses: read.integer('TOKEN_CACHE_DATA_KEY_MAX_USES', d.dataKeyMaxUses, 1),
+      maxUnwrapped: read.integer('TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED', d.dataKeyMaxUnwrapped, 1),
+      maxUnwrappedAgeMs:
+        read.integer('TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED_AGE_SECONDS', d.dataKeyMaxUnwrappedAgeSeconds, 1) *
+        1000,
     },
-    integer(name: ConfigVariable, fallback: number, min: number): number {
-      const value = optional(name);
+    userSlidingWindowSeconds: read.integer(
+      'TOKEN_CACHE_USER_SLIDING_WINDOW_SECONDS',
+      d.userSlidingWindowSeconds,
+      1,
+    ),
+    compressAboveBytes: compress,
+    conflictRetries: {
+      maxAttempts: read.integer('TOKEN_CACHE_CONFLICT_MAX_ATTEMPTS', d.conflictMaxAttempts, 1),
+      baseDelayMs: read.integer('TOKEN_CACHE_CONFLICT_BASE_DELAY_MS', d.conflictBaseDelayMs, 0),
+      maxDelayMs: read.integer('TOKEN_CACHE_CONFLICT_MAX_DELAY_MS', d.conflictMaxDelayMs, 0),
+    },
+    coalescing: read.oneOf('TOKEN_CACHE_COALESCING', ['on', 'local', 'off'] as const, 'on'),
+    logLevel: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+  };
+}
+
+/**
+ * The {@link TokenCacheOptions} a config sets, besides msal, store and key ring (which the
+ * per-cloud composition builds).
+ */
+export function cacheOptionsOf(
+  config: CacheConfig,
+): Pick<
+  TokenCacheOptions,
+  'l1' | 'dataKeys' | 'userSlidingWindowSeconds' | 'compressAboveBytes' | 'conflictRetries' | 'coalescing'
+> {
+  return {
+    l1: config.l1,
+    dataKeys: config.dataKeys,
+    userSlidingWindowSeconds: config.userSlidingWindowSeconds,
+    compressAboveBytes: config.compressAboveBytes,
+    conflictRetries: config.conflictRetries,
+    coalescing: config.coalescing === 'off' ? false : { lease: config.coalescing === 'on' },
+  };
+}
+
+/**
+ * Reads variables and collects every problem instead of stopping at the first: each read
+ * that fails records a {@link ConfigurationError} and returns a fallback; {@link done}
+ * throws them all as one.
+ */
+export class EnvReader {
+  private readonly problems: ConfigurationError[] = [];
+
+  constructor(private readonly env: Environment) {}
+
+  /** The trimmed value, or `undefined` when unset or blank. */
+  optional(name: string): string | undefined {
+    const value = this.env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  }
+
+  /** @throws ConfigurationError when unset or blank (inside {@link attempt}) */
+  required(name: string, expected: string): string {
+    const value = this.optional(name);
+    if (value === undefined) throw missing(name, expected, this.env[name]);
+    return value;
+  }
+
+  list(name: string, separator: string | RegExp): string[] {
+    return (this.optional(name) ?? '')
+      .split(separator)
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
+  }
+
+  /** A whole number `>= min`, or `fallback` when unset; a bad value is recorded and yields `fallback`. */
+  integer(name: string, fallback: number, min: number, alternative = ''): number {
+    return this.attempt(() => {
+      const value = this.optional(name);
       if (value === undefined) return fallback;
       if (!/^\d+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
-        throw invalid(name, `a whole number >= ${min}`, value);
+        throw invalid(name, `a whole number >= ${min}${alternative}`, value);
       }
       return Number(value);
-    },
-    boolean(name: ConfigVariable, fallback: boolean): boolean {
-      const value = optional(name)?.toLowerCase();
+    }, fallback);
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    return this.attempt(() => {
+      const value = this.optional(name)?.toLowerCase();
       if (value === undefined) return fallback;
       if (value === 'true' || value === '1') return true;
       if (value === 'false' || value === '0') return false;
       throw invalid(name, '"true" or "false"', value);
-    },
-    /** The kind named by the only one of `signals` that is set; `undefined` when none or several are. */
-    implied<T extends string>(
-      name: ConfigVariable,
-      signals: Partial<Record<ConfigVariable, T>>,
-    ): T | undefined {
-      if (optional(name) !== undefined) return undefined;
-      const present = (Object.keys(signals) as ConfigVariable[]).filter((v) => optional(v) !== undefined);
-      if (present.length > 1) {
-        throw new ConfigurationError(
-          name,
-          `is required when several of ${present.join(', ')} are set; it is not set`,
-        );
-      }
-      return present.length === 1 ? signals[present[0]] : undefined;
-    },
-    oneOf<T extends string>(name: ConfigVariable, allowed: readonly T[], fallback?: T): T {
-      const value = optional(name);
-      if (value === undefined) {
-        if (fallback !== undefined) return fallback;
-        throw missing(name, `one of ${allowed.join(', ')}`, env[name]);
-      }
-      if (!(allowed as readonly string[]).includes(value))
-        throw invalid(name, `one of ${allowed.join(', ')}`, value);
-      return value as T;
-    },
-    /** An absolute https URL (http only to a loopback host), without a trailing slash. */
-    url(name: ConfigVariable, value: string, options: { anyScheme?: boolean } = {}): string {
-      let url: URL;
-      try {
-        url = new URL(value);
-      } catch {
-        throw invalid(name, 'an absolute URL', value);
-      }
-      if (
-        !options.anyScheme &&
-        url.protocol !== 'https:' &&
-        !(url.protocol === 'http:' && LOOPBACK.has(url.hostname))
-      ) {
-        throw invalid(name, 'an https URL (http only for localhost)', value);
-      }
-      return value;
-    },
-  };
+    }, fallback);
+  }
+
+  /** The kind named by the only one of `signals` that is set; `undefined` when none is. @throws when several are */
+  implied<T extends string>(name: string, signals: Readonly<Record<string, T>>): T | undefined {
+    if (this.optional(name) !== undefined) return undefined;
+    const present = Object.keys(signals).filter((v) => this.optional(v) !== undefined);
+    if (present.length > 1) {
+      throw new ConfigurationError(
+        name,
+        `is required when several of ${present.join(', ')} are set; it is not set`,
+      );
+    }
+    return present.length === 1 ? signals[present[0]] : undefined;
+  }
+
+  /** @throws ConfigurationError (inside {@link attempt}) when unset without a fallback, or not allowed */
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback?: T): T {
+    const value = this.optional(name);
+    if (value === undefined) {
+      if (fallback !== undefined) return fallback;
+      throw missing(name, `one of ${allowed.join(', ')}`, this.env[name]);
+    }
+    if (!(allowed as readonly string[]).includes(value)) {
+      const error = invalid(name, `one of ${allowed.join(', ')}`, value);
+      if (fallback === undefined) throw error;
+      this.problems.push(error);
+      return fallback;
+    }
+    return value as T;
+  }
+
+  /** An absolute https URL (http only to a loopback host). @throws ConfigurationError (inside {@link attempt}) */
+  url(name: string, value: string, options: { anyScheme?: boolean } = {}): string {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw invalid(name, 'an absolute URL', value);
+    }
+    if (
+      !options.anyScheme &&
+      url.protocol !== 'https:' &&
+      !(url.protocol === 'http:' && LOOPBACK.has(url.hostname))
+    ) {
+      throw invalid(name, 'an https URL (http only for localhost)', value);
+    }
+    return value;
+  }
+
+  /** Runs `read`; a ConfigurationError it throws is recorded and `fallback` returned. */
+  attempt<T>(read: () => T, fallback: T): T {
+    try {
+      return read();
+    } catch (e) {
+      if (!(e instanceof ConfigurationError)) throw e;
+      this.problems.push(e);
+      return fallback;
+    }
+  }
+
+  /** Records a problem found outside a read. */
+  report(error: ConfigurationError): void {
+    this.problems.push(error);
+  }
+
+  /** @throws ConfigurationError with every recorded problem, if any */
+  done(): void {
+    if (this.problems.length > 0) throw ConfigurationError.of(this.problems);
+  }
 }
 
-function readCredential(read: Reader): CredentialSource {
+function readCredential(read: EnvReader): CredentialSource {
   const secret = read.optional('MSAL_CLIENT_SECRET');
   const secretArn = read.optional('MSAL_CLIENT_SECRET_ARN');
   const certificatePath = read.optional('MSAL_CLIENT_CERTIFICATE_PATH');
+  const assertionSource = read.optional('MSAL_CLIENT_ASSERTION_SOURCE');
   const given = [
     secret && 'MSAL_CLIENT_SECRET',
     secretArn && 'MSAL_CLIENT_SECRET_ARN',
     certificatePath && 'MSAL_CLIENT_CERTIFICATE_PATH',
+    assertionSource && 'MSAL_CLIENT_ASSERTION_SOURCE',
   ].filter(Boolean);
   if (given.length !== 1) {
     throw new ConfigurationError(
       'MSAL_CLIENT_SECRET',
-      `expected exactly one of MSAL_CLIENT_SECRET, MSAL_CLIENT_SECRET_ARN or MSAL_CLIENT_CERTIFICATE_PATH, got ${
+      `expected exactly one of MSAL_CLIENT_ASSERTION_SOURCE (aws-web-identity or azure-managed-identity: no secret), MSAL_CLIENT_SECRET, MSAL_CLIENT_SECRET_ARN or MSAL_CLIENT_CERTIFICATE_PATH, got ${
         given.length === 0 ? 'none' : given.join(' and ')
       }`,
     );
   }
+  // Read only with azure-managed-identity, so a template may set it whatever the source.
+  const managedIdentityClientId = read.optional('MSAL_MANAGED_IDENTITY_CLIENT_ID');
+  if (assertionSource !== undefined) return readAssertionSource(read, managedIdentityClientId);
   if (secret) return { kind: 'secret', secret: new SecretValue(secret) };
   if (secretArn) {
     if (!SECRETS_MANAGER_ARN.test(secretArn)) {
@@ -396,7 +490,51 @@ function readCredential(read: Reader): CredentialSource {
   };
 }
 
-function readStore(read: Reader): StoreConfig {
+function readAssertionSource(read: EnvReader, managedIdentityClientId: string | undefined): CredentialSource {
+  const kind = read.oneOf('MSAL_CLIENT_ASSERTION_SOURCE', [
+    'aws-web-identity',
+    'azure-managed-identity',
+  ] as const);
+  if (kind === 'azure-managed-identity') {
+    if (managedIdentityClientId !== undefined && !GUID.test(managedIdentityClientId)) {
+      throw invalid(
+        'MSAL_MANAGED_IDENTITY_CLIENT_ID',
+        "the user-assigned identity's client id (a GUID)",
+        managedIdentityClientId,
+      );
+    }
+    return { kind, ...(managedIdentityClientId ? { clientId: managedIdentityClientId } : {}) };
+  }
+  if (read.optional('AWS_REGION') === undefined) {
+    // The global STS endpoint does not serve GetWebIdentityToken; Lambda always sets it.
+    throw new ConfigurationError(
+      'AWS_REGION',
+      'is required with MSAL_CLIENT_ASSERTION_SOURCE=aws-web-identity (the regional STS endpoint); it is not set',
+    );
+  }
+  const endpoint = read.optional('AWS_ENDPOINT_URL_STS');
+  return {
+    kind,
+    durationSeconds: read.attempt(() => {
+      const seconds = read.integer(
+        'MSAL_WEB_IDENTITY_TOKEN_DURATION_SECONDS',
+        CacheConfigDefaults.webIdentityTokenDurationSeconds,
+        60,
+      );
+      if (seconds > 3600) {
+        throw invalid(
+          'MSAL_WEB_IDENTITY_TOKEN_DURATION_SECONDS',
+          'a whole number from 60 to 3600',
+          String(seconds),
+        );
+      }
+      return seconds;
+    }, CacheConfigDefaults.webIdentityTokenDurationSeconds),
+    ...(endpoint ? { endpoint: read.url('AWS_ENDPOINT_URL_STS', endpoint) } : {}),
+  };
+}
+
+function readStore(read: EnvReader): StoreConfig {
   const kind = read.oneOf(
     'TOKEN_CACHE_STORE',
     ['dynamodb', 'cosmos', 'redis', 'memory'] as const,
@@ -424,18 +562,31 @@ function readStore(read: Reader): StoreConfig {
       };
     }
     case 'cosmos': {
-      const endpoint = read.url(
-        'TOKEN_CACHE_COSMOS_ENDPOINT',
-        read.required('TOKEN_CACHE_COSMOS_ENDPOINT', 'the Cosmos DB account endpoint'),
-      );
-      const key = read.optional('TOKEN_CACHE_COSMOS_KEY');
-      return {
-        kind,
-        endpoint,
-        databaseId: read.required('TOKEN_CACHE_COSMOS_DATABASE', 'the Cosmos DB database id'),
-        containerId: read.required('TOKEN_CACHE_COSMOS_CONTAINER', 'the Cosmos DB container id'),
-        ...(key ? { key: new SecretValue(key) } : {}),
+      const problems: ConfigurationError[] = [];
+      const field = (f: () => string): string => {
+        try {
+          return f();
+        } catch (e) {
+          if (!(e instanceof ConfigurationError)) throw e;
+          problems.push(e);
+          return '';
+        }
       };
+      const endpoint = field(() =>
+        read.url(
+          'TOKEN_CACHE_COSMOS_ENDPOINT',
+          read.required('TOKEN_CACHE_COSMOS_ENDPOINT', 'the Cosmos DB account endpoint'),
+        ),
+      );
+      const databaseId = field(() =>
+        read.required('TOKEN_CACHE_COSMOS_DATABASE', 'the Cosmos DB database id'),
+      );
+      const containerId = field(() =>
+        read.required('TOKEN_CACHE_COSMOS_CONTAINER', 'the Cosmos DB container id'),
+      );
+      if (problems.length > 0) throw ConfigurationError.of(problems);
+      const key = read.optional('TOKEN_CACHE_COSMOS_KEY');
+      return { kind, endpoint, databaseId, containerId, ...(key ? { key: new SecretValue(key) } : {}) };
     }
     case 'redis':
       return readRedis(read);
@@ -444,7 +595,7 @@ function readStore(read: Reader): StoreConfig {
   }
 }
 
-function readRedis(read: Reader): StoreConfig {
+function readRedis(read: EnvReader): StoreConfig {
   const name = 'TOKEN_CACHE_REDIS_URL';
   const value = read.required(name, 'the Redis endpoint, rediss://<host>:<port>');
   let url: URL;
@@ -479,7 +630,7 @@ function readRedis(read: Reader): StoreConfig {
   };
 }
 
-function readKeyRing(read: Reader): KeyRingConfig {
+function readKeyRing(read: EnvReader): KeyRingConfig {
   const kind = read.oneOf(
     'TOKEN_CACHE_KEY_RING',
     ['aws-kms', 'azure-keyvault', 'local'] as const,
@@ -506,23 +657,67 @@ function readKeyRing(read: Reader): KeyRingConfig {
       if (!/^https?:\/\/[^/]+\/keys\/[0-9A-Za-z-]+(\/[0-9A-Za-z]+)?$/.test(keyId)) {
         throw invalid('TOKEN_CACHE_KEYVAULT_KEY_ID', 'https://<vault>/keys/<name>[/<version>]', keyId);
       }
-      return { kind, keyId };
-    }
-    case 'local': {
-      const masterKey = read.required('TOKEN_CACHE_LOCAL_MASTER_KEY', '32 random bytes, base64');
-      const bytes = /^[A-Za-z0-9+/_-]+={0,2}$/.test(masterKey) ? Buffer.from(masterKey, 'base64') : undefined;
-      if (bytes?.length !== 32) {
-        // Never echo a key, not even a wrong one.
-        throw new ConfigurationError(
-          'TOKEN_CACHE_LOCAL_MASTER_KEY',
-          `expected 32 bytes, base64 (e.g. \`openssl rand -base64 32\`), got ${
-            bytes ? `${bytes.length} bytes` : 'a value that is not base64'
-          }`,
+      const signingKeyId = read.url(
+        'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
+        read.required(
+          'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
+          'the Key Vault EC P-256 key that signs data keys, https://<vault>/keys/<name>[/<version>]',
+        ),
+      );
+      if (!/^https?:\/\/[^/]+\/keys\/[0-9A-Za-z-]+(\/[0-9A-Za-z]+)?$/.test(signingKeyId)) {
+        throw invalid(
+          'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
+          'https://<vault>/keys/<name>[/<version>]',
+          signingKeyId,
         );
       }
-      return { kind, masterKey: new SecretValue(masterKey) };
+      return { kind, keyId, signingKeyId };
+    }
+    case 'local': {
+      const masterKey = masterKeyOf(
+        'TOKEN_CACHE_LOCAL_MASTER_KEY',
+        read.required('TOKEN_CACHE_LOCAL_MASTER_KEY', '32 random bytes, base64'),
+      );
+      const keyId = read.optional('TOKEN_CACHE_LOCAL_KEY_ID') ?? CacheConfigDefaults.localKeyId;
+      if (!KEY_ID.test(keyId)) {
+        throw invalid('TOKEN_CACHE_LOCAL_KEY_ID', 'a key id of letters, digits, ".", "_", "-"', keyId);
+      }
+      const previousKeys: Record<string, SecretValue> = {};
+      for (const pair of read.list('TOKEN_CACHE_LOCAL_PREVIOUS_KEYS', ',')) {
+        const colon = pair.indexOf(':');
+        const id = colon > 0 ? pair.slice(0, colon) : '';
+        if (!KEY_ID.test(id)) {
+          // The pair holds a key: name only its shape.
+          throw new ConfigurationError(
+            'TOKEN_CACHE_LOCAL_PREVIOUS_KEYS',
+            'expected comma-separated id:base64 pairs (e.g. local-1:<32 bytes, base64>), got an entry without a valid id',
+          );
+        }
+        if (id === keyId || id in previousKeys) {
+          throw new ConfigurationError(
+            'TOKEN_CACHE_LOCAL_PREVIOUS_KEYS',
+            `names key id "${id}" twice (or the same as TOKEN_CACHE_LOCAL_KEY_ID); give each master key its own id`,
+          );
+        }
+        previousKeys[id] = masterKeyOf('TOKEN_CACHE_LOCAL_PREVIOUS_KEYS', pair.slice(colon + 1), id);
+      }
+      return { kind, masterKey, keyId, previousKeys };
     }
   }
+}
+
+/** A 32-byte base64 master key; never echoed, not even a wrong one. */
+function masterKeyOf(variable: string, value: string, id?: string): SecretValue {
+  const bytes = /^[A-Za-z0-9+/_-]+={0,2}$/.test(value) ? Buffer.from(value, 'base64') : undefined;
+  if (bytes?.length !== 32) {
+    throw new ConfigurationError(
+      variable,
+      `expected 32 bytes, base64 (e.g. \`openssl rand -base64 32\`)${id ? ` for key "${id}"` : ''}, got ${
+        bytes ? `${bytes.length} bytes` : 'a value that is not base64'
+      }`,
+    );
+  }
+  return new SecretValue(value);
 }
 
 function parseAuthority(value: string): { authority: string; tenant: string } {
@@ -540,48 +735,31 @@ function parseAuthority(value: string): { authority: string; tenant: string } {
   return { authority: `${url.origin}${url.pathname.replace(/\/+$/, '')}`, tenant };
 }
 
-/** Issuers of v2 (and, on the public cloud, v1) tokens of a tenant; needs a tenant id. */
-function defaultIssuers(authority: string, tenant: string): string[] {
-  if (!GUID.test(tenant)) {
-    throw new ConfigurationError(
-      'API_ISSUER',
-      `required when MSAL_AUTHORITY's tenant is not a tenant id (got "${tenant}"); set the issuer(s) incoming tokens carry, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0`,
-    );
-  }
-  const issuers = [`${authority}/v2.0`];
-  if (new URL(authority).host === 'login.microsoftonline.com')
-    issuers.push(`https://sts.windows.net/${tenant}/`);
-  return issuers;
-}
-
-/** `api://downstream/Data.Read` → `api://downstream/.default`. */
-function defaultAppScope(scope: string): string {
-  const slash = scope.lastIndexOf('/');
-  if (slash <= 0 || scope.endsWith('//')) {
-    throw new ConfigurationError(
-      'DAEMON_SCOPE',
-      `cannot be derived from DOWNSTREAM_SCOPES "${scope}" (no resource prefix); set it, e.g. "api://downstream/.default"`,
-    );
-  }
-  return `${scope.slice(0, slash)}/.default`;
-}
-
 /** A required variable that is unset or blank (`raw` is what the environment held). */
-function missing(name: ConfigVariable, expected: string, raw: string | undefined): ConfigurationError {
+export function missing(name: string, expected: string, raw: string | undefined): ConfigurationError {
   return new ConfigurationError(
     name,
     `expected ${expected}, ${raw === undefined ? 'but it is not set' : `got ${JSON.stringify(raw)}`}`,
   );
 }
 
-function invalid(name: ConfigVariable, expected: string, got: string): ConfigurationError {
+/** A variable whose value is not what was expected (never use it for a secret's value). */
+export function invalid(name: string, expected: string, got: string): ConfigurationError {
   return new ConfigurationError(name, `expected ${expected}, got ${JSON.stringify(got)}`);
 }
 
-function deepFreeze<T>(value: T): T {
+/** Freezes a config and everything in it (secrets stay opaque). */
+export function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !(value instanceof SecretValue)) {
     for (const child of Object.values(value)) deepFreeze(child);
     Object.freeze(value);
   }
   return value;
 }
+
+/** Whether a URL points at this machine. */
+export function isLoopbackUrl(url: string): boolean {
+  return LOOPBACK.has(new URL(url).hostname);
+}
+
+export { GUID as GUID_PATTERN };

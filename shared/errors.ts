@@ -24,6 +24,8 @@ export const ErrorCode = {
   TokenAcquisition: 'TOKEN_ACQUISITION',
   /** No cached account for a silent user request: the user must sign in again. */
   InteractionRequired: 'INTERACTION_REQUIRED',
+  /** The platform identity (AWS STS, Azure managed identity) gave no client assertion. */
+  ClientAssertion: 'CLIENT_ASSERTION',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -39,15 +41,44 @@ export class TokenCacheError extends Error {
   }
 }
 
-/** A setting is missing or invalid; `setting` names it (an option path or env variable). */
+/** One problem of a configuration: the setting (option path or env variable) and what is wrong. */
+export interface ConfigurationProblem {
+  readonly setting: string;
+  readonly message: string;
+}
+
+/**
+ * A setting is missing or invalid; `setting` names it (an option path or env variable).
+ * A configuration read from the environment reports every problem at once
+ * ({@link ConfigurationError.of}): `problems` holds them all, `setting` the first.
+ */
 export class ConfigurationError extends TokenCacheError {
   override readonly name = 'ConfigurationError';
+  readonly problems: readonly ConfigurationProblem[];
   constructor(
     readonly setting: string,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; problems?: readonly ConfigurationProblem[] },
   ) {
-    super(ErrorCode.Configuration, `${setting}: ${message}`, options);
+    const problems = options?.problems ?? [{ setting, message }];
+    super(
+      ErrorCode.Configuration,
+      problems.length === 1
+        ? `${setting}: ${message}`
+        : `${setting}: ${message}\nand ${problems.length - 1} more configuration problem${problems.length > 2 ? 's' : ''}:\n${problems
+            .slice(1)
+            .map((p) => `- ${p.setting}: ${p.message}`)
+            .join('\n')}`,
+      options,
+    );
+    this.problems = problems;
+  }
+
+  /** One error for one or more problems, each on its own line of the message. */
+  static of(errors: readonly ConfigurationError[]): ConfigurationError {
+    if (errors.length === 1) return errors[0];
+    const problems = errors.flatMap((e) => e.problems);
+    return new ConfigurationError(problems[0].setting, problems[0].message, { problems, cause: errors[0] });
   }
 }
 
@@ -106,6 +137,10 @@ export const EnvelopeFailure = {
   AuthenticationFailed: 'authentication-failed',
   /** Authenticated, but the plaintext is not an MSAL cache document. */
   BadPlaintext: 'bad-plaintext',
+  /** The key ring requires a data-key attestation (format v2) and the blob has none (e.g. a v1 Key Vault envelope): forgeable, never trusted. */
+  Unattested: 'unattested',
+  /** The data-key attestation does not verify, or names a signing key other than the configured one. */
+  BadAttestation: 'bad-attestation',
 } as const;
 export type EnvelopeFailure = (typeof EnvelopeFailure)[keyof typeof EnvelopeFailure];
 
@@ -127,6 +162,8 @@ export const KeyServiceFailure = {
   Disabled: 'disabled',
   AccessDenied: 'access-denied',
   InvalidCiphertext: 'invalid-ciphertext',
+  /** The data-key attestation does not verify (a forged or altered envelope header). */
+  BadAttestation: 'bad-attestation',
   Throttled: 'throttled',
   Unavailable: 'unavailable',
   Unknown: 'unknown',
@@ -185,6 +222,37 @@ export class TokenAcquisitionError extends TokenCacheError {
     options?: { cause?: unknown },
   ) {
     super(ErrorCode.TokenAcquisition, message, options);
+  }
+}
+
+/** Why a client assertion could not be had. Stable: used as a metric tag. */
+export const ClientAssertionFailure = {
+  /** The identity service did not answer within the bounded time. */
+  Timeout: 'timeout',
+  /** Network error, throttling or a server error: the next call may succeed. */
+  Unavailable: 'unavailable',
+  /** The account, role or identity is not set up for it (will not fix itself). */
+  NotPermitted: 'not-permitted',
+  /** The service answered with something that is not a usable JWT. */
+  Invalid: 'invalid',
+} as const;
+export type ClientAssertionFailure = (typeof ClientAssertionFailure)[keyof typeof ClientAssertionFailure];
+
+/**
+ * The platform identity gave no client assertion (a federated credential's token);
+ * `retryable` unless the setup itself is wrong. Never carries the assertion.
+ */
+export class ClientAssertionError extends TokenCacheError {
+  override readonly name = 'ClientAssertionError';
+  constructor(
+    /** `aws-web-identity` or `azure-managed-identity` (or a custom source's name). */
+    readonly source: string,
+    readonly reason: ClientAssertionFailure,
+    readonly retryable: boolean,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(ErrorCode.ClientAssertion, `${source}: no client assertion (${reason}): ${message}`, options);
   }
 }
 

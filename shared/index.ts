@@ -1,6 +1,8 @@
 /**
  * msal-cloud-cache: a persistent, envelope-encrypted, per-caller MSAL token cache for
- * serverless functions. Start with {@link createTokenCache}.
+ * serverless functions. Start with {@link createTokenCache}; the stores and key rings of
+ * each cloud are in `msal-cloud-cache/aws` and `msal-cloud-cache/azure`. This entry point
+ * loads no cloud SDK.
  */
 export { createTokenCache, TokenCacheDefaults } from './cache/token-cache';
 export type {
@@ -8,6 +10,7 @@ export type {
   AuthCodeRequest,
   ClientCertificate,
   ClientCredential,
+  CoalescingOptions,
   DataKeyCacheOptions,
   L1Options,
   MsalOptions,
@@ -18,27 +21,65 @@ export type {
   TokenCacheOptions,
 } from './cache/types';
 export { HttpsNetworkClient, type HttpsNetworkClientOptions } from './cache/http';
+export {
+  cacheLogFields,
+  cacheMetadataOf,
+  type CacheMetadata,
+  type CacheTimings,
+  type CachedAuthenticationResult,
+  type StoreUnusedReason,
+  type TokenSource,
+  type WriteOutcome,
+} from './cache/metadata';
 export { logicalKey, storeKey } from './cache/partitions';
 
-export type { TokenStore, StoredItem, WriteCondition, WriteOptions } from './store/store';
+export type {
+  TokenStore,
+  StoredItem,
+  WriteCondition,
+  WriteOptions,
+  LeaseStore,
+  LeaseOptions,
+} from './store/store';
+export { leaseItemKey, hasLeases } from './store/store';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory';
-export { DynamoDbStore, type DynamoDbStoreOptions } from './store/dynamodb';
-export { CosmosStore, type CosmosStoreOptions } from './store/cosmos';
 
 export type { KeyRing, DataKey } from './crypto/keyring';
 export { LocalKeyRing, type LocalKeyRingOptions } from './crypto/local-keyring';
-export { KmsKeyRing, type KmsKeyRingOptions } from './crypto/aws-kms-keyring';
-export { KeyVaultKeyRing, type KeyVaultKeyRingOptions } from './crypto/azure-keyvault-keyring';
-export { DataKeyCache } from './crypto/data-key-cache';
-export { Envelope, parseEnvelopeHeader, type EnvelopeHeader } from './crypto/envelope';
+export { parseEnvelopeHeader, type EnvelopeHeader } from './crypto/envelope';
 
-export { createBearerValidator, BearerFailure } from './auth/bearer';
-export type { BearerValidator, BearerValidatorOptions, ValidatedBearer } from './auth/bearer';
-
-export { loadConfig, type AppConfig } from './config';
-export { createTokenCacheFromConfig } from './runtime';
+export {
+  CacheConfigDefaults,
+  CacheVariables,
+  loadCacheConfig,
+  SecretValue,
+  type CacheConfig,
+  type CacheVariable,
+  type CredentialSource,
+  type Environment,
+  type KeyRingConfig,
+  type StoreConfig,
+} from './config';
 
 export * from './errors';
+export {
+  AssertionCache,
+  AssertionCacheDefaults,
+  type AssertionCacheOptions,
+  type AssertionSource,
+  type FetchedAssertion,
+} from './cache/assertion-cache';
+export {
+  openTelemetry,
+  otelInstrumentNames,
+  otelMeterProviderRegistered,
+  OTEL_METRIC_PREFIX,
+  OTEL_SCOPE,
+  OTEL_SPAN_NAME,
+  spanAttributes,
+  type OpenTelemetryOptions,
+  type OpenTelemetrySinks,
+} from './otel';
 export {
   CounterMetrics,
   JsonLogger,

@@ -78,12 +78,32 @@ export const Metric = {
   CacheHit: 'cache.hit',
   CacheMiss: 'cache.miss',
   MetadataFetch: 'authority.metadata.fetch',
+  /** A request joined an identical one in flight in this process (single flight). */
+  FlightJoined: 'flight.joined',
+  /** A miss passed the cross-instance lease; tag `outcome` (holder, served, takeover, timeout, unavailable). */
+  Lease: 'lease',
+  /** Store calls made for leases; tag `operation` (acquire, release). */
+  StoreLease: 'store.lease',
+  /** A client assertion fetched from the platform identity (STS, managed identity). */
+  AssertionFetch: 'assertion.fetch',
+  /** A client assertion served from the process cache. */
+  AssertionCached: 'assertion.cached',
+  /** A client assertion fetch failed (tag `reason`). */
+  AssertionError: 'assertion.error',
+  /** One per acquisition; dimensions `kind`, `source` (l1, store, authority) and, from the authority, `reason`. */
+  TokenSource: 'cache.token.source',
+  /** Token-endpoint requests (one per miss, refresh or code redemption). */
+  TokenRequest: 'authority.token.request',
+  /** Milliseconds of one acquisition (observed, not counted); dimensions `kind`, `source`. */
+  AcquireDuration: 'cache.acquire.duration',
 } as const;
 export type MetricName = (typeof Metric)[keyof typeof Metric];
 
 /** Counter sink (CloudWatch EMF, Application Insights, StatsD, or {@link CounterMetrics}). */
 export interface Metrics {
   increment(name: MetricName, value?: number, tags?: Record<string, string>): void;
+  /** Records one measurement (a duration in milliseconds). Optional: counters-only sinks omit it. */
+  observe?(name: MetricName, value: number, tags?: Record<string, string>): void;
 }
 
 /** A metrics sink that drops everything. */

@@ -1,18 +1,15 @@
 /**
- * The composition root: turns an {@link AppConfig} into a ready {@link TokenCache} (store,
- * key ring, credential, network client). Called once per process, at the first
- * invocation; everything it builds is process-wide and holds nothing user-specific.
+ * What every per-cloud composition shares, without a cloud SDK: the CAs to trust, the
+ * client credential from a secret or a certificate file, and the assembly of a
+ * {@link TokenCache} from a config and the store and key ring a cloud built for it.
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Agent } from 'node:https';
 import { rootCertificates } from 'node:tls';
-import type { TokenCredential } from '@azure/identity';
-import type { NodeHttpHandler } from '@smithy/node-http-handler';
 import { HttpsNetworkClient } from './cache/http';
 import { createTokenCache } from './cache/token-cache';
-import type { ClientCredential, TokenCache } from './cache/types';
-import type { AppConfig } from './config';
+import type { ClientCredential, TokenCache, TokenCacheOptions } from './cache/types';
+import { cacheOptionsOf, type CacheConfig } from './config';
 import type { KeyRing } from './crypto/keyring';
 import { LocalKeyRing } from './crypto/local-keyring';
 import { ConfigurationError } from './errors';
@@ -20,33 +17,27 @@ import type { Logger, Metrics } from './observability';
 import { MemoryStore } from './store/memory';
 import type { TokenStore } from './store/store';
 
-/*
- * Cloud SDKs are loaded by the configuration that uses them, not at import: a Lambda never
- * evaluates the Azure SDKs, nor a Function App the AWS ones. Evaluating @azure/cosmos
- * alone takes seconds of a cold start on a small instance.
- */
-/* eslint-disable @typescript-eslint/no-require-imports */
-const sdk = {
-  secretsManager: () =>
-    require('@aws-sdk/client-secrets-manager') as typeof import('@aws-sdk/client-secrets-manager'),
-  httpHandler: () => require('@smithy/node-http-handler') as typeof import('@smithy/node-http-handler'),
-  cosmos: () => require('@azure/cosmos') as typeof import('@azure/cosmos'),
-  identity: () => require('@azure/identity') as typeof import('@azure/identity'),
-  dynamoStore: () => require('./store/dynamodb') as typeof import('./store/dynamodb'),
-  cosmosStore: () => require('./store/cosmos') as typeof import('./store/cosmos'),
-  redisStore: () => require('./redis') as typeof import('./redis'),
-  kmsRing: () => require('./crypto/aws-kms-keyring') as typeof import('./crypto/aws-kms-keyring'),
-  keyVaultRing: () =>
-    require('./crypto/azure-keyvault-keyring') as typeof import('./crypto/azure-keyvault-keyring'),
-};
-/* eslint-enable @typescript-eslint/no-require-imports */
-
-/** What {@link createTokenCacheFromConfig} needs besides the config. */
+/** What a per-cloud `createTokenCacheFromConfig` needs besides the config. */
 export interface RuntimeOptions {
-  readonly logger: Logger;
-  readonly metrics: Metrics;
+  /** @default a JsonLogger at the configured level */
+  readonly logger?: Logger;
+  /** @default no metrics */
+  readonly metrics?: Metrics;
   /** CAs to trust, as {@link trustedCas} returns them. @default trustedCas(config) */
   readonly ca?: readonly string[];
+  /** Per-result metadata callback (see TokenCacheOptions.onResult). @default the composition's (OTel spans on Azure when a provider is registered), else none */
+  readonly onResult?: TokenCacheOptions['onResult'];
+}
+
+/** The parts a cloud builds for {@link assembleTokenCache}. */
+export interface CacheParts {
+  readonly store: TokenStore;
+  readonly keyRing: KeyRing;
+  readonly credential: ClientCredential;
+  readonly ca: readonly string[] | undefined;
+  readonly logger: Logger | undefined;
+  readonly metrics: Metrics | undefined;
+  readonly onResult?: TokenCacheOptions['onResult'];
 }
 
 /**
@@ -55,7 +46,7 @@ export interface RuntimeOptions {
  * replace the system store, so the system roots are included explicitly.
  * @throws ConfigurationError naming EXTRA_CA_FILE when it cannot be read or holds no certificate
  */
-export function trustedCas(config: Pick<AppConfig, 'extraCaFile'>): readonly string[] | undefined {
+export function trustedCas(config: Pick<CacheConfig, 'extraCaFile'>): readonly string[] | undefined {
   if (!config.extraCaFile) return undefined;
   const pem = readSettingFile('EXTRA_CA_FILE', config.extraCaFile, 'a PEM file of CA certificates');
   const certificates = pemBlocks(pem, 'CERTIFICATE');
@@ -69,108 +60,91 @@ export function trustedCas(config: Pick<AppConfig, 'extraCaFile'>): readonly str
 }
 
 /**
- * Builds the token cache the config describes. Reads the client secret from Secrets
- * Manager or the certificate from its file (once: call this once per process).
- * @example
- * const cache = await createTokenCacheFromConfig(loadConfig(), { logger, metrics });
+ * The client credential a config names when no cloud service is needed to read it: the
+ * secret itself, or the certificate file's key and thumbprint; `undefined` otherwise.
+ * @throws ConfigurationError naming the variable when the file is unusable
  */
-export async function createTokenCacheFromConfig(
-  config: AppConfig,
-  options: RuntimeOptions,
-): Promise<TokenCache> {
-  const ca = options.ca ?? trustedCas(config);
-  const credential = await resolveClientCredential(config, ca);
-  const azureCredential =
-    config.azureCredential === 'app' ? appCredential(config, credential, ca) : undefined;
+export function localClientCredential(config: Pick<CacheConfig, 'msal'>): ClientCredential | undefined {
+  const source = config.msal.credential;
+  switch (source.kind) {
+    case 'secret':
+      return { clientSecret: source.secret.reveal() };
+    case 'certificate':
+      return { clientCertificate: readCertificate(source.path, source.sendX5c) };
+    default:
+      return undefined;
+  }
+}
+
+/** The in-process store, or `undefined` for a store a cloud builds. */
+export function localStore(config: Pick<CacheConfig, 'store'>): TokenStore | undefined {
+  return config.store.kind === 'memory' ? new MemoryStore() : undefined;
+}
+
+/** The local key ring, or `undefined` for a ring a cloud builds. */
+export function localKeyRing(config: Pick<CacheConfig, 'keyRing'>): KeyRing | undefined {
+  const ring = config.keyRing;
+  if (ring.kind !== 'local') return undefined;
+  return new LocalKeyRing({
+    masterKey: ring.masterKey.reveal(),
+    keyId: ring.keyId,
+    previousKeys: Object.fromEntries(
+      Object.entries(ring.previousKeys).map(([id, key]) => [id, key.reveal()]),
+    ),
+  });
+}
+
+/** A configured kind that this entry point cannot build: say which one can. */
+export function unsupportedKind(
+  variable:
+    'TOKEN_CACHE_STORE' | 'TOKEN_CACHE_KEY_RING' | 'MSAL_CLIENT_SECRET_ARN' | 'MSAL_CLIENT_ASSERTION_SOURCE',
+  kind: string,
+  entry: string,
+  supported: readonly string[],
+): ConfigurationError {
+  const home: Record<string, string> = {
+    dynamodb: 'msal-cloud-cache/aws',
+    'aws-kms': 'msal-cloud-cache/aws',
+    'secrets-manager': 'msal-cloud-cache/aws',
+    'aws-web-identity': 'msal-cloud-cache/aws',
+    'azure-managed-identity': 'msal-cloud-cache/azure',
+    cosmos: 'msal-cloud-cache/azure',
+    'azure-keyvault': 'msal-cloud-cache/azure',
+  };
+  return new ConfigurationError(
+    variable,
+    `"${kind}" is built by ${home[kind] ?? 'another entry point'}; ${entry} builds ${supported.join(' or ')}`,
+  );
+}
+
+/** The token cache from a config and the parts its cloud built (call once per process). */
+export function assembleTokenCache(config: CacheConfig, parts: CacheParts): TokenCache {
   return createTokenCache({
     msal: {
       clientId: config.msal.clientId,
       authority: config.msal.authority,
       knownAuthorities: config.msal.knownAuthorities,
-      networkClient: new HttpsNetworkClient(ca ? { ca } : {}),
-      ...credential,
+      networkClient: new HttpsNetworkClient(parts.ca ? { ca: parts.ca } : {}),
+      ...parts.credential,
     },
-    store: createStore(config, ca, azureCredential),
-    keyRing: createKeyRing(config, ca, azureCredential),
-    l1: config.l1,
-    logger: options.logger,
-    metrics: options.metrics,
+    store: parts.store,
+    keyRing: parts.keyRing,
+    ...cacheOptionsOf(config),
+    ...(parts.logger ? { logger: parts.logger } : {}),
+    ...(parts.metrics ? { metrics: parts.metrics } : {}),
+    ...(parts.onResult ? { onResult: parts.onResult } : {}),
   });
 }
 
-/**
- * The client credential the config points at: the secret itself, the SecretString of the
- * Secrets Manager secret, or the certificate file's key and thumbprint.
- * @throws ConfigurationError naming the variable when the secret or file is unusable
- */
-export async function resolveClientCredential(
-  config: Pick<AppConfig, 'msal' | 'awsRegion'>,
-  ca?: readonly string[],
-): Promise<ClientCredential> {
-  const source = config.msal.credential;
-  switch (source.kind) {
-    case 'secret':
-      return { clientSecret: source.secret.reveal() };
-    case 'secrets-manager':
-      return { clientSecret: await readSecret(source.secretArn, source.endpoint, config.awsRegion, ca) };
-    case 'certificate':
-      return { clientCertificate: readCertificate(source.path, source.sendX5c) };
-  }
+/** Whether a URL points at this machine. */
+export function isLoopback(url: string): boolean {
+  return ['localhost', '127.0.0.1', '[::1]'].includes(new URL(url).hostname);
 }
 
-async function readSecret(
-  secretArn: string,
-  endpoint: string | undefined,
-  region: string | undefined,
-  ca: readonly string[] | undefined,
-): Promise<string> {
-  const { GetSecretValueCommand, SecretsManagerClient } = sdk.secretsManager();
-  const { NodeHttpHandler } = sdk.httpHandler();
-  const client = new SecretsManagerClient({
-    ...(region ? { region } : {}),
-    ...(endpoint ? { endpoint } : {}),
-    maxAttempts: 3,
-    requestHandler: new NodeHttpHandler({
-      connectionTimeout: 2000,
-      requestTimeout: 5000,
-      throwOnRequestTimeout: true,
-      ...(ca ? { httpsAgent: new Agent({ keepAlive: true, ca: [...ca] }) } : {}),
-    }),
-  });
-  try {
-    const result = await client.send(new GetSecretValueCommand({ SecretId: secretArn }));
-    if (typeof result.SecretString !== 'string' || result.SecretString.length === 0) {
-      throw new ConfigurationError(
-        'MSAL_CLIENT_SECRET_ARN',
-        `expected a secret whose SecretString is the client secret, got ${secretArn} without a SecretString`,
-      );
-    }
-    return result.SecretString;
-  } catch (e) {
-    if (e instanceof ConfigurationError) throw e;
-    const name = (e as { name?: unknown }).name;
-    // These will not fix themselves: report them as configuration. Anything else (network,
-    // throttling) is rethrown as is, and the next invocation tries again.
-    if (
-      name === 'ResourceNotFoundException' ||
-      name === 'AccessDeniedException' ||
-      name === 'DecryptionFailure' ||
-      name === 'InvalidRequestException' ||
-      name === 'InvalidParameterException'
-    ) {
-      throw new ConfigurationError(
-        'MSAL_CLIENT_SECRET_ARN',
-        `cannot read ${secretArn} (${String(name)}); check that the secret exists and the function's role may call secretsmanager:GetSecretValue on it`,
-        { cause: e },
-      );
-    }
-    throw e;
-  } finally {
-    client.destroy();
-  }
-}
-
-function readCertificate(path: string, sendX5c: boolean): NonNullable<ClientCredential['clientCertificate']> {
+export function readCertificate(
+  path: string,
+  sendX5c: boolean,
+): NonNullable<ClientCredential['clientCertificate']> {
   const variable = 'MSAL_CLIENT_CERTIFICATE_PATH';
   const expected = 'a PEM file with the private key and its certificate';
   const pem = readSettingFile(variable, path, expected);
@@ -212,134 +186,6 @@ function readCertificate(path: string, sendX5c: boolean): NonNullable<ClientCred
   };
 }
 
-function createStore(
-  config: AppConfig,
-  ca: readonly string[] | undefined,
-  azure: TokenCredential | undefined,
-): TokenStore {
-  const store = config.store;
-  switch (store.kind) {
-    case 'memory':
-      return new MemoryStore();
-    case 'dynamodb':
-      return new (sdk.dynamoStore().DynamoDbStore)({
-        tableName: store.tableName,
-        clientConfig: {
-          ...(config.awsRegion ? { region: config.awsRegion } : {}),
-          ...(store.endpoint ? { endpoint: store.endpoint } : {}),
-          ...(ca ? { requestHandler: awsHandler(ca, 1500) } : {}),
-        },
-      });
-    case 'cosmos': {
-      const local = isLoopback(store.endpoint);
-      const client = new (sdk.cosmos().CosmosClient)({
-        endpoint: store.endpoint,
-        ...(store.key
-          ? { key: store.key.reveal() }
-          : { aadCredentials: azure ?? new (sdk.identity().DefaultAzureCredential)() }),
-        ...(ca && store.endpoint.startsWith('https:')
-          ? { agent: new Agent({ keepAlive: true, ca: [...ca] }) }
-          : {}),
-        connectionPolicy: {
-          // Bounded like the DynamoDB store (the SDK's own default is 60 s): a slow store must
-          // cost the cache, not the request.
-          requestTimeout: 1500,
-          // An emulator has no regional endpoints to discover; the account endpoint is all there is.
-          ...(local ? { enableEndpointDiscovery: false } : {}),
-        },
-      });
-      return new (sdk.cosmosStore().CosmosStore)({
-        container: client.database(store.databaseId).container(store.containerId),
-      });
-    }
-    case 'redis': {
-      const { RedisStore } = sdk.redisStore();
-      const auth = {
-        ...(store.username ? { username: store.username } : {}),
-        ...(store.password ? { password: store.password.reveal() } : {}),
-      };
-      // Nodes a cluster discovers have no URL of their own: TLS and the CAs go in the defaults.
-      const socket = store.url.startsWith('rediss:')
-        ? { socket: { tls: true as const, ...(ca ? { ca: [...ca] } : {}) } }
-        : {};
-      const keyPrefix = store.keyPrefix === undefined ? {} : { keyPrefix: store.keyPrefix };
-      return store.cluster
-        ? new RedisStore({
-            clusterOptions: { rootNodes: [{ url: store.url }], defaults: { ...auth, ...socket } },
-            ...keyPrefix,
-          })
-        : new RedisStore({ clientOptions: { url: store.url, ...auth, ...socket }, ...keyPrefix });
-    }
-  }
-}
-
-function createKeyRing(
-  config: AppConfig,
-  ca: readonly string[] | undefined,
-  azure: TokenCredential | undefined,
-): KeyRing {
-  const ring = config.keyRing;
-  switch (ring.kind) {
-    case 'local':
-      return new LocalKeyRing({ masterKey: ring.masterKey.reveal() });
-    case 'aws-kms':
-      return new (sdk.kmsRing().KmsKeyRing)({
-        keyId: ring.keyId,
-        clientId: config.msal.clientId,
-        clientConfig: {
-          ...(config.awsRegion ? { region: config.awsRegion } : {}),
-          ...(ring.endpoint ? { endpoint: ring.endpoint } : {}),
-          ...(ca ? { requestHandler: awsHandler(ca, 2000) } : {}),
-        },
-      });
-    case 'azure-keyvault':
-      return new (sdk.keyVaultRing().KeyVaultKeyRing)({
-        keyId: ring.keyId,
-        credential: azure ?? new (sdk.identity().DefaultAzureCredential)(),
-        cryptographyClientOptions: {
-          ...(ca ? { tlsOptions: { ca: [...ca] } } : {}),
-          // A local vault answers the challenge for https://vault.azure.net from localhost.
-          ...(isLoopback(ring.keyId) ? { disableChallengeResourceVerification: true } : {}),
-        },
-      });
-  }
-}
-
-/** This app's own identity for Azure services, at the configured (possibly local) authority. */
-function appCredential(
-  config: AppConfig,
-  credential: ClientCredential,
-  ca: readonly string[] | undefined,
-): TokenCredential {
-  if (!credential.clientSecret) {
-    throw new ConfigurationError(
-      'TOKEN_CACHE_AZURE_CREDENTIAL',
-      '"app" needs a client secret (MSAL_CLIENT_SECRET or MSAL_CLIENT_SECRET_ARN)',
-    );
-  }
-  const authority = new URL(config.msal.authority);
-  return new (sdk.identity().ClientSecretCredential)(
-    config.msal.tenant,
-    config.msal.clientId,
-    credential.clientSecret,
-    {
-      authorityHost: authority.origin,
-      disableInstanceDiscovery: config.msal.knownAuthorities.includes(authority.host),
-      ...(ca ? { tlsOptions: { ca: [...ca] } } : {}),
-    },
-  );
-}
-
-function awsHandler(ca: readonly string[], timeoutMs: number): NodeHttpHandler {
-  return new (sdk.httpHandler().NodeHttpHandler)({
-    connectionTimeout: timeoutMs,
-    requestTimeout: timeoutMs,
-    // Without it the handler only warns when requestTimeout passes, and the call hangs.
-    throwOnRequestTimeout: true,
-    httpsAgent: new Agent({ keepAlive: true, ca: [...ca] }),
-  });
-}
-
 function readSettingFile(variable: string, path: string, expected: string): string {
   try {
     return readFileSync(path, 'utf8');
@@ -358,6 +204,18 @@ function pemBlocks(pem: string, label: string): string[] {
   return pem.match(new RegExp(`-----BEGIN ${label}-----[\\s\\S]+?-----END ${label}-----`, 'g')) ?? [];
 }
 
-function isLoopback(url: string): boolean {
-  return ['localhost', '127.0.0.1', '[::1]'].includes(new URL(url).hostname);
+/** Runs `build`; a ConfigurationError it throws is added to `problems` (so all are reported at once). */
+export function collectProblem<T>(problems: ConfigurationError[], build: () => T): T | undefined {
+  try {
+    return build();
+  } catch (e) {
+    if (!(e instanceof ConfigurationError)) throw e;
+    problems.push(e);
+    return undefined;
+  }
+}
+
+/** `throw` as an expression. */
+export function fail(error: Error): never {
+  throw error;
 }

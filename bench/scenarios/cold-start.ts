@@ -223,6 +223,8 @@ function functionEnvironment(world: World, caFile: string, downstreamUrl: string
     AWS_ENDPOINT_URL_KMS: info.kms.endpoint,
     DOWNSTREAM_URL: downstreamUrl,
     DOWNSTREAM_SCOPES: OBO_SCOPE,
+    // The local authority's user tokens carry this scope by default.
+    API_REQUIRED_SCOPES: 'access_as_user',
     LOG_LEVEL: 'silent',
   };
 }

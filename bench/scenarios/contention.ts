@@ -120,7 +120,7 @@ async function contendProject(
       containers.forEach((c, i) => attempts.push(c.counting!.writeAttempts - before[i]));
       const tokens = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
       requestErrors += settled.length - tokens.length;
-      const stored = await reader.open(containers[0].cache.storeKeyOf({ kind: 'obo', assertion }));
+      const stored = await reader.open(containers[0].cache.storeKeyOf({ kind: 'obo', assertion }), 'obo');
       const present = secretsIn(stored?.json);
       const expected = [seed.accessToken, ...tokens];
       acquired += expected.length;

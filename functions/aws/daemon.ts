@@ -4,7 +4,9 @@
  */
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { runDaemon, type DaemonSummary } from '../core/daemon';
-import { processDeps, type DaemonDeps, type DepsSource } from '../core/deps';
+import type { DaemonDeps, DepsSource } from '../core/deps';
+import { flushMetrics } from '../../shared/aws/emf';
+import { processDeps } from './deps';
 
 /** An EventBridge scheduled-event handler returning the run's summary. */
 export type DaemonHandler = (
@@ -17,7 +19,14 @@ export type DaemonHandler = (
  * @default the process-wide dependencies from process.env, built at the first invocation
  */
 export function createDaemonHandler(deps: DepsSource<DaemonDeps> = processDeps): DaemonHandler {
-  return (event, context) => runDaemon(deps, context?.awsRequestId ?? event.id);
+  return async (event, context) => {
+    try {
+      return await runDaemon(deps, context?.awsRequestId ?? event.id);
+    } finally {
+      // EMF lines must be written before the invocation ends: Lambda may freeze the process after.
+      flushMetrics();
+    }
+  };
 }
 
 /** The Lambda entry point (`handler` in the function configuration). */

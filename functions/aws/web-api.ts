@@ -3,7 +3,9 @@
  * only translates the event to the shared core and the answer back.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { processDeps, type DepsSource, type WebApiDeps } from '../core/deps';
+import type { DepsSource, WebApiDeps } from '../core/deps';
+import { flushMetrics } from '../../shared/aws/emf';
+import { processDeps } from './deps';
 import { handleWebApi } from '../core/web-api';
 
 /** A payload-2.0 handler; the context is optional so a local host can call it too. */
@@ -26,16 +28,22 @@ export function createWebApiHandler(deps: DepsSource<WebApiDeps> = processDeps):
       event.body !== undefined && event.isBase64Encoded
         ? Buffer.from(event.body, 'base64').toString('utf8')
         : event.body;
-    const response = await handleWebApi(
-      {
-        method: event.requestContext?.http?.method ?? '',
-        path,
-        headers: event.headers ?? {},
-        ...(body !== undefined ? { body } : {}),
-        requestId: context?.awsRequestId ?? event.requestContext?.requestId,
-      },
-      deps,
-    );
+    let response;
+    try {
+      response = await handleWebApi(
+        {
+          method: event.requestContext?.http?.method ?? '',
+          path,
+          headers: event.headers ?? {},
+          ...(body !== undefined ? { body } : {}),
+          requestId: context?.awsRequestId ?? event.requestContext?.requestId,
+        },
+        deps,
+      );
+    } finally {
+      // EMF lines must be written before the invocation ends: Lambda may freeze the process after.
+      flushMetrics();
+    }
     return {
       statusCode: response.status,
       headers: { ...response.headers },

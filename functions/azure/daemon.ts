@@ -4,7 +4,8 @@
  */
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { runDaemon, type DaemonSummary } from '../core/daemon';
-import { processDeps, type DaemonDeps, type DepsSource } from '../core/deps';
+import type { DaemonDeps, DepsSource } from '../core/deps';
+import { processDeps } from './deps';
 
 /** A timer-triggered handler returning the run's summary. */
 export type AzureDaemonHandler = (timer: Timer, context: InvocationContext) => Promise<DaemonSummary>;
@@ -17,10 +18,19 @@ export function createDaemonHandler(deps: DepsSource<DaemonDeps> = processDeps):
   return (_timer, context) => runDaemon(deps, context.invocationId);
 }
 
-/** The handler registered below. */
-export const daemonHandler: AzureDaemonHandler = createDaemonHandler();
-
 /** Every 15 minutes, like the AWS schedule (NCRONTAB: second minute hour day month weekday). */
 export const DAEMON_SCHEDULE = '0 */15 * * * *';
 
-app.timer('daemon', { schedule: DAEMON_SCHEDULE, handler: daemonHandler });
+/**
+ * Registers the daemon's timer with the Functions host (call it from the app's main
+ * module; functions/azure/app.ts does).
+ * @default the process-wide dependencies from process.env, every {@link DAEMON_SCHEDULE}
+ */
+export function registerDaemon(
+  deps: DepsSource<DaemonDeps> = processDeps,
+  schedule: string = DAEMON_SCHEDULE,
+): AzureDaemonHandler {
+  const handler = createDaemonHandler(deps);
+  app.timer('daemon', { schedule, handler });
+  return handler;
+}

@@ -2,6 +2,7 @@
  * The scheduled daemon, independent of the cloud: get an app-only token through the cache
  * (client credentials), call the downstream API with it, log one summary line.
  */
+import { cacheLogFields, cacheMetadataOf, type CacheMetadata } from '../../shared/cache/metadata';
 import { JsonLogger } from '../../shared/observability';
 import { resolveDeps, type DaemonDeps, type DepsSource } from './deps';
 import { errorFields } from './safe-log';
@@ -18,6 +19,8 @@ export interface DaemonSummary {
   readonly acquireMs: number;
   readonly downstreamMs: number;
   readonly totalMs: number;
+  /** The acquisition's cache metadata (where the token came from, what it cost). */
+  readonly cache?: CacheMetadata;
 }
 
 /** A failed run; the message is safe to log and the cause is kept. */
@@ -58,7 +61,8 @@ export async function runDaemon(deps: DepsSource<DaemonDeps>, runId?: string): P
       accessToken: result.accessToken,
       ...(runId ? { requestId: runId } : {}),
     });
-    const summary: DaemonSummary = {
+    const metadata = cacheMetadataOf(result);
+    const line = {
       ok: answer.status >= 200 && answer.status < 300,
       tokenFromCache: result.fromCache,
       downstreamStatus: answer.status,
@@ -66,12 +70,13 @@ export async function runDaemon(deps: DepsSource<DaemonDeps>, runId?: string): P
       downstreamMs: Math.round(answer.durationMs),
       totalMs: Math.round(performance.now() - started),
     };
-    if (!summary.ok) {
-      logger.error('daemon run failed', { runId, stage, ...summary });
+    const fields = { runId, ...line, ...(metadata ? cacheLogFields(metadata) : {}) };
+    if (!line.ok) {
+      logger.error('daemon run failed', { ...fields, stage });
       throw new DaemonRunError('downstream', `the downstream API answered ${answer.status}`);
     }
-    logger.info('daemon run', { runId, ...summary });
-    return summary;
+    logger.info('daemon run', fields);
+    return { ...line, ...(metadata ? { cache: metadata } : {}) };
   } catch (e) {
     if (e instanceof DaemonRunError) throw e;
     logger.error('daemon run failed', {

@@ -5,9 +5,10 @@
  */
 import { createBearerValidator, type BearerValidator } from '../../shared/auth/bearer';
 import type { TokenCache } from '../../shared/cache/types';
-import { loadConfig, type AppConfig, type Environment } from '../../shared/config';
-import { JsonLogger, noMetrics, type Logger, type Metrics } from '../../shared/observability';
-import { createTokenCacheFromConfig, trustedCas } from '../../shared/runtime';
+import type { CacheConfig, Environment } from '../../shared/config';
+import { JsonLogger, type Logger, type Metrics } from '../../shared/observability';
+import { trustedCas, type RuntimeOptions } from '../../shared/runtime';
+import { loadFunctionConfig, type FunctionConfig } from './config';
 import { createDownstreamClient, type DownstreamClient } from './downstream';
 
 /** What {@link handleWebApi} uses. */
@@ -32,21 +33,26 @@ export interface DaemonDeps {
 /** Everything both handlers use, from one config. */
 export interface FunctionDeps extends WebApiDeps, DaemonDeps {
   readonly cache: TokenCache;
-  readonly config: AppConfig;
+  readonly config: FunctionConfig;
 }
+
+/** A cloud's composition: `createTokenCacheFromConfig` of `msal-cloud-cache/aws` or `/azure`. */
+export type CacheFactory = (config: CacheConfig, options: RuntimeOptions) => Promise<TokenCache>;
 
 /** Ready dependencies, or a function producing them on first use. */
 export type DepsSource<T> = T | (() => Promise<T>);
 
 /** Options of {@link createFunctionDeps}. */
 export interface FunctionDepsOptions {
+  /** Builds the token cache: the cloud's composition. */
+  readonly createCache: CacheFactory;
   /** @default process.env */
   readonly env?: Environment;
-  /** A loaded config; `env` is ignored when given. @default loadConfig(env) */
-  readonly config?: AppConfig;
+  /** A loaded config; `env` is ignored when given. @default loadFunctionConfig(env) */
+  readonly config?: FunctionConfig;
   /** @default a JsonLogger at the configured level */
   readonly logger?: Logger;
-  /** @default no metrics */
+  /** @default the composition's: EMF on Lambda (msal-cloud-cache/aws), OTel when a meter provider is registered (msal-cloud-cache/azure) */
   readonly metrics?: Metrics;
 }
 
@@ -54,13 +60,22 @@ export interface FunctionDepsOptions {
  * Builds the dependencies of both handlers from the environment.
  * @throws ConfigurationError naming the variable at fault
  */
-export async function createFunctionDeps(options: FunctionDepsOptions = {}): Promise<FunctionDeps> {
-  const config = options.config ?? loadConfig(options.env ?? process.env);
+export async function createFunctionDeps(options: FunctionDepsOptions): Promise<FunctionDeps> {
+  const config = options.config ?? loadFunctionConfig(options.env ?? process.env);
   const logger =
     options.logger ?? new JsonLogger({ level: config.logLevel, base: { component: 'functions' } });
-  const metrics = options.metrics ?? noMetrics;
   const ca = trustedCas(config);
-  const cache = await createTokenCacheFromConfig(config, { logger, metrics, ...(ca ? { ca } : {}) });
+  // Without metrics the cloud's composition picks its default (EMF on Lambda, OTel on Azure).
+  const cache = await options.createCache(config, {
+    logger,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(ca ? { ca } : {}),
+  });
+  if (config.api.requiredScopes === '*') {
+    logger.warn('API_REQUIRED_SCOPES is "*": the web API exchanges any delegated token for this audience', {
+      setting: 'API_REQUIRED_SCOPES',
+    });
+  }
   return {
     config,
     cache,
@@ -69,6 +84,7 @@ export async function createFunctionDeps(options: FunctionDepsOptions = {}): Pro
       issuer: config.api.issuers,
       audience: config.api.audiences,
       jwksUri: config.api.jwksUri,
+      // Only delegated tokens: the OBO route acts on behalf of a user; app-only tokens get 403.
       requiredScopes: config.api.requiredScopes,
       ...(ca ? { ca } : {}),
     }),
@@ -102,6 +118,3 @@ export function lazy<T>(factory: () => Promise<T>): () => Promise<T> {
 export function resolveDeps<T>(source: DepsSource<T>): Promise<T> {
   return typeof source === 'function' ? (source as () => Promise<T>)() : Promise.resolve(source);
 }
-
-/** The process-wide dependencies from `process.env`, built at the first invocation. */
-export const processDeps: () => Promise<FunctionDeps> = lazy(() => createFunctionDeps());

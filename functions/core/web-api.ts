@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BearerFailure } from '../../shared/auth/bearer';
+import { cacheLogFields, cacheMetadataOf } from '../../shared/cache/metadata';
 import {
   AuthenticationError,
   ConfigurationError,
@@ -31,6 +32,12 @@ export interface WebRequest {
   readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
   /** The body, decoded to text (`undefined` or `''` when there is none). */
   readonly body?: string;
+  /**
+   * Bytes of a body the adapter did not read in full: its declared `content-length`, or
+   * what it had read when it stopped past {@link WebApiLimits.maxBodyBytes}. The core
+   * answers 413 when it is over the limit. @default the size of `body`
+   */
+  readonly bodyBytes?: number;
   /** The platform's request id (Lambda request id, Functions invocation id). @default a random UUID */
   readonly requestId?: string;
 }
@@ -78,6 +85,15 @@ class HttpProblem extends Error {
 }
 
 /**
+ * Whether {@link handleWebApi} reads the body of this request: only a POST to the API
+ * route. An adapter reads no body for anything else (GET, `/healthz`, unknown routes).
+ */
+export function readsBody(method: string, path: string): boolean {
+  const route = ROUTES[normalizePath(path)];
+  return route?.name === 'downstream' && typeof method === 'string' && method.toUpperCase() === 'POST';
+}
+
+/**
  * Handles one request of the web API.
  * @param deps ready dependencies, or a function producing them (called at most once per
  *   request, only for routes that need them)
@@ -98,7 +114,7 @@ export async function handleWebApi(request: WebRequest, deps: DepsSource<WebApiD
     const headers = normalizeHeaders(request.headers);
     const route = ROUTES[normalizePath(request.path)];
     fields.route = route?.name ?? 'unknown';
-    checkSizes(headers, request.body);
+    checkSizes(headers, request.body, request.bodyBytes);
     if (!route) throw new HttpProblem(404, 'not_found', 'no such route; the API serves GET /api/downstream');
     if (!route.methods.includes(method)) {
       throw new HttpProblem(405, 'method_not_allowed', `${route.methods.join(' or ')} only on this route`, {
@@ -147,6 +163,9 @@ async function downstream(
   const result = await deps.cache.acquireTokenOnBehalfOf({ assertion: token, scopes: deps.scopes });
   fields.acquireMs = Math.round(performance.now() - acquireStarted);
   fields.tokenFromCache = result.fromCache;
+  // Where the token came from and what each step cost: kinds, reasons, counts, durations.
+  const metadata = cacheMetadataOf(result);
+  if (metadata) Object.assign(fields, cacheLogFields(metadata));
 
   const answer = await deps.downstream.call({
     accessToken: result.accessToken,
@@ -217,7 +236,7 @@ function normalizePath(path: string | undefined): string {
   return bare.length > 1 ? bare.replace(/\/+$/, '') : bare;
 }
 
-function checkSizes(headers: Map<string, string[]>, body: string | undefined): void {
+function checkSizes(headers: Map<string, string[]>, body: string | undefined, unread?: number): void {
   let headerBytes = 0;
   for (const [name, values] of headers) {
     for (const value of values) headerBytes += Buffer.byteLength(name) + Buffer.byteLength(value) + 4;
@@ -229,12 +248,13 @@ function checkSizes(headers: Map<string, string[]>, body: string | undefined): v
       `the request headers are ${headerBytes} bytes; the limit is ${WebApiLimits.maxHeaderBytes}`,
     );
   }
-  const bodyBytes = typeof body === 'string' ? Buffer.byteLength(body) : 0;
+  const read = typeof body === 'string' ? Buffer.byteLength(body) : 0;
+  const bodyBytes = typeof unread === 'number' && Number.isFinite(unread) ? Math.max(unread, read) : read;
   if (bodyBytes > WebApiLimits.maxBodyBytes) {
     throw new HttpProblem(
       413,
       'payload_too_large',
-      `the body is ${bodyBytes} bytes; the limit is ${WebApiLimits.maxBodyBytes}`,
+      `the body is ${unread === undefined ? '' : 'at least '}${bodyBytes} bytes; the limit is ${WebApiLimits.maxBodyBytes}`,
     );
   }
 }

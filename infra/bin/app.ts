@@ -1,5 +1,7 @@
 import { createApp } from '../lib/app';
 
-// `npx cdk synth` works offline with placeholders; to deploy, pass the app registration:
-// `npx cdk deploy -c tenantId=<guid> -c clientId=<guid>` (other keys: infra/README.md).
-createApp();
+// `npx cdk synth -c apiRequiredScopes=access_as_user` works offline with placeholders (the
+// scopes are required, also for synth); to deploy, pass the app registration too:
+// `npx cdk deploy -c tenantId=<guid> -c clientId=<guid> -c apiRequiredScopes=access_as_user`
+// (other keys: infra/README.md).
+createApp({ nag: true });

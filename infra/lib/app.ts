@@ -1,6 +1,17 @@
 import { App, Validations, type AppProps } from 'aws-cdk-lib';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { ConfigurationError } from '../../shared/errors';
+import { peerError } from '../../shared/peers';
 import { TokenCacheStack, type TokenCacheStackProps } from './token-cache-stack';
+
+/** Options of {@link createApp}. */
+export interface CreateAppOptions extends AppProps {
+  /**
+   * Check the app with cdk-nag's AwsSolutions pack (an unacknowledged finding fails the
+   * synth). `true` requires cdk-nag; `false` skips it.
+   * @default true when the cdk-nag package is installed, else false
+   */
+  readonly nag?: boolean;
+}
 
 /** Context keys the app reads (`-c key=value` or cdk.json); lists are space- or comma-separated. */
 export const APP_CONTEXT_KEYS = [
@@ -15,14 +26,17 @@ export const APP_CONTEXT_KEYS = [
   'downstreamScopes',
   'daemonDownstreamUrl',
   'daemonScope',
+  'credential',
+  'webIdentityIssuer',
 ] as const;
 
 /**
  * The deployable app: one {@link TokenCacheStack} configured from context, checked by
- * cdk-nag's AwsSolutions pack (an unacknowledged finding fails the synth).
- * @example createApp({ context: { tenantId: '<guid>', clientId: '<guid>' } })
+ * cdk-nag's AwsSolutions pack when cdk-nag is installed (an unacknowledged finding fails the synth).
+ * @example createApp({ context: { tenantId: '<guid>', clientId: '<guid>', apiRequiredScopes: 'access_as_user' } })
  */
-export function createApp(props: AppProps = {}): { app: App; stack: TokenCacheStack } {
+export function createApp(options: CreateAppOptions = {}): { app: App; stack: TokenCacheStack } {
+  const { nag, ...props } = options;
   const app = new App(props);
   const context = (key: (typeof APP_CONTEXT_KEYS)[number]): string | undefined => {
     const value: unknown = app.node.tryGetContext(key);
@@ -48,8 +62,23 @@ export function createApp(props: AppProps = {}): { app: App; stack: TokenCacheSt
     downstreamScopes: list('downstreamScopes'),
     daemonDownstreamUrl: context('daemonDownstreamUrl'),
     daemonScope: context('daemonScope'),
+    credential: context('credential') as TokenCacheStackProps['credential'],
+    webIdentityIssuer: context('webIdentityIssuer'),
   };
   const stack = new TokenCacheStack(app, context('stackName') ?? 'MsalTokenCache', stackProps);
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  const checks = nag === false ? undefined : loadCdkNag(nag === true);
+  if (checks) Validations.of(app).addPlugins(new checks.AwsSolutionsChecks(app));
   return { app, stack };
+}
+
+/** cdk-nag, or `undefined` when it is not installed and not required. */
+function loadCdkNag(required: boolean): typeof import('cdk-nag') | undefined {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('cdk-nag') as typeof import('cdk-nag');
+  } catch (e) {
+    const error = peerError('msal-cloud-cache/infra', 'createApp({ nag: true })', 'cdk-nag', e);
+    if (required || !(error instanceof ConfigurationError)) throw error;
+    return undefined;
+  }
 }

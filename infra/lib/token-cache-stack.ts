@@ -12,13 +12,26 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import type { ConfigVariable } from '../../shared/config';
-import { TokenCache, type TokenCacheProps } from './token-cache';
+import type { FunctionVariable } from '../../functions/core/config';
+import { TokenCache, type TokenCachePartitionKind, type TokenCacheProps } from './token-cache';
+import { Metric } from '../../shared/observability';
+import { DEFAULT_METRICS_NAMESPACE } from '../../shared/aws/emf';
+
+/**
+ * The EMF settings each function gets (read by the cache's EMF sink, shared/aws/emf.ts), and
+ * the `service` dimension value of each function: the alarms below read exactly these.
+ */
+export const METRICS_ENV = {
+  namespace: 'POWERTOOLS_METRICS_NAMESPACE',
+  service: 'POWERTOOLS_SERVICE_NAME',
+} as const;
+export const METRICS_SERVICE = { webApi: 'web-api', daemon: 'daemon' } as const;
+/** The partition kinds (the `kind` dimension): closed set, summed by the alarms. */
+const PARTITION_KINDS = ['app', 'obo', 'user'] as const;
 
 /** Environment variables the handlers read besides the cache's own, as `shared/config.ts` names them. */
 export const FUNCTION_ENV = {
@@ -38,9 +51,21 @@ export const FUNCTION_ENV = {
   apiAudience: 'API_AUDIENCE',
   /** Accepted `iss` of incoming tokens. */
   apiIssuer: 'API_ISSUER',
-  /** Scopes one of which an incoming token must grant, comma-separated. */
+  /** Delegated scopes one of which an incoming token must carry in `scp`, comma-separated, or `*`. */
   apiRequiredScopes: 'API_REQUIRED_SCOPES',
-} as const satisfies Record<string, ConfigVariable>;
+  /** `aws-web-identity` when the stack's credential is `federated`: no secret anywhere. */
+  clientAssertionSource: 'MSAL_CLIENT_ASSERTION_SOURCE',
+} as const satisfies Record<string, FunctionVariable>;
+
+/** The audience Entra requires of a federated credential's assertion (public cloud). */
+export const FEDERATED_AUDIENCE = 'api://AzureADTokenExchange';
+
+/**
+ * How the functions prove to Entra that they are the app: a client secret in Secrets
+ * Manager, or (no secret anywhere) IAM outbound identity federation, each function role's
+ * STS web identity token registered on the app as a federated credential.
+ */
+export type StackCredential = 'secret' | 'federated';
 
 /** Placeholder tenant used when none is given, so `cdk synth` works offline; replace it to deploy. */
 export const PLACEHOLDER_TENANT_ID = '00000000-0000-0000-0000-000000000000';
@@ -82,9 +107,11 @@ export interface TokenCacheStackProps extends StackProps {
   readonly apiIssuer?: string;
 
   /**
-   * Scopes (`scp`) one of which an incoming token must carry, checked by the JWT authorizer
-   * and again by the web API.
-   * @default - none: any valid token for the audience passes
+   * Delegated scopes (`scp`) one of which a caller's token must carry, checked by the JWT
+   * authorizer and again by the web API (which also refuses app-only and ID tokens).
+   * Required: synth fails without it. `['*']` accepts any delegated scope (not recommended;
+   * the function logs a warning at cold start).
+   * @example ['access_as_user']
    */
   readonly apiRequiredScopes?: string[];
 
@@ -131,7 +158,35 @@ export interface TokenCacheStackProps extends StackProps {
   readonly alarmTopic?: sns.ITopic;
 
   /**
-   * An existing secret holding the client secret as its plain string value.
+   * CloudWatch namespace of the cache's EMF metrics (`POWERTOOLS_METRICS_NAMESPACE` of both functions).
+   * @default 'msal-cloud-cache'
+   */
+  readonly metricsNamespace?: string;
+
+  /**
+   * Token-endpoint requests per function per 5 minutes above which the token-call-rate
+   * alarm fires (a cache that stopped serving, or a caller flood; Entra throttles per app).
+   * @default 600
+   */
+  readonly tokenRequestAlarmThreshold?: number;
+
+  /**
+   * How the functions authenticate to Entra. `federated` needs, once per AWS account,
+   * `aws iam enable-outbound-web-identity-federation`, and a federated credential per
+   * function role on the Entra app (infra/README.md, "No secret: federated credential").
+   * @default 'secret' (deploys without an account-wide IAM change; see infra/README.md for why)
+   */
+  readonly credential?: StackCredential;
+
+  /**
+   * The account's STS token issuer, `https://<id>.tokens.sts.global.api.aws`
+   * (`aws iam get-outbound-web-identity-federation-info --query IssuerIdentifier`), only
+   * to print it among the outputs. @default - the output says how to look it up
+   */
+  readonly webIdentityIssuer?: string;
+
+  /**
+   * An existing secret holding the client secret as its plain string value (`credential: 'secret'`).
    * @default - a new secret with a generated placeholder value; put the real client secret in after deploying
    */
   readonly clientSecret?: secretsmanager.ISecret;
@@ -149,7 +204,7 @@ export interface TokenCacheStackProps extends StackProps {
   readonly apiRateLimit?: number;
 
   /**
-   * Directory holding package.json, package-lock.json and `functions/aws`.
+   * Root of the msal-cloud-cache package, holding the prebuilt handlers in `dist/lambda`.
    * @default - the nearest directory above this file that holds a package.json
    */
   readonly projectRoot?: string;
@@ -164,20 +219,25 @@ export class TokenCacheStack extends Stack {
   /** The token cache the functions share. */
   public readonly tokenCache: TokenCache;
   /** The OBO web API function. */
-  public readonly webApi: nodejs.NodejsFunction;
+  public readonly webApi: lambda.Function;
   /** The client-credentials daemon function. */
-  public readonly daemon: nodejs.NodejsFunction;
+  public readonly daemon: lambda.Function;
   /** The HTTP API in front of the web API. */
   public readonly httpApi: apigwv2.HttpApi;
   /** The API's `$default` stage; its URL plus `api/downstream` is the web API. */
   public readonly httpStage: apigwv2.HttpStage;
-  /** The secret holding the client secret. */
-  public readonly clientSecret: secretsmanager.ISecret;
+  /** The secret holding the client secret; `undefined` with the `federated` credential. */
+  public readonly clientSecret: secretsmanager.ISecret | undefined;
+  /** How the functions authenticate to Entra. */
+  public readonly credential: StackCredential;
   /** The rule that fires the daemon. */
   public readonly daemonRule: events.Rule;
+  /** CloudWatch namespace of the cache's EMF metrics. */
+  public readonly metricsNamespace: string;
 
   constructor(scope: Construct, id: string, props: TokenCacheStackProps = {}) {
     super(scope, id, props);
+    this.metricsNamespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
     const tenantId = props.tenantId ?? PLACEHOLDER_TENANT_ID;
     const clientId = props.clientId ?? PLACEHOLDER_CLIENT_ID;
     const authorityHost = (props.authorityHost ?? 'https://login.microsoftonline.com').replace(/\/+$/, '');
@@ -186,10 +246,20 @@ export class TokenCacheStack extends Stack {
     const audiences = props.apiAudiences ?? [`api://${clientId}`, clientId];
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const root = props.projectRoot ?? findProjectRoot(__dirname);
+    const requiredScopes = checkRequiredScopes(props.apiRequiredScopes);
 
     this.tokenCache = new TokenCache(this, 'TokenCache', { clientId, ...props.tokenCache });
 
-    if (props.clientSecret) {
+    this.credential = props.credential ?? 'secret';
+    if (this.credential !== 'secret' && this.credential !== 'federated') {
+      throw new Error(`credential must be "secret" or "federated", got ${JSON.stringify(this.credential)}`);
+    }
+    if (this.credential === 'federated' && props.clientSecret) {
+      throw new Error('clientSecret is for credential "secret"; the federated credential needs no secret');
+    }
+    if (this.credential === 'federated') {
+      this.clientSecret = undefined;
+    } else if (props.clientSecret) {
       this.clientSecret = props.clientSecret;
     } else {
       const secret = new secretsmanager.Secret(this, 'ClientSecret', {
@@ -215,29 +285,35 @@ export class TokenCacheStack extends Stack {
     const environment: Record<string, string> = {
       [FUNCTION_ENV.clientId]: clientId,
       [FUNCTION_ENV.authority]: authority,
-      [FUNCTION_ENV.clientSecretArn]: this.clientSecret.secretArn,
+      ...(this.clientSecret
+        ? { [FUNCTION_ENV.clientSecretArn]: this.clientSecret.secretArn }
+        : { [FUNCTION_ENV.clientAssertionSource]: 'aws-web-identity' }),
       [FUNCTION_ENV.downstreamScopes]: (
         props.downstreamScopes ?? ['https://graph.microsoft.com/User.Read']
       ).join(' '),
       [FUNCTION_ENV.apiAudience]: audiences.join(','),
       [FUNCTION_ENV.apiIssuer]: issuer,
+      [FUNCTION_ENV.apiRequiredScopes]: requiredScopes.join(','),
     };
-    if (props.apiRequiredScopes?.length) {
-      environment[FUNCTION_ENV.apiRequiredScopes] = props.apiRequiredScopes.join(',');
-    }
     this.webApi = this.cacheFunction('WebApi', {
       ...common,
-      entry: 'functions/aws/web-api.ts',
+      entry: 'web-api',
+      // The web API reads and writes only OBO partitions: its role opens no app partition.
+      partitionKinds: ['obo'],
       description: 'Validates the caller, gets a downstream token on behalf of the caller, calls downstream',
       timeout: Duration.seconds(10),
       environment: {
         ...environment,
         [FUNCTION_ENV.downstreamUrl]: props.downstreamUrl ?? 'https://graph.microsoft.com/v1.0/me',
+        [METRICS_ENV.namespace]: this.metricsNamespace,
+        [METRICS_ENV.service]: METRICS_SERVICE.webApi,
       },
     });
     this.daemon = this.cacheFunction('Daemon', {
       ...common,
-      entry: 'functions/aws/daemon.ts',
+      entry: 'daemon',
+      // The daemon holds only app partitions: its role opens no caller's OBO partition.
+      partitionKinds: ['app'],
       description: 'Gets an app token (client credentials) and calls downstream on a schedule',
       timeout: Duration.seconds(30),
       environment: {
@@ -245,10 +321,18 @@ export class TokenCacheStack extends Stack {
         [FUNCTION_ENV.downstreamUrl]:
           props.daemonDownstreamUrl ?? 'https://graph.microsoft.com/v1.0/organization',
         ...(props.daemonScope ? { [FUNCTION_ENV.daemonScope]: props.daemonScope } : {}),
+        [METRICS_ENV.namespace]: this.metricsNamespace,
+        [METRICS_ENV.service]: METRICS_SERVICE.daemon,
       },
     });
 
-    [this.httpApi, this.httpStage] = this.webApiGateway(issuer, audiences, props, logRetention);
+    [this.httpApi, this.httpStage] = this.webApiGateway(
+      issuer,
+      audiences,
+      requiredScopes,
+      props,
+      logRetention,
+    );
 
     this.daemonRule = new events.Rule(this, 'DaemonSchedule', {
       description: 'Runs the token-cache daemon',
@@ -259,27 +343,50 @@ export class TokenCacheStack extends Stack {
       ],
     });
 
-    this.addAlarms(props.alarmTopic);
+    this.addAlarms(props.alarmTopic, props.tokenRequestAlarmThreshold ?? 600);
     new CfnOutput(this, 'ApiUrl', { value: `${this.httpStage.url}api/downstream` });
-    new CfnOutput(this, 'ClientSecretArn', { value: this.clientSecret.secretArn });
+    if (this.clientSecret) {
+      new CfnOutput(this, 'ClientSecretArn', { value: this.clientSecret.secretArn });
+    } else {
+      this.federatedOutputs(props.webIdentityIssuer);
+    }
     new CfnOutput(this, 'TableName', { value: this.tokenCache.table.tableName });
     new CfnOutput(this, 'KeyArn', { value: this.tokenCache.key.keyArn });
   }
 
-  /** One function on its own role: its log group, the cache, and the client secret, nothing else. */
+  /** What to register on the Entra app: one federated credential per function role. */
+  private federatedOutputs(issuer: string | undefined): void {
+    new CfnOutput(this, 'FederatedIssuer', {
+      description: "The federated credentials' issuer: this account's STS token issuer",
+      value:
+        issuer ?? 'aws iam get-outbound-web-identity-federation-info --query IssuerIdentifier --output text',
+    });
+    new CfnOutput(this, 'FederatedAudience', { value: FEDERATED_AUDIENCE });
+    new CfnOutput(this, 'WebApiFederatedSubject', {
+      description: "Subject of the web API's federated credential (its role ARN)",
+      value: this.webApi.role!.roleArn,
+    });
+    new CfnOutput(this, 'DaemonFederatedSubject', {
+      description: "Subject of the daemon's federated credential (its role ARN)",
+      value: this.daemon.role!.roleArn,
+    });
+  }
+
+  /** One function on its own role: its log group, the cache, and its client credential, nothing else. */
   private cacheFunction(
     id: string,
     options: {
-      entry: string;
+      entry: keyof typeof LAMBDA_BUNDLES;
       description: string;
       timeout: Duration;
       environment: Record<string, string>;
       tokenCache: TokenCache;
-      clientSecret: secretsmanager.ISecret;
+      clientSecret: secretsmanager.ISecret | undefined;
       logRetention: logs.RetentionDays;
       root: string;
+      partitionKinds: readonly TokenCachePartitionKind[];
     },
-  ): nodejs.NodejsFunction {
+  ): lambda.Function {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: options.logRetention });
     // An own role instead of the default one: AWSLambdaBasicExecutionRole may write to any log group.
     const role = new iam.Role(this, `${id}Role`, {
@@ -287,11 +394,9 @@ export class TokenCacheStack extends Stack {
       description: `Runs the ${id} function`,
     });
     logGroup.grantWrite(role);
-    const fn = new nodejs.NodejsFunction(this, id, {
-      entry: path.join(options.root, options.entry),
-      handler: 'handler',
-      projectRoot: options.root,
-      depsLockFilePath: path.join(options.root, 'package-lock.json'),
+    const fn = new lambda.Function(this, id, {
+      code: lambda.Code.fromAsset(lambdaBundle(options.root, options.entry)),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: 512,
@@ -299,33 +404,38 @@ export class TokenCacheStack extends Stack {
       description: options.description,
       role,
       logGroup,
-      environment: {
-        ...options.environment,
-        // Stack traces point at the TypeScript sources through the bundled source map.
-        NODE_OPTIONS: '--enable-source-maps',
-      },
-      bundling: {
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        format: nodejs.OutputFormat.CJS,
-        // The SDK is bundled too: the function runs the versions its tests ran, not the runtime's.
-        bundleAwsSDK: true,
-        // shared/runtime.ts loads each cloud's SDK only when the configuration names that
-        // cloud, so the Azure SDKs are never required on Lambda: leaving them out of the
-        // bundle keeps it small and the cold start short.
-        externalModules: ['@azure/cosmos', '@azure/identity', '@azure/keyvault-keys', '@azure/functions'],
-        forceDockerBundling: false,
-      },
+      environment: options.environment,
     });
-    options.tokenCache.bindTo(fn);
-    options.clientSecret.grantRead(fn);
+    options.tokenCache.bindTo(fn, { partitionKinds: options.partitionKinds });
+    if (options.clientSecret) {
+      options.clientSecret.grantRead(fn);
+    } else {
+      // The web identity token for Entra, and for no other audience.
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['sts:GetWebIdentityToken'],
+          resources: ['*'],
+          conditions: {
+            'ForAllValues:StringEquals': { 'sts:IdentityTokenAudience': [FEDERATED_AUDIENCE] },
+            // ForAllValues alone also matches a request without the key.
+            Null: { 'sts:IdentityTokenAudience': 'false' },
+          },
+        }),
+      );
+      Validations.of(role).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'sts:GetWebIdentityToken has no resource type (IAM accepts only "*"); the statement is bound by its ' +
+          'sts:IdentityTokenAudience condition to the Entra token exchange audience.',
+      });
+    }
     return fn;
   }
 
   private webApiGateway(
     issuer: string,
     audiences: string[],
+    requiredScopes: readonly string[],
     props: TokenCacheStackProps,
     logRetention: logs.RetentionDays,
   ): [apigwv2.HttpApi, apigwv2.HttpStage] {
@@ -363,14 +473,76 @@ export class TokenCacheStack extends Stack {
       methods: [apigwv2.HttpMethod.GET],
       integration: new HttpLambdaIntegration('WebApiIntegration', this.webApi),
       authorizer: new HttpJwtAuthorizer('EntraJwtAuthorizer', issuer, { jwtAudience: audiences }),
-      authorizationScopes: props.apiRequiredScopes,
+      ...(requiredScopes.includes('*') ? {} : { authorizationScopes: [...requiredScopes] }),
     });
     return [api, stage];
   }
 
-  private addAlarms(topic: sns.ITopic | undefined): void {
+  /** Alarms on the cache's own EMF metrics (shared/aws/emf.ts), per function. */
+  private cacheMetricAlarms(period: Duration, tokenRequestThreshold: number): cloudwatch.Alarm[] {
+    const ns = this.metricsNamespace;
+    const common = {
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    };
+    const alarms: cloudwatch.Alarm[] = [];
+    for (const [id, service] of [
+      ['WebApi', METRICS_SERVICE.webApi],
+      ['Daemon', METRICS_SERVICE.daemon],
+    ] as const) {
+      alarms.push(
+        cacheMetricWithReason(
+          ns,
+          service,
+          Metric.WriteFailed,
+          'conflict-retries-exhausted',
+          period,
+        ).createAlarm(this, `${id}ConflictRetriesExhaustedAlarm`, {
+          ...common,
+          alarmDescription: `${id}: token cache writes gave up after the bounded conflict retries (tokens kept in the request, not stored)`,
+          threshold: 1,
+        }),
+        cacheMetric(ns, service, Metric.EnvelopeRejected, period).createAlarm(
+          this,
+          `${id}EnvelopeRejectedAlarm`,
+          {
+            ...common,
+            alarmDescription: `${id}: stored token caches failed to open or authenticate (tampering, a foreign key ring, a lost master key); see the reason dimension`,
+            threshold: 1,
+          },
+        ),
+        new cloudwatch.MathExpression({
+          expression: 'FILL(reads, 0) + FILL(writes, 0)',
+          usingMetrics: {
+            reads: cacheMetric(ns, service, Metric.StoreError, period),
+            writes: cacheMetricWithReason(ns, service, Metric.WriteFailed, 'store-unavailable', period),
+          },
+          period,
+          label: 'store unavailable (reads + writes)',
+        }).createAlarm(this, `${id}StoreUnavailableAlarm`, {
+          ...common,
+          alarmDescription: `${id}: the token cache table could not be read or written (requests fell back to the authority)`,
+          threshold: 5,
+        }),
+        cacheMetric(ns, service, Metric.TokenRequest, period).createAlarm(
+          this,
+          `${id}TokenRequestRateAlarm`,
+          {
+            ...common,
+            alarmDescription: `${id}: token-endpoint requests above ${tokenRequestThreshold} per 5 minutes (the cache is not serving, or a flood of new callers)`,
+            threshold: tokenRequestThreshold,
+          },
+        ),
+      );
+    }
+    return alarms;
+  }
+
+  private addAlarms(topic: sns.ITopic | undefined, tokenRequestThreshold: number): void {
     const period = Duration.minutes(5);
     const alarms: cloudwatch.Alarm[] = [];
+    alarms.push(...this.cacheMetricAlarms(period, tokenRequestThreshold));
     for (const [id, fn] of [
       ['WebApi', this.webApi],
       ['Daemon', this.daemon],
@@ -423,7 +595,92 @@ export class TokenCacheStack extends Stack {
   }
 }
 
+/** `apiRequiredScopes`, checked: the web API must never exchange a token that names no scope of it. */
+function checkRequiredScopes(scopes: readonly string[] | undefined): readonly string[] {
+  const list = (scopes ?? []).map((s) => s.trim()).filter((s) => s.length > 0);
+  if (list.length === 0) {
+    throw new Error(
+      "TokenCacheStack: apiRequiredScopes is required: the delegated scope(s) a caller's token must carry, " +
+        'e.g. ["access_as_user"] (context: -c apiRequiredScopes=access_as_user); ["*"] accepts any delegated scope',
+    );
+  }
+  const bad = list.find((s) => !/^[\x21-\x7e]+$/.test(s) || s.includes(','));
+  if (bad !== undefined || (list.includes('*') && list.length > 1)) {
+    throw new Error(
+      `TokenCacheStack: apiRequiredScopes must be scope names without spaces or commas, or "*" alone; got ${JSON.stringify(list)}`,
+    );
+  }
+  return list;
+}
+
+/**
+ * The cache's own EMF metrics of one function, as CloudWatch extracts them: `[service]`
+ * totals, or `[service, kind, reason]` for one reason (summed over the partition kinds).
+ */
+export function cacheMetric(
+  namespace: string,
+  service: string,
+  name: (typeof Metric)[keyof typeof Metric],
+  period: Duration,
+): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace,
+    metricName: name,
+    dimensionsMap: { service },
+    period,
+    statistic: 'Sum',
+  });
+}
+
+/** The sum over partition kinds of a metric with one `reason`, as a math expression. */
+export function cacheMetricWithReason(
+  namespace: string,
+  service: string,
+  name: (typeof Metric)[keyof typeof Metric],
+  reason: string,
+  period: Duration,
+): cloudwatch.MathExpression {
+  const usingMetrics: Record<string, cloudwatch.IMetric> = {};
+  for (const kind of PARTITION_KINDS) {
+    usingMetrics[kind] = new cloudwatch.Metric({
+      namespace,
+      metricName: name,
+      dimensionsMap: { service, kind, reason },
+      period,
+      statistic: 'Sum',
+    });
+  }
+  return new cloudwatch.MathExpression({
+    expression: PARTITION_KINDS.map((k) => `FILL(${k}, 0)`).join(' + '),
+    usingMetrics,
+    period,
+    label: `${name} (${reason})`,
+  });
+}
+
 /** The nearest directory at or above `start` that holds a package.json. */
+/** The Lambda bundles `npm run build` writes (infra/build/bundle.ts), under the package root. */
+export const LAMBDA_BUNDLES = {
+  'web-api': 'dist/lambda/web-api',
+  daemon: 'dist/lambda/daemon',
+} as const;
+
+/**
+ * The folder of a prebuilt handler bundle: in this repo after `npm run build`, in an
+ * installed package as shipped.
+ * @throws Error saying how to build it when it is missing
+ */
+export function lambdaBundle(root: string, name: keyof typeof LAMBDA_BUNDLES): string {
+  const dir = path.join(root, LAMBDA_BUNDLES[name]);
+  if (!fs.existsSync(path.join(dir, 'index.js'))) {
+    throw new Error(
+      `The ${name} Lambda bundle is missing: expected ${path.join(dir, 'index.js')}. In the msal-cloud-cache repository run \`npm run build\`; an installed package ships it (reinstall msal-cloud-cache if it is gone).`,
+    );
+  }
+  return dir;
+}
+
+/** The nearest directory at or above `start` holding a package.json (this package's root). */
 export function findProjectRoot(start: string): string {
   for (let dir = path.resolve(start); ; dir = path.dirname(dir)) {
     if (fs.existsSync(path.join(dir, 'package.json'))) return dir;

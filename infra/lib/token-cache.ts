@@ -4,10 +4,27 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import type { ConfigVariable } from '../../shared/config';
+import type { FunctionVariable } from '../../functions/core/config';
 
 /** The `purpose` the KMS key ring puts in every encryption context; the key grant is conditioned on it. */
 export const ENCRYPTION_CONTEXT_PURPOSE = 'msal-token-cache';
+
+/** The encryption context key the KMS key ring puts the partition kind under; grants can be limited to kinds with it. */
+export const ENCRYPTION_CONTEXT_KIND_KEY = 'kind';
+
+/** The partition kinds of the token cache (`app`, `obo`, `user`), as the KMS key ring names them. */
+export type TokenCachePartitionKind = 'app' | 'obo' | 'user';
+
+/** Options of {@link TokenCache.grantReadWrite}. */
+export interface TokenCacheGrantOptions {
+  /**
+   * Limit the grantee's data keys to these partition kinds: GenerateDataKey and Decrypt
+   * then also require `kms:EncryptionContext:kind` to be one of them, so e.g. a daemon
+   * granted `['app']` cannot decrypt an OBO partition's data key even with table access.
+   * @default - every kind (no condition on the kind)
+   */
+  readonly partitionKinds?: readonly TokenCachePartitionKind[];
+}
 
 /** The environment variables `environmentFor` sets, named as `shared/config.ts` reads them. */
 export const TOKEN_CACHE_ENV = {
@@ -15,7 +32,7 @@ export const TOKEN_CACHE_ENV = {
   tableName: 'TOKEN_CACHE_TABLE_NAME',
   /** KMS key ARN the key ring generates data keys under. */
   kmsKeyId: 'TOKEN_CACHE_KMS_KEY_ID',
-} as const satisfies Record<string, ConfigVariable>;
+} as const satisfies Record<string, FunctionVariable>;
 
 /** Properties of a {@link TokenCache}. */
 export interface TokenCacheProps {
@@ -105,17 +122,30 @@ export class TokenCache extends Construct {
    * Grants exactly what the store and the KMS key ring call: GetItem, PutItem and
    * DeleteItem on the table; GenerateDataKey and Decrypt on the key only with the token
    * cache's encryption context; and Decrypt on the key only through DynamoDB, which needs
-   * it to serve a table encrypted with this key.
+   * it to serve a table encrypted with this key. `options.partitionKinds` limits the data
+   * keys to those partition kinds.
    */
-  public grantReadWrite(grantee: iam.IGrantable): iam.Grant {
+  public grantReadWrite(grantee: iam.IGrantable, options: TokenCacheGrantOptions = {}): iam.Grant {
     const table = iam.Grant.addToPrincipalOrResource({
       grantee,
       actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
       resourceArns: [this.table.tableArn],
       resource: this.table,
     });
-    const context: Record<string, string> = { 'kms:EncryptionContext:purpose': ENCRYPTION_CONTEXT_PURPOSE };
+    const context: Record<string, string | string[]> = {
+      'kms:EncryptionContext:purpose': ENCRYPTION_CONTEXT_PURPOSE,
+    };
     if (this.clientId !== undefined) context['kms:EncryptionContext:app'] = this.clientId;
+    const kinds = options.partitionKinds;
+    if (kinds !== undefined) {
+      if (kinds.length === 0 || kinds.some((k) => !['app', 'obo', 'user'].includes(k))) {
+        throw new Error(
+          `TokenCache.grantReadWrite: partitionKinds must be a non-empty list of app, obo, user; got ${JSON.stringify(kinds)}`,
+        );
+      }
+      // A list under StringEquals matches any one of its values.
+      context[`kms:EncryptionContext:${ENCRYPTION_CONTEXT_KIND_KEY}`] = [...new Set(kinds)];
+    }
     const envelope = iam.Grant.addToPrincipalOrResource({
       grantee,
       actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
@@ -141,9 +171,9 @@ export class TokenCache extends Construct {
     };
   }
 
-  /** Grants `fn` read and write ({@link grantReadWrite}) and sets its environment ({@link environmentFor}). */
-  public bindTo(fn: lambda.Function): iam.Grant {
+  /** Grants `fn` read and write ({@link grantReadWrite}, with `options`) and sets its environment ({@link environmentFor}). */
+  public bindTo(fn: lambda.Function, options: TokenCacheGrantOptions = {}): iam.Grant {
     for (const [name, value] of Object.entries(this.environmentFor())) fn.addEnvironment(name, value);
-    return this.grantReadWrite(fn);
+    return this.grantReadWrite(fn, options);
   }
 }

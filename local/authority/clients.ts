@@ -4,11 +4,18 @@
  * registered certificate (what msal-node sends for `clientCertificate`).
  */
 import { createHash, timingSafeEqual, X509Certificate, type KeyObject } from 'node:crypto';
-import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import {
+  createRemoteJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type JWTPayload,
+} from 'jose';
 import { ConfigurationError } from '../../shared/errors';
 import { Entra } from './entra-errors';
 import type { ClientAuthMethod } from './tokens';
-import type { LocalClient } from './types';
+import type { LocalClient, LocalFederatedCredential } from './types';
 
 const CLOCK_SKEW_SECONDS = 300;
 const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -26,6 +33,38 @@ export interface RegisteredClient {
   readonly roles: readonly string[];
   readonly secretDigest?: Buffer;
   readonly certificate?: RegisteredCertificate;
+  readonly federated: readonly Required<LocalFederatedCredential>[];
+}
+
+/** The audience Entra requires of a federated credential's assertion (public cloud). */
+export const TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';
+
+/** The keys of federated credentials' issuers, found through their discovery documents, cached per issuer. */
+export class FederatedIssuers {
+  private readonly keySets = new Map<string, Promise<ReturnType<typeof createRemoteJWKSet>>>();
+
+  /** The issuer's key set; rejects (and forgets) when discovery fails. */
+  keys(issuer: string): Promise<ReturnType<typeof createRemoteJWKSet>> {
+    let keys = this.keySets.get(issuer);
+    if (!keys) {
+      keys = discover(issuer);
+      this.keySets.set(issuer, keys);
+      keys.catch(() => this.keySets.delete(issuer));
+    }
+    return keys;
+  }
+}
+
+async function discover(issuer: string): Promise<ReturnType<typeof createRemoteJWKSet>> {
+  const response = await fetch(`${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`, {
+    signal: AbortSignal.timeout(5000),
+  });
+  if (!response.ok) throw new Error(`discovery answered HTTP ${response.status}`);
+  const document = (await response.json()) as { issuer?: unknown; jwks_uri?: unknown };
+  if (document.issuer !== issuer || typeof document.jwks_uri !== 'string') {
+    throw new Error('discovery document names another issuer or no jwks_uri');
+  }
+  return createRemoteJWKSet(new URL(document.jwks_uri), { timeoutDuration: 5000 });
 }
 
 /** A client that proved who it is, and how. */
@@ -47,10 +86,24 @@ export function registration(client: LocalClient): RegisteredClient {
   if (typeof client.clientId !== 'string' || client.clientId.trim() === '') {
     throw new ConfigurationError('LocalClient.clientId', 'must be a non-empty string');
   }
-  if (client.clientSecret === undefined && client.certificatePem === undefined) {
+  const federated = (client.federatedCredentials ?? []).map((f, i) => {
+    if (!f.issuer || !f.subject) {
+      throw new ConfigurationError(
+        `LocalClient(${client.clientId}).federatedCredentials[${i}]`,
+        'needs issuer and subject',
+      );
+    }
+    return {
+      issuer: f.issuer,
+      subject: f.subject,
+      audiences: [...(f.audiences ?? [TOKEN_EXCHANGE_AUDIENCE])],
+      name: f.name ?? `federated-${i + 1}`,
+    };
+  });
+  if (client.clientSecret === undefined && client.certificatePem === undefined && federated.length === 0) {
     throw new ConfigurationError(
       `LocalClient(${client.clientId})`,
-      'a confidential client needs clientSecret or certificatePem (or both)',
+      'a confidential client needs clientSecret, certificatePem or federatedCredentials',
     );
   }
   if (client.clientSecret !== undefined && client.clientSecret.length === 0) {
@@ -79,6 +132,7 @@ export function registration(client: LocalClient): RegisteredClient {
     roles: [...(client.roles ?? [])],
     ...(client.clientSecret !== undefined ? { secretDigest: digest(client.clientSecret) } : {}),
     ...(certificate ? { certificate } : {}),
+    federated,
   };
 }
 
@@ -89,7 +143,7 @@ export function registration(client: LocalClient): RegisteredClient {
 export async function authenticateClient(
   params: URLSearchParams,
   clients: ReadonlyMap<string, RegisteredClient>,
-  context: { readonly tenantId: string; readonly tokenEndpoint: string },
+  context: { readonly tenantId: string; readonly tokenEndpoint: string; readonly issuers: FederatedIssuers },
 ): Promise<AuthenticatedClient> {
   const clientId = params.get('client_id');
   if (!clientId) throw Entra.missingParameter('client_id');
@@ -101,7 +155,11 @@ export async function authenticateClient(
     if (params.get('client_assertion_type') !== CLIENT_ASSERTION_TYPE) {
       throw Entra.invalidParameter('client_assertion_type', params.get('client_assertion_type') ?? '');
     }
-    await verifyClientAssertion(assertion, client, context.tokenEndpoint);
+    if (isFederated(assertion, client)) {
+      await verifyFederatedAssertion(assertion, client, context.issuers);
+    } else {
+      await verifyClientAssertion(assertion, client, context.tokenEndpoint);
+    }
     return { client, method: '2' };
   }
   const secret = params.get('client_secret');
@@ -113,6 +171,77 @@ export async function authenticateClient(
     return { client, method: '1' };
   }
   throw Entra.missingClientCredential();
+}
+
+/**
+ * A certificate's assertion is the app's own (iss = sub = client id, a thumbprint in the
+ * header); anything else is a federated credential's token, as Entra tells them apart.
+ */
+function isFederated(assertion: string, client: RegisteredClient): boolean {
+  let claims: JWTPayload;
+  let header: ReturnType<typeof decodeProtectedHeader>;
+  try {
+    claims = decodeJwt(assertion);
+    header = decodeProtectedHeader(assertion);
+  } catch {
+    return false;
+  }
+  if (header.x5t !== undefined || header['x5t#S256'] !== undefined) return false;
+  return !(claims.iss === client.clientId && claims.sub === client.clientId);
+}
+
+/**
+ * Matches the assertion's issuer, subject and audience against the app's federated
+ * credentials (each mismatch with Entra's own error naming the values), then verifies its
+ * signature with the issuer's keys and its time claims.
+ */
+async function verifyFederatedAssertion(
+  assertion: string,
+  client: RegisteredClient,
+  issuers: FederatedIssuers,
+): Promise<void> {
+  const claims = decodeJwt(assertion);
+  const issuer = typeof claims.iss === 'string' ? claims.iss : '';
+  const subject = typeof claims.sub === 'string' ? claims.sub : '';
+  const audiences = (Array.isArray(claims.aud) ? claims.aud : [claims.aud]).filter(
+    (a): a is string => typeof a === 'string',
+  );
+  const byIssuer = client.federated.filter((f) => f.issuer === issuer);
+  if (byIssuer.length === 0) throw Entra.federatedIssuerUnknown(issuer);
+  const bySubject = byIssuer.filter((f) => f.subject === subject);
+  if (bySubject.length === 0) throw Entra.federatedNoMatch(issuer, subject, audiences.join(' '));
+  if (!bySubject.some((f) => f.audiences.some((a) => audiences.includes(a)))) {
+    throw Entra.federatedAudience(audiences.join(' '));
+  }
+  let keys: Awaited<ReturnType<FederatedIssuers['keys']>>;
+  try {
+    keys = await issuers.keys(issuer);
+  } catch {
+    throw Entra.federatedIssuerUnreachable(issuer);
+  }
+  try {
+    await jwtVerify(assertion, keys, {
+      issuer,
+      algorithms: ['RS256'],
+      clockTolerance: CLOCK_SKEW_SECONDS,
+      requiredClaims: ['exp', 'sub', 'aud'],
+    });
+  } catch (e) {
+    if (e instanceof errors.JWTExpired) throw Entra.clientAssertionTime();
+    if (e instanceof errors.JWTClaimValidationFailed && (e.claim === 'nbf' || e.claim === 'iat')) {
+      throw Entra.clientAssertionTime();
+    }
+    if (e instanceof errors.JWKSNoMatchingKey || e instanceof errors.JWSSignatureVerificationFailed) {
+      throw Entra.clientAssertionSignature(
+        `The key used to sign the assertion is not one of issuer '${issuer}' keys.`,
+      );
+    }
+    if (e instanceof errors.JWKSTimeout || e instanceof errors.JWKSInvalid) {
+      throw Entra.federatedIssuerUnreachable(issuer);
+    }
+    if (e instanceof errors.JOSEError) throw Entra.malformedClientAssertion();
+    throw e;
+  }
 }
 
 async function verifyClientAssertion(

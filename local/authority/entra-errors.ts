@@ -113,6 +113,38 @@ export const Entra = {
       50027,
       "JWT token is invalid or malformed: 'iss' and 'sub' must be the client_id.",
     ),
+  /** The assertion's issuer is in no federated credential of the app. */
+  federatedIssuerUnknown: (issuer: string) =>
+    new EntraError(
+      400,
+      'invalid_request',
+      700211,
+      `No matching federated identity record found for presented assertion issuer '${issuer}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.`,
+    ),
+  /** The issuer is known but no federated credential has this subject. */
+  federatedNoMatch: (issuer: string, subject: string, audience: string) =>
+    new EntraError(
+      400,
+      'invalid_request',
+      70021,
+      `No matching federated identity record found for presented assertion. Assertion Issuer: '${issuer}'. Assertion Subject: '${subject}'. Assertion Audience: '${audience}'.`,
+    ),
+  /** Issuer and subject match a federated credential whose audiences do not include the assertion's. */
+  federatedAudience: (audience: string) =>
+    new EntraError(
+      400,
+      'invalid_request',
+      700212,
+      `No matching federated identity record found for presented assertion audience '${audience}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.`,
+    ),
+  /** The issuer's discovery document or keys could not be fetched. */
+  federatedIssuerUnreachable: (issuer: string) =>
+    new EntraError(
+      401,
+      'invalid_client',
+      50166,
+      `Request to External OIDC endpoint failed. Issuer: '${issuer}'.`,
+    ),
   clientCredentialsScope: (scope: string) =>
     new EntraError(
       400,

@@ -5,6 +5,7 @@
  */
 export { startLocalAuthority } from './server';
 export { DEFAULT_CALLER_CLIENT_ID, DEFAULT_TENANT_ID, DEFAULT_USER, GrantType } from './constants';
+export { TOKEN_EXCHANGE_AUDIENCE } from './clients';
 export type {
   AuthorityCounters,
   AuthorityFault,
@@ -12,6 +13,7 @@ export type {
   LocalAuthority,
   LocalAuthorityOptions,
   LocalClient,
+  LocalFederatedCredential,
   LocalUser,
   MintUserTokenOptions,
   MsalAuthorityMetadata,

@@ -73,6 +73,7 @@ class RunningAuthority implements LocalAuthority {
   readonly counters = new Counters();
   private readonly tokens: TokenEndpoint;
   private fault: { status: 429 | 500 | 503; remaining: number; retryAfterSeconds?: number } | undefined;
+  private tokenLatencyMs = 0;
 
   constructor(
     private readonly server: Server,
@@ -230,6 +231,13 @@ class RunningAuthority implements LocalAuthority {
     };
   }
 
+  setTokenLatency(ms: number): void {
+    if (!(Number.isFinite(ms) && ms >= 0 && ms <= 60_000)) {
+      throw new ConfigurationError('setTokenLatency', `must be 0..60000 ms, got ${ms}`);
+    }
+    this.tokenLatencyMs = ms;
+  }
+
   stop(): Promise<void> {
     return new Promise((resolve, reject) => {
       this.server.close((e) => (e ? reject(e) : resolve()));
@@ -274,6 +282,7 @@ class RunningAuthority implements LocalAuthority {
     try {
       const params = new URLSearchParams(await readBody(req));
       this.counters.countToken(params.get('grant_type') ?? '');
+      if (this.tokenLatencyMs > 0) await new Promise((done) => setTimeout(done, this.tokenLatencyMs));
       const fault = this.fault;
       if (fault && fault.remaining > 0) {
         fault.remaining--;

@@ -12,7 +12,13 @@
 import { createHash } from 'node:crypto';
 import { decodeJwt, errors, type JWTPayload } from 'jose';
 import { ConfigurationError } from '../../shared/errors';
-import { authenticateClient, registration, type AuthenticatedClient, type RegisteredClient } from './clients';
+import {
+  authenticateClient,
+  FederatedIssuers,
+  registration,
+  type AuthenticatedClient,
+  type RegisteredClient,
+} from './clients';
 import { GRAPH_RESOURCE, GrantType, OIDC_SCOPES } from './constants';
 import { Entra } from './entra-errors';
 import {
@@ -104,6 +110,7 @@ export class TokenEndpoint {
   private readonly clients = new Map<string, RegisteredClient>();
   private readonly codes = new Map<string, AuthCodeRecord>();
   private readonly refreshTokens = new Map<string, RefreshTokenRecord>();
+  private readonly issuers = new FederatedIssuers();
   private lifetimeSeconds: number;
 
   constructor(
@@ -173,6 +180,7 @@ export class TokenEndpoint {
     const caller = await authenticateClient(params, this.clients, {
       tenantId,
       tokenEndpoint: this.urls.tokenEndpoint(tenantId),
+      issuers: this.issuers,
     });
     switch (grantType as GrantType) {
       case GrantType.ClientCredentials:

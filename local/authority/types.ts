@@ -14,6 +14,24 @@ export interface LocalClient {
   readonly certificatePem?: string;
   /** App roles granted to this client, put in the `roles` claim of its app-only tokens. @default [] (no claim) */
   readonly roles?: readonly string[];
+  /**
+   * Federated identity credentials: `client_assertion`s from these issuers and subjects are
+   * accepted in place of a secret, verified with the issuer's JWKS (found through its
+   * `/.well-known/openid-configuration`). @default [] (none)
+   */
+  readonly federatedCredentials?: readonly LocalFederatedCredential[];
+}
+
+/** A federated identity credential of an app registration (`az ad app federated-credential create`). */
+export interface LocalFederatedCredential {
+  /** The assertion's `iss`, exactly. */
+  readonly issuer: string;
+  /** The assertion's `sub`, exactly. */
+  readonly subject: string;
+  /** Accepted `aud` values. @default ['api://AzureADTokenExchange'] */
+  readonly audiences?: readonly string[];
+  /** @default 'federated-<n>' */
+  readonly name?: string;
 }
 
 /** A user of the directory, as it appears in tokens. */
@@ -163,6 +181,8 @@ export interface LocalAuthority {
   rotateSigningKey(): Promise<string>;
   /** Request counters. */
   readonly counters: AuthorityCounters;
+  /** Delays every token response by `ms` (counted on arrival), like a remote authority. 0: none. */
+  setTokenLatency(ms: number): void;
   /** Makes the token endpoint fail (Entra-shaped errors), or recover with `undefined`. */
   setFault(fault: AuthorityFault | undefined): void;
   /** Stops listening and closes open connections. */

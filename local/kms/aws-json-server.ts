@@ -34,6 +34,8 @@ export const noAnswer: unique symbol = Symbol('noAnswer');
 export type OperationHandler = (
   operation: string,
   input: JsonObject,
+  /** The request's `Authorization` header (SigV4), for servers that evaluate per-caller policies. */
+  request: { readonly authorization: string | undefined },
 ) => Promise<JsonObject | typeof noAnswer>;
 
 /** Per-operation request counts of a local server. */
@@ -108,7 +110,7 @@ export async function startAwsJsonServer(options: AwsJsonServerOptions): Promise
     const operation = target.slice(prefix.length);
     counts.set(operation, (counts.get(operation) ?? 0) + 1);
     const input = parseBody(await readBody(req));
-    const output = await options.handle(operation, input);
+    const output = await options.handle(operation, input, { authorization: req.headers.authorization });
     if (output === noAnswer) return;
     sendJson(res, 200, output);
   };

@@ -30,7 +30,25 @@ export interface LocalKmsOptions {
   readonly accountId?: string;
   /** Keys of a previous run ({@link LocalKms.exportState}), so its ciphertexts still decrypt. @default none */
   readonly state?: KeyStoreState;
+  /**
+   * Per-caller policies, by SigV4 access key id (the `Credential=<id>/...` of the
+   * Authorization header), like a key policy's `kms:EncryptionContext:<key>` conditions:
+   * GenerateDataKey, Encrypt and Decrypt are allowed only when the request's encryption
+   * context has, for every key listed, one of the listed values; otherwise
+   * AccessDeniedException. When set, a caller with no entry is denied (fail closed).
+   * @default none (every caller may do everything)
+   */
+  readonly policies?: Readonly<Record<string, LocalKmsPolicy>>;
 }
+
+/** What one caller may do ({@link LocalKmsOptions.policies}). */
+export interface LocalKmsPolicy {
+  /** Required encryption context values: key → allowed values (StringEquals with a list). */
+  readonly encryptionContext: Readonly<Record<string, readonly string[]>>;
+}
+
+/** The operations {@link LocalKmsOptions.policies} conditions. */
+const CONTEXT_OPERATIONS = new Set(['GenerateDataKey', 'Encrypt', 'Decrypt']);
 
 /** Which requests a fault hits. */
 interface FaultScope {
@@ -158,16 +176,44 @@ export async function startLocalKms(options: LocalKmsOptions = {}): Promise<Loca
     }
   };
 
+  const denied = (
+    operation: string,
+    input: JsonObject,
+    authorization: string | undefined,
+  ): AwsJsonError | undefined => {
+    const policies = options.policies;
+    if (!policies || !CONTEXT_OPERATIONS.has(operation)) return undefined;
+    const caller = /Credential=([^/,\s]+)\//.exec(authorization ?? '')?.[1] ?? '';
+    const policy = Object.hasOwn(policies, caller) ? policies[caller] : undefined;
+    const context = stringMapMember(input, 'EncryptionContext') ?? {};
+    const unmet = policy
+      ? Object.entries(policy.encryptionContext).find(
+          ([key, allowed]) => !Object.hasOwn(context, key) || !allowed.includes(context[key]),
+        )
+      : undefined;
+    if (policy && !unmet) return undefined;
+    const why = policy
+      ? `the condition kms:EncryptionContext:${unmet![0]} is not met`
+      : 'no identity-based policy allows the action';
+    return new AwsJsonError(
+      'AccessDeniedException',
+      `User: arn:aws:sts::${accountId}:assumed-role/${caller || 'anonymous'}/local is not authorized to perform: ` +
+        `kms:${operation} because ${why}`,
+    );
+  };
+
   const server = await startAwsJsonServer({
     targetPrefix: 'TrentService',
     port: options.port ?? 0,
-    handle: async (operation, input) => {
+    handle: async (operation, input, request) => {
       if (!Object.hasOwn(operations, operation)) {
         throw new AwsJsonError('UnknownOperationException', `the local KMS does not implement ${operation}`);
       }
       const failure = injectedFailure(operation, input);
       if (failure === noAnswer) return noAnswer;
       if (failure) throw failure;
+      const refusal = denied(operation, input, request.authorization);
+      if (refusal) throw refusal;
       return operations[operation as Operation](input);
     },
   });

@@ -1,7 +1,8 @@
 /**
  * Validation of incoming bearer tokens (RFC 6750) for the web API: one header, the Bearer
- * scheme, a compact JWS signed by a key from the issuer's JWKS with an allowed algorithm,
- * and the issuer, audience, exp and nbf claims checked. Every rejection is an
+ * scheme, a compact JWS in canonical base64url signed by a key from the issuer's JWKS with
+ * an allowed algorithm, the issuer, audience, exp and nbf claims checked, then authorized:
+ * delegated scopes in `scp`, app permissions in `roles`, ID tokens never. Every rejection is an
  * {@link AuthenticationError} with a stable `reason` from {@link BearerFailure}; no
  * message ever contains the token.
  */
@@ -19,7 +20,7 @@ export const BearerFailure = {
   InvalidScheme: 'invalid_scheme',
   /** The token is longer than the limit (16 KiB by default). */
   OversizeToken: 'oversize_token',
-  /** Not a compact JWS: three base64url segments with a JSON header. */
+  /** Not a compact JWS: three canonical base64url segments (unpadded, unused bits zero) with a JSON header. */
   MalformedToken: 'malformed_token',
   /** `alg` is `none`, symmetric, or otherwise outside the allow-list. */
   UnsupportedAlgorithm: 'unsupported_algorithm',
@@ -39,7 +40,12 @@ export const BearerFailure = {
   MissingClaim: 'missing_claim',
   /** A claim is present but unusable (e.g. a non-numeric `exp`). */
   InvalidClaim: 'invalid_claim',
-  /** The token is valid but grants none of the required scopes or roles. */
+  /**
+   * The token is valid but does not authorize this call: a delegated token without a
+   * required scope in `scp`, an app-only token without a required app permission in
+   * `roles` (or any app-only token where none is accepted), or not an access token at all
+   * (an ID token).
+   */
   InsufficientScope: 'insufficient_scope',
   /** The issuer's key set could not be fetched: not the caller's fault, retry later. */
   JwksUnavailable: 'jwks_unavailable',
@@ -63,10 +69,22 @@ export interface BearerValidatorOptions {
   /** Claims that must be present besides iss and aud. @default ['exp'] (exp is always required) */
   readonly requiredClaims?: readonly string[];
   /**
-   * The token must grant at least one of these delegated scopes (`scp`) or app roles
-   * (`roles`); otherwise `insufficient_scope`. @default [] (no scope check)
+   * Delegated permissions: a user's token (a non-empty `scp`, `idtyp` not `app`) must carry
+   * one of these in `scp`, never in `roles` (Microsoft.Identity.Web's `RequiredScope`).
+   * {@link ANY_SCOPE} accepts any delegated token without naming a scope (an explicit
+   * opt-out: log it). Empty or absent: delegated tokens are refused. At least one of this
+   * and `requiredAppPermissions` must be given.
+   * @default [] (no delegated token is accepted)
    */
-  readonly requiredScopes?: readonly string[];
+  readonly requiredScopes?: readonly string[] | typeof ANY_SCOPE;
+  /**
+   * App permissions: an app-only token (`idtyp: app`, or no `scp` but an `azp`/`appid`)
+   * must carry one of these in `roles`, never in `scp` (the app half of
+   * `RequiredScopeOrAppPermission`). {@link ANY_SCOPE} accepts any app-only token,
+   * even one without roles (test stubs only). Empty or absent: app-only tokens are refused.
+   * @default [] (no app-only token is accepted)
+   */
+  readonly requiredAppPermissions?: readonly string[] | typeof ANY_SCOPE;
   /**
    * CA certificate(s) to trust for the JWKS fetch, PEM. Like node:tls `ca`, they replace the
    * system store: add `tls.rootCertificates` to keep it. @default the system store
@@ -76,12 +94,20 @@ export interface BearerValidatorOptions {
   readonly maxTokenBytes?: number;
 }
 
+/** The explicit opt-out of naming the scopes or app permissions a token must carry. */
+export const ANY_SCOPE = '*';
+
+/** What an accepted token is: a user's access token, or an app's. */
+export type BearerTokenKind = 'delegated' | 'app';
+
 /** A token that passed validation, and its verified claims. */
 export interface ValidatedBearer {
   /** The raw token, to use as the OBO assertion. Never log it. */
   readonly token: string;
   /** The verified claims. */
   readonly claims: JWTPayload;
+  /** `delegated` (a user's token: `scp`) or `app` (an app-only token: `roles`). */
+  readonly kind: BearerTokenKind;
 }
 
 /** Validates the Authorization header of one request. */
@@ -125,7 +151,14 @@ export function createBearerValidator(options: BearerValidatorOptions): BearerVa
   const algorithms = [...(options.algorithms ?? ['RS256'])];
   const clockTolerance = options.clockToleranceSeconds ?? 60;
   const maxTokenBytes = options.maxTokenBytes ?? 16_384;
-  const requiredScopes = options.requiredScopes ?? [];
+  const requiredScopes = permissionList(options.requiredScopes, 'requiredScopes');
+  const requiredAppPermissions = permissionList(options.requiredAppPermissions, 'requiredAppPermissions');
+  if (requiredScopes.length === 0 && requiredAppPermissions.length === 0) {
+    throw new ConfigurationError(
+      'requiredScopes',
+      `expected the delegated scopes (scp) or app permissions (roles) a token must carry, got none; pass "${ANY_SCOPE}" to accept any token of a kind (not recommended)`,
+    );
+  }
   const requiredClaims = [...new Set(['exp', ...(options.requiredClaims ?? [])])];
 
   if (issuers.length === 0) throw new ConfigurationError('issuer', 'expected at least one issuer, got none');
@@ -176,13 +209,8 @@ export function createBearerValidator(options: BearerValidatorOptions): BearerVa
       } catch (e) {
         throw translate(e);
       }
-      if (requiredScopes.length > 0 && !grantsAny(claims, requiredScopes)) {
-        throw fail(
-          BearerFailure.InsufficientScope,
-          `the token grants none of the scopes or roles this API requires (${requiredScopes.join(', ')}); request one of them`,
-        );
-      }
-      return { token, claims };
+      const kind = authorize(claims, requiredScopes, requiredAppPermissions);
+      return { token, claims, kind };
     },
   };
 }
@@ -249,7 +277,29 @@ function extractToken(values: string | readonly string[] | undefined, maxTokenBy
       'the bearer token is not a signed JWT (three base64url segments separated by dots)',
     );
   }
+  const segment = nonCanonicalSegment(token);
+  if (segment !== undefined) {
+    throw fail(
+      BearerFailure.MalformedToken,
+      `the bearer token's ${segment} is not canonical base64url (unpadded, unused bits zero); send the token exactly as issued`,
+    );
+  }
   return token;
+}
+
+const SEGMENT_NAMES = ['header', 'payload', 'signature'] as const;
+
+/**
+ * The first segment whose decoding re-encodes to other text, if any. Decoders ignore the
+ * unused low bits of a segment's last character, so without this one token has many
+ * spellings (up to 16 per segment), each hashed to a new OBO partition and token request.
+ */
+function nonCanonicalSegment(token: string): (typeof SEGMENT_NAMES)[number] | undefined {
+  const segments = token.split('.');
+  for (let i = 0; i < segments.length; i++) {
+    if (Buffer.from(segments[i], 'base64url').toString('base64url') !== segments[i]) return SEGMENT_NAMES[i];
+  }
+  return undefined;
 }
 
 /** The `alg` of the protected header, or a malformed_token failure. */
@@ -357,12 +407,82 @@ function joseCode(e: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** True when `scp` (space-separated) or `roles` holds one of `required`. */
-function grantsAny(claims: JWTPayload, required: readonly string[]): boolean {
-  const granted = new Set<string>();
-  if (typeof claims.scp === 'string') for (const s of claims.scp.split(' ')) granted.add(s);
-  if (Array.isArray(claims.roles)) for (const r of claims.roles) if (typeof r === 'string') granted.add(r);
-  return required.some((s) => granted.has(s));
+/** `required` as a list: [ANY_SCOPE] for the opt-out, [] when absent. */
+function permissionList(
+  required: readonly string[] | typeof ANY_SCOPE | undefined,
+  name: string,
+): readonly string[] {
+  if (required === undefined) return [];
+  if (required === ANY_SCOPE) return [ANY_SCOPE];
+  const list = [...required];
+  if (list.some((s) => typeof s !== 'string' || !/^[\x21-\x7e]+$/.test(s))) {
+    throw new ConfigurationError(name, `expected scope names without spaces, got ${JSON.stringify(list)}`);
+  }
+  if (list.includes(ANY_SCOPE) && list.length > 1) {
+    throw new ConfigurationError(
+      name,
+      `"${ANY_SCOPE}" accepts any scope: give it alone, not with ${JSON.stringify(list)}`,
+    );
+  }
+  return list;
+}
+
+/**
+ * What the token is, if this API accepts it; an `insufficient_scope` failure otherwise.
+ * Delegated scopes are looked up in `scp` only and app permissions in `roles` only, so an
+ * app role named like a scope grants nothing delegated (as in Microsoft.Identity.Web).
+ */
+function authorize(
+  claims: JWTPayload,
+  requiredScopes: readonly string[],
+  requiredAppPermissions: readonly string[],
+): BearerTokenKind {
+  const scp = typeof claims.scp === 'string' ? claims.scp.split(' ').filter((s) => s.length > 0) : [];
+  const roles = Array.isArray(claims.roles)
+    ? claims.roles.filter((r): r is string => typeof r === 'string')
+    : [];
+  const client = typeof claims.azp === 'string' || typeof claims.appid === 'string';
+  // Only ID tokens carry these; an access token never does.
+  const idTokenOnly = ['nonce', 'at_hash', 'c_hash'].some((c) => claims[c] !== undefined);
+  if (idTokenOnly || (scp.length === 0 && claims.idtyp !== 'app' && !client)) {
+    throw fail(
+      BearerFailure.InsufficientScope,
+      'the token is an ID token, not an access token; request an access token for a scope of this API',
+    );
+  }
+  if (claims.idtyp === 'app' || scp.length === 0) {
+    if (requiredAppPermissions.length === 0) {
+      throw fail(
+        BearerFailure.InsufficientScope,
+        requiredScopes.includes(ANY_SCOPE)
+          ? 'the token is an app-only token; this API acts on behalf of a signed-in user: send a delegated access token'
+          : `the token is an app-only token; this API acts on behalf of a signed-in user: send a delegated access token with one of the scopes ${requiredScopes.join(', ')}`,
+      );
+    }
+    if (
+      !requiredAppPermissions.includes(ANY_SCOPE) &&
+      !roles.some((r) => requiredAppPermissions.includes(r))
+    ) {
+      throw fail(
+        BearerFailure.InsufficientScope,
+        `the app-only token carries none of the app permissions (roles) this API requires (${requiredAppPermissions.join(', ')}); assign one of them to the calling app`,
+      );
+    }
+    return 'app';
+  }
+  if (requiredScopes.length === 0) {
+    throw fail(
+      BearerFailure.InsufficientScope,
+      `the token is a delegated (user) token; this API accepts only app-only tokens with one of the app permissions ${requiredAppPermissions.join(', ')}`,
+    );
+  }
+  if (!requiredScopes.includes(ANY_SCOPE) && !scp.some((s) => requiredScopes.includes(s))) {
+    throw fail(
+      BearerFailure.InsufficientScope,
+      `the token grants none of the delegated scopes this API requires (${requiredScopes.join(', ')}); request one of them`,
+    );
+  }
+  return 'delegated';
 }
 
 function toList(value: string | readonly string[]): string[] {

@@ -14,6 +14,9 @@ export interface L1Entry {
   readonly expiresAt: number;
 }
 
+/** Default age bound of {@link OpenedEnvelopes} entries: 5 minutes, L1's default age. */
+export const OPENED_ENVELOPES_TTL_MS = 5 * 60_000;
+
 /** Per-entry overhead estimate (key, version, bookkeeping), in bytes. */
 const ENTRY_OVERHEAD = 128;
 
@@ -32,6 +35,9 @@ export class L1Cache {
         (entry.json.length + key.length + entry.version.length) * 2 + ENTRY_OVERHEAD,
       ttl: options.ttlMs,
       perf: { now },
+      // Ask the clock on every check: lru-cache otherwise reuses one reading until a timer
+      // fires, which a run of requests that never yield to the event loop can postpone.
+      ttlResolution: 0,
     });
   }
 
@@ -58,16 +64,24 @@ export class L1Cache {
  * from. Opening is a pure function of (blob, key), so a byte-identical blob read again
  * needs no key derivation, decryption, inflation or parse: the store is still read on
  * every request (nothing about freshness changes), and any other blob, tampered or new,
- * is opened and checked in full.
+ * is opened and checked in full. Entries live at most `ttlMs` from when the blob was
+ * opened (a hit does not renew them): after that the blob is opened again, through the
+ * data-key cache and, once its unwrapped key has aged out, the key service, so a disabled
+ * master key stops reads within a bounded window (docs/security.md, "Revocation").
  */
 export class OpenedEnvelopes {
   private readonly lru: LRUCache<string, { readonly blob: Buffer; readonly json: string }>;
 
-  constructor(maxBytes: number) {
+  constructor(maxBytes: number, options: { ttlMs?: number; now?: () => number } = {}) {
+    const now = options.now ?? Date.now;
     this.lru = new LRUCache({
       maxSize: maxBytes,
       sizeCalculation: (entry, key) =>
         entry.blob.length + (entry.json.length + key.length) * 2 + ENTRY_OVERHEAD,
+      ttl: options.ttlMs ?? OPENED_ENVELOPES_TTL_MS,
+      updateAgeOnGet: false,
+      perf: { now },
+      ttlResolution: 0,
     });
   }
 

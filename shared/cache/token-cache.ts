@@ -10,6 +10,7 @@ import {
   ServerError,
   type AuthenticationResult,
   type Configuration,
+  type INetworkModule,
 } from '@azure/msal-node';
 import { DataKeyCache } from '../crypto/data-key-cache';
 import { Envelope } from '../crypto/envelope';
@@ -20,12 +21,33 @@ import {
   TokenCacheError,
 } from '../errors';
 import { JsonLogger, Metric, noMetrics, type Logger, type Metrics } from '../observability';
+import { hasLeases, type LeaseStore, type TokenStore } from '../store/store';
 import { AuthorityMetadataCache } from './authority-metadata';
+import { GatedNetwork, LeaseGate, SingleFlight, type LeaseSettings } from './coalescing';
 import { latestAccessTokenExpiry, parseDocument, type CacheDocument } from './cache-document';
 import { HttpsNetworkClient } from './http';
 import { L1Cache, OpenedEnvelopes } from './l1';
-import { PartitionSession, type ExpiryPolicy, type SessionContext } from './partition-session';
-import { authorityFor, logicalKey, storeKey, tenantOf, unverifiedExpiry } from './partitions';
+import {
+  PartitionSession,
+  PartitionWrites,
+  type ExpiryPolicy,
+  type SessionContext,
+} from './partition-session';
+import {
+  RequestTrace,
+  type CacheMetadata,
+  type CachedAuthenticationResult,
+  type StoreUnusedReason,
+} from './metadata';
+import { epochSeconds } from '../store/store';
+import {
+  authorityFor,
+  logicalKey,
+  sha256Base64Url,
+  storeKey,
+  tenantOf,
+  unverifiedExpiry,
+} from './partitions';
 import type {
   AppTokenRequest,
   AuthCodeRequest,
@@ -47,7 +69,18 @@ export const TokenCacheDefaults = {
   conflictMaxDelayMs: 500,
   /** Memo of opened envelopes (see OpenedEnvelopes): bounded, not an option. */
   openedEnvelopesMaxBytes: 8 * 1024 * 1024,
+  coalescingLease: true,
+  leaseTtlMs: 3000,
+  leaseMaxWaitMs: 5000,
+  leasePollBaseMs: 20,
+  leasePollMaxMs: 100,
+  maxInFlight: 10_000,
+  /** Age bound of the memo's entries when L1 is off (with L1 on, `l1.ttlMs`). */
+  openedEnvelopesTtlMs: 5 * 60_000,
 } as const;
+
+/** Reruns of one request after the store served it (the partition changed, yet MSAL missed). */
+const MAX_GATED_RUNS = 3;
 
 /** Item lifetime when a partition holds no dated token (should not happen; bounded anyway). */
 const FALLBACK_LIFETIME_SECONDS = 3600;
@@ -76,6 +109,12 @@ class PersistentTokenCache implements TokenCache {
   private readonly userWindowSeconds: number;
   private readonly logger: Logger;
   private readonly metrics: Metrics;
+  /** Identical acquisitions in flight in this process; undefined when coalescing is off. */
+  private readonly flights: SingleFlight<AuthenticationResult> | undefined;
+  /** The store's leases and their settings; undefined when off or the store has none. */
+  private readonly leases:
+    { readonly store: TokenStore & LeaseStore; readonly settings: LeaseSettings } | undefined;
+  private readonly onResult: TokenCacheOptions['onResult'];
 
   constructor(options: TokenCacheOptions) {
     validate(options);
@@ -83,6 +122,7 @@ class PersistentTokenCache implements TokenCache {
     this.logger =
       options.logger ?? new JsonLogger({ level: 'warn', base: { component: 'msal-cloud-cache' } });
     this.metrics = options.metrics ?? noMetrics;
+    this.onResult = options.onResult;
     const now = options.now ?? Date.now;
     this.network = options.msal.networkClient ?? new HttpsNetworkClient();
     this.userWindowSeconds = options.userSlidingWindowSeconds ?? TokenCacheDefaults.userSlidingWindowSeconds;
@@ -97,14 +137,40 @@ class PersistentTokenCache implements TokenCache {
             },
             now,
           );
+    const coalescing = options.coalescing === false ? undefined : (options.coalescing ?? {});
+    this.flights = coalescing
+      ? new SingleFlight(coalescing.maxInFlight ?? TokenCacheDefaults.maxInFlight)
+      : undefined;
+    const useLease = coalescing && (coalescing.lease ?? TokenCacheDefaults.coalescingLease);
+    this.leases =
+      useLease && hasLeases(options.store)
+        ? {
+            store: options.store,
+            settings: {
+              leaseTtlMs: coalescing.leaseTtlMs ?? TokenCacheDefaults.leaseTtlMs,
+              maxWaitMs: coalescing.maxWaitMs ?? TokenCacheDefaults.leaseMaxWaitMs,
+              pollBaseMs: coalescing.pollBaseMs ?? TokenCacheDefaults.leasePollBaseMs,
+              pollMaxMs: coalescing.pollMaxMs ?? TokenCacheDefaults.leasePollMaxMs,
+            },
+          }
+        : undefined;
     this.ctx = {
       store: options.store,
+      writes: new PartitionWrites(),
       envelope: new Envelope({
         keys,
         compressAboveBytes: options.compressAboveBytes ?? TokenCacheDefaults.compressAboveBytes,
       }),
       l1,
-      opened: new OpenedEnvelopes(TokenCacheDefaults.openedEnvelopesMaxBytes),
+      // The memo holds decrypted JSON like L1 does, so it is aged like L1: `l1.ttlMs`, or
+      // 5 minutes with L1 off (where it keeps the warm read path cheap).
+      opened: new OpenedEnvelopes(TokenCacheDefaults.openedEnvelopesMaxBytes, {
+        ttlMs:
+          options.l1 === false
+            ? TokenCacheDefaults.openedEnvelopesTtlMs
+            : (options.l1?.ttlMs ?? TokenCacheDefaults.l1TtlMs),
+        now,
+      }),
       logger: this.logger,
       metrics: this.metrics,
       now,
@@ -122,10 +188,11 @@ class PersistentTokenCache implements TokenCache {
     );
   }
 
-  acquireTokenOnBehalfOf(request: OnBehalfOfRequest): Promise<AuthenticationResult> {
+  acquireTokenOnBehalfOf(request: OnBehalfOfRequest): Promise<CachedAuthenticationResult> {
     requireNonEmpty(request.assertion, 'assertion');
     requireScopes(request.scopes);
-    return this.withPartition({ kind: 'obo', assertion: request.assertion }, async (cca) => {
+    const partition: Partition = { kind: 'obo', assertion: request.assertion };
+    return this.coalesced(partition, this.msal.authority, request.scopes, {}, async (cca) => {
       const result = await cca.acquireTokenOnBehalfOf({
         oboAssertion: request.assertion,
         scopes: [...request.scopes],
@@ -133,25 +200,34 @@ class PersistentTokenCache implements TokenCache {
       if (!result)
         throw new TokenAcquisitionError(false, 'no_result', 'MSAL returned no token on behalf of the caller');
       return result;
-    }).then((r) => this.counted(r, 'obo'));
+    });
   }
 
-  acquireTokenForApp(request: AppTokenRequest): Promise<AuthenticationResult> {
+  acquireTokenForApp(request: AppTokenRequest): Promise<CachedAuthenticationResult> {
     requireScopes(request.scopes);
     const tenantId = request.tenantId ?? tenantOf(this.msal.authority);
-    return this.withPartition({ kind: 'app', tenantId }, async (cca) => {
+    const partition: Partition = { kind: 'app', tenantId };
+    const authority = authorityFor(this.msal.authority, tenantId);
+    return this.coalesced(partition, authority, request.scopes, {}, async (cca) => {
       const result = await cca.acquireTokenByClientCredential({ scopes: [...request.scopes] });
       if (!result) throw new TokenAcquisitionError(false, 'no_result', 'MSAL returned no token for the app');
       return result;
-    }).then((r) => this.counted(r, 'app'));
+    });
   }
 
-  async acquireTokenByCode(request: AuthCodeRequest): Promise<AuthenticationResult> {
+  async acquireTokenByCode(request: AuthCodeRequest): Promise<CachedAuthenticationResult> {
     requireNonEmpty(request.code, 'code');
     requireScopes(request.scopes);
+    const redemption = new RequestTrace();
     // The partition is the user's, known only from the response: redeem on a client with
     // an empty in-memory cache, then fold its tokens into the user's stored partition.
-    const cca = new ConfidentialClientApplication(await this.msalConfig(this.msal.authority));
+    const cca = new ConfidentialClientApplication(
+      await this.msalConfig(
+        this.msal.authority,
+        undefined,
+        tracedNetwork(this.network, redemption, this.metrics, 'user'),
+      ),
+    );
     const result = await this.call(() =>
       cca.acquireTokenByCode({
         code: request.code,
@@ -169,14 +245,18 @@ class PersistentTokenCache implements TokenCache {
       );
     }
     const session = this.session({ kind: 'user', homeAccountId });
+    session.trace.tokenRequests += redemption.tokenRequests;
+    session.trace.tokenCallMs += redemption.tokenCallMs;
     await session.absorb(parseDocument(cca.getTokenCache().serialize()));
-    return this.counted(result, 'user');
+    return this.withMetadata(result, session, redemption.started);
   }
 
-  acquireTokenSilent(request: SilentUserRequest): Promise<AuthenticationResult> {
+  acquireTokenSilent(request: SilentUserRequest): Promise<CachedAuthenticationResult> {
     requireNonEmpty(request.homeAccountId, 'homeAccountId');
     requireScopes(request.scopes);
-    return this.withPartition({ kind: 'user', homeAccountId: request.homeAccountId }, async (cca) => {
+    const partition: Partition = { kind: 'user', homeAccountId: request.homeAccountId };
+    const forceRefresh = request.forceRefresh ?? false;
+    return this.coalesced(partition, this.msal.authority, request.scopes, { forceRefresh }, async (cca) => {
       const account = await cca.getTokenCache().getAccountByHomeId(request.homeAccountId);
       if (!account) {
         throw new InteractionRequiredError('no cached account for this user: sign the user in again');
@@ -189,7 +269,7 @@ class PersistentTokenCache implements TokenCache {
       if (!result)
         throw new InteractionRequiredError('no token could be acquired silently: sign the user in again');
       return result;
-    }).then((r) => this.counted(r, 'user'));
+    });
   }
 
   async signOut(homeAccountId: string): Promise<void> {
@@ -197,6 +277,7 @@ class PersistentTokenCache implements TokenCache {
     const key = this.storeKeyOf({ kind: 'user', homeAccountId });
     this.ctx.l1?.delete(key);
     this.ctx.opened.delete(key);
+    this.ctx.writes.forget(key);
     await this.ctx.store.delete(key);
     this.metrics.increment(Metric.StoreDelete, 1, { kind: 'user' });
   }
@@ -206,12 +287,116 @@ class PersistentTokenCache implements TokenCache {
     fn: (client: ConfidentialClientApplication) => Promise<T>,
   ): Promise<T> {
     const session = this.session(partition);
-    const authority =
-      partition.kind === 'app' ? authorityFor(this.msal.authority, partition.tenantId) : this.msal.authority;
-    const [config] = await Promise.all([this.msalConfig(authority, session), session.load()]);
+    const [config] = await Promise.all([
+      this.msalConfig(this.authorityOf(partition), session),
+      session.load(),
+    ]);
     const cca = new ConfidentialClientApplication(config);
     await session.prime(cca.getTokenCache());
     return this.call(() => fn(cca));
+  }
+
+  private authorityOf(partition: Partition): string {
+    return partition.kind === 'app'
+      ? authorityFor(this.msal.authority, partition.tenantId)
+      : this.msal.authority;
+  }
+
+  /**
+   * One acquisition, coalesced: identical ones in flight in this process share it
+   * (single flight), and on a miss it passes the store's lease so that one instance calls
+   * the authority and the others are served from the store. Each caller gets its own
+   * result object and its own metadata (a joined caller made no calls of its own).
+   */
+  private coalesced(
+    partition: Partition,
+    authority: string,
+    scopes: readonly string[],
+    extra: { readonly forceRefresh?: boolean },
+    fn: (client: ConfidentialClientApplication) => Promise<AuthenticationResult>,
+  ): Promise<CachedAuthenticationResult> {
+    const started = performance.now();
+    const key = this.storeKeyOf(partition);
+    // Everything that makes MSAL send a different token request: the partition (caller),
+    // the request kind, the authority (tenant included) and the scopes, as a set.
+    const fingerprint = JSON.stringify([
+      partition.kind,
+      key,
+      authority,
+      [...new Set(scopes)].sort(),
+      extra.forceRefresh ?? false,
+    ]);
+    const requestKey = `${key}.${sha256Base64Url(fingerprint)}`;
+    const run = (): Promise<CachedAuthenticationResult> =>
+      this.acquireGated(partition, authority, requestKey, fn);
+    if (!this.flights) return run();
+    const { promise, joined } = this.flights.run(requestKey, run);
+    if (!joined) return promise as Promise<CachedAuthenticationResult>;
+    this.metrics.increment(Metric.FlightJoined, 1, { kind: partition.kind });
+    return (promise as Promise<CachedAuthenticationResult>).then((r) => this.joinedResult(r, started));
+  }
+
+  /** A joined caller's copy: the same tokens, metadata saying it joined and called nothing itself. */
+  private joinedResult(leader: CachedAuthenticationResult, started: number): CachedAuthenticationResult {
+    const cache: CacheMetadata = {
+      ...leader.cache,
+      joined: true,
+      conflicts: 0,
+      storeReads: 0,
+      storeWrites: 0,
+      keyServiceCalls: 0,
+      tokenRequests: 0,
+      timings: { totalMs: performance.now() - started },
+    };
+    const kind = cache.partition;
+    this.metrics.increment(leader.fromCache ? Metric.CacheHit : Metric.CacheMiss, 1, { kind });
+    this.report(cache);
+    return { ...leader, cache };
+  }
+
+  private async acquireGated(
+    partition: Partition,
+    authority: string,
+    requestKey: string,
+    fn: (client: ConfidentialClientApplication) => Promise<AuthenticationResult>,
+  ): Promise<CachedAuthenticationResult> {
+    const session = this.session(partition);
+    await Promise.all([this.metadata.resolve(authority), session.load()]);
+    const leases = this.leases;
+    const deadline = this.ctx.now() + (leases?.settings.maxWaitMs ?? 0);
+    // Traced inside the gate: only token requests that really went out are counted.
+    const traced = tracedNetwork(this.network, session.trace, this.metrics, partition.kind);
+    for (let run = 1; ; run++) {
+      const gate =
+        leases && run <= MAX_GATED_RUNS
+          ? new LeaseGate(leases.store, requestKey, session, leases.settings, deadline, {
+              metrics: this.metrics,
+              logger: this.logger,
+              now: this.ctx.now,
+              kind: partition.kind,
+            })
+          : undefined;
+      const config = await this.msalConfig(
+        authority,
+        session,
+        gate ? new GatedNetwork(traced, gate) : traced,
+      );
+      const cca = new ConfidentialClientApplication(config);
+      await session.prime(cca.getTokenCache());
+      let result: AuthenticationResult;
+      try {
+        result = await this.call(() => fn(cca));
+      } catch (e) {
+        await gate?.settle();
+        // The lease holder stored the partition meanwhile: run MSAL again on it.
+        if (gate?.served) continue;
+        throw e;
+      }
+      // Released, not left to expire: a later miss of the same request (an unreadable
+      // blob replaced, a token within MSAL's refresh margin) must not wait for it.
+      await gate?.settle();
+      return this.withMetadata(result, session, session.trace.started);
+    }
   }
 
   storeKeyOf(partition: Partition): string {
@@ -244,7 +429,13 @@ class PersistentTokenCache implements TokenCache {
     }
   }
 
-  private async msalConfig(authority: string, plugin?: PartitionSession): Promise<Configuration> {
+  private async msalConfig(
+    authority: string,
+    plugin?: PartitionSession,
+    network: INetworkModule = plugin
+      ? tracedNetwork(this.network, plugin.trace, this.metrics, plugin.kind)
+      : this.network,
+  ): Promise<Configuration> {
     const { clientId, knownAuthorities, clientSecret, clientCertificate, clientAssertion } = this.msal;
     const authorityMetadata = await this.metadata.resolve(authority);
     return {
@@ -264,7 +455,7 @@ class PersistentTokenCache implements TokenCache {
       },
       ...(plugin ? { cache: { cachePlugin: plugin } } : {}),
       system: {
-        networkClient: this.network,
+        networkClient: network,
         loggerOptions: {
           piiLoggingEnabled: false,
           logLevel: LogLevel.Error,
@@ -285,14 +476,117 @@ class PersistentTokenCache implements TokenCache {
     }
   }
 
-  private counted(result: AuthenticationResult, kind: string): AuthenticationResult {
+  /** Counts the outcome and returns a copy of `result` with its {@link CacheMetadata}. */
+  private withMetadata(
+    result: AuthenticationResult,
+    session: PartitionSession,
+    started: number,
+  ): CachedAuthenticationResult {
+    const kind = session.kind;
+    const t = session.trace;
+    const loadedFrom = t.loadedFrom ?? 'absent';
+    const tokenSource = result.fromCache ? (loadedFrom === 'l1' ? 'l1' : 'store') : 'authority';
+    const reason =
+      tokenSource === 'authority' ? unusedReason(loadedFrom, t, epochSeconds(this.ctx.now)) : undefined;
+    const timings: CacheMetadata['timings'] = {
+      totalMs: performance.now() - started,
+      ...(t.storeReads > 0 ? { storeReadMs: t.storeReadMs } : {}),
+      ...(t.opened ? { envelopeOpenMs: t.envelopeOpenMs } : {}),
+      ...(t.tokenRequests > 0 ? { tokenCallMs: t.tokenCallMs } : {}),
+      ...(t.writeMs > 0 ? { writeMs: t.writeMs } : {}),
+    };
+    const cache: CacheMetadata = {
+      partition: kind,
+      tokenSource,
+      loadedFrom,
+      ...(reason ? { storeUnusedReason: reason } : {}),
+      ...(reason === 'rejected' && t.rejectReason ? { rejectReason: t.rejectReason } : {}),
+      write: t.writeFailReason ? 'failed' : t.wrote ? 'written' : t.writeSkipReason ? 'skipped' : 'none',
+      ...(t.writeSkipReason && !t.wrote ? { writeSkipReason: t.writeSkipReason } : {}),
+      ...(t.writeFailReason ? { writeFailReason: t.writeFailReason } : {}),
+      conflicts: t.conflicts,
+      storeReads: t.storeReads,
+      storeWrites: t.storeWrites,
+      keyServiceCalls: t.keyServiceCalls,
+      tokenRequests: t.tokenRequests,
+      timings,
+    };
     this.metrics.increment(result.fromCache ? Metric.CacheHit : Metric.CacheMiss, 1, { kind });
-    return result;
+    this.metrics.increment(Metric.TokenSource, 1, {
+      kind,
+      source: tokenSource,
+      ...(reason ? { reason } : {}),
+    });
+    this.metrics.observe?.(Metric.AcquireDuration, timings.totalMs, { kind, source: tokenSource });
+    this.report(cache);
+    return { ...result, cache };
   }
+
+  private report(cache: CacheMetadata): void {
+    if (!this.onResult) return;
+    try {
+      this.onResult(cache);
+    } catch (e) {
+      this.logger.warn('onResult callback failed', { error: e instanceof Error ? e.name : 'unknown' });
+    }
+  }
+}
+
+/** MSAL's refresh offset: it renews access tokens this close to expiry. */
+const MSAL_REFRESH_OFFSET_SECONDS = 300;
+
+function unusedReason(loadedFrom: string, t: RequestTrace, nowSeconds: number): StoreUnusedReason {
+  switch (loadedFrom) {
+    case 'absent':
+      return 'absent';
+    case 'unreadable':
+      return 'rejected';
+    case 'unavailable':
+      return t.loadFailure ?? 'store-unavailable';
+    default:
+      return t.loadedLatestExpiry === undefined ||
+        t.loadedLatestExpiry <= nowSeconds + MSAL_REFRESH_OFFSET_SECONDS
+        ? 'expired'
+        : 'no-matching-token';
+  }
+}
+
+/** The network client for one request: counts and times its token-endpoint POSTs. */
+function tracedNetwork(
+  inner: INetworkModule,
+  trace: RequestTrace,
+  metrics: Metrics,
+  kind: string,
+): INetworkModule {
+  return {
+    sendGetRequestAsync: (url, options, timeout) => inner.sendGetRequestAsync(url, options, timeout),
+    sendPostRequestAsync: async (url, options) => {
+      trace.tokenRequests += 1;
+      metrics.increment(Metric.TokenRequest, 1, { kind });
+      const started = performance.now();
+      try {
+        return await inner.sendPostRequestAsync(url, options);
+      } finally {
+        trace.tokenCallMs += performance.now() - started;
+      }
+    },
+  };
 }
 
 /** OAuth error codes of a failure that may pass (RFC 6749 section 4.1.2.1). */
 const TRANSIENT_SERVER_CODES: ReadonlySet<string> = new Set(['temporarily_unavailable', 'server_error']);
+
+/**
+ * Entra's own words when a federated credential does not match: they name the issuer,
+ * subject and audience presented (public values, never the assertion), which is what to
+ * register on the app.
+ */
+function federatedHint(description: string | undefined): string {
+  const line = /AADSTS(?:70021|700211|700212|700213|50166):[^\r\n]*/.exec(description ?? '')?.[0];
+  return line
+    ? `: ${line} Register a federated credential on the app with the issuer, subject and audience of the assertion (infra/README.md).`
+    : '';
+}
 
 /** MSAL's errors as ours: interaction required, or a token acquisition failure (retryable or not). */
 export function translateMsalError(e: unknown): unknown {
@@ -307,7 +601,7 @@ export function translateMsalError(e: unknown): unknown {
     return new TokenAcquisitionError(
       retryable,
       e.errorCode,
-      `the authority refused the token request (${e.errorCode}${status ? `, HTTP ${status}` : ''})`,
+      `the authority refused the token request (${e.errorCode}${status ? `, HTTP ${status}` : ''})${federatedHint(e.errorMessage)}`,
       { cause: e },
     );
   }
@@ -360,6 +654,22 @@ function validate(options: TokenCacheOptions): void {
   }
   requirePositive(options.userSlidingWindowSeconds, 'userSlidingWindowSeconds');
   requirePositive(options.conflictRetries?.maxAttempts, 'conflictRetries.maxAttempts');
+  if (options.coalescing) {
+    const c = options.coalescing;
+    requirePositive(c.maxInFlight, 'coalescing.maxInFlight');
+    requirePositive(c.maxWaitMs, 'coalescing.maxWaitMs');
+    requirePositive(c.pollBaseMs, 'coalescing.pollBaseMs');
+    requirePositive(c.pollMaxMs, 'coalescing.pollMaxMs');
+    if (
+      c.leaseTtlMs !== undefined &&
+      !(Number.isSafeInteger(c.leaseTtlMs) && c.leaseTtlMs >= 1 && c.leaseTtlMs <= 60_000)
+    ) {
+      throw new ConfigurationError(
+        'coalescing.leaseTtlMs',
+        `expected whole milliseconds in 1..60000, got ${String(c.leaseTtlMs)}`,
+      );
+    }
+  }
   if (options.compressAboveBytes !== undefined && options.compressAboveBytes !== false) {
     if (!Number.isInteger(options.compressAboveBytes) || options.compressAboveBytes < 0) {
       throw new ConfigurationError('compressAboveBytes', 'expected false or a non-negative integer');

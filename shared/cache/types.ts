@@ -1,9 +1,10 @@
 /**
  * Public types of the token cache facade.
  */
-import type { AuthenticationResult, ConfidentialClientApplication, INetworkModule } from '@azure/msal-node';
+import type { ConfidentialClientApplication, INetworkModule } from '@azure/msal-node';
 import type { KeyRing } from '../crypto/keyring';
 import type { Logger, Metrics } from '../observability';
+import type { CacheMetadata, CachedAuthenticationResult } from './metadata';
 import type { TokenStore } from '../store/store';
 
 /** A client certificate for certificate credentials (preferred over secrets in production). */
@@ -62,6 +63,37 @@ export interface DataKeyCacheOptions {
   readonly maxUses?: number;
   /** Unwrapped data keys kept for reads. @default 1_000 */
   readonly maxUnwrapped?: number;
+  /**
+   * Longest an unwrapped data key is reused for reads before the ring is asked again:
+   * with the opened-envelope memo's age, the revocation window (a disabled master key
+   * stops warm instances reading within this time).
+   * @default 900_000 (15 minutes)
+   */
+  readonly maxUnwrappedAgeMs?: number;
+}
+
+/**
+ * Coalescing of token requests: identical acquisitions in flight in one process share one
+ * call (single flight), and on a miss an instance takes a short lease in the store so the
+ * others wait for its token instead of calling the authority too. See the README.
+ */
+export interface CoalescingOptions {
+  /**
+   * Take a lease in the store on a miss (cross-instance). Costs one conditional write per
+   * miss, nothing on a hit; ignored when the store has no leases.
+   * @default true
+   */
+  readonly lease?: boolean;
+  /** How long a lease holds unless released: longer than a token call takes. @default 3000 */
+  readonly leaseTtlMs?: number;
+  /** Longest a request waits for another instance's token before calling the authority itself. @default 5000 */
+  readonly maxWaitMs?: number;
+  /** First re-read of the partition by a waiter, ms; doubling with jitter. @default 20 */
+  readonly pollBaseMs?: number;
+  /** Longest pause between a waiter's re-reads, ms. @default 100 */
+  readonly pollMaxMs?: number;
+  /** Most distinct acquisitions shared at once in a process; beyond, requests run alone. @default 10_000 */
+  readonly maxInFlight?: number;
 }
 
 /** Options of {@link createTokenCache}. */
@@ -82,10 +114,18 @@ export interface TokenCacheOptions {
     /** First backoff ceiling; full jitter, doubling each attempt. @default 10 */ readonly baseDelayMs?: number;
     /** @default 500 */ readonly maxDelayMs?: number;
   };
+  /** One token request per caller: single flight and the store lease, or `false` for neither. @default enabled with the CoalescingOptions defaults */
+  readonly coalescing?: CoalescingOptions | false;
   /** @default a JsonLogger at level warn */
   readonly logger?: Logger;
   /** @default no metrics */
   readonly metrics?: Metrics;
+  /**
+   * Called once per successful acquisition with its metadata (the same object as the
+   * result's `cache`), e.g. to feed a tracer. Must not throw (a throw is logged and ignored).
+   * @default none
+   */
+  readonly onResult?: (metadata: CacheMetadata) => void;
   /** Clock in epoch milliseconds, for tests. @default Date.now */
   readonly now?: () => number;
 }
@@ -129,13 +169,13 @@ export interface SilentUserRequest {
  */
 export interface TokenCache {
   /** Web API calling a downstream API on behalf of its caller. Partition: the caller's assertion. */
-  acquireTokenOnBehalfOf(request: OnBehalfOfRequest): Promise<AuthenticationResult>;
+  acquireTokenOnBehalfOf(request: OnBehalfOfRequest): Promise<CachedAuthenticationResult>;
   /** Daemon / client credentials. Partition: the app in its tenant. */
-  acquireTokenForApp(request: AppTokenRequest): Promise<AuthenticationResult>;
+  acquireTokenForApp(request: AppTokenRequest): Promise<CachedAuthenticationResult>;
   /** Web app redeeming an authorization code. Partition: the signed-in user's home account id. */
-  acquireTokenByCode(request: AuthCodeRequest): Promise<AuthenticationResult>;
+  acquireTokenByCode(request: AuthCodeRequest): Promise<CachedAuthenticationResult>;
   /** Web app acquiring for a signed-in user without interaction. @throws InteractionRequiredError */
-  acquireTokenSilent(request: SilentUserRequest): Promise<AuthenticationResult>;
+  acquireTokenSilent(request: SilentUserRequest): Promise<CachedAuthenticationResult>;
   /** Deletes the user's partition from the store and L1. */
   signOut(homeAccountId: string): Promise<void>;
   /**

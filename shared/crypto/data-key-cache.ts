@@ -7,7 +7,12 @@ import { LRUCache } from 'lru-cache';
 import type { DataKeyCacheOptions } from '../cache/types';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../errors';
 import { Metric, noMetrics, type Metrics } from '../observability';
-import type { DataKey, KeyRing } from './keyring';
+import type { DataKey, DataKeyAttestation, DataKeyContext, KeyRing, PartitionKind } from './keyring';
+
+/** Counts the key-service calls one request starts (for its cache metadata). */
+export interface KeyCallTrace {
+  keyServiceCalls: number;
+}
 
 const KEY_BYTES = 32;
 /** The envelope stores the key id and the wrapped key behind 16-bit lengths. */
@@ -29,14 +34,17 @@ interface CurrentKey {
 export class DataKeyCache {
   /** The name of the key ring, as written into every envelope. */
   readonly ringName: string;
+  /** The ring attests its data keys: envelopes are format v2 and v1 is never trusted. */
+  readonly attestsDataKeys: boolean;
   private readonly maxAgeMs: number;
   private readonly maxUses: number;
   private readonly metrics: Metrics;
   private readonly now: () => number;
   private readonly unwrapped: LRUCache<string, Uint8Array>;
   private readonly unwrapping = new Map<string, Promise<Uint8Array>>();
-  private current: CurrentKey | undefined;
-  private generating: Promise<CurrentKey> | undefined;
+  /** The sealing key per partition kind ('' when the caller names none). */
+  private readonly current = new Map<PartitionKind | '', CurrentKey>();
+  private readonly generating = new Map<PartitionKind | '', Promise<CurrentKey>>();
 
   constructor(
     private readonly ring: KeyRing,
@@ -46,10 +54,18 @@ export class DataKeyCache {
     } = {},
   ) {
     this.ringName = ring.name;
+    this.attestsDataKeys = ring.attestsDataKeys === true;
     this.maxAgeMs = positive(options.maxAgeMs ?? 300_000, 'dataKeys.maxAgeMs', false);
     this.maxUses = positive(options.maxUses ?? 10_000, 'dataKeys.maxUses', true);
     this.unwrapped = new LRUCache({
       max: positive(options.maxUnwrapped ?? 1_000, 'dataKeys.maxUnwrapped', true),
+      ttl: positive(options.maxUnwrappedAgeMs ?? 900_000, 'dataKeys.maxUnwrappedAgeMs', false),
+      // Age is measured on the cache's own clock, so tests can move it.
+      perf: { now: () => this.now() },
+      // Every check reads the clock (lru-cache otherwise reuses a reading until a timer fires).
+      ttlResolution: 0,
+      // A read does not renew the age: revocation is bounded by the first unwrap.
+      updateAgeOnGet: false,
     });
     this.metrics = options.metrics ?? noMetrics;
     this.now = options.now ?? Date.now;
@@ -58,23 +74,30 @@ export class DataKeyCache {
   /**
    * The data key to seal a new envelope with: the current one while it is younger than
    * `maxAgeMs` and has sealed fewer than `maxUses` envelopes, else a fresh one from the
-   * ring. Concurrent callers share one ring call; a failed call is not remembered. The
-   * key is shared with other callers: never modify it.
+   * ring. Data keys are per partition kind (`context.partitionKind`): a key made for one
+   * kind never seals another's envelope. Concurrent callers share one ring call; a
+   * failed call is not remembered. The key is shared with other callers: never modify it.
    * @throws KeyServiceError when the ring fails; the caller must then not write.
    */
-  async encryptionKey(): Promise<DataKey> {
+  async encryptionKey(context: DataKeyContext = {}, trace?: KeyCallTrace): Promise<DataKey> {
+    const kind = context.partitionKind ?? '';
     for (;;) {
-      const current = this.current;
+      const current = this.current.get(kind);
       if (current && current.uses < this.maxUses && this.now() - current.createdAt < this.maxAgeMs) {
         current.uses += 1;
         return current.key;
       }
       // The finally callback runs after this assignment, so a ring that fails
       // synchronously still leaves nothing behind.
-      this.generating ??= this.generate().finally(() => {
-        this.generating = undefined;
-      });
-      const fresh = await this.generating;
+      let generating = this.generating.get(kind);
+      if (!generating && trace) trace.keyServiceCalls += 1;
+      if (!generating) {
+        generating = this.generate(context).finally(() => {
+          this.generating.delete(kind);
+        });
+        this.generating.set(kind, generating);
+      }
+      const fresh = await generating;
       // A key made for waiting callers serves them even if the clock moved past
       // maxAgeMs meanwhile; only maxUses sends the surplus round again.
       if (fresh.uses < this.maxUses) {
@@ -86,18 +109,34 @@ export class DataKeyCache {
 
   /**
    * The plaintext of a wrapped data key from an envelope header, from the cache or the
-   * ring. Concurrent callers for the same key share one ring call. The returned bytes are
-   * the cached key itself: read them, never modify them.
+   * ring, for at most `maxUnwrappedAgeMs` after the ring unwrapped it. An attesting ring
+   * verifies `attestation` before it unwraps; the attestation and the partition kind are
+   * part of the cache key, so each is checked by the ring once. Concurrent callers for the
+   * same key share one ring call. The returned bytes are the cached key itself: read
+   * them, never modify them.
    * @throws KeyServiceError as the ring raised it (`invalid-ciphertext` / `not-found`
-   * when the ring cannot open this key); any other failure becomes reason `unknown`.
+   * when the ring cannot open this key, `bad-attestation`); any other failure becomes reason `unknown`.
    */
-  async decryptionKey(keyId: string, wrapped: Uint8Array): Promise<Uint8Array> {
-    const id = cacheKey(keyId, wrapped);
+  async decryptionKey(
+    keyId: string,
+    wrapped: Uint8Array,
+    context: DataKeyContext & { readonly attestation?: DataKeyAttestation } = {},
+    trace?: KeyCallTrace,
+  ): Promise<Uint8Array> {
+    const id = cacheKey(keyId, wrapped, context.partitionKind, context.attestation);
     const hit = this.unwrapped.get(id);
     if (hit) return hit;
     let pending = this.unwrapping.get(id);
     if (!pending) {
-      pending = this.unwrap(keyId, Uint8Array.from(wrapped))
+      if (trace) trace.keyServiceCalls += 1;
+      const attestation = context.attestation && {
+        signingKeyId: context.attestation.signingKeyId,
+        signature: Uint8Array.from(context.attestation.signature),
+      };
+      pending = this.unwrap(keyId, Uint8Array.from(wrapped), {
+        ...(context.partitionKind ? { partitionKind: context.partitionKind } : {}),
+        ...(attestation ? { attestation } : {}),
+      })
         .then((key) => {
           this.unwrapped.set(id, key);
           return key;
@@ -110,26 +149,33 @@ export class DataKeyCache {
     return pending;
   }
 
-  private async generate(): Promise<CurrentKey> {
+  private async generate(context: DataKeyContext): Promise<CurrentKey> {
     this.metrics.increment(Metric.KeyGenerate);
     let key: DataKey;
     try {
-      key = await this.ring.generateDataKey();
-      checkDataKey(this.ring.name, key);
+      key = await this.ring.generateDataKey(context);
+      checkDataKey(this.ring.name, key, this.attestsDataKeys);
     } catch (e) {
       throw this.failed('generate', e);
     }
     const entry: CurrentKey = { key, createdAt: this.now(), uses: 0 };
-    this.current = entry;
+    this.current.set(context.partitionKind ?? '', entry);
     // Reading your own writes never goes back to the ring.
-    this.unwrapped.set(cacheKey(key.keyId, key.wrapped), key.plaintext);
+    this.unwrapped.set(
+      cacheKey(key.keyId, key.wrapped, context.partitionKind, key.attestation),
+      key.plaintext,
+    );
     return entry;
   }
 
-  private async unwrap(keyId: string, wrapped: Uint8Array): Promise<Uint8Array> {
+  private async unwrap(
+    keyId: string,
+    wrapped: Uint8Array,
+    context: Parameters<KeyRing['unwrapDataKey']>[2],
+  ): Promise<Uint8Array> {
     this.metrics.increment(Metric.KeyUnwrap);
     try {
-      const key = await this.ring.unwrapDataKey(wrapped, keyId);
+      const key = await this.ring.unwrapDataKey(wrapped, keyId, context);
       if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) {
         throw new KeyServiceError(
           this.ring.name,
@@ -161,16 +207,49 @@ export class DataKeyCache {
   }
 }
 
-/** Key id and wrapped bytes together name one data key; JSON keeps the pair unambiguous. */
-function cacheKey(keyId: string, wrapped: Uint8Array): string {
+/**
+ * Key id and wrapped bytes name one data key; the partition kind and the attestation are
+ * what the ring checked it against. JSON keeps the tuple unambiguous.
+ */
+function cacheKey(
+  keyId: string,
+  wrapped: Uint8Array,
+  kind: PartitionKind | undefined,
+  attestation: DataKeyAttestation | undefined,
+): string {
   return JSON.stringify([
     keyId,
-    Buffer.from(wrapped.buffer, wrapped.byteOffset, wrapped.length).toString('base64'),
+    base64(wrapped),
+    kind ?? '',
+    attestation ? [attestation.signingKeyId, base64(attestation.signature)] : null,
   ]);
 }
 
-function checkDataKey(ring: string, key: DataKey): void {
+function base64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64');
+}
+
+function checkDataKey(ring: string, key: DataKey, attests: boolean): void {
   const problems: string[] = [];
+  const attestation = key?.attestation;
+  if (attests) {
+    const sid =
+      typeof attestation?.signingKeyId === 'string' ? Buffer.byteLength(attestation.signingKeyId) : 0;
+    const sig = attestation?.signature;
+    if (
+      sid === 0 ||
+      sid > MAX_FIELD_BYTES ||
+      !(sig instanceof Uint8Array) ||
+      sig.length === 0 ||
+      sig.length > MAX_FIELD_BYTES
+    ) {
+      problems.push(
+        'an attesting ring returned no usable attestation (signing key id and signature, 1 to 65535 bytes each)',
+      );
+    }
+  } else if (attestation !== undefined) {
+    problems.push('a ring that does not declare attestsDataKeys returned an attestation');
+  }
   if (!(key?.plaintext instanceof Uint8Array) || key.plaintext.length !== KEY_BYTES) {
     problems.push(`plaintext is ${describeLength(key?.plaintext)}, expected ${KEY_BYTES} bytes`);
   }

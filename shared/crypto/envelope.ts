@@ -1,7 +1,9 @@
 /**
- * Envelope format v1: the bytes stored for one cache partition. The layout, key
- * derivation, AAD, compression and a test vector are in docs/envelope.md; keep the two
- * in step (test/unit/crypto/envelope-vector.test.ts checks the vector).
+ * Envelope formats v1 and v2: the bytes stored for one cache partition. v2 adds a
+ * data-key attestation (a signature by the ring's signing key) and is the only format
+ * rings that attest their data keys (Key Vault) read or write; the others write v1. The
+ * layout, key derivation, AAD, compression and test vectors are in docs/envelope.md;
+ * keep the two in step (test/unit/crypto/envelope-vector.test.ts checks the vectors).
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
@@ -12,11 +14,14 @@ import {
   KeyServiceError,
   KeyServiceFailure,
 } from '../errors';
-import type { DataKeyCache } from './data-key-cache';
+import type { DataKeyCache, KeyCallTrace } from './data-key-cache';
+import type { DataKeyAttestation, DataKeyContext } from './keyring';
 
 /** ASCII `MCCE` (msal-cloud-cache envelope). */
 const MAGIC = Uint8Array.of(0x4d, 0x43, 0x43, 0x45);
 const VERSION = 1;
+/** The attested format: v1's header plus the signing key id and signature after the wrapped key. */
+const VERSION_ATTESTED = 2;
 const FLAG_COMPRESSED = 0x01;
 const KNOWN_FLAGS = FLAG_COMPRESSED;
 const KEY_BYTES = 32;
@@ -32,7 +37,7 @@ const MAX_INFLATED_BYTES = 8 * 1024 * 1024;
 
 /** The fields of an envelope header, as {@link parseEnvelopeHeader} reads them. */
 export interface EnvelopeHeader {
-  /** Format version; this build reads 1. */
+  /** Format version; this build reads 1 and 2. */
   readonly version: number;
   /** The flags byte as stored. */
   readonly flags: number;
@@ -44,6 +49,8 @@ export interface EnvelopeHeader {
   readonly keyId: string;
   /** The data key as the key ring wrapped it (a view into the blob). */
   readonly wrappedKey: Uint8Array;
+  /** Format v2 only: who signed the data key and the signature (views into the blob). */
+  readonly attestation?: DataKeyAttestation;
   /** HKDF salt of the item key (16 bytes, a view into the blob). */
   readonly salt: Uint8Array;
   /** AES-GCM nonce (12 bytes, a view into the blob). */
@@ -73,7 +80,8 @@ export interface EnvelopeOptions {
 }
 
 /**
- * Seals and opens envelopes (format v1) bound to a partition key.
+ * Seals and opens envelopes (format v1, or v2 under a ring that attests its data keys)
+ * bound to a partition key.
  * @example
  * const envelope = new Envelope({ keys: new DataKeyCache(keyRing) });
  * const blob = await envelope.seal(Buffer.from(msalJson), storeKey);
@@ -109,23 +117,34 @@ export class Envelope {
    * Encrypts `plaintext` (MSAL cache JSON) into an envelope that opens only under
    * `partitionKey`.
    * @throws KeyServiceError when no data key can be had: write nothing.
+   * `context.partitionKind` picks a data key made for that kind (rings may bind it).
    * @throws ConfigurationError when `partitionKey` is empty or longer than 512 bytes.
    */
-  async seal(plaintext: Uint8Array, partitionKey: string): Promise<Uint8Array> {
+  async seal(
+    plaintext: Uint8Array,
+    partitionKey: string,
+    context: DataKeyContext = {},
+    trace?: KeyCallTrace,
+  ): Promise<Uint8Array> {
     const partition = partitionKeyBytes(partitionKey);
-    const dataKey = await this.keys.encryptionKey();
+    const dataKey = await this.keys.encryptionKey(context, trace);
     const deflated = this.compress(plaintext);
     const keyId = Buffer.from(dataKey.keyId, 'utf8');
     const salt = this.take(SALT_BYTES);
     const nonce = this.take(NONCE_BYTES);
+    const attestation = dataKey.attestation;
+    const signer = attestation ? Buffer.from(attestation.signingKeyId, 'utf8') : undefined;
     const header = concat(
       MAGIC,
-      [VERSION, deflated ? FLAG_COMPRESSED : 0, this.ringName.length],
+      [attestation ? VERSION_ATTESTED : VERSION, deflated ? FLAG_COMPRESSED : 0, this.ringName.length],
       this.ringName,
       uint16(keyId.length),
       keyId,
       uint16(dataKey.wrapped.length),
       dataKey.wrapped,
+      ...(attestation && signer
+        ? [uint16(signer.length), signer, uint16(attestation.signature.length), attestation.signature]
+        : []),
       salt,
       nonce,
     );
@@ -143,9 +162,17 @@ export class Envelope {
    * serve it, and replace it only by a conditional write.
    * @throws KeyServiceError when the key service is throttled, unavailable, denies
    * access or is disabled: the blob may be fine, so do not overwrite it.
+   * `context.partitionKind` is the kind of the partition being read (from the caller,
+   * never from the blob). Under a ring that attests its data keys, only v2 envelopes
+   * whose attestation verifies are opened (`unattested` / `bad-attestation` otherwise).
    * @throws ConfigurationError when `partitionKey` is empty or longer than 512 bytes.
    */
-  async open(blob: Uint8Array, partitionKey: string): Promise<Uint8Array> {
+  async open(
+    blob: Uint8Array,
+    partitionKey: string,
+    context: DataKeyContext = {},
+    trace?: KeyCallTrace,
+  ): Promise<Uint8Array> {
     const partition = partitionKeyBytes(partitionKey);
     const header = parseEnvelopeHeader(blob);
     if (header.keyRing !== this.keys.ringName) {
@@ -155,10 +182,40 @@ export class Envelope {
           'configure that key ring to read it, or let the cache replace it',
       );
     }
+    if (this.keys.attestsDataKeys && !header.attestation) {
+      throw new EnvelopeError(
+        EnvelopeFailure.Unattested,
+        `format v${header.version} carries no data-key attestation, and under key ring ${quote(header.keyRing)} ` +
+          'anyone who can read the public key can make such an envelope; it is never trusted, and the next write replaces it',
+      );
+    }
+    if (!this.keys.attestsDataKeys && header.attestation) {
+      throw new EnvelopeError(
+        EnvelopeFailure.UnsupportedVersion,
+        `format v${header.version} (attested) is written only by key rings that sign their data keys; ` +
+          `key ring ${quote(header.keyRing)} here does not`,
+      );
+    }
     let dataKey: Uint8Array;
     try {
-      dataKey = await this.keys.decryptionKey(header.keyId, header.wrappedKey);
+      dataKey = await this.keys.decryptionKey(
+        header.keyId,
+        header.wrappedKey,
+        {
+          ...(context.partitionKind ? { partitionKind: context.partitionKind } : {}),
+          ...(header.attestation ? { attestation: header.attestation } : {}),
+        },
+        trace,
+      );
     } catch (e) {
+      if (e instanceof KeyServiceError && e.reason === KeyServiceFailure.BadAttestation) {
+        throw new EnvelopeError(
+          EnvelopeFailure.BadAttestation,
+          `the data key of master key ${quote(header.keyId)} is not attested by the configured signing key; ` +
+            'the header was forged or altered, and the next write replaces it',
+          { cause: e },
+        );
+      }
       if (
         e instanceof KeyServiceError &&
         (e.reason === KeyServiceFailure.InvalidCiphertext || e.reason === KeyServiceFailure.NotFound)
@@ -238,10 +295,10 @@ export function parseEnvelopeHeader(blob: Uint8Array): EnvelopeHeader {
   }
   const reader = new Reader(blob, MAGIC.length);
   const version = reader.byte('version');
-  if (version !== VERSION) {
+  if (version !== VERSION && version !== VERSION_ATTESTED) {
     throw new EnvelopeError(
       EnvelopeFailure.UnsupportedVersion,
-      `format version ${version}; this build reads version ${VERSION}. Upgrade every reader before a newer writer shares the store`,
+      `format version ${version}; this build reads versions ${VERSION} and ${VERSION_ATTESTED}. Upgrade every reader before a newer writer shares the store`,
     );
   }
   const flags = reader.byte('flags');
@@ -255,6 +312,13 @@ export function parseEnvelopeHeader(blob: Uint8Array): EnvelopeHeader {
   const keyId = reader.text(reader.uint16('key id length'), 'key id');
   const wrappedKey = reader.bytes(reader.uint16('wrapped key length'), 'wrapped key');
   if (wrappedKey.length === 0) throw malformed('the wrapped key is empty');
+  let attestation: DataKeyAttestation | undefined;
+  if (version === VERSION_ATTESTED) {
+    const signingKeyId = reader.text(reader.uint16('signing key id length'), 'signing key id');
+    const signature = reader.bytes(reader.uint16('signature length'), 'signature');
+    if (signature.length === 0) throw malformed('the signature is empty');
+    attestation = { signingKeyId, signature };
+  }
   const salt = reader.bytes(SALT_BYTES, 'salt');
   const nonce = reader.bytes(NONCE_BYTES, 'nonce');
   const headerLength = reader.offset;
@@ -269,6 +333,7 @@ export function parseEnvelopeHeader(blob: Uint8Array): EnvelopeHeader {
     keyRing,
     keyId,
     wrappedKey,
+    ...(attestation ? { attestation } : {}),
     salt,
     nonce,
     headerLength,

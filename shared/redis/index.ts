@@ -1,10 +1,14 @@
 /**
  * `msal-cloud-cache/redis`: the token store on Redis or Valkey (ElastiCache, Azure Managed
  * Redis, self-hosted), on `@redis/client` (an optional peer: only this entry point loads it).
+ * Importing it also lets `createTokenCacheFromEnv()` (from `/aws` or `/azure`) build it for
+ * `TOKEN_CACHE_STORE=redis`.
  * @example
  * import { RedisStore } from 'msal-cloud-cache/redis';
  * const store = new RedisStore({ clientOptions: { url: 'rediss://my-cache.example:6380' } });
  */
+import './peers';
+
 export {
   RedisStore,
   redisItemSize,
@@ -18,3 +22,4 @@ export {
   type RedisStoreConfigOptions,
   type RedisStoreOptions,
 } from './redis-store';
+export { createRedisStoreFromConfig } from './from-config';

@@ -5,7 +5,16 @@
  */
 import { ConfigurationError, VersionConflictError } from '../errors';
 import { assertItemSize, DYNAMODB_MAX_ITEM_BYTES, utf8Length } from './limits';
-import { epochSeconds, type StoredItem, type TokenStore, type WriteOptions } from './store';
+import {
+  checkLeaseTtl,
+  epochSeconds,
+  leaseItemKey,
+  type LeaseOptions,
+  type LeaseStore,
+  type StoredItem,
+  type TokenStore,
+  type WriteOptions,
+} from './store';
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -14,6 +23,9 @@ export interface MemoryStoreOptions {
   /** Clock in epoch milliseconds, for expiry. @default Date.now */
   readonly now?: () => number;
 }
+
+/** Lease records kept before expired ones are swept. */
+const LEASE_SWEEP_AT = 1024;
 
 interface Entry {
   readonly blob: Uint8Array;
@@ -26,11 +38,13 @@ interface Entry {
  * reused, not even after a delete or an expiry.
  * @example const store = new MemoryStore({ now: () => fakeNow });
  */
-export class MemoryStore implements TokenStore {
+export class MemoryStore implements TokenStore, LeaseStore {
   readonly name = 'memory';
   readonly maxItemBytes: number;
   private readonly now: () => number;
   private readonly items = new Map<string, Entry>();
+  /** Leases by lease item key: apart from items, so a read can never return one. */
+  private readonly leases = new Map<string, { readonly owner: string; readonly until: number }>();
   private counter = 0;
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -77,9 +91,35 @@ export class MemoryStore implements TokenStore {
     this.items.delete(key);
   }
 
-  /** Removes every item (for tests). */
+  async acquireLease(key: string, options: LeaseOptions): Promise<boolean> {
+    checkLeaseTtl(options.ttlMs);
+    const leaseKey = leaseItemKey(key);
+    const now = this.now();
+    // No await between the check and the set: atomic in one process.
+    const held = this.leases.get(leaseKey);
+    if (held && held.until > now) return false;
+    // Leases nobody released expire on their own: sweep them so the map stays bounded.
+    if (this.leases.size >= LEASE_SWEEP_AT) {
+      for (const [k, l] of this.leases) if (l.until <= now) this.leases.delete(k);
+    }
+    this.leases.set(leaseKey, { owner: options.owner, until: now + options.ttlMs });
+    return true;
+  }
+
+  async releaseLease(key: string, owner: string): Promise<void> {
+    const leaseKey = leaseItemKey(key);
+    if (this.leases.get(leaseKey)?.owner === owner) this.leases.delete(leaseKey);
+  }
+
+  /** Number of lease records held, live or expired (for tests). */
+  get leaseCount(): number {
+    return this.leases.size;
+  }
+
+  /** Removes every item and lease (for tests). */
   clear(): void {
     this.items.clear();
+    this.leases.clear();
   }
 
   private live(key: string): Entry | undefined {

@@ -4,8 +4,15 @@
  * with a fixture backed by its real server (dynalite, cosmosdb-server) or none (memory).
  */
 import { randomBytes } from 'node:crypto';
-import { SizeLimitError, VersionConflictError } from '../../shared/errors';
-import type { StoredItem, TokenStore, WriteOptions } from '../../shared/store/store';
+import { ConfigurationError, SizeLimitError, VersionConflictError } from '../../shared/errors';
+import {
+  hasLeases,
+  leaseItemKey,
+  type LeaseStore,
+  type StoredItem,
+  type TokenStore,
+  type WriteOptions,
+} from '../../shared/store/store';
 
 /** What a store's test hands to {@link runStoreContract}. */
 export interface StoreFixture {
@@ -13,6 +20,11 @@ export interface StoreFixture {
   readonly store: TokenStore;
   /** Sets the store's injected clock (epoch ms). Without it, expiry is checked with already-expired items. */
   readonly clock?: { set(ms: number): void };
+  /**
+   * Leases expire by the server's own clock (e.g. Redis `SET NX PX`), not the injected one:
+   * the lease expiry test then waits real time instead of moving `clock`.
+   */
+  readonly serverClockLeases?: boolean;
   /** Releases whatever setup started. */
   teardown(): Promise<void>;
 }
@@ -337,6 +349,111 @@ export function runStoreContract(name: string, setup: () => Promise<StoreFixture
 
         expectSameBytes((await readLive(key)).blob, blob);
       });
+    });
+
+    describe('leases', () => {
+      function leases(): TokenStore & LeaseStore {
+        const s = store();
+        if (!hasLeases(s)) throw new Error(`${s.name} does not implement acquireLease/releaseLease`);
+        return s;
+      }
+      const TTL = 2000;
+
+      /** Moves the clock past the lease, or waits it out on a store without a clock. */
+      const fakeLeaseClock = (): boolean => fixture?.clock !== undefined && !fixture.serverClockLeases;
+
+      async function outlive(ttlMs: number): Promise<void> {
+        if (fakeLeaseClock()) setNow(nowMs + ttlMs);
+        else await new Promise((done) => setTimeout(done, ttlMs + 50));
+      }
+
+      it('is implemented', () => {
+        expect(hasLeases(store())).toBe(true);
+      });
+
+      it('is granted on a free key and refused while live, to other owners and the same one', async () => {
+        const key = freshKey();
+
+        await expect(leases().acquireLease(key, { owner: 'a', ttlMs: TTL })).resolves.toBe(true);
+
+        await expect(leases().acquireLease(key, { owner: 'b', ttlMs: TTL })).resolves.toBe(false);
+        await expect(leases().acquireLease(key, { owner: 'a', ttlMs: TTL })).resolves.toBe(false);
+      });
+
+      it(`is granted to exactly one of ${WRITERS} concurrent owners`, async () => {
+        const key = freshKey();
+
+        const granted = await Promise.all(
+          Array.from({ length: WRITERS }, (_, i) =>
+            leases().acquireLease(key, { owner: `o${i}`, ttlMs: TTL }),
+          ),
+        );
+
+        expect(granted.filter(Boolean)).toHaveLength(1);
+      });
+
+      it('is released by its owner only; a release by another owner or of no lease is a no-op', async () => {
+        const key = freshKey();
+        await leases().acquireLease(key, { owner: 'a', ttlMs: TTL });
+
+        await leases().releaseLease(key, 'b');
+        await expect(leases().acquireLease(key, { owner: 'c', ttlMs: TTL })).resolves.toBe(false);
+        await leases().releaseLease(key, 'a');
+        await expect(leases().releaseLease(freshKey(), 'a')).resolves.toBeUndefined();
+
+        await expect(leases().acquireLease(key, { owner: 'c', ttlMs: TTL })).resolves.toBe(true);
+      });
+
+      it('expires on its own: once now reaches until, exactly one new owner takes it over', async () => {
+        const key = freshKey();
+        const ttlMs = fakeLeaseClock() ? TTL : 300;
+        await leases().acquireLease(key, { owner: 'dead', ttlMs });
+
+        await outlive(ttlMs);
+        const granted = await Promise.all(
+          Array.from({ length: WRITERS }, (_, i) =>
+            leases().acquireLease(key, { owner: `o${i}`, ttlMs: TTL }),
+          ),
+        );
+
+        expect(granted.filter(Boolean)).toHaveLength(1);
+        // The dead owner's late release does not free the new owner's lease.
+        await leases().releaseLease(key, 'dead');
+        await expect(leases().acquireLease(key, { owner: 'late', ttlMs: TTL })).resolves.toBe(false);
+      });
+
+      it("never reads as a cache item, and leaves the key's own item alone", async () => {
+        const key = freshKey();
+        await leases().acquireLease(key, { owner: 'a', ttlMs: TTL });
+
+        await expect(store().read(key)).resolves.toBeUndefined();
+        await expect(store().read(leaseItemKey(key))).resolves.toBeUndefined();
+        const version = await store().write(key, bytes('tokens'), create());
+        const item = await readLive(key);
+        expectSameBytes(item.blob, bytes('tokens'));
+        expect(item.version).toBe(version);
+        await store().delete(key);
+        await expect(store().read(key)).resolves.toBeUndefined();
+
+        await expect(leases().acquireLease(key, { owner: 'b', ttlMs: TTL })).resolves.toBe(false);
+      });
+
+      it('is not blocked by an item under the key', async () => {
+        const key = freshKey();
+        await store().write(key, bytes('tokens'), create());
+
+        await expect(leases().acquireLease(key, { owner: 'a', ttlMs: TTL })).resolves.toBe(true);
+        expectSameBytes((await readLive(key)).blob, bytes('tokens'));
+      });
+
+      it.each([0, -1, 1.5, 60_001, Number.NaN])(
+        'rejects ttlMs %p with a ConfigurationError',
+        async (ttlMs) => {
+          await expect(leases().acquireLease(freshKey(), { owner: 'a', ttlMs })).rejects.toBeInstanceOf(
+            ConfigurationError,
+          );
+        },
+      );
     });
 
     describe('size limit', () => {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfigVariables, loadConfig } from '../../shared/config';
+import { FunctionVariables, loadFunctionConfig } from '../../functions/core/config';
 
 /*
  * No Bicep compiler or ARM validator can be installed on this machine (the Bicep CLI ships
@@ -242,7 +242,15 @@ describe('infra/azure/azuredeploy.json', () => {
         enableSoftDelete: true,
         enablePurgeProtection: true,
       });
-      const key = one('Microsoft.KeyVault/vaults/keys').properties as {
+      // Two keys since issue 11: the RSA wrapping key (keyName) and the EC signing key (signingKeyName).
+      const keyNamed = (parameter: string): Resource => {
+        const found = resourcesOf('Microsoft.KeyVault/vaults/keys').filter((r) =>
+          r.name.includes(`parameters('${parameter}')`),
+        );
+        expect(found).toHaveLength(1);
+        return found[0];
+      };
+      const key = keyNamed('keyName').properties as {
         kty: string;
         keySize: number;
         keyOps: string[];
@@ -254,6 +262,11 @@ describe('infra/azure/azuredeploy.json', () => {
       expect(key.kty).toBe('RSA');
       expect(key.keySize).toBeGreaterThanOrEqual(3072);
       expect(key.keyOps.sort()).toEqual(['unwrapKey', 'wrapKey']);
+      const signing = keyNamed('signingKeyName').properties as typeof key & { curveName: string };
+      expect(signing.kty).toBe('EC');
+      expect(signing.curveName).toBe('P-256');
+      expect(signing.keyOps.sort()).toEqual(['sign', 'verify']);
+      expect(signing.rotationPolicy.attributes.expiryTime).toBe("[parameters('keyExpiresAfter')]");
       expect(key.rotationPolicy.attributes.expiryTime).toBe("[parameters('keyExpiresAfter')]");
       expect(key.rotationPolicy.lifetimeActions).toContainEqual({
         trigger: { timeAfterCreate: "[parameters('keyRotateAfter')]" },
@@ -267,7 +280,11 @@ describe('infra/azure/azuredeploy.json', () => {
     it('runs Node on Flex Consumption with a system-assigned identity and HTTPS only', () => {
       const app = site();
       expect(app.kind).toContain('functionapp');
-      expect(app.identity).toEqual({ type: 'SystemAssigned' });
+      // The system identity holds the data-plane roles; the user-assigned one is the federated credential.
+      expect(app.identity).toEqual({
+        type: 'SystemAssigned, UserAssigned',
+        userAssignedIdentities: { "[variables('identityId')]": {} },
+      });
       expect(app.properties).toMatchObject({
         httpsOnly: true,
         functionAppConfig: {
@@ -280,12 +297,39 @@ describe('infra/azure/azuredeploy.json', () => {
       });
     });
 
-    it('has app settings that shared/config.ts knows and accepts, pointing at Cosmos DB and Key Vault', () => {
-      const settings = (
+    it('defaults to a Node.js major that CI tests (.ci/run runs the suite on 22 and 24) and allows no other', () => {
+      const ci = fs.readFileSync(path.join(__dirname, '../../.ci/run'), 'utf8');
+      const tested = [...ci.matchAll(/node_bin (\d+)\)/g)].map((m) => m[1]).sort();
+      const parameter = template.parameters.nodeVersion as unknown as {
+        defaultValue: string;
+        allowedValues: string[];
+      };
+
+      expect(tested).toEqual(['22', '24']);
+      expect(tested).toContain(parameter.defaultValue);
+      expect([...parameter.allowedValues].sort()).toEqual(tested);
+    });
+
+    /** The value of `[if(variables('federated'), 'a', b)]` for one credential, or the value itself. */
+    const forCredential = (value: string, federated: boolean): string => {
+      const m = /^\[if\(variables\('federated'\), '([^']*)', (.+)\)\]$/.exec(value);
+      if (!m) return value;
+      if (federated) return m[1];
+      return /^'([^']*)'$/.exec(m[2])?.[1] ?? `[${m[2]}]`;
+    };
+    const settingsFor = (credential: 'secret' | 'federated') =>
+      (
         site().properties as { siteConfig: { appSettings: { name: string; value: string }[] } }
-      ).siteConfig.appSettings;
+      ).siteConfig.appSettings.map(({ name, value }) => ({
+        name: forCredential(name, credential === 'federated'),
+        value: forCredential(value, credential === 'federated'),
+      }));
+
+    it('has app settings that shared/config.ts knows and accepts, pointing at Cosmos DB and Key Vault', () => {
+      expect(template.parameters.credential.defaultValue).toBe('secret');
+      const settings = settingsFor('secret');
       const platform = new Set(['AzureWebJobsStorage__accountName', 'APPLICATIONINSIGHTS_CONNECTION_STRING']);
-      const known = new Set<string>(ConfigVariables);
+      const known = new Set<string>(FunctionVariables);
       for (const { name } of settings)
         expect({ name, known: platform.has(name) || known.has(name) }).toEqual({ name, known: true });
 
@@ -294,10 +338,15 @@ describe('infra/azure/azuredeploy.json', () => {
       const resolved: Record<string, string> = {
         MSAL_AUTHORITY: `https://login.microsoftonline.com/${tenant}`,
         MSAL_CLIENT_SECRET: 'resolved-from-key-vault',
+        MSAL_MANAGED_IDENTITY_CLIENT_ID: '3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a',
         TOKEN_CACHE_COSMOS_ENDPOINT: 'https://msalcache-cosmos-abc.documents.azure.com:443/',
         TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://msalcachekvabc.vault.azure.net/keys/token-cache-wrap',
+        TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: 'https://msalcachekvabc.vault.azure.net/keys/token-cache-sign',
       };
-      const parameterValues: Record<string, string> = { clientId: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0' };
+      const parameterValues: Record<string, string> = {
+        clientId: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0',
+        apiRequiredScopes: 'access_as_user',
+      };
       const env: Record<string, string> = {};
       for (const { name, value } of settings) {
         if (platform.has(name)) continue;
@@ -312,12 +361,93 @@ describe('infra/azure/azuredeploy.json', () => {
         /^\[format\('@Microsoft\.KeyVault\(/,
       );
 
-      const config = loadConfig(env);
+      const config = loadFunctionConfig(env);
       expect(config.store).toMatchObject({ kind: 'cosmos', databaseId: 'msal', containerId: 'token-cache' });
       expect(config.store).not.toHaveProperty('key');
-      expect(config.keyRing).toEqual({ kind: 'azure-keyvault', keyId: resolved.TOKEN_CACHE_KEYVAULT_KEY_ID });
+      expect(config.keyRing).toEqual({
+        kind: 'azure-keyvault',
+        keyId: resolved.TOKEN_CACHE_KEYVAULT_KEY_ID,
+        signingKeyId: resolved.TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID,
+      });
       expect(config.azureCredential).toBe('default');
       expect(config.msal.credential.kind).toBe('secret');
+      expect(config.api.requiredScopes).toEqual(['access_as_user']);
+    });
+
+    it('requires apiRequiredScopes at deploy time: no default, at least one character, passed as API_REQUIRED_SCOPES', () => {
+      const parameter = template.parameters.apiRequiredScopes as {
+        defaultValue?: unknown;
+        minLength?: number;
+      };
+      const settings = (
+        site().properties as { siteConfig: { appSettings: { name: string; value: string }[] } }
+      ).siteConfig.appSettings;
+
+      expect(parameter).not.toHaveProperty('defaultValue');
+      expect(parameter.minLength).toBe(1);
+      expect(settings.find((s) => s.name === 'API_REQUIRED_SCOPES')?.value).toBe(
+        "[parameters('apiRequiredScopes')]",
+      );
+    });
+
+    it("with credential 'federated': no secret, the user-assigned identity as the client assertion", () => {
+      const settings = settingsFor('federated');
+      const known = new Set<string>(FunctionVariables);
+      expect(settings.map((s) => s.name)).not.toContain('MSAL_CLIENT_SECRET');
+      const env: Record<string, string> = {
+        MSAL_AUTHORITY: 'https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47',
+        MSAL_MANAGED_IDENTITY_CLIENT_ID: '3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a',
+        TOKEN_CACHE_COSMOS_ENDPOINT: 'https://msalcache-cosmos-abc.documents.azure.com:443/',
+        TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://msalcachekvabc.vault.azure.net/keys/token-cache-wrap',
+      };
+      for (const { name, value } of settings) {
+        if (!known.has(name) || name in env) continue;
+        const param = /^\[parameters\('([^']+)'\)\]$/.exec(value)?.[1];
+        env[name] = param
+          ? String(
+              param === 'clientId'
+                ? '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0'
+                : template.parameters[param].defaultValue,
+            )
+          : value;
+      }
+      expect(settings.find((s) => s.name === 'MSAL_MANAGED_IDENTITY_CLIENT_ID')?.value).toBe(
+        "[reference(variables('identityId'), '2023-01-31').clientId]",
+      );
+
+      const config = loadFunctionConfig(env);
+      expect(config.msal.credential).toEqual({
+        kind: 'azure-managed-identity',
+        clientId: '3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a',
+      });
+    });
+
+    it('has a user-assigned identity, and the client secret and its role only with the secret credential', () => {
+      expect(one('Microsoft.ManagedIdentity/userAssignedIdentities').name).toBe(
+        "[variables('identityName')]",
+      );
+      expect(template.parameters.clientSecret.defaultValue).toBe('');
+      expect(one('Microsoft.KeyVault/vaults/secrets')).toMatchObject({
+        condition: "[not(variables('federated'))]",
+      });
+      const secretRole = resourcesOf('Microsoft.Authorization/roleAssignments').find((r) =>
+        (r.scope ?? '').includes('/secrets/'),
+      );
+      expect(secretRole).toMatchObject({ condition: "[not(variables('federated'))]" });
+      expect(template.variables.federated).toBe("[equals(parameters('credential'), 'federated')]");
+    });
+
+    it('outputs the issuer, subject and audience of the federated credential to register', () => {
+      expect(template.outputs.federatedIssuer.value).toBe(
+        "[format('{0}{1}/v2.0', environment().authentication.loginEndpoint, parameters('tenantId'))]",
+      );
+      expect(template.outputs.federatedSubject.value).toBe(
+        "[reference(variables('identityId'), '2023-01-31').principalId]",
+      );
+      expect(template.outputs.federatedAudience.value).toBe('api://AzureADTokenExchange');
+      expect(template.outputs.managedIdentityClientId.value).toBe(
+        "[reference(variables('identityId'), '2023-01-31').clientId]",
+      );
     });
   });
 
@@ -353,21 +483,56 @@ describe('infra/azure/azuredeploy.json', () => {
       expect(args.slice(2)).toEqual(container.segments.slice(1));
     });
 
-    it('gives the Function App Key Vault Crypto User on the wrapping key only', () => {
-      const keyAssignments = roleAssignments().filter(
-        (r) => roleOf(r) === "'12338af0-0e69-4776-bea7-57ae8d297424'",
+    // Issue 11, point 5: no longer Key Vault Crypto User (12338af0…: keys/update, backup,
+    // encrypt/decrypt, sign/verify on any key it is assigned to).
+    const ENCRYPTION_USER = "'e147488a-f6f5-4113-8e2d-b22465e65bf6'"; // Key Vault Crypto Service Encryption User
+    const keyNamed = (parameter: string): Address =>
+      addressOf(
+        resourcesOf('Microsoft.KeyVault/vaults/keys').find((r) =>
+          r.name.includes(`parameters('${parameter}')`),
+        )!,
       );
+
+    it('gives the Function App Key Vault Crypto Service Encryption User on the wrapping key only', () => {
+      const keyAssignments = roleAssignments().filter((r) => roleOf(r) === ENCRYPTION_USER);
       expect(keyAssignments).toHaveLength(1);
-      expect(
-        equal(addressOfScope(keyAssignments[0].scope!), addressOfDeclared('Microsoft.KeyVault/vaults/keys')),
-      ).toBe(true);
+      expect(equal(addressOfScope(keyAssignments[0].scope!), keyNamed('keyName'))).toBe(true);
+      expect(roleAssignments().map(roleOf)).not.toContain("'12338af0-0e69-4776-bea7-57ae8d297424'");
+    });
+
+    it('gives it a custom role with exactly keys/read and keys/sign/action, on the signing key only', () => {
+      const definition = one('Microsoft.Authorization/roleDefinitions');
+      const props = definition.properties as {
+        type: string;
+        permissions: {
+          actions: string[];
+          notActions: string[];
+          dataActions: string[];
+          notDataActions: string[];
+        }[];
+        assignableScopes: string[];
+      };
+      expect(props.type).toBe('CustomRole');
+      expect(props.permissions).toEqual([
+        {
+          actions: [],
+          notActions: [],
+          dataActions: ['Microsoft.KeyVault/vaults/keys/read', 'Microsoft.KeyVault/vaults/keys/sign/action'],
+          notDataActions: [],
+        },
+      ]);
+      expect(props.assignableScopes).toEqual(['[resourceGroup().id]']);
+      const signer = roleAssignments().filter((r) => roleOf(r) === deref(expressionOf(definition.name)!));
+      expect(signer).toHaveLength(1);
+      expect(equal(addressOfScope(signer[0].scope!), keyNamed('signingKeyName'))).toBe(true);
     });
 
     it('gives it Key Vault Secrets User on the client secret only, and Blob Data Owner on its own storage', () => {
       const byRole = new Map(roleAssignments().map((r) => [roleOf(r), addressOfScope(r.scope!)]));
       expect([...byRole.keys()].sort()).toEqual(
         [
-          "'12338af0-0e69-4776-bea7-57ae8d297424'", // Key Vault Crypto User
+          ENCRYPTION_USER,
+          deref(expressionOf(one('Microsoft.Authorization/roleDefinitions').name)!), // the key signer (custom)
           "'4633458b-17de-408a-b874-0445c86b69e6'", // Key Vault Secrets User
           "'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'", // Storage Blob Data Owner
         ].sort(),

@@ -6,6 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { TokenCache, createApp } from '../../infra';
+import { ensureLambdaBundles } from '../support/lambda-bundles';
 
 interface Finding {
   rule: string;
@@ -57,8 +58,9 @@ function acknowledgements(root: IConstruct): { id: string; reason: string; path:
 const tmp = (name: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `cdk-nag-${name}-`));
 
 describe('cdk-nag AwsSolutions', () => {
-  // Bundling is skipped: nag reads the templates, not the code.
-  const context = { 'aws:cdk:bundling-stacks': [] };
+  // Nag reads the templates, not the code; the stack still needs its prebuilt bundles to exist.
+  const context = { apiRequiredScopes: 'access_as_user' };
+  beforeAll(() => ensureLambdaBundles());
 
   describe('the deployable app', () => {
     let app: App;

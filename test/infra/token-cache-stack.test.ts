@@ -5,13 +5,15 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import {
   FUNCTION_ENV,
+  METRICS_ENV,
   PLACEHOLDER_CLIENT_ID,
   PLACEHOLDER_TENANT_ID,
   TOKEN_CACHE_ENV,
   TokenCacheStack,
   createApp,
 } from '../../infra';
-import { loadConfig } from '../../shared/config';
+import { ensureLambdaBundles } from '../support/lambda-bundles';
+import { loadFunctionConfig } from '../../functions/core/config';
 
 interface Statement {
   Action: string | string[];
@@ -31,14 +33,15 @@ const CLIENT = '66666666-7777-8888-9999-000000000000';
 const ISSUER = `https://login.microsoftonline.com/${TENANT}/v2.0`;
 
 describe('TokenCacheStack', () => {
-  // Bundling is skipped here (the bundle test builds the code); one synth for the whole file.
+  // The prebuilt bundles are the functions' code (the bundle test runs them); one synth for the whole file.
   let stack: TokenCacheStack;
   let template: Template;
   const id = (c: { node: { defaultChild?: unknown } }): string =>
     stack.getLogicalId(c.node.defaultChild as never);
 
-  beforeAll(() => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  beforeAll(async () => {
+    await ensureLambdaBundles();
+    const app = new App();
     stack = new TokenCacheStack(app, 'Stack', {
       tenantId: TENANT,
       clientId: CLIENT,
@@ -47,6 +50,7 @@ describe('TokenCacheStack', () => {
       daemonDownstreamUrl: 'https://downstream.example/jobs',
       daemonScope: 'api://downstream/.default',
       daemonSchedule: events.Schedule.rate(Duration.minutes(5)),
+      apiRequiredScopes: ['access_as_user'],
     });
     template = Template.fromStack(stack);
   });
@@ -73,12 +77,12 @@ describe('TokenCacheStack', () => {
       expect(latest).toMatch(/^nodejs\d+\.x$/);
     });
 
-    it('enable source maps and log to their own retained log group', () => {
+    it('run without source maps (they cost a fifth of the import) and log to their own retained log group', () => {
       for (const fn of [stack.webApi, stack.daemon]) {
         const props = fnResource(fn).Properties as FunctionResource['Properties'] & {
           LoggingConfig: { LogGroup: unknown };
         };
-        expect(props.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
+        expect(props.Environment.Variables.NODE_OPTIONS).toBeUndefined();
         expect(props.LoggingConfig.LogGroup).toEqual({ Ref: expect.stringMatching(/Logs/) as unknown });
       }
       template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 3);
@@ -90,12 +94,14 @@ describe('TokenCacheStack', () => {
         [TOKEN_CACHE_ENV.kmsKeyId]: { 'Fn::GetAtt': [id(stack.tokenCache.key), 'Arn'] },
         [FUNCTION_ENV.clientId]: CLIENT,
         [FUNCTION_ENV.authority]: `https://login.microsoftonline.com/${TENANT}`,
-        [FUNCTION_ENV.clientSecretArn]: { Ref: id(stack.clientSecret) },
+        [FUNCTION_ENV.clientSecretArn]: { Ref: id(stack.clientSecret!) },
         [FUNCTION_ENV.downstreamUrl]: 'https://downstream.example/api',
         [FUNCTION_ENV.downstreamScopes]: 'api://downstream/read api://downstream/write',
         [FUNCTION_ENV.apiAudience]: `api://${CLIENT},${CLIENT}`,
         [FUNCTION_ENV.apiIssuer]: ISSUER,
-        NODE_OPTIONS: '--enable-source-maps',
+        [FUNCTION_ENV.apiRequiredScopes]: 'access_as_user',
+        [METRICS_ENV.namespace]: 'msal-cloud-cache',
+        [METRICS_ENV.service]: 'web-api',
       });
     });
 
@@ -103,7 +109,7 @@ describe('TokenCacheStack', () => {
       const env = fnResource(stack.daemon).Properties.Environment.Variables;
       expect(env[FUNCTION_ENV.downstreamUrl]).toBe('https://downstream.example/jobs');
       expect(env[FUNCTION_ENV.daemonScope]).toBe('api://downstream/.default');
-      expect(env[FUNCTION_ENV.clientSecretArn]).toEqual({ Ref: id(stack.clientSecret) });
+      expect(env[FUNCTION_ENV.clientSecretArn]).toEqual({ Ref: id(stack.clientSecret!) });
     });
 
     it.each(['webApi', 'daemon'] as const)(
@@ -117,7 +123,7 @@ describe('TokenCacheStack', () => {
             'arn:aws:kms:eu-west-1:123456789012:key/0d9f4c4e-1111-2222-3333-444455556666',
           ],
           [
-            JSON.stringify({ Ref: id(stack.clientSecret) }),
+            JSON.stringify({ Ref: id(stack.clientSecret!) }),
             'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ClientSecret-AbCdEf',
           ],
         ]);
@@ -128,7 +134,7 @@ describe('TokenCacheStack', () => {
             return [k, value];
           }),
         );
-        const config = loadConfig(env);
+        const config = loadFunctionConfig(env);
         expect(config.store).toEqual({
           kind: 'dynamodb',
           tableName: 'MsalTokenCache-TokenCacheTable-1A2B3C',
@@ -144,6 +150,10 @@ describe('TokenCacheStack', () => {
           .JwtConfiguration;
         expect(config.api.issuers).toEqual([jwt.Issuer]);
         expect(config.api.audiences).toEqual(jwt.Audience);
+        const [route] = Object.values(template.findResources('AWS::ApiGatewayV2::Route'));
+        expect(config.api.requiredScopes).toEqual(
+          (route.Properties as { AuthorizationScopes: string[] }).AuthorizationScopes,
+        );
       },
     );
   });
@@ -184,6 +194,8 @@ describe('TokenCacheStack', () => {
             StringEquals: {
               'kms:EncryptionContext:purpose': 'msal-token-cache',
               'kms:EncryptionContext:app': CLIENT,
+              // Issue 11, point 7: each function's data keys are limited to its partition kind.
+              'kms:EncryptionContext:kind': [name === 'webApi' ? 'obo' : 'app'],
             },
           },
           { StringEquals: { 'kms:ViaService': expect.anything() as unknown } },
@@ -191,7 +203,7 @@ describe('TokenCacheStack', () => {
         expect(byService('secretsmanager:')).toEqual([
           expect.objectContaining({
             Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-            Resource: { Ref: id(stack.clientSecret) },
+            Resource: { Ref: id(stack.clientSecret!) },
           }),
         ]);
         expect(statements).toHaveLength(5);
@@ -229,6 +241,7 @@ describe('TokenCacheStack', () => {
       template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
         AuthorizationType: 'JWT',
         AuthorizerId: { Ref: authorizerId },
+        AuthorizationScopes: ['access_as_user'],
       });
       template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
         IntegrationType: 'AWS_PROXY',
@@ -308,7 +321,8 @@ describe('TokenCacheStack', () => {
           }),
         ]),
       });
-      template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+      // 6 on the platform's metrics, 8 on the cache's own EMF metrics (test/infra/metrics-alarms.test.ts).
+      template.resourceCountIs('AWS::CloudWatch::Alarm', 14);
     });
   });
 
@@ -319,15 +333,56 @@ describe('TokenCacheStack', () => {
         SecretString: Match.absent(),
         GenerateSecretString: Match.anyValue(),
       });
-      template.hasOutput('ClientSecretArn', { Value: { Ref: id(stack.clientSecret) } });
+      template.hasOutput('ClientSecretArn', { Value: { Ref: id(stack.clientSecret!) } });
     });
   });
 });
 
+describe('TokenCacheStack apiRequiredScopes', () => {
+  beforeAll(() => ensureLambdaBundles());
+  const synth = (apiRequiredScopes: string[] | undefined) => {
+    const app = new App();
+    return new TokenCacheStack(app, 'Stack', { ...(apiRequiredScopes ? { apiRequiredScopes } : {}) });
+  };
+
+  it.each([
+    ['absent', undefined],
+    ['empty', []],
+    ['blank', [' ']],
+  ])('fails the synth when %s, naming the parameter and an example', (_name, scopes) => {
+    expect(() => synth(scopes)).toThrow(/apiRequiredScopes is required: .*access_as_user/);
+  });
+
+  it.each([
+    ['a scope with a space', ['two words']],
+    ['a comma inside a scope', ['a,b']],
+    ['"*" with another scope', ['*', 'access_as_user']],
+  ])('fails the synth on %s', (_name, scopes) => {
+    expect(() => synth(scopes)).toThrow(/apiRequiredScopes must be scope names/);
+  });
+
+  it('passes "*" to the function as the explicit opt-out and leaves the authorizer without scopes', () => {
+    const stack = synth(['*']);
+    const template = Template.fromStack(stack);
+
+    const cfn = stack.webApi.node.defaultChild as lambda.CfnFunction;
+    const env = stack.resolve(cfn.environment) as { variables: Record<string, unknown> };
+    expect(env.variables[FUNCTION_ENV.apiRequiredScopes]).toBe('*');
+    const [route] = Object.values(template.findResources('AWS::ApiGatewayV2::Route'));
+    expect(route.Properties).not.toHaveProperty('AuthorizationScopes');
+  });
+});
+
 describe('createApp', () => {
+  beforeAll(() => ensureLambdaBundles());
+
+  it('fails without the apiRequiredScopes context key, naming it', () => {
+    expect(() => createApp({ context: {} })).toThrow(/apiRequiredScopes is required/);
+  });
+
   it('reads the stack parameters from context, with placeholders when none are given', () => {
     const read = (context: Record<string, string>): Record<string, unknown> => {
-      const { stack } = createApp({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+      const { stack } = createApp({ context: { apiRequiredScopes: 'access_as_user', ...context } });
       const cfn = stack.webApi.node.defaultChild as lambda.CfnFunction;
       const env = stack.resolve(cfn.environment) as { variables: Record<string, unknown> };
       return env.variables;
@@ -336,10 +391,120 @@ describe('createApp', () => {
       [FUNCTION_ENV.clientId]: PLACEHOLDER_CLIENT_ID,
       [FUNCTION_ENV.authority]: `https://login.microsoftonline.com/${PLACEHOLDER_TENANT_ID}`,
     });
-    expect(read({ tenantId: TENANT, clientId: CLIENT, downstreamScopes: 'a/x,b/y' })).toMatchObject({
+    expect(
+      read({
+        tenantId: TENANT,
+        clientId: CLIENT,
+        downstreamScopes: 'a/x,b/y',
+        apiRequiredScopes: 'Data.Read Data.Write',
+      }),
+    ).toMatchObject({
+      [FUNCTION_ENV.apiRequiredScopes]: 'Data.Read,Data.Write',
       [FUNCTION_ENV.clientId]: CLIENT,
       [FUNCTION_ENV.authority]: `https://login.microsoftonline.com/${TENANT}`,
       [FUNCTION_ENV.downstreamScopes]: 'a/x b/y',
     });
+  });
+});
+
+describe('TokenCacheStack with the federated credential (-c credential=federated)', () => {
+  let stack: TokenCacheStack;
+  let template: Template;
+  const id = (c: { node: { defaultChild?: unknown } }): string =>
+    stack.getLogicalId(c.node.defaultChild as never);
+  const STS_ISSUER = 'https://0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9.tokens.sts.global.api.aws';
+
+  beforeAll(() => {
+    ({ stack } = createApp({
+      context: {
+        tenantId: TENANT,
+        clientId: CLIENT,
+        credential: 'federated',
+        webIdentityIssuer: STS_ISSUER,
+        'aws:cdk:bundling-stacks': [],
+      },
+    }));
+    template = Template.fromStack(stack);
+  });
+
+  function statementsOf(fn: lambda.IFunction): Statement[] {
+    const roleId = id(fn.role as iam.Role);
+    return Object.values(template.findResources('AWS::IAM::Policy') as Record<string, PolicyResource>)
+      .filter((p) => JSON.stringify(p.Properties.Roles).includes(roleId))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement);
+  }
+
+  it('creates no Secrets Manager secret and grants no secretsmanager action', () => {
+    template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    expect(stack.clientSecret).toBeUndefined();
+    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toContain('secretsmanager:');
+    expect(Object.keys(template.findOutputs('ClientSecretArn'))).toEqual([]);
+  });
+
+  it.each(['webApi', 'daemon'] as const)(
+    'lets %s get an STS web identity token for the Entra audience only',
+    (name) => {
+      const sts = statementsOf(stack[name]).filter((s) => actionsOf(s).some((a) => a.startsWith('sts:')));
+      expect(sts).toEqual([
+        {
+          Effect: 'Allow',
+          Action: 'sts:GetWebIdentityToken',
+          Resource: '*',
+          Condition: {
+            'ForAllValues:StringEquals': { 'sts:IdentityTokenAudience': ['api://AzureADTokenExchange'] },
+            Null: { 'sts:IdentityTokenAudience': 'false' },
+          },
+        },
+      ]);
+    },
+  );
+
+  it.each(['webApi', 'daemon'] as const)(
+    'gives %s an environment with the assertion source and no secret, that the config accepts',
+    (name) => {
+      const cfn = stack[name].node.defaultChild as lambda.CfnFunction;
+      const vars = (stack.resolve(cfn.environment) as { variables: Record<string, unknown> }).variables;
+      expect(vars[FUNCTION_ENV.clientAssertionSource]).toBe('aws-web-identity');
+      expect(vars[FUNCTION_ENV.clientSecretArn]).toBeUndefined();
+      // Lambda sets AWS_REGION itself; the table and key are deploy-time references.
+      const env = Object.fromEntries(
+        Object.entries(vars).map(([k, v]) => [k, typeof v === 'string' ? v : 'deploy-time-value']),
+      );
+      const config = loadFunctionConfig({
+        ...env,
+        AWS_REGION: 'eu-west-1',
+        [TOKEN_CACHE_ENV.tableName]: 'MsalTokenCache-TokenCacheTable-1A2B3C',
+        [TOKEN_CACHE_ENV.kmsKeyId]:
+          'arn:aws:kms:eu-west-1:123456789012:key/0d9f4c4e-1111-2222-3333-444455556666',
+      });
+      expect(config.msal.credential).toEqual({ kind: 'aws-web-identity', durationSeconds: 900 });
+    },
+  );
+
+  it('outputs the issuer, audience and each role ARN to register as federated credentials', () => {
+    template.hasOutput('FederatedIssuer', { Value: STS_ISSUER });
+    template.hasOutput('FederatedAudience', { Value: 'api://AzureADTokenExchange' });
+    template.hasOutput('WebApiFederatedSubject', {
+      Value: { 'Fn::GetAtt': [id(stack.webApi.role as iam.Role), 'Arn'] },
+    });
+    template.hasOutput('DaemonFederatedSubject', {
+      Value: { 'Fn::GetAtt': [id(stack.daemon.role as iam.Role), 'Arn'] },
+    });
+  });
+
+  it('says how to look the issuer up when it is not given, and refuses a secret with it', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const bare = new TokenCacheStack(app, 'Bare', { credential: 'federated' });
+    Template.fromStack(bare).hasOutput('FederatedIssuer', {
+      Value: Match.stringLikeRegexp('get-outbound-web-identity-federation-info'),
+    });
+    expect(() => createApp({ context: { credential: 'password', 'aws:cdk:bundling-stacks': [] } })).toThrow(
+      /credential must be "secret" or "federated", got "password"/,
+    );
+  });
+
+  it('passes cdk-nag with a reason for the one wildcard resource', () => {
+    // createApp adds the AwsSolutions checks: an unacknowledged finding fails the synth.
+    expect(() => (stack.node.root as App).synth({ force: true })).not.toThrow();
   });
 });

@@ -2,8 +2,17 @@ import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { ENCRYPTION_CONTEXT_PURPOSE, TOKEN_CACHE_ENV, TokenCache } from '../../infra';
-import { kmsEncryptionContext } from '../../shared/crypto/aws-kms-keyring';
+import {
+  ENCRYPTION_CONTEXT_KIND_KEY,
+  ENCRYPTION_CONTEXT_PURPOSE,
+  TOKEN_CACHE_ENV,
+  TokenCache,
+} from '../../infra';
+import {
+  kmsEncryptionContext,
+  kmsEncryptionContextKindKey,
+  kmsEncryptionContextPurpose,
+} from '../../shared/aws/kms-keyring';
 
 interface PolicyResource {
   Properties: { Roles: unknown; PolicyDocument: { Statement: Statement[] } };
@@ -207,6 +216,57 @@ describe('TokenCache', () => {
       const bound = statementsOf(template, fnRoleId);
       expect(bound).toEqual(statementsOf(template, roleId));
       expect(bindGrant.success).toBe(true);
+    });
+  });
+
+  describe('grantReadWrite with partitionKinds (issue 11, point 7)', () => {
+    const kindsStack = new Stack(new App(), 'KindsStack');
+    const kindsCache = new TokenCache(kindsStack, 'Cache', { clientId: 'client-1' });
+    const daemonRole = new iam.Role(kindsStack, 'Daemon', { assumedBy: new iam.AccountRootPrincipal() });
+    const apiRole = new iam.Role(kindsStack, 'Api', { assumedBy: new iam.AccountRootPrincipal() });
+    kindsCache.grantReadWrite(daemonRole, { partitionKinds: ['app'] });
+    kindsCache.grantReadWrite(apiRole, { partitionKinds: ['obo'] });
+    const kindsTemplate = Template.fromStack(kindsStack);
+    const envelopeOf = (roleLogicalId: string) =>
+      statementsOf(kindsTemplate, roleLogicalId).find((s) => actionsOf(s).includes('kms:GenerateDataKey'));
+
+    it('conditions each role on its own kinds, beside purpose and app', () => {
+      expect(envelopeOf(logicalId(kindsStack, daemonRole))?.Condition).toEqual({
+        StringEquals: {
+          'kms:EncryptionContext:purpose': ENCRYPTION_CONTEXT_PURPOSE,
+          'kms:EncryptionContext:app': 'client-1',
+          'kms:EncryptionContext:kind': ['app'],
+        },
+      });
+      expect(
+        envelopeOf(logicalId(kindsStack, apiRole))?.Condition?.StringEquals?.['kms:EncryptionContext:kind'],
+      ).toEqual(['obo']);
+    });
+
+    it('conditions on exactly the encryption context the KMS key ring sends for that kind', () => {
+      const sent = Object.entries(kmsEncryptionContext('client-1', 'app'));
+      const condition = envelopeOf(logicalId(kindsStack, daemonRole))?.Condition?.StringEquals ?? {};
+      expect(Object.keys(condition).sort()).toEqual(
+        sent.map(([key]) => `kms:EncryptionContext:${key}`).sort(),
+      );
+      for (const [key, value] of sent) {
+        const allowed = condition[`kms:EncryptionContext:${key}`];
+        expect(Array.isArray(allowed) ? allowed : [allowed]).toContain(value);
+      }
+    });
+
+    it('ties the purpose string and the kind key to the ring', () => {
+      expect(ENCRYPTION_CONTEXT_PURPOSE).toBe(kmsEncryptionContextPurpose);
+      expect(ENCRYPTION_CONTEXT_PURPOSE).toBe('msal-token-cache');
+      expect(ENCRYPTION_CONTEXT_KIND_KEY).toBe(kmsEncryptionContextKindKey);
+    });
+
+    it('refuses an empty or unknown kind list', () => {
+      const s = new Stack(new App(), 'Bad');
+      const c = new TokenCache(s, 'Cache');
+      const r = new iam.Role(s, 'R', { assumedBy: new iam.AccountRootPrincipal() });
+      expect(() => c.grantReadWrite(r, { partitionKinds: [] })).toThrow(/partitionKinds/);
+      expect(() => c.grantReadWrite(r, { partitionKinds: ['admin' as never] })).toThrow(/partitionKinds/);
     });
   });
 });

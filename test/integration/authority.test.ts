@@ -215,7 +215,7 @@ describe('startLocalAuthority', () => {
     await expect(startLocalAuthority({ port: -1 })).rejects.toThrow(ConfigurationError);
     await expect(startLocalAuthority({ tenantId: 'a/b' })).rejects.toThrow(ConfigurationError);
     await expect(startLocalAuthority({ clients: [{ clientId: 'no-credential' }] })).rejects.toThrow(
-      /needs clientSecret or certificatePem/,
+      /needs clientSecret, certificatePem or federatedCredentials/,
     );
     await expect(startLocalAuthority({ accessTokenLifetimeSeconds: 1.5 })).rejects.toThrow(
       ConfigurationError,

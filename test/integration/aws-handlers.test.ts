@@ -6,7 +6,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Schedul
 import { createDaemonHandler } from '../../functions/aws/daemon';
 import { createWebApiHandler } from '../../functions/aws/web-api';
 import { DaemonRunError } from '../../functions/core/daemon';
-import { createFunctionDeps, lazy, type FunctionDeps } from '../../functions/core/deps';
+import { createDeps } from '../../functions/aws/deps';
+import { lazy, type FunctionDeps } from '../../functions/core/deps';
 import type { WebRequest } from '../../functions/core/web-api';
 import { GrantType, startLocalAuthority, type LocalAuthority } from '../../local/authority';
 import { startDownstreamApi, type DownstreamApi } from '../../local/downstream';
@@ -15,11 +16,14 @@ import { startLocalKms, type LocalKms } from '../../local/kms';
 import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/secrets-manager';
 import { badHttpInput, get, mintBadInputTokens, post, type Tokens } from '../support/bad-http-input';
 import { CapturingLogger } from '../support/cache-harness';
+import { mintScopelessTokens, SCOPELESS_CASES, type ScopelessTokens } from '../support/scopeless-tokens';
 import { registerSecret } from '../support/secret-registry';
 
 const CLIENT_ID = '2d7c9e41-8b3a-4f6d-a1e5-9c0b7d3f2e18';
 const CLIENT_SECRET = 'aws-handler-test-client-secret';
 const DOWNSTREAM_AUDIENCE = 'api://downstream';
+/** The delegated scope the web API requires (API_REQUIRED_SCOPES); the authority's user tokens carry it by default. */
+const API_SCOPE = 'access_as_user';
 
 /** An API Gateway HTTP API payload-2.0 event, built as API Gateway builds it from a request. */
 function apiGatewayEvent(
@@ -97,6 +101,7 @@ describe('AWS handlers', () => {
   let secrets: LocalSecretsManager;
   let downstream: DownstreamApi;
   let tokens: Tokens;
+  let scopeless: ScopelessTokens;
   let dir: string;
   let env: Record<string, string>;
   const built: Array<Promise<FunctionDeps>> = [];
@@ -106,7 +111,7 @@ describe('AWS handlers', () => {
   function container(overrides: Record<string, string | undefined> = {}) {
     const logger = new CapturingLogger();
     const deps = lazy(() => {
-      const pending = createFunctionDeps({ env: { ...env, ...overrides }, logger });
+      const pending = createDeps({ env: { ...env, ...overrides }, logger });
       built.push(pending);
       return pending;
     });
@@ -149,9 +154,15 @@ describe('AWS handlers', () => {
       AWS_ENDPOINT_URL_KMS: kms.endpoint,
       DOWNSTREAM_URL: downstream.url,
       DOWNSTREAM_SCOPES: `${DOWNSTREAM_AUDIENCE}/.default`,
+      API_REQUIRED_SCOPES: API_SCOPE,
       LOG_LEVEL: 'debug',
     };
     tokens = await mintBadInputTokens(authority, CLIENT_ID);
+    scopeless = await mintScopelessTokens(authority, {
+      apiClientId: CLIENT_ID,
+      apiClientSecret: CLIENT_SECRET,
+      scope: API_SCOPE,
+    });
   });
 
   afterAll(async () => {
@@ -258,6 +269,87 @@ describe('AWS handlers', () => {
 
       expect(result.statusCode).toBe(200);
       expect(parse(result)).toMatchObject({ status: 'ok' });
+    });
+
+    describe('tokens that carry no delegated scope of the API', () => {
+      const shared = { instance: undefined as ReturnType<typeof container> | undefined };
+
+      it.each(SCOPELESS_CASES)(
+        'answers %s with 403 insufficient_scope and no call to the authority',
+        async (_name, key) => {
+          shared.instance ??= container();
+          const token = scopeless[key];
+          const tokenCalls = authority.counters.token();
+
+          const result = await shared.instance.webApi(
+            apiGatewayEvent(get({ authorization: `Bearer ${token}` })),
+            {
+              awsRequestId: 'lambda-req-s',
+            },
+          );
+
+          expect(result.statusCode).toBe(403);
+          expect(result.headers?.['www-authenticate']).toMatch(
+            /^Bearer error="insufficient_scope", error_description="/,
+          );
+          expect(parse(result)).toEqual({
+            error: {
+              code: 'insufficient_scope',
+              message: expect.any(String) as string,
+              requestId: 'lambda-req-s',
+            },
+          });
+          expect(authority.counters.token() - tokenCalls).toBe(0);
+          expect(`${result.body}${shared.instance.logger.text()}`).not.toContain(token);
+        },
+      );
+
+      it('fails the cold start without API_REQUIRED_SCOPES, naming it, and asks the authority for nothing', async () => {
+        const { webApi } = container({ API_REQUIRED_SCOPES: undefined });
+        const stderr = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+        const tokenCalls = authority.counters.token();
+
+        try {
+          const result = await webApi(
+            apiGatewayEvent(get({ authorization: `Bearer ${scopeless.appOnlyWithoutRoles}` })),
+          );
+
+          expect(result.statusCode).toBe(500);
+          expect(parse(result).error?.code).toBe('configuration_error');
+          expect(stderr.mock.calls.map((a) => String(a[0])).join('\n')).toContain(
+            'API_REQUIRED_SCOPES: expected',
+          );
+          expect(authority.counters.token() - tokenCalls).toBe(0);
+        } finally {
+          stderr.mockRestore();
+        }
+      });
+
+      it('with the explicit opt-out API_REQUIRED_SCOPES="*", warns at cold start, serves any delegated token and still refuses the rest', async () => {
+        const { webApi, logger } = container({ API_REQUIRED_SCOPES: '*' });
+        const user = await authority.mintUserToken({
+          audience: CLIENT_ID,
+          oid: '7e3f1c2a-0003-4b5c-8d9e-0a1b2c3d4e5f',
+          scopes: ['Something.Else'],
+        });
+        registerSecret('assertion', user);
+        const obo = authority.counters.token(GrantType.OnBehalfOf);
+
+        const served = await webApi(apiGatewayEvent(get({ authorization: `Bearer ${user}` })));
+        const refused = [];
+        for (const [, key] of SCOPELESS_CASES) {
+          refused.push(
+            (await webApi(apiGatewayEvent(get({ authorization: `Bearer ${scopeless[key]}` })))).statusCode,
+          );
+        }
+
+        expect(served.statusCode).toBe(200);
+        expect(refused).toEqual([403, 403, 403, 403]);
+        expect(authority.counters.token(GrantType.OnBehalfOf) - obo).toBe(1);
+        expect(
+          logger.lines.filter((l) => l.level === 'warn' && l.fields?.['setting'] === 'API_REQUIRED_SCOPES'),
+        ).toHaveLength(1);
+      });
     });
 
     it('answers 500 configuration_error when the environment is incomplete', async () => {

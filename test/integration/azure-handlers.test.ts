@@ -2,24 +2,35 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HttpRequest, InvocationContext, type HttpResponseInit, type Timer } from '@azure/functions';
+import { Readable } from 'node:stream';
+import {
+  HttpRequest,
+  InvocationContext,
+  type HttpRequestInit,
+  type HttpResponseInit,
+  type Timer,
+} from '@azure/functions';
 import { createDaemonHandler, DAEMON_SCHEDULE } from '../../functions/azure/daemon';
 import { createWebApiHandler } from '../../functions/azure/web-api';
 import { DaemonRunError } from '../../functions/core/daemon';
-import { createFunctionDeps, lazy, type FunctionDeps } from '../../functions/core/deps';
-import type { WebRequest } from '../../functions/core/web-api';
+import { createDeps } from '../../functions/azure/deps';
+import { lazy, type FunctionDeps } from '../../functions/core/deps';
+import { WebApiLimits, type WebRequest } from '../../functions/core/web-api';
 import { GrantType, startLocalAuthority, type LocalAuthority } from '../../local/authority';
 import { startLocalCosmos, type LocalCosmos } from '../../local/cosmos';
 import { startDownstreamApi, type DownstreamApi } from '../../local/downstream';
 import { startLocalKeyVault, type LocalKeyVault } from '../../local/keyvault';
 import { badHttpInput, get, mintBadInputTokens, post, type Tokens } from '../support/bad-http-input';
 import { CapturingLogger } from '../support/cache-harness';
+import { mintScopelessTokens, SCOPELESS_CASES, type ScopelessTokens } from '../support/scopeless-tokens';
 import { registerSecret } from '../support/secret-registry';
 import { createDevCertificate } from '../../local/tls';
 
 const CLIENT_ID = '8a4e2b17-6c3d-4f90-b5a2-1e7d9c0f3b64';
 const CLIENT_SECRET = 'azure-handler-test-client-secret';
 const DOWNSTREAM_AUDIENCE = 'api://downstream';
+/** The delegated scope the web API requires (API_REQUIRED_SCOPES); the authority's user tokens carry it by default. */
+const API_SCOPE = 'access_as_user';
 const INVOCATION_ID = '0f5e6d7c-1111-4222-8333-444455556666';
 const RUN_A = '0f5e6d7c-aaaa-4222-8333-444455556666';
 const RUN_B = '0f5e6d7c-bbbb-4222-8333-444455556666';
@@ -49,6 +60,41 @@ function functionsRequest(request: WebRequest): HttpRequest {
     headers,
     ...(request.body !== undefined ? { body: { string: request.body } } : {}),
   });
+}
+
+/** A body the host streams in: `total` bytes in 16 KiB chunks, counting what the handler pulls. */
+function countingBody(total: number): { stream: Readable; pulled: () => number } {
+  let pulled = 0;
+  const chunk = Buffer.alloc(16 * 1024, 0x61);
+  const stream = Readable.from(
+    (function* () {
+      for (let sent = 0; sent < total; sent += chunk.length) {
+        pulled += Math.min(chunk.length, total - sent);
+        yield chunk.subarray(0, Math.min(chunk.length, total - sent));
+      }
+    })(),
+  );
+  return { stream, pulled: () => pulled };
+}
+
+/**
+ * An HttpRequest with a streamed body, built as the host's streaming path builds it
+ * (`createStreamRequest` in @azure/functions: a Fetch Request over the incoming stream,
+ * `duplex: 'half'`); `nativeRequest` is that path's (untyped) init field.
+ */
+function streamedRequest(
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: Readable,
+): HttpRequest {
+  const nativeRequest = new Request(`http://localhost:7071${path}`, {
+    method,
+    headers,
+    body: Readable.toWeb(body) as ReadableStream,
+    duplex: 'half',
+  });
+  return new HttpRequest({ nativeRequest } as HttpRequestInit);
 }
 
 function invocation(functionName: string, invocationId: string = randomUUID()): InvocationContext {
@@ -83,6 +129,7 @@ describe('Azure Functions handlers', () => {
   let vault: LocalKeyVault;
   let downstream: DownstreamApi;
   let tokens: Tokens;
+  let scopeless: ScopelessTokens;
   let dir: string;
   let env: Record<string, string>;
   const built: Array<Promise<FunctionDeps>> = [];
@@ -91,7 +138,7 @@ describe('Azure Functions handlers', () => {
   function instance(overrides: Record<string, string | undefined> = {}) {
     const logger = new CapturingLogger();
     const deps = lazy(() => {
-      const pending = createFunctionDeps({ env: { ...env, ...overrides }, logger });
+      const pending = createDeps({ env: { ...env, ...overrides }, logger });
       built.push(pending);
       return pending;
     });
@@ -115,6 +162,7 @@ describe('Azure Functions handlers', () => {
       startDownstreamApi({ authority, audience: DOWNSTREAM_AUDIENCE }),
     ]);
     const key = await vault.createKey('token-cache');
+    const signingKey = await vault.createKey('token-cache-sign', { kty: 'EC' });
     dir = mkdtempSync(join(tmpdir(), 'azure-handlers-'));
     writeFileSync(join(dir, 'ca.pem'), certificate.cert);
     env = {
@@ -128,12 +176,19 @@ describe('Azure Functions handlers', () => {
       TOKEN_CACHE_COSMOS_CONTAINER: cosmos.containerId,
       TOKEN_CACHE_COSMOS_KEY: cosmos.key,
       TOKEN_CACHE_KEYVAULT_KEY_ID: `${vault.vaultUrl}/keys/${key.name}`,
+      TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: `${vault.vaultUrl}/keys/${signingKey.name}`,
       TOKEN_CACHE_AZURE_CREDENTIAL: 'app',
       DOWNSTREAM_URL: downstream.url,
       DOWNSTREAM_SCOPES: `${DOWNSTREAM_AUDIENCE}/.default`,
+      API_REQUIRED_SCOPES: API_SCOPE,
       LOG_LEVEL: 'debug',
     };
     tokens = await mintBadInputTokens(authority, CLIENT_ID);
+    scopeless = await mintScopelessTokens(authority, {
+      apiClientId: CLIENT_ID,
+      apiClientSecret: CLIENT_SECRET,
+      scope: API_SCOPE,
+    });
   });
 
   afterAll(async () => {
@@ -175,6 +230,133 @@ describe('Azure Functions handlers', () => {
           expect(authority.counters.token()).toBe(tokenCalls);
         },
       );
+    });
+
+    describe('tokens that carry no delegated scope of the API', () => {
+      const shared = { app: undefined as ReturnType<typeof instance> | undefined };
+
+      it.each(SCOPELESS_CASES)(
+        'answers %s with 403 insufficient_scope and no call to the authority',
+        async (_name, key) => {
+          shared.app ??= instance();
+          const token = scopeless[key];
+          const tokenCalls = authority.counters.token();
+
+          const response = await shared.app.webApi(
+            functionsRequest(get({ authorization: `Bearer ${token}` })),
+            invocation('web-api', INVOCATION_ID),
+          );
+
+          expect(response.status).toBe(403);
+          expect((response.headers as Record<string, string>)['www-authenticate']).toMatch(
+            /^Bearer error="insufficient_scope", error_description="/,
+          );
+          expect(parse(response)).toEqual({
+            error: {
+              code: 'insufficient_scope',
+              message: expect.any(String) as string,
+              requestId: INVOCATION_ID,
+            },
+          });
+          expect(authority.counters.token() - tokenCalls).toBe(0);
+          expect(`${response.body as string}${shared.app.logger.text()}`).not.toContain(token);
+        },
+      );
+
+      it('fails the cold start without API_REQUIRED_SCOPES, naming it', async () => {
+        const { webApi } = instance({ API_REQUIRED_SCOPES: undefined });
+        const stderr = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+        const tokenCalls = authority.counters.token();
+
+        try {
+          const response = await webApi(
+            functionsRequest(get({ authorization: `Bearer ${scopeless.idToken}` })),
+            invocation('web-api'),
+          );
+
+          expect(response.status).toBe(500);
+          expect(parse(response).error?.code).toBe('configuration_error');
+          expect(stderr.mock.calls.map((a) => String(a[0])).join('\n')).toContain(
+            'API_REQUIRED_SCOPES: expected',
+          );
+          expect(authority.counters.token() - tokenCalls).toBe(0);
+        } finally {
+          stderr.mockRestore();
+        }
+      });
+    });
+
+    describe('request bodies', () => {
+      const HUGE = 100 * 1024 * 1024;
+      const auth = () => ({ authorization: `Bearer ${tokens.valid}`, 'content-type': 'application/json' });
+
+      it('answers a streamed body past the limit 413 after reading little more than the limit, without content-length', async () => {
+        const { webApi } = instance();
+        const body = countingBody(HUGE);
+
+        const response = await webApi(
+          streamedRequest('POST', '/api/downstream', auth(), body.stream),
+          invocation('web-api', INVOCATION_ID),
+        );
+
+        console.log(
+          `413 after pulling ${body.pulled()} of ${HUGE} streamed bytes (limit ${WebApiLimits.maxBodyBytes})`,
+        );
+        expect(response.status).toBe(413);
+        expect(parse(response).error).toMatchObject({ code: 'payload_too_large', requestId: INVOCATION_ID });
+        expect(body.pulled()).toBeGreaterThan(WebApiLimits.maxBodyBytes);
+        expect(body.pulled()).toBeLessThan(4 * WebApiLimits.maxBodyBytes);
+      });
+
+      it('believes a content-length over the limit and reads none of the body', async () => {
+        const { webApi } = instance();
+        const body = countingBody(HUGE);
+
+        const response = await webApi(
+          streamedRequest(
+            'POST',
+            '/api/downstream',
+            { ...auth(), 'content-length': String(HUGE) },
+            body.stream,
+          ),
+          invocation('web-api'),
+        );
+
+        console.log(`413 on content-length after pulling ${body.pulled()} of ${HUGE} streamed bytes`);
+        expect(response.status).toBe(413);
+        expect(parse(response).error?.message).toBe(
+          `the body is at least ${HUGE} bytes; the limit is ${WebApiLimits.maxBodyBytes}`,
+        );
+        expect(body.pulled()).toBeLessThanOrEqual(64 * 1024);
+      });
+
+      it.each([
+        ['an unauthenticated POST to /healthz', 'POST', '/healthz', 405],
+        ['a PUT to the API route', 'PUT', '/api/downstream', 405],
+        ['a POST to an unknown route', 'POST', '/api/other', 404],
+      ])('reads no body for %s', async (_name, method, path, status) => {
+        const { webApi } = instance();
+        const body = countingBody(HUGE);
+
+        const response = await webApi(streamedRequest(method, path, {}, body.stream), invocation('web-api'));
+
+        console.log(`${method} ${path}: ${status} after pulling ${body.pulled()} of ${HUGE} streamed bytes`);
+        expect(response.status).toBe(status);
+        expect(body.pulled()).toBeLessThanOrEqual(64 * 1024);
+      });
+
+      it('still reads and forwards a streamed body under the limit', async () => {
+        const { webApi } = instance();
+        const json = JSON.stringify({ pad: 'p'.repeat(40_000) });
+
+        const response = await webApi(
+          streamedRequest('POST', '/api/downstream', auth(), Readable.from([Buffer.from(json)])),
+          invocation('web-api'),
+        );
+
+        expect(response.status).toBe(200);
+        expect(parse(response)).toMatchObject({ data: { received: { pad: 'p'.repeat(40_000) } } });
+      });
     });
 
     it('serves a caller from two instances: the second makes no token-endpoint call and one unwrap at its cold start', async () => {

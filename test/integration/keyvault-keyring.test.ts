@@ -9,7 +9,8 @@ import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { CryptographyClient, type CryptographyClientOptions } from '@azure/keyvault-keys';
 import { startLocalKeyVault, type LocalKeyVault } from '../../local/keyvault';
 import { createDevCertificate, type DevCertificate } from '../../local/tls';
-import { KeyVaultKeyRing, type KeyVaultKeyRingOptions } from '../../shared/crypto/azure-keyvault-keyring';
+import { KeyVaultKeyRing, type KeyVaultKeyRingOptions } from '../../shared/azure/keyvault-keyring';
+import { attestationDigest, type DataKeyAttestation } from '../../shared/crypto/keyring';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../../shared/errors';
 
 const BEARER = 'keyring-test-bearer';
@@ -35,10 +36,17 @@ describe('KeyVaultKeyRing', () => {
   let vault: LocalKeyVault;
   let clientOptions: CryptographyClientOptions;
   let keyCount = 0;
+  /** The EC P-256 key that attests data keys (format v2); one for the whole file. */
+  let signingKeyId: string;
+  /** Its (only) version's kid. */
+  let signingVersionId: string;
 
   beforeAll(async () => {
     certificate = await createDevCertificate();
     vault = await startLocalKeyVault({ certificate });
+    const signing = await vault.createKey('ring-signing', { kty: 'EC' });
+    signingKeyId = `${vault.vaultUrl}/keys/${signing.name}`;
+    signingVersionId = signing.id;
     clientOptions = {
       tlsOptions: { ca: vault.ca },
       disableChallengeResourceVerification: true,
@@ -55,11 +63,21 @@ describe('KeyVaultKeyRing', () => {
     vault.counters.reset();
   });
 
+  /** An attestation by the configured signing key, as only a holder of keys/sign can make it. */
+  const attest = async (wrapped: Uint8Array, kid: string) => {
+    const digest = attestationDigest('azure-keyvault', kid, signingVersionId, wrapped);
+    const { result } = await new CryptographyClient(signingVersionId, fixedCredential, clientOptions).sign(
+      'ES256',
+      digest,
+    );
+    return { attestation: { signingKeyId: signingVersionId, signature: result } };
+  };
   const newKey = () => vault.createKey(`ring-key-${++keyCount}`);
   const unversioned = (name: string, on: LocalKeyVault = vault) => `${on.vaultUrl}/keys/${name}`;
   const ring = (keyId: string, options: Partial<KeyVaultKeyRingOptions> = {}) =>
     new KeyVaultKeyRing({
       keyId,
+      signingKeyId,
       credential: fixedCredential,
       cryptographyClientOptions: clientOptions,
       ...options,
@@ -93,7 +111,7 @@ describe('KeyVaultKeyRing', () => {
     });
 
     it('rejects a missing credential', () => {
-      const options = { keyId: unversioned('k') } as unknown as KeyVaultKeyRingOptions;
+      const options = { keyId: unversioned('k'), signingKeyId } as unknown as KeyVaultKeyRingOptions;
 
       expect(() => new KeyVaultKeyRing(options)).toThrow(/^credential: /);
     });
@@ -134,8 +152,10 @@ describe('KeyVaultKeyRing', () => {
       await keyRing.generateDataKey();
       await Promise.all([keyRing.generateDataKey(), keyRing.generateDataKey()]);
 
-      expect(vault.counters.calls('getKey')).toBe(1);
+      // One lookup per key (format v2): the wrapping key and the signing key.
+      expect(vault.counters.calls('getKey')).toBe(2);
       expect(vault.counters.calls('wrapKey')).toBe(4);
+      expect(vault.counters.calls('sign')).toBe(4);
     });
 
     it('shares one lookup between concurrent first calls', async () => {
@@ -144,7 +164,8 @@ describe('KeyVaultKeyRing', () => {
 
       await Promise.all([keyRing.generateDataKey(), keyRing.generateDataKey(), keyRing.generateDataKey()]);
 
-      expect(vault.counters.calls('getKey')).toBe(1);
+      // One lookup per key (format v2): the wrapping key and the signing key.
+      expect(vault.counters.calls('getKey')).toBe(2);
     });
 
     it('keeps wrapping with a pinned version after a rotation', async () => {
@@ -164,23 +185,27 @@ describe('KeyVaultKeyRing', () => {
       const keyRing = ring(unversioned(key.name));
       const dataKey = await keyRing.generateDataKey();
 
-      const plaintext = await keyRing.unwrapDataKey(dataKey.wrapped, dataKey.keyId);
+      const plaintext = await keyRing.unwrapDataKey(dataKey.wrapped, dataKey.keyId, {
+        attestation: dataKey.attestation,
+      });
 
       expect(Buffer.from(plaintext).equals(Buffer.from(dataKey.plaintext))).toBe(true);
     });
 
-    it('opens in another instance (a cold process) with one unwrap call per data key and no key lookup', async () => {
+    it('opens in another instance (a cold process) with one unwrap call per data key and one lookup of the signing key', async () => {
       const key = await newKey();
       const dataKey = await ring(unversioned(key.name)).generateDataKey();
       const coldRing = ring(unversioned(key.name));
       vault.counters.reset();
 
-      await coldRing.unwrapDataKey(dataKey.wrapped, dataKey.keyId);
-      await coldRing.unwrapDataKey(dataKey.wrapped, dataKey.keyId);
+      await coldRing.unwrapDataKey(dataKey.wrapped, dataKey.keyId, { attestation: dataKey.attestation });
+      await coldRing.unwrapDataKey(dataKey.wrapped, dataKey.keyId, { attestation: dataKey.attestation });
 
       expect(vault.counters.calls('unwrapKey')).toBe(2);
-      expect(vault.counters.calls('getKey')).toBe(0);
-      expect(vault.counters.calls('challenge')).toBe(1);
+      // Format v2: the signing key's public half, fetched once and cached, verifies the attestation.
+      expect(vault.counters.calls('getKey')).toBe(1);
+      // One challenge per SDK client: the CryptographyClient (unwrap) and the KeyClient (public key).
+      expect(vault.counters.calls('challenge')).toBe(2);
     });
 
     it.each([
@@ -205,9 +230,87 @@ describe('KeyVaultKeyRing', () => {
         randomBytes(16),
       );
 
-      const error = await keyServiceError(ring(unversioned(key.name)).unwrapDataKey(wrapped.result, key.id));
+      const error = await keyServiceError(
+        ring(unversioned(key.name)).unwrapDataKey(
+          wrapped.result,
+          key.id,
+          await attest(wrapped.result, key.id),
+        ),
+      );
 
       expect(error.reason).toBe(KeyServiceFailure.InvalidCiphertext);
+    });
+  });
+
+  describe('attestation (format v2)', () => {
+    it('signs every data key with ES256 by the current signing key version', async () => {
+      const key = await newKey();
+
+      const dataKey = await ring(unversioned(key.name)).generateDataKey();
+
+      expect(dataKey.attestation?.signingKeyId).toBe(signingVersionId);
+      expect(dataKey.attestation?.signature).toHaveLength(64);
+    });
+
+    it('refuses the same key id as wrapping and signing key', () => {
+      expect(() => ring(unversioned('same'), { signingKeyId: unversioned('same') })).toThrow(
+        /^signingKeyId: /,
+      );
+    });
+
+    it.each([
+      ['no attestation', () => undefined],
+      ['a signature by another key in the same vault', 'other'],
+      ['a signature over another wrapped key', 'copied'],
+      ['a signature with one bit flipped', 'flipped'],
+    ] as const)('refuses %s as bad-attestation, without calling unwrapKey', async (_what, how) => {
+      const key = await newKey();
+      const keyRing = ring(unversioned(key.name));
+      const genuine = await keyRing.generateDataKey();
+      const other = await keyRing.generateDataKey();
+      let attestation: DataKeyAttestation | undefined;
+      if (how === 'other') {
+        const rogue = await vault.createKey(`rogue-${keyCount}`, { kty: 'EC' });
+        const digest = attestationDigest('azure-keyvault', genuine.keyId, rogue.id, genuine.wrapped);
+        const { result } = await new CryptographyClient(rogue.id, fixedCredential, clientOptions).sign(
+          'ES256',
+          digest,
+        );
+        attestation = { signingKeyId: rogue.id, signature: result };
+      } else if (how === 'copied') {
+        attestation = other.attestation;
+      } else if (how === 'flipped') {
+        const signature = Buffer.from(genuine.attestation!.signature);
+        signature[10] ^= 0x01;
+        attestation = { signingKeyId: signingVersionId, signature };
+      } else {
+        attestation = how();
+      }
+      vault.counters.reset();
+
+      const error = await keyServiceError(
+        keyRing.unwrapDataKey(genuine.wrapped, genuine.keyId, attestation ? { attestation } : {}),
+      );
+
+      expect(error).toMatchObject({ reason: KeyServiceFailure.BadAttestation, operation: 'unwrap' });
+      expect(vault.counters.calls('unwrapKey')).toBe(0);
+    });
+
+    it('stops trusting a disabled signing key version once its cached public half expires', async () => {
+      const key = await newKey();
+      const signer = await vault.createKey(`signer-${keyCount}`, { kty: 'EC' });
+      const keyRing = ring(unversioned(key.name), {
+        signingKeyId: `${vault.vaultUrl}/keys/${signer.name}`,
+        currentVersionTtlMs: 0,
+      });
+      const dataKey = await keyRing.generateDataKey();
+      vault.disableKey(signer.name, signer.version);
+
+      const error = await keyServiceError(
+        keyRing.unwrapDataKey(dataKey.wrapped, dataKey.keyId, { attestation: dataKey.attestation }),
+      );
+
+      expect(error).toMatchObject({ reason: KeyServiceFailure.Disabled, operation: 'unwrap' });
     });
   });
 
@@ -219,8 +322,12 @@ describe('KeyVaultKeyRing', () => {
 
       const rotated = await vault.rotateKey(key.name);
       const after = await keyRing.generateDataKey();
-      const oldOpened = await keyRing.unwrapDataKey(before.wrapped, before.keyId);
-      const newOpened = await keyRing.unwrapDataKey(after.wrapped, after.keyId);
+      const oldOpened = await keyRing.unwrapDataKey(before.wrapped, before.keyId, {
+        attestation: before.attestation,
+      });
+      const newOpened = await keyRing.unwrapDataKey(after.wrapped, after.keyId, {
+        attestation: after.attestation,
+      });
 
       expect(before.keyId).toBe(key.id);
       expect(after.keyId).toBe(rotated.id);
@@ -254,7 +361,9 @@ describe('KeyVaultKeyRing', () => {
         });
 
         const dataKey = await keyRing.generateDataKey();
-        const plaintext = await keyRing.unwrapDataKey(dataKey.wrapped, dataKey.keyId);
+        const plaintext = await keyRing.unwrapDataKey(dataKey.wrapped, dataKey.keyId, {
+          attestation: dataKey.attestation,
+        });
 
         expect(Buffer.from(plaintext).equals(Buffer.from(dataKey.plaintext))).toBe(true);
       } finally {
@@ -297,8 +406,10 @@ describe('KeyVaultKeyRing', () => {
       const keyRing = ring(unversioned(key.name));
 
       const generate = await keyServiceError(missingKey.generateDataKey());
+      const missingVersion = `${unversioned(key.name)}/${'0'.repeat(32)}`;
+      const wrapped = randomBytes(256);
       const unwrap = await keyServiceError(
-        keyRing.unwrapDataKey(randomBytes(256), `${unversioned(key.name)}/${'0'.repeat(32)}`),
+        keyRing.unwrapDataKey(wrapped, missingVersion, await attest(wrapped, missingVersion)),
       );
 
       expect(generate).toMatchObject({ reason: KeyServiceFailure.NotFound, operation: 'generate' });
@@ -312,7 +423,9 @@ describe('KeyVaultKeyRing', () => {
       const dataKey = await keyRing.generateDataKey();
       vault.disableKey(key.name, key.version);
 
-      const error = await keyServiceError(keyRing.unwrapDataKey(dataKey.wrapped, dataKey.keyId));
+      const error = await keyServiceError(
+        keyRing.unwrapDataKey(dataKey.wrapped, dataKey.keyId, { attestation: dataKey.attestation }),
+      );
 
       expect(error).toMatchObject({ reason: KeyServiceFailure.Disabled, operation: 'unwrap' });
       expect(error.message).toMatch(/403 Forbidden\/KeyDisabled/);
@@ -335,7 +448,9 @@ describe('KeyVaultKeyRing', () => {
       vault.setFault({ status: 403, ops: ['wrapKey', 'unwrapKey'] });
 
       const generate = await keyServiceError(keyRing.generateDataKey());
-      const unwrap = await keyServiceError(keyRing.unwrapDataKey(dataKey.wrapped, dataKey.keyId));
+      const unwrap = await keyServiceError(
+        keyRing.unwrapDataKey(dataKey.wrapped, dataKey.keyId, { attestation: dataKey.attestation }),
+      );
 
       expect(generate).toMatchObject({ reason: KeyServiceFailure.AccessDenied, operation: 'generate' });
       expect(unwrap).toMatchObject({ reason: KeyServiceFailure.AccessDenied, operation: 'unwrap' });
@@ -384,7 +499,9 @@ describe('KeyVaultKeyRing', () => {
       const dataKey = await keyRing.generateDataKey();
       vault.setFault({ status: 429, ops: ['unwrapKey'] });
 
-      const error = await keyServiceError(keyRing.unwrapDataKey(dataKey.wrapped, dataKey.keyId));
+      const error = await keyServiceError(
+        keyRing.unwrapDataKey(dataKey.wrapped, dataKey.keyId, { attestation: dataKey.attestation }),
+      );
 
       expect(error.reason).toBe(KeyServiceFailure.Throttled);
     });
@@ -416,7 +533,9 @@ describe('KeyVaultKeyRing', () => {
       const tampered = Buffer.from(dataKey.wrapped);
       tampered[0] = (tampered[0] ?? 0) ^ 0x01;
 
-      const error = await keyServiceError(keyRing.unwrapDataKey(tampered, dataKey.keyId));
+      const error = await keyServiceError(
+        keyRing.unwrapDataKey(tampered, dataKey.keyId, await attest(tampered, dataKey.keyId)),
+      );
 
       expect(error).toMatchObject({ reason: KeyServiceFailure.InvalidCiphertext, operation: 'unwrap' });
       expect(error.message).not.toContain(tampered.toString('base64url').slice(0, 16));

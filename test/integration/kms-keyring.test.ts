@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { startLocalKms, type LocalKms, type LocalKmsFault } from '../../local/kms';
-import { KmsKeyRing, kmsEncryptionContext } from '../../shared/crypto/aws-kms-keyring';
+import { KmsKeyRing, kmsEncryptionContext } from '../../shared/aws/kms-keyring';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../../shared/errors';
 
 async function keyServiceError(promise: Promise<unknown>): Promise<KeyServiceError> {

@@ -12,8 +12,9 @@ import {
   cosmosItemSize,
   type CosmosStoreEndpointOptions,
   type CosmosStoreOptions,
-} from '../../shared/store/cosmos';
+} from '../../shared/azure/cosmos-store';
 import { startLocalCosmos, type LocalCosmos } from '../../local/cosmos';
+import { leaseItemKey } from '../../shared/store/store';
 import { runStoreContract } from '../contract/store-contract';
 import { startFaultProxy as startResetProxy, type FaultProxy as ResetProxy } from '../support/fault-proxy';
 
@@ -173,6 +174,29 @@ describe('CosmosStore', () => {
       );
       expect(own).toEqual({ id: key, pk: key, blob: 'AP7/', expiresAt: nowSeconds() + 600, ttl: 600 });
       expect(resource?._etag).toBe(version);
+    });
+
+    it('writes a lease as its own item { id = pk = key~lease, lease, until (ms), expiresAt, ttl }', async () => {
+      const store = newStore();
+      const key = freshKey();
+
+      await store.acquireLease(key, { owner: 'owner-1', ttlMs: 3000 });
+
+      const id = leaseItemKey(key);
+      const { resource } = await cosmos.container.item(id, id).read<Record<string, unknown>>();
+      const own = Object.fromEntries(
+        Object.entries(resource ?? {}).filter(([name]) => !name.startsWith('_')),
+      );
+      // ttl: Cosmos DB deletes the lease by itself a second after it expires.
+      expect(own).toEqual({
+        id: `${key}~lease`,
+        pk: `${key}~lease`,
+        lease: 'owner-1',
+        until: nowMs + 3000,
+        expiresAt: Math.ceil((nowMs + 3000) / 1000),
+        ttl: 4,
+      });
+      await expect(store.read(key)).resolves.toBeUndefined();
     });
 
     it('gives an item whose expiresAt has passed a ttl of 1 second, the least Cosmos DB accepts', async () => {

@@ -14,7 +14,8 @@ import {
   StoreUnavailableError,
   VersionConflictError,
 } from '../../shared/errors';
-import { DynamoDbStore, dynamoDbItemSize, type DynamoDbStoreOptions } from '../../shared/store/dynamodb';
+import { DynamoDbStore, dynamoDbItemSize, type DynamoDbStoreOptions } from '../../shared/aws/dynamodb-store';
+import { leaseItemKey } from '../../shared/store/store';
 import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
 import { runStoreContract } from '../contract/store-contract';
 
@@ -146,6 +147,30 @@ describe('DynamoDbStore', () => {
         blob: { B: Uint8Array.of(0, 255) },
         expiresAt: { N: String(live.expiresAt) },
       });
+    });
+
+    it('writes a lease as its own item { pk: key~lease, lease: S, until: N ms, expiresAt: N s (the TTL) }', async () => {
+      const nowMs = Date.UTC(2031, 0, 15, 12, 0, 0, 250);
+      const store = newStore({ now: () => nowMs });
+      const key = freshKey();
+
+      await store.acquireLease(key, { owner: 'owner-1', ttlMs: 3000 });
+
+      const { Item } = await store.client.send(
+        new GetItemCommand({
+          TableName: dynamo.tableName,
+          Key: { pk: { S: leaseItemKey(key) } },
+          ConsistentRead: true,
+        }),
+      );
+      expect(Item).toEqual({
+        pk: { S: `${key}~lease` },
+        lease: { S: 'owner-1' },
+        until: { N: String(nowMs + 3000) },
+        // The table's TTL attribute, rounded up: DynamoDB deletes the lease by itself.
+        expiresAt: { N: String(Math.ceil((nowMs + 3000) / 1000)) },
+      });
+      await expect(store.read(key)).resolves.toBeUndefined();
     });
 
     it('asks for a strongly consistent read (dynalite is always consistent, so check the request)', async () => {

@@ -18,9 +18,9 @@ import {
   redisItemSize,
   type RedisStoreOptions,
 } from '../../shared/redis';
-import { loadConfig } from '../../shared/config';
+import { loadCacheConfig } from '../../shared/config';
 import { CounterMetrics, silentLogger } from '../../shared/observability';
-import { createTokenCacheFromConfig } from '../../shared/runtime';
+import { createTokenCacheFromConfig } from '../../shared/aws/from-env';
 import { runStoreContract } from '../contract/store-contract';
 import { API_CLIENT_ID, API_CLIENT_SECRET, startCacheWorld } from '../support/cache-harness';
 import { registerSecret } from '../support/secret-registry';
@@ -627,7 +627,7 @@ describe('the runtime, from the environment (TOKEN_CACHE_REDIS_URL)', () => {
           DOWNSTREAM_SCOPES: 'api://downstream/.default',
         };
         const build = () =>
-          createTokenCacheFromConfig(loadConfig(env), {
+          createTokenCacheFromConfig(loadCacheConfig(env), {
             logger: silentLogger,
             metrics: new CounterMetrics(),
           });

@@ -14,14 +14,14 @@ import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
 import { startLocalKeyVault, type LocalKeyVault } from '../../local/keyvault';
 import { startLocalKms, type LocalKms } from '../../local/kms';
 import { GrantType } from '../../local/authority';
-import { KmsKeyRing } from '../../shared/crypto/aws-kms-keyring';
-import { KeyVaultKeyRing } from '../../shared/crypto/azure-keyvault-keyring';
+import { KmsKeyRing } from '../../shared/aws/kms-keyring';
+import { KeyVaultKeyRing } from '../../shared/azure/keyvault-keyring';
 import type { KeyRing } from '../../shared/crypto/keyring';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import { ErrorCode, KeyServiceFailure, TokenAcquisitionError } from '../../shared/errors';
 import { Metric } from '../../shared/observability';
-import { CosmosStore } from '../../shared/store/cosmos';
-import { DynamoDbStore } from '../../shared/store/dynamodb';
+import { CosmosStore } from '../../shared/azure/cosmos-store';
+import { DynamoDbStore } from '../../shared/aws/dynamodb-store';
 import { MemoryStore } from '../../shared/store/memory';
 import type { StoredItem, TokenStore } from '../../shared/store/store';
 import { API_CLIENT_ID, DOWNSTREAM_SCOPE, type CacheWorld } from '../support/cache-harness';
@@ -312,11 +312,13 @@ async function keyVaultRig(): Promise<KeyServiceRig> {
   };
   const vault: LocalKeyVault = await startLocalKeyVault();
   const key = await vault.createKey('token-cache');
+  const signingKey = await vault.createKey('token-cache-sign', { kty: 'EC' });
   return {
     ringName: 'azure-keyvault',
     ring: () =>
       new KeyVaultKeyRing({
         keyId: `${vault.vaultUrl}/keys/${key.name}`,
+        signingKeyId: `${vault.vaultUrl}/keys/${signingKey.name}`,
         credential,
         cryptographyClientOptions: {
           tlsOptions: { ca: vault.ca },

@@ -5,7 +5,8 @@
  * random methods, paths, header sets (repeated, mixed-case, junk), Authorization values
  * built from every forged and valid token, bodies of any shape, and API Gateway events of
  * odd shapes, through the real Lambda and Azure Functions adapters over the real bearer
- * validation, token cache, local authority and downstream stub. Invariants: the handler
+ * validation, token cache, local authority and downstream stub (the token pool also holds
+ * real app-only, ID and scp-less tokens). Invariants: the handler
  * never throws, never answers 5xx, always answers JSON (`{"error":{code,message,requestId}}`
  * unless 200), echoes no token, and keeps its headers printable. The two daemons, whose
  * trigger is not HTTP, are fed junk triggers and must ignore them.
@@ -22,7 +23,14 @@ import { createDownstreamClient, type DownstreamClient } from '../../functions/c
 import { startDownstreamApi, type DownstreamApi } from '../../local/downstream';
 import { createBearerValidator } from '../../shared/auth/bearer';
 import { mintBadInputTokens, type Tokens } from '../support/bad-http-input';
-import { API_CLIENT_ID, CapturingLogger, DOWNSTREAM_SCOPE, type CacheWorld } from '../support/cache-harness';
+import {
+  API_CLIENT_ID,
+  API_CLIENT_SECRET,
+  CapturingLogger,
+  DOWNSTREAM_SCOPE,
+  type CacheWorld,
+} from '../support/cache-harness';
+import { mintScopelessTokens } from '../support/scopeless-tokens';
 import { startSecureWorld } from '../support/security-world';
 
 /** Generated requests per web-API adapter. */
@@ -55,7 +63,15 @@ beforeAll(async () => {
   world = await startSecureWorld();
   downstreamApi = await startDownstreamApi({ authority: world.authority, audience: 'api://downstream' });
   downstream = createDownstreamClient({ url: downstreamApi.url });
-  tokens = await mintBadInputTokens(world.authority, API_CLIENT_ID);
+  // The forged tokens plus real ones that carry no delegated scope (app-only, ID, scp-less).
+  tokens = {
+    ...(await mintBadInputTokens(world.authority, API_CLIENT_ID)),
+    ...(await mintScopelessTokens(world.authority, {
+      apiClientId: API_CLIENT_ID,
+      apiClientSecret: API_CLIENT_SECRET,
+      scope: 'access_as_user',
+    })),
+  };
   const { cache } = world.instance({ logger });
   webDeps = {
     cache,
@@ -64,6 +80,7 @@ beforeAll(async () => {
       audience: API_CLIENT_ID,
       jwksUri: world.authority.jwksUri(),
       ca: world.authority.ca,
+      requiredScopes: ['access_as_user'],
     }),
     downstream,
     scopes: [DOWNSTREAM_SCOPE],

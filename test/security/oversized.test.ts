@@ -12,7 +12,7 @@ import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import { ErrorCode } from '../../shared/errors';
 import { Metric } from '../../shared/observability';
 import { DYNAMODB_MAX_ITEM_BYTES } from '../../shared/store/limits';
-import { DynamoDbStore } from '../../shared/store/dynamodb';
+import { DynamoDbStore } from '../../shared/aws/dynamodb-store';
 import { MemoryStore } from '../../shared/store/memory';
 import type { TokenStore } from '../../shared/store/store';
 import type { TokenCache, TokenCacheOptions } from '../../shared/cache/types';

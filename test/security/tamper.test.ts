@@ -15,8 +15,8 @@ import { startLocalKms, type LocalKms } from '../../local/kms';
 import { GrantType } from '../../local/authority';
 import { parseDocument, sameDocument, type CacheDocument } from '../../shared/cache/cache-document';
 import { OpenedEnvelopes } from '../../shared/cache/l1';
-import { PartitionSession, type SessionContext } from '../../shared/cache/partition-session';
-import { KmsKeyRing } from '../../shared/crypto/aws-kms-keyring';
+import { PartitionSession, PartitionWrites, type SessionContext } from '../../shared/cache/partition-session';
+import { KmsKeyRing } from '../../shared/aws/kms-keyring';
 import { DataKeyCache } from '../../shared/crypto/data-key-cache';
 import { Envelope, parseEnvelopeHeader } from '../../shared/crypto/envelope';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
@@ -334,6 +334,7 @@ describe(`tampered blobs (${CASES} fast-check cases through Envelope, MemoryStor
     const envelope = new Envelope({ keys });
     const ctx: SessionContext = {
       store,
+      writes: new PartitionWrites(),
       envelope,
       l1: undefined,
       opened: new OpenedEnvelopes(8 * 1024 * 1024),
@@ -438,6 +439,7 @@ describe(`tampered blobs (${CASES} fast-check cases through Envelope, MemoryStor
     });
     const ctx: SessionContext = {
       store,
+      writes: new PartitionWrites(),
       envelope,
       l1: undefined,
       opened: new OpenedEnvelopes(8 * 1024 * 1024),

@@ -23,6 +23,8 @@ import type { DataKeyCache } from '../../shared/crypto/data-key-cache';
 import type { DataKey, KeyRing } from '../../shared/crypto/keyring';
 import type { LogFields } from '../../shared/observability';
 import type { TokenSigner } from '../../local/authority/tokens';
+import type { LocalOidcIssuer } from '../../local/oidc-issuer';
+import type { AssertionCache } from '../../shared/cache/assertion-cache';
 import { registerSecret, secretRegistry, type SecretKind } from './secret-registry';
 
 interface Capture {
@@ -183,11 +185,39 @@ function observeSecrets(): void {
     );
   }
 
+  // Every client assertion a platform identity issued (STS, managed identity), used or not.
+  const assertions = loaded<{ AssertionCache: typeof AssertionCache }>('../../shared/cache/assertion-cache');
+  if (assertions) {
+    patch(
+      assertions.AssertionCache.prototype,
+      'get',
+      (original) =>
+        async function (this: AssertionCache): Promise<string> {
+          const assertion = await original.call(this);
+          registerSecret('assertion', assertion);
+          return assertion;
+        },
+    );
+  }
+  const issuers = loaded<{ LocalOidcIssuer: typeof LocalOidcIssuer }>('../../local/oidc-issuer');
+  if (issuers) {
+    patch(
+      issuers.LocalOidcIssuer.prototype,
+      'sign',
+      (original) =>
+        async function (this: LocalOidcIssuer, claims: Record<string, unknown>): Promise<string> {
+          const token = await original.call(this, claims);
+          registerSecret('assertion', token);
+          return token;
+        },
+    );
+  }
+
   // Every data key a key ring makes or unwraps, used directly or through a DataKeyCache.
   const rings = [
     loaded<{ LocalKeyRing: KeyRingClass }>('../../shared/crypto/local-keyring')?.LocalKeyRing,
-    loaded<{ KmsKeyRing: KeyRingClass }>('../../shared/crypto/aws-kms-keyring')?.KmsKeyRing,
-    loaded<{ KeyVaultKeyRing: KeyRingClass }>('../../shared/crypto/azure-keyvault-keyring')?.KeyVaultKeyRing,
+    loaded<{ KmsKeyRing: KeyRingClass }>('../../shared/aws/kms-keyring')?.KmsKeyRing,
+    loaded<{ KeyVaultKeyRing: KeyRingClass }>('../../shared/azure/keyvault-keyring')?.KeyVaultKeyRing,
   ];
   for (const ring of rings) {
     if (!ring) continue;
@@ -195,8 +225,8 @@ function observeSecrets(): void {
       ring.prototype,
       'generateDataKey',
       (original) =>
-        async function (this: KeyRing): Promise<DataKey> {
-          const key = await original.call(this);
+        async function (this: KeyRing, ...args: Parameters<KeyRing['generateDataKey']>): Promise<DataKey> {
+          const key = await original.call(this, ...args);
           registerSecret('data-key', key.plaintext);
           return key;
         },
@@ -205,8 +235,8 @@ function observeSecrets(): void {
       ring.prototype,
       'unwrapDataKey',
       (original) =>
-        async function (this: KeyRing, wrapped: Uint8Array, keyId: string): Promise<Uint8Array> {
-          const key = await original.call(this, wrapped, keyId);
+        async function (this: KeyRing, ...args: Parameters<KeyRing['unwrapDataKey']>): Promise<Uint8Array> {
+          const key = await original.call(this, ...args);
           registerSecret('data-key', key);
           return key;
         },
@@ -219,8 +249,11 @@ function observeSecrets(): void {
       keys.DataKeyCache.prototype,
       'encryptionKey',
       (original) =>
-        async function (this: DataKeyCache): Promise<DataKey> {
-          const key = await original.call(this);
+        async function (
+          this: DataKeyCache,
+          ...args: Parameters<DataKeyCache['encryptionKey']>
+        ): Promise<DataKey> {
+          const key = await original.apply(this, args);
           registerSecret('data-key', key.plaintext);
           return key;
         },
@@ -229,8 +262,11 @@ function observeSecrets(): void {
       keys.DataKeyCache.prototype,
       'decryptionKey',
       (original) =>
-        async function (this: DataKeyCache, keyId: string, wrapped: Uint8Array): Promise<Uint8Array> {
-          const key = await original.call(this, keyId, wrapped);
+        async function (
+          this: DataKeyCache,
+          ...args: Parameters<DataKeyCache['decryptionKey']>
+        ): Promise<Uint8Array> {
+          const key = await original.apply(this, args);
           registerSecret('data-key', key);
           return key;
         },

@@ -5,7 +5,7 @@
  */
 import { DataKeyCache } from '../../shared/crypto/data-key-cache';
 import { Envelope } from '../../shared/crypto/envelope';
-import type { KeyRing } from '../../shared/crypto/keyring';
+import type { KeyRing, PartitionKind } from '../../shared/crypto/keyring';
 import { parseDocument, type CacheDocument } from '../../shared/cache/cache-document';
 import type { TokenStore } from '../../shared/store/store';
 import {
@@ -43,16 +43,22 @@ export function userAssertion(world: CacheWorld, oid: string, expiresInSeconds =
   });
 }
 
-/** The MSAL document a store holds under `key`, opened with `keyRing`; undefined when absent. */
+/**
+ * The MSAL document a store holds under `key`, opened with `keyRing` as a partition of
+ * `kind` (the KMS ring binds data keys to it); undefined when absent.
+ */
 export async function storedDocument(
   store: TokenStore,
   key: string,
   keyRing: KeyRing,
+  kind: PartitionKind = 'obo',
 ): Promise<CacheDocument | undefined> {
   const item = await store.read(key);
   if (!item) return undefined;
   const envelope = new Envelope({ keys: new DataKeyCache(keyRing) });
-  return parseDocument(Buffer.from(await envelope.open(item.blob, key)).toString('utf8'));
+  return parseDocument(
+    Buffer.from(await envelope.open(item.blob, key, { partitionKind: kind })).toString('utf8'),
+  );
 }
 
 /** The access tokens (their `secret` fields) in a document. */

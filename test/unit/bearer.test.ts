@@ -11,9 +11,15 @@ import {
   type JWK,
   type JWTPayload,
 } from 'jose';
-import { BearerFailure, createBearerValidator, type BearerValidatorOptions } from '../../shared/auth/bearer';
+import {
+  ANY_SCOPE,
+  BearerFailure,
+  createBearerValidator,
+  type BearerValidatorOptions,
+} from '../../shared/auth/bearer';
 import { AuthenticationError, ConfigurationError } from '../../shared/errors';
 import { createDevCertificate } from '../../local/tls';
+import { segmentSpellings, tokenSpellings } from '../support/token-spellings';
 
 const ISSUER = 'https://login.example.test/tenant-1/v2.0';
 const AUDIENCE = 'api://web-api';
@@ -114,7 +120,7 @@ describe('createBearerValidator', () => {
     key = await signingKey('key-1');
     otherKey = await signingKey('key-2');
     jwks = await serveJwks([key.publicJwk]);
-    options = { issuer: ISSUER, audience: AUDIENCE, jwksUri: jwks.url };
+    options = { issuer: ISSUER, audience: AUDIENCE, jwksUri: jwks.url, requiredScopes: ['access_as_user'] };
   });
 
   afterAll(async () => {
@@ -396,17 +402,21 @@ describe('createBearerValidator', () => {
       expect(error.message).toContain('"tid"');
     });
 
-    it('rejects a token granting none of the required scopes as insufficient_scope, and accepts a role', async () => {
+    it('rejects a delegated token granting none of the required scopes as insufficient_scope', async () => {
       const validator = createBearerValidator({ ...options, requiredScopes: ['Data.Read'] });
       const delegated = await sign(key, claims({ scp: 'access_as_user other' }));
-      const app = await sign(key, claims({ scp: undefined, roles: ['Data.Read'] }));
+      const granted = await sign(key, claims({ scp: 'other Data.Read' }));
 
-      await expectRejected(
+      const error = await expectRejected(
         validator.validate(`Bearer ${delegated}`),
         BearerFailure.InsufficientScope,
         delegated,
       );
-      await expect(validator.validate(`Bearer ${app}`)).resolves.toMatchObject({ token: app });
+      expect(error.message).toContain('Data.Read');
+      await expect(validator.validate(`Bearer ${granted}`)).resolves.toMatchObject({
+        token: granted,
+        kind: 'delegated',
+      });
     });
 
     it('reports an unreachable JWKS endpoint as jwks_unavailable', async () => {
@@ -472,6 +482,134 @@ describe('createBearerValidator', () => {
     });
   });
 
+  describe('authorization: delegated scopes in scp, app permissions in roles, separately', () => {
+    const appToken = (extra: JWTPayload = {}) =>
+      sign(
+        key,
+        claims({ scp: undefined, idtyp: 'app', azp: 'some-app', appid: 'some-app', oid: 'sp-1', ...extra }),
+      );
+    const idToken = () =>
+      sign(key, claims({ scp: undefined, aud: AUDIENCE, nonce: 'n-1', preferred_username: 'a@b.example' }));
+
+    it.each([
+      ['an app-only token without roles', () => appToken()],
+      [
+        'an app-only token whose app role is named like the required scope',
+        () => appToken({ roles: ['access_as_user'] }),
+      ],
+      [
+        'an app-only token without idtyp (no scp, an azp)',
+        () => appToken({ idtyp: undefined, roles: ['x'] }),
+      ],
+      ['an app-only token carrying an scp anyway', () => appToken({ scp: 'access_as_user' })],
+      ['an ID token for this audience', () => idToken()],
+      [
+        'a token with neither scp nor a client (no azp, appid, idtyp)',
+        () => sign(key, claims({ scp: undefined })),
+      ],
+      ['a token with an empty scp', () => sign(key, claims({ scp: '' }))],
+    ])('refuses %s as insufficient_scope when delegated scopes are required', async (_name, mint) => {
+      const token = await mint();
+      const validator = createBearerValidator(options);
+
+      await expectRejected(validator.validate(`Bearer ${token}`), BearerFailure.InsufficientScope, token);
+    });
+
+    it('refuses app-only and ID tokens even when any delegated scope is accepted', async () => {
+      const validator = createBearerValidator({ ...options, requiredScopes: ANY_SCOPE });
+      const app = await appToken({ roles: ['Data.Read'] });
+      const id = await idToken();
+      const user = await sign(key, claims({ scp: 'anything' }));
+
+      await expectRejected(validator.validate(`Bearer ${app}`), BearerFailure.InsufficientScope, app);
+      await expectRejected(validator.validate(`Bearer ${id}`), BearerFailure.InsufficientScope, id);
+      await expect(validator.validate(`Bearer ${user}`)).resolves.toMatchObject({ kind: 'delegated' });
+    });
+
+    it('checks app permissions in roles only: a delegated scope named like one grants nothing', async () => {
+      const validator = createBearerValidator({
+        ...options,
+        requiredScopes: [],
+        requiredAppPermissions: ['Data.Read.All'],
+      });
+      const app = await appToken({ roles: ['Data.Read.All'] });
+      const otherRole = await appToken({ roles: ['Data.Write.All'] });
+      const delegated = await sign(key, claims({ scp: 'Data.Read.All' }));
+      const id = await idToken();
+
+      await expect(validator.validate(`Bearer ${app}`)).resolves.toMatchObject({ token: app, kind: 'app' });
+      await expectRejected(validator.validate(`Bearer ${otherRole}`), BearerFailure.InsufficientScope);
+      await expectRejected(validator.validate(`Bearer ${delegated}`), BearerFailure.InsufficientScope);
+      await expectRejected(validator.validate(`Bearer ${id}`), BearerFailure.InsufficientScope);
+    });
+
+    it('accepts either kind with RequiredScopeOrAppPermission-style options, each by its own claim', async () => {
+      const validator = createBearerValidator({
+        ...options,
+        requiredScopes: ['Data.Read'],
+        requiredAppPermissions: ['Data.Read.All'],
+      });
+      const user = await sign(key, claims({ scp: 'Data.Read' }));
+      const app = await appToken({ roles: ['Data.Read.All'] });
+      const crossed = await appToken({ roles: ['Data.Read'] });
+
+      await expect(validator.validate(`Bearer ${user}`)).resolves.toMatchObject({ kind: 'delegated' });
+      await expect(validator.validate(`Bearer ${app}`)).resolves.toMatchObject({ kind: 'app' });
+      await expectRejected(validator.validate(`Bearer ${crossed}`), BearerFailure.InsufficientScope);
+    });
+  });
+
+  describe('canonical base64url', () => {
+    it('accepts the one canonical spelling of a token and refuses every other one as malformed_token', async () => {
+      const token = await sign(key);
+      const spellings = tokenSpellings(token);
+      const validator = createBearerValidator(options);
+
+      const outcomes = await Promise.all(
+        spellings.map((s) =>
+          validator.validate(`Bearer ${s}`).then(
+            () => 'accepted',
+            (e: unknown) => (e as AuthenticationError).reason,
+          ),
+        ),
+      );
+
+      expect(spellings.length).toBeGreaterThanOrEqual(16);
+      expect(outcomes[0]).toBe('accepted');
+      expect(outcomes.filter((o) => o === 'accepted')).toHaveLength(1);
+      expect(new Set(outcomes.slice(1))).toEqual(new Set([BearerFailure.MalformedToken]));
+    });
+
+    it('names the segment, and never verifies a non-canonical one', async () => {
+      const token = await sign(key);
+      const [header, payload, signature] = token.split('.');
+      const validator = createBearerValidator({ ...options, jwksUri: 'https://localhost:9/never-fetched' });
+      const altSignature = segmentSpellings(signature)[1];
+
+      const error = await expectRejected(
+        validator.validate(`Bearer ${header}.${payload}.${altSignature}`),
+        BearerFailure.MalformedToken,
+      );
+      expect(error.message).toContain('signature');
+    });
+
+    it.each([
+      ['a padded segment', (t: string) => `${t}=`],
+      [
+        'a segment of length 1 mod 4',
+        (t: string) => `${t}${'A'.repeat((5 - (t.split('.')[2].length % 4)) % 4 || 4)}`,
+      ],
+      ['base64 (not url) characters', (t: string) => t.replace(/-/g, '+').replace(/_/g, '/')],
+    ])('refuses %s as malformed_token', async (_name, spoil) => {
+      const token = await sign(key, claims({ padding: '>>>???' }));
+      const spoiled = spoil(token);
+      expect(spoiled).not.toBe(token);
+      const validator = createBearerValidator(options);
+
+      await expectRejected(validator.validate(`Bearer ${spoiled}`), BearerFailure.MalformedToken);
+    });
+  });
+
   describe('options', () => {
     it.each([
       ['HS256', ['HS256']],
@@ -492,6 +630,20 @@ describe('createBearerValidator', () => {
     it('refuses empty issuer and audience lists', () => {
       expect(() => createBearerValidator({ ...options, issuer: [] })).toThrow(/^issuer: /);
       expect(() => createBearerValidator({ ...options, audience: '' })).toThrow(/^audience: /);
+    });
+
+    it('refuses a validator that names neither delegated scopes nor app permissions', () => {
+      const none: BearerValidatorOptions = { ...options, requiredScopes: undefined };
+      expect(() => createBearerValidator(none)).toThrow(/^requiredScopes: expected the delegated scopes/);
+      expect(() =>
+        createBearerValidator({ ...none, requiredScopes: [], requiredAppPermissions: [] }),
+      ).toThrow(ConfigurationError);
+      expect(() => createBearerValidator({ ...none, requiredScopes: ['*', 'a'] })).toThrow(
+        /^requiredScopes: /,
+      );
+      expect(() => createBearerValidator({ ...none, requiredScopes: ['two words'] })).toThrow(
+        /^requiredScopes: /,
+      );
     });
 
     it('refuses a negative clock tolerance', () => {

@@ -4,9 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { inspect } from 'node:util';
-import { ConfigVariables, loadConfig, type ConfigVariable, type Environment } from '../../shared/config';
+import { cacheOptionsOf, loadCacheConfig, type Environment } from '../../shared/config';
+import { TokenCacheDefaults } from '../../shared/cache/token-cache';
+import { createTokenCacheFromConfig as awsCacheFromConfig } from '../../shared/aws/from-env';
+import { resolveClientCredential as azureCredentialOf } from '../../shared/azure/from-env';
+import { FunctionVariables, loadFunctionConfig, type FunctionVariable } from '../../functions/core/config';
 import { ConfigurationError } from '../../shared/errors';
-import { resolveClientCredential, trustedCas } from '../../shared/runtime';
+import { resolveClientCredential } from '../../shared/aws/from-env';
+import { localKeyRing, trustedCas } from '../../shared/runtime';
 import { createDevCertificate } from '../../local/tls';
 import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/secrets-manager';
 
@@ -25,24 +30,25 @@ function baseEnv(overrides: Record<string, string | undefined> = {}): Environmen
     TOKEN_CACHE_KMS_KEY_ID: 'alias/token-cache',
     DOWNSTREAM_URL: 'https://graph.microsoft.com/v1.0/me',
     DOWNSTREAM_SCOPES: 'https://graph.microsoft.com/User.Read',
+    API_REQUIRED_SCOPES: 'access_as_user',
     ...overrides,
   };
 }
 
 function configError(env: Environment): ConfigurationError {
   try {
-    loadConfig(env);
+    loadFunctionConfig(env);
   } catch (e) {
     expect(e).toBeInstanceOf(ConfigurationError);
     return e as ConfigurationError;
   }
-  throw new Error('expected loadConfig to throw');
+  throw new Error('expected loadFunctionConfig to throw');
 }
 
-describe('loadConfig', () => {
+describe('loadFunctionConfig', () => {
   describe('defaults', () => {
     it('derives everything optional from the required variables', () => {
-      const config = loadConfig(baseEnv());
+      const config = loadFunctionConfig(baseEnv());
 
       expect(config.msal).toMatchObject({
         clientId: CLIENT_ID,
@@ -55,6 +61,7 @@ describe('loadConfig', () => {
       expect(config.keyRing).toEqual({ kind: 'aws-kms', keyId: 'alias/token-cache' });
       expect(config.azureCredential).toBe('default');
       expect(config.l1).toEqual({ maxBytes: 16 * 1024 * 1024, ttlMs: 300_000 });
+      expect(config.coalescing).toBe('on');
       expect(config.downstream).toEqual({
         url: 'https://graph.microsoft.com/v1.0/me',
         scopes: ['https://graph.microsoft.com/User.Read'],
@@ -65,14 +72,14 @@ describe('loadConfig', () => {
         audiences: [`api://${CLIENT_ID}`, CLIENT_ID],
         issuers: [`https://login.microsoftonline.com/${TENANT}/v2.0`, `https://sts.windows.net/${TENANT}/`],
         jwksUri: `https://login.microsoftonline.com/${TENANT}/discovery/v2.0/keys`,
-        requiredScopes: [],
+        requiredScopes: ['access_as_user'],
       });
       expect(config.logLevel).toBe('info');
       expect(config.extraCaFile).toBeUndefined();
     });
 
     it('derives the v2 issuer only for an authority other than login.microsoftonline.com', () => {
-      const config = loadConfig(baseEnv({ MSAL_AUTHORITY: `https://localhost:8443/${TENANT}/` }));
+      const config = loadFunctionConfig(baseEnv({ MSAL_AUTHORITY: `https://localhost:8443/${TENANT}/` }));
 
       expect(config.msal.authority).toBe(`https://localhost:8443/${TENANT}`);
       expect(config.api.issuers).toEqual([`https://localhost:8443/${TENANT}/v2.0`]);
@@ -80,7 +87,7 @@ describe('loadConfig', () => {
     });
 
     it('reads every optional variable when set', () => {
-      const config = loadConfig(
+      const config = loadFunctionConfig(
         baseEnv({
           MSAL_KNOWN_AUTHORITIES: 'localhost:8443, login.example.test',
           EXTRA_CA_FILE: '/etc/dev-ca.pem',
@@ -89,6 +96,7 @@ describe('loadConfig', () => {
           AWS_ENDPOINT_URL_KMS: 'http://localhost:4000',
           TOKEN_CACHE_L1_MAX_BYTES: '1048576',
           TOKEN_CACHE_L1_TTL_SECONDS: '30',
+          TOKEN_CACHE_COALESCING: 'local',
           DOWNSTREAM_SCOPES: 'api://downstream/Data.Read, api://downstream/Data.Write',
           DAEMON_SCOPE: 'api://other/.default',
           DOWNSTREAM_TIMEOUT_MS: '2500',
@@ -114,6 +122,7 @@ describe('loadConfig', () => {
         endpoint: 'http://localhost:4000',
       });
       expect(config.l1).toEqual({ maxBytes: 1048576, ttlMs: 30_000 });
+      expect(config.coalescing).toBe('local');
       expect(config.downstream.scopes).toEqual(['api://downstream/Data.Read', 'api://downstream/Data.Write']);
       expect(config.downstream.appScope).toBe('api://other/.default');
       expect(config.downstream.timeoutMs).toBe(2500);
@@ -126,12 +135,16 @@ describe('loadConfig', () => {
       expect(config.logLevel).toBe('debug');
     });
 
+    it('reads API_REQUIRED_SCOPES="*" as the explicit opt-out of naming a scope', () => {
+      expect(loadFunctionConfig(baseEnv({ API_REQUIRED_SCOPES: ' * ' })).api.requiredScopes).toBe('*');
+    });
+
     it('turns the in-process cache off with TOKEN_CACHE_L1_MAX_BYTES=0', () => {
-      expect(loadConfig(baseEnv({ TOKEN_CACHE_L1_MAX_BYTES: '0' })).l1).toBe(false);
+      expect(loadFunctionConfig(baseEnv({ TOKEN_CACHE_L1_MAX_BYTES: '0' })).l1).toBe(false);
     });
 
     it('implies the store and key ring from their one setting, and takes an explicit kind', () => {
-      const cosmos = loadConfig(
+      const cosmos = loadFunctionConfig(
         baseEnv({
           TOKEN_CACHE_TABLE_NAME: undefined,
           TOKEN_CACHE_KMS_KEY_ID: undefined,
@@ -139,15 +152,16 @@ describe('loadConfig', () => {
           TOKEN_CACHE_COSMOS_DATABASE: 'db',
           TOKEN_CACHE_COSMOS_CONTAINER: 'partitions',
           TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://vault.vault.azure.net/keys/token-cache',
+          TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: 'https://vault.vault.azure.net/keys/token-cache-sign',
         }),
       );
-      const redis = loadConfig(
+      const redis = loadFunctionConfig(
         baseEnv({
           TOKEN_CACHE_TABLE_NAME: undefined,
           TOKEN_CACHE_REDIS_URL: 'rediss://cache.example.test:6380',
         }),
       );
-      const redisCluster = loadConfig(
+      const redisCluster = loadFunctionConfig(
         baseEnv({
           TOKEN_CACHE_TABLE_NAME: undefined,
           TOKEN_CACHE_STORE: 'redis',
@@ -158,7 +172,7 @@ describe('loadConfig', () => {
           TOKEN_CACHE_REDIS_KEY_PREFIX: 'tc:',
         }),
       );
-      const memory = loadConfig(
+      const memory = loadFunctionConfig(
         baseEnv({
           TOKEN_CACHE_STORE: 'memory',
           TOKEN_CACHE_KEY_RING: 'local',
@@ -175,6 +189,7 @@ describe('loadConfig', () => {
       expect(cosmos.keyRing).toEqual({
         kind: 'azure-keyvault',
         keyId: 'https://vault.vault.azure.net/keys/token-cache',
+        signingKeyId: 'https://vault.vault.azure.net/keys/token-cache-sign',
       });
       expect(memory.store).toEqual({ kind: 'memory' });
       expect(redis.store).toEqual({ kind: 'redis', url: 'rediss://cache.example.test:6380', cluster: false });
@@ -191,14 +206,14 @@ describe('loadConfig', () => {
 
     it('reads a Secrets Manager ARN and a certificate path as credential sources', () => {
       const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:web-api/client-secret-AbCdEf';
-      const fromArn = loadConfig(
+      const fromArn = loadFunctionConfig(
         baseEnv({
           MSAL_CLIENT_SECRET: undefined,
           MSAL_CLIENT_SECRET_ARN: arn,
           AWS_ENDPOINT_URL_SECRETS_MANAGER: 'http://127.0.0.1:4566',
         }),
       );
-      const fromFile = loadConfig(
+      const fromFile = loadFunctionConfig(
         baseEnv({
           MSAL_CLIENT_SECRET: undefined,
           MSAL_CLIENT_CERTIFICATE_PATH: '/var/task/cert.pem',
@@ -221,7 +236,7 @@ describe('loadConfig', () => {
 
   describe('the result', () => {
     it('is deeply frozen', () => {
-      const config = loadConfig(baseEnv());
+      const config = loadFunctionConfig(baseEnv());
 
       expect(Object.isFrozen(config)).toBe(true);
       expect(Object.isFrozen(config.api.audiences)).toBe(true);
@@ -232,7 +247,7 @@ describe('loadConfig', () => {
     });
 
     it('never prints or serialises the Redis password, and refuses one inside the URL without echoing it', () => {
-      const config = loadConfig(
+      const config = loadFunctionConfig(
         baseEnv({
           TOKEN_CACHE_TABLE_NAME: undefined,
           TOKEN_CACHE_REDIS_URL: 'rediss://cache.example.test:6380',
@@ -241,7 +256,7 @@ describe('loadConfig', () => {
       );
       const error = (() => {
         try {
-          loadConfig(
+          loadFunctionConfig(
             baseEnv({
               TOKEN_CACHE_TABLE_NAME: undefined,
               TOKEN_CACHE_REDIS_URL: 'rediss://user:redis-password-must-not-leak@cache.example.test:6380',
@@ -264,7 +279,7 @@ describe('loadConfig', () => {
     });
 
     it('never prints or serialises a secret', () => {
-      const config = loadConfig(
+      const config = loadFunctionConfig(
         baseEnv({
           TOKEN_CACHE_STORE: 'cosmos',
           TOKEN_CACHE_COSMOS_ENDPOINT: 'https://acct.documents.azure.com:443/',
@@ -293,7 +308,7 @@ describe('loadConfig', () => {
 
   describe('errors', () => {
     // Each row: the variable the error must name, the environment change, what the message must say.
-    const cases: [ConfigVariable, Record<string, string | undefined>, RegExp][] = [
+    const cases: [FunctionVariable, Record<string, string | undefined>, RegExp][] = [
       ['MSAL_CLIENT_ID', { MSAL_CLIENT_ID: undefined }, /expected a GUID or app id, but it is not set/],
       ['MSAL_CLIENT_ID', { MSAL_CLIENT_ID: '' }, /expected a GUID or app id, got ""/],
       [
@@ -333,6 +348,50 @@ describe('loadConfig', () => {
           AWS_ENDPOINT_URL_SECRETS_MANAGER: 'http://sm.example.test',
         },
         /http only for localhost/,
+      ],
+      [
+        'MSAL_CLIENT_ASSERTION_SOURCE',
+        { MSAL_CLIENT_SECRET: undefined, MSAL_CLIENT_ASSERTION_SOURCE: 'github-actions' },
+        /expected one of aws-web-identity, azure-managed-identity, got "github-actions"/,
+      ],
+      [
+        'MSAL_CLIENT_SECRET',
+        { MSAL_CLIENT_ASSERTION_SOURCE: 'aws-web-identity', AWS_REGION: 'eu-west-1' },
+        /exactly one of MSAL_CLIENT_ASSERTION_SOURCE .* got MSAL_CLIENT_SECRET and MSAL_CLIENT_ASSERTION_SOURCE/,
+      ],
+      [
+        'MSAL_MANAGED_IDENTITY_CLIENT_ID',
+        {
+          MSAL_CLIENT_SECRET: undefined,
+          MSAL_CLIENT_ASSERTION_SOURCE: 'azure-managed-identity',
+          MSAL_MANAGED_IDENTITY_CLIENT_ID: 'my-identity',
+        },
+        /expected the user-assigned identity's client id \(a GUID\), got "my-identity"/,
+      ],
+      [
+        'AWS_REGION',
+        { MSAL_CLIENT_SECRET: undefined, MSAL_CLIENT_ASSERTION_SOURCE: 'aws-web-identity' },
+        /required with MSAL_CLIENT_ASSERTION_SOURCE=aws-web-identity \(the regional STS endpoint\)/,
+      ],
+      [
+        'MSAL_WEB_IDENTITY_TOKEN_DURATION_SECONDS',
+        {
+          MSAL_CLIENT_SECRET: undefined,
+          MSAL_CLIENT_ASSERTION_SOURCE: 'aws-web-identity',
+          AWS_REGION: 'eu-west-1',
+          MSAL_WEB_IDENTITY_TOKEN_DURATION_SECONDS: '7200',
+        },
+        /expected a whole number from 60 to 3600, got "7200"/,
+      ],
+      [
+        'AWS_ENDPOINT_URL_STS',
+        {
+          MSAL_CLIENT_SECRET: undefined,
+          MSAL_CLIENT_ASSERTION_SOURCE: 'aws-web-identity',
+          AWS_REGION: 'eu-west-1',
+          AWS_ENDPOINT_URL_STS: 'http://sts.example.com',
+        },
+        /an https URL \(http only for localhost\)/,
       ],
       [
         'MSAL_CLIENT_CERTIFICATE_SEND_X5C',
@@ -439,6 +498,14 @@ describe('loadConfig', () => {
         /expected https:\/\/<vault>\/keys\/<name>\[\/<version>\]/,
       ],
       [
+        'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
+        {
+          TOKEN_CACHE_KMS_KEY_ID: undefined,
+          TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://v.vault.azure.net/keys/wrap',
+        },
+        /expected the Key Vault EC P-256 key that signs data keys/,
+      ],
+      [
         'TOKEN_CACHE_LOCAL_MASTER_KEY',
         { TOKEN_CACHE_KEY_RING: 'local', TOKEN_CACHE_KMS_KEY_ID: undefined },
         /expected 32 random bytes, base64, but it is not set/,
@@ -478,6 +545,7 @@ describe('loadConfig', () => {
         { TOKEN_CACHE_L1_TTL_SECONDS: '0' },
         /expected a whole number >= 1, got "0"/,
       ],
+      ['TOKEN_CACHE_COALESCING', { TOKEN_CACHE_COALESCING: 'yes' }, /got "yes"/],
       [
         'DOWNSTREAM_URL',
         { DOWNSTREAM_URL: undefined },
@@ -501,11 +569,107 @@ describe('loadConfig', () => {
       ],
       ['API_JWKS_URI', { API_JWKS_URI: 'http://keys.example.test/keys' }, /expected an https URL/],
       [
+        'TOKEN_CACHE_LOCAL_KEY_ID',
+        {
+          TOKEN_CACHE_KEY_RING: 'local',
+          TOKEN_CACHE_LOCAL_MASTER_KEY: MASTER_KEY,
+          TOKEN_CACHE_LOCAL_KEY_ID: 'key one',
+        },
+        /expected a key id of letters, digits/,
+      ],
+      [
+        'TOKEN_CACHE_LOCAL_PREVIOUS_KEYS',
+        {
+          TOKEN_CACHE_KEY_RING: 'local',
+          TOKEN_CACHE_LOCAL_MASTER_KEY: MASTER_KEY,
+          TOKEN_CACHE_LOCAL_PREVIOUS_KEYS: MASTER_KEY,
+        },
+        /expected comma-separated id:base64 pairs/,
+      ],
+      [
+        'TOKEN_CACHE_LOCAL_PREVIOUS_KEYS',
+        {
+          TOKEN_CACHE_KEY_RING: 'local',
+          TOKEN_CACHE_LOCAL_MASTER_KEY: MASTER_KEY,
+          TOKEN_CACHE_LOCAL_PREVIOUS_KEYS: 'local-0:c2hvcnQ=',
+        },
+        /expected 32 bytes, base64 .* for key "local-0", got 5 bytes/,
+      ],
+      [
+        'TOKEN_CACHE_LOCAL_PREVIOUS_KEYS',
+        {
+          TOKEN_CACHE_KEY_RING: 'local',
+          TOKEN_CACHE_LOCAL_MASTER_KEY: MASTER_KEY,
+          TOKEN_CACHE_LOCAL_PREVIOUS_KEYS: `local-1:${MASTER_KEY}`,
+        },
+        /names key id "local-1" twice/,
+      ],
+      [
+        'TOKEN_CACHE_DATA_KEY_MAX_AGE_SECONDS',
+        { TOKEN_CACHE_DATA_KEY_MAX_AGE_SECONDS: '0' },
+        /whole number >= 1/,
+      ],
+      ['TOKEN_CACHE_DATA_KEY_MAX_USES', { TOKEN_CACHE_DATA_KEY_MAX_USES: 'many' }, /got "many"/],
+      ['TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED', { TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED: '-1' }, /got "-1"/],
+      [
+        'TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED_AGE_SECONDS',
+        { TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED_AGE_SECONDS: '0' },
+        /whole number >= 1/,
+      ],
+      [
+        'TOKEN_CACHE_USER_SLIDING_WINDOW_SECONDS',
+        { TOKEN_CACHE_USER_SLIDING_WINDOW_SECONDS: '14d' },
+        /expected a whole number >= 1, got "14d"/,
+      ],
+      [
+        'TOKEN_CACHE_COMPRESS_ABOVE_BYTES',
+        { TOKEN_CACHE_COMPRESS_ABOVE_BYTES: 'never' },
+        /expected a whole number >= 0, or "false", got "never"/,
+      ],
+      ['TOKEN_CACHE_CONFLICT_MAX_ATTEMPTS', { TOKEN_CACHE_CONFLICT_MAX_ATTEMPTS: '0' }, /whole number >= 1/],
+      ['TOKEN_CACHE_CONFLICT_BASE_DELAY_MS', { TOKEN_CACHE_CONFLICT_BASE_DELAY_MS: '1.5' }, /got "1.5"/],
+      ['TOKEN_CACHE_CONFLICT_MAX_DELAY_MS', { TOKEN_CACHE_CONFLICT_MAX_DELAY_MS: 'x' }, /got "x"/],
+      [
+        'API_REQUIRED_SCOPES',
+        { API_REQUIRED_SCOPES: undefined },
+        /expected the delegated scopes a caller's token must carry in scp, .*but it is not set/,
+      ],
+      ['API_REQUIRED_SCOPES', { API_REQUIRED_SCOPES: ' , ' }, /but it is not set/],
+      ['API_REQUIRED_SCOPES', { API_REQUIRED_SCOPES: 'access_as_user,*' }, /got "access_as_user,\*"/],
+      [
         'LOG_LEVEL',
         { LOG_LEVEL: 'verbose' },
         /expected one of debug, info, warn, error, silent, got "verbose"/,
       ],
     ];
+
+    it('reads the secretless sources', () => {
+      const aws = loadFunctionConfig(
+        baseEnv({
+          MSAL_CLIENT_SECRET: undefined,
+          MSAL_CLIENT_ASSERTION_SOURCE: 'aws-web-identity',
+          AWS_REGION: 'eu-west-1',
+          AWS_ENDPOINT_URL_STS: 'http://localhost:4010',
+        }),
+      );
+      const azure = loadFunctionConfig(
+        baseEnv({
+          MSAL_CLIENT_SECRET: undefined,
+          MSAL_CLIENT_ASSERTION_SOURCE: 'azure-managed-identity',
+          MSAL_MANAGED_IDENTITY_CLIENT_ID: '0e2a4c6d-8f10-4a32-b456-7890abcdef02',
+        }),
+      );
+
+      expect(aws.msal.credential).toEqual({
+        kind: 'aws-web-identity',
+        durationSeconds: 900,
+        endpoint: 'http://localhost:4010',
+      });
+      expect(azure.msal.credential).toEqual({
+        kind: 'azure-managed-identity',
+        clientId: '0e2a4c6d-8f10-4a32-b456-7890abcdef02',
+      });
+    });
 
     it.each(cases)('names %s: %j', (variable, change, message) => {
       const error = configError(baseEnv(change));
@@ -518,21 +682,20 @@ describe('loadConfig', () => {
 
     it('has a case for every variable that can be invalid', () => {
       const named = new Set(cases.map(([variable]) => variable));
-      // These accept any value: a list of audiences, a region, a path checked when read, the required-scope
-      // list, and store credentials and a key prefix (the server decides).
-      const free = new Set<ConfigVariable>([
+      // These accept any value: a list of audiences, a region, a path checked when read, and
+      // store credentials and a key prefix (the server decides).
+      const free = new Set<FunctionVariable>([
         'API_AUDIENCE',
         'AWS_REGION',
         'EXTRA_CA_FILE',
         'MSAL_CLIENT_CERTIFICATE_PATH',
-        'API_REQUIRED_SCOPES',
         'TOKEN_CACHE_COSMOS_KEY',
         'TOKEN_CACHE_REDIS_USERNAME',
         'TOKEN_CACHE_REDIS_PASSWORD',
         'TOKEN_CACHE_REDIS_KEY_PREFIX',
       ]);
 
-      expect(ConfigVariables.filter((v) => !named.has(v) && !free.has(v))).toEqual([]);
+      expect(FunctionVariables.filter((v) => !named.has(v) && !free.has(v))).toEqual([]);
     });
 
     it('never echoes a secret in an error', () => {
@@ -588,7 +751,7 @@ describe('runtime configuration files', () => {
 
   describe('resolveClientCredential', () => {
     const certificateEnv = (path: string, x5c = 'false') =>
-      loadConfig(
+      loadFunctionConfig(
         baseEnv({
           MSAL_CLIENT_SECRET: undefined,
           MSAL_CLIENT_CERTIFICATE_PATH: path,
@@ -597,7 +760,9 @@ describe('runtime configuration files', () => {
       );
 
     it('returns the secret as is', async () => {
-      await expect(resolveClientCredential(loadConfig(baseEnv()))).resolves.toEqual({ clientSecret: SECRET });
+      await expect(resolveClientCredential(loadFunctionConfig(baseEnv()))).resolves.toEqual({
+        clientSecret: SECRET,
+      });
     });
 
     it('reads a certificate file: PKCS#8 key, SHA-256 thumbprint, and x5c when asked', async () => {
@@ -655,7 +820,7 @@ describe('runtime configuration files', () => {
       });
 
       const arnEnv = (arn: string) =>
-        loadConfig(
+        loadFunctionConfig(
           baseEnv({
             MSAL_CLIENT_SECRET: undefined,
             MSAL_CLIENT_SECRET_ARN: arn,
@@ -688,5 +853,163 @@ describe('runtime configuration files', () => {
         );
       });
     });
+  });
+});
+
+describe('configuration layers', () => {
+  it('reports every problem at once, each naming its variable', () => {
+    const error = configError(
+      baseEnv({
+        MSAL_CLIENT_ID: 'not a client id!',
+        TOKEN_CACHE_L1_TTL_SECONDS: '0',
+        DOWNSTREAM_URL: undefined,
+        LOG_LEVEL: 'verbose',
+      }),
+    );
+
+    expect(error.problems.map((p) => p.setting)).toEqual([
+      'MSAL_CLIENT_ID',
+      'TOKEN_CACHE_L1_TTL_SECONDS',
+      'LOG_LEVEL',
+      'DOWNSTREAM_URL',
+    ]);
+    expect(error.setting).toBe('MSAL_CLIENT_ID');
+    expect(error.message).toMatch(/^MSAL_CLIENT_ID: expected a GUID or app id/);
+    expect(error.message).toMatch(/and 3 more configuration problems:\n- TOKEN_CACHE_L1_TTL_SECONDS: /);
+    expect(error.message).toMatch(
+      /\n- DOWNSTREAM_URL: expected the URL of the downstream API, but it is not set/,
+    );
+  });
+
+  it("needs none of the handlers' variables for the cache alone", () => {
+    const cacheOnly = baseEnv({ DOWNSTREAM_URL: undefined, DOWNSTREAM_SCOPES: undefined });
+
+    const config = loadCacheConfig(cacheOnly);
+
+    expect(config.store).toEqual({ kind: 'dynamodb', tableName: 'token-cache' });
+    expect(() => loadFunctionConfig(cacheOnly)).toThrow(/DOWNSTREAM_SCOPES/);
+  });
+
+  it('maps every cache variable to one TokenCacheOptions setting, with the library defaults', () => {
+    const defaults = cacheOptionsOf(loadCacheConfig(baseEnv()));
+    const set = cacheOptionsOf(
+      loadCacheConfig(
+        baseEnv({
+          TOKEN_CACHE_L1_MAX_BYTES: '1024',
+          TOKEN_CACHE_L1_TTL_SECONDS: '7',
+          TOKEN_CACHE_DATA_KEY_MAX_AGE_SECONDS: '60',
+          TOKEN_CACHE_DATA_KEY_MAX_USES: '5',
+          TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED: '9',
+          TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED_AGE_SECONDS: '120',
+          TOKEN_CACHE_USER_SLIDING_WINDOW_SECONDS: '3600',
+          TOKEN_CACHE_COMPRESS_ABOVE_BYTES: 'false',
+          TOKEN_CACHE_CONFLICT_MAX_ATTEMPTS: '3',
+          TOKEN_CACHE_CONFLICT_BASE_DELAY_MS: '0',
+          TOKEN_CACHE_CONFLICT_MAX_DELAY_MS: '40',
+          TOKEN_CACHE_COALESCING: 'local',
+        }),
+      ),
+    );
+
+    expect(defaults).toEqual({
+      l1: { maxBytes: TokenCacheDefaults.l1MaxBytes, ttlMs: TokenCacheDefaults.l1TtlMs },
+      dataKeys: { maxAgeMs: 300_000, maxUses: 10_000, maxUnwrapped: 1_000, maxUnwrappedAgeMs: 900_000 },
+      userSlidingWindowSeconds: TokenCacheDefaults.userSlidingWindowSeconds,
+      compressAboveBytes: TokenCacheDefaults.compressAboveBytes,
+      conflictRetries: {
+        maxAttempts: TokenCacheDefaults.conflictMaxAttempts,
+        baseDelayMs: TokenCacheDefaults.conflictBaseDelayMs,
+        maxDelayMs: TokenCacheDefaults.conflictMaxDelayMs,
+      },
+      coalescing: { lease: true },
+    });
+    expect(set).toEqual({
+      l1: { maxBytes: 1024, ttlMs: 7000 },
+      dataKeys: { maxAgeMs: 60_000, maxUses: 5, maxUnwrapped: 9, maxUnwrappedAgeMs: 120_000 },
+      userSlidingWindowSeconds: 3600,
+      compressAboveBytes: false,
+      conflictRetries: { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 40 },
+      coalescing: { lease: false },
+    });
+    expect(cacheOptionsOf(loadCacheConfig(baseEnv({ TOKEN_CACHE_COALESCING: 'off' }))).coalescing).toBe(
+      false,
+    );
+  });
+
+  it('rotates the local key ring from the environment: the old key still opens what it sealed', async () => {
+    const oldKey = Buffer.alloc(32, 1).toString('base64');
+    const newKey = Buffer.alloc(32, 2).toString('base64');
+    const before = localKeyRing(
+      loadCacheConfig(baseEnv({ TOKEN_CACHE_KMS_KEY_ID: undefined, TOKEN_CACHE_LOCAL_MASTER_KEY: oldKey })),
+    )!;
+    const sealed = await before.generateDataKey();
+
+    const after = localKeyRing(
+      loadCacheConfig(
+        baseEnv({
+          TOKEN_CACHE_KMS_KEY_ID: undefined,
+          TOKEN_CACHE_LOCAL_MASTER_KEY: newKey,
+          TOKEN_CACHE_LOCAL_KEY_ID: 'local-2',
+          TOKEN_CACHE_LOCAL_PREVIOUS_KEYS: `local-1:${oldKey}`,
+        }),
+      ),
+    )!;
+
+    expect(sealed.keyId).toBe('local-1');
+    expect(Buffer.from(await after.unwrapDataKey(sealed.wrapped, sealed.keyId))).toEqual(
+      Buffer.from(sealed.plaintext),
+    );
+    expect((await after.generateDataKey()).keyId).toBe('local-2');
+  });
+
+  it('tells an AWS composition that a Cosmos store or Key Vault ring needs msal-cloud-cache/azure', async () => {
+    const config = loadCacheConfig(
+      baseEnv({
+        TOKEN_CACHE_TABLE_NAME: undefined,
+        TOKEN_CACHE_KMS_KEY_ID: undefined,
+        TOKEN_CACHE_COSMOS_ENDPOINT: 'https://a.documents.azure.com',
+        TOKEN_CACHE_COSMOS_DATABASE: 'db',
+        TOKEN_CACHE_COSMOS_CONTAINER: 'c',
+        TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://v.vault.azure.net/keys/k',
+      }),
+    );
+
+    const error = await awsCacheFromConfig(config).then(
+      () => undefined,
+      (e: unknown) => e as ConfigurationError,
+    );
+
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error?.problems.map((p) => p.setting)).toEqual(['TOKEN_CACHE_STORE', 'TOKEN_CACHE_KEY_RING']);
+    expect(error?.message).toMatch(
+      /"cosmos" is built by msal-cloud-cache\/azure; msal-cloud-cache\/aws builds dynamodb or memory/,
+    );
+    expect(error?.message).toMatch(/"azure-keyvault" is built by msal-cloud-cache\/azure/);
+  });
+
+  it('tells a composition that TOKEN_CACHE_STORE=redis needs msal-cloud-cache/redis imported', async () => {
+    const config = loadCacheConfig(
+      baseEnv({
+        TOKEN_CACHE_TABLE_NAME: undefined,
+        TOKEN_CACHE_REDIS_URL: 'rediss://cache.example.test:6380',
+      }),
+    );
+
+    await expect(awsCacheFromConfig(config)).rejects.toThrow(
+      /TOKEN_CACHE_STORE: "redis" is built by msal-cloud-cache\/redis: import it once in your function/,
+    );
+  });
+
+  it('tells an Azure composition that a Secrets Manager secret needs msal-cloud-cache/aws', () => {
+    const config = loadCacheConfig(
+      baseEnv({
+        MSAL_CLIENT_SECRET: undefined,
+        MSAL_CLIENT_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:s',
+      }),
+    );
+
+    expect(() => azureCredentialOf(config)).toThrow(
+      /MSAL_CLIENT_SECRET_ARN: "secrets-manager" is built by msal-cloud-cache\/aws/,
+    );
   });
 });

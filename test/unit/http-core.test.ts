@@ -14,14 +14,19 @@ import {
   type CacheWorld,
 } from '../support/cache-harness';
 import { badHttpInput, get, mintBadInputTokens, post, type Tokens } from '../support/bad-http-input';
+import { mintScopelessTokens, SCOPELESS_CASES, type ScopelessTokens } from '../support/scopeless-tokens';
 import { registerSecret } from '../support/secret-registry';
+import { tokenSpellings } from '../support/token-spellings';
 
 const DOWNSTREAM_AUDIENCE = 'api://downstream';
+/** The delegated scope the web API requires; the local authority's user tokens carry it by default. */
+const API_SCOPE = 'access_as_user';
 
 describe('handleWebApi', () => {
   let world: CacheWorld;
   let downstream: DownstreamApi;
   let tokens: Tokens;
+  let scopeless: ScopelessTokens;
   const clients: DownstreamClient[] = [];
 
   /** Fresh dependencies over the shared store: a new "container" each call. */
@@ -36,6 +41,7 @@ describe('handleWebApi', () => {
         audience: [API_CLIENT_ID, `api://${API_CLIENT_ID}`],
         jwksUri: world.authority.jwksUri(),
         ca: world.authority.ca,
+        requiredScopes: [API_SCOPE],
       }),
       downstream: client,
       scopes: [DOWNSTREAM_SCOPE],
@@ -70,6 +76,11 @@ describe('handleWebApi', () => {
     world = await startCacheWorld();
     downstream = await startDownstreamApi({ authority: world.authority, audience: DOWNSTREAM_AUDIENCE });
     tokens = await mintBadInputTokens(world.authority, API_CLIENT_ID);
+    scopeless = await mintScopelessTokens(world.authority, {
+      apiClientId: API_CLIENT_ID,
+      apiClientSecret: API_CLIENT_SECRET,
+      scope: API_SCOPE,
+    });
   });
 
   afterAll(async () => {
@@ -274,6 +285,81 @@ describe('handleWebApi', () => {
     });
   });
 
+  describe('tokens that carry no delegated scope of the API', () => {
+    it.each(SCOPELESS_CASES)(
+      'answers %s with 403 insufficient_scope before any call to the authority',
+      async (_name, key) => {
+        const token = scopeless[key];
+        const deps = makeDeps();
+        const tokenCalls = world.authority.counters.token();
+        const downstreamCalls = downstream.calls().length;
+
+        const response = await handleWebApi(
+          { ...get({ authorization: `Bearer ${token}` }), requestId: 'req-s' },
+          deps,
+        );
+
+        expect(response.status).toBe(403);
+        expect(response.headers['www-authenticate']).toMatch(
+          /^Bearer error="insufficient_scope", error_description="[\x20-\x21\x23-\x7e]+"$/,
+        );
+        expect(parse(response)).toEqual({
+          error: { code: 'insufficient_scope', message: expect.any(String) as string, requestId: 'req-s' },
+        });
+        expect(world.authority.counters.token() - tokenCalls).toBe(0);
+        expect(downstream.calls()).toHaveLength(downstreamCalls);
+        expect(`${response.body}${deps.logger.text()}`).not.toContain(token);
+      },
+    );
+
+    it('serves a user token carrying the scope (the same route, the same validator)', async () => {
+      const token = await userToken({
+        oid: '0a8c6f2e-1111-4a2b-9c3d-00000000000a',
+        scopes: ['Other', API_SCOPE],
+      });
+      registerSecret('assertion', token);
+
+      const response = await handleWebApi(get({ authorization: `Bearer ${token}` }), makeDeps());
+
+      expect(response.status).toBe(200);
+    });
+  });
+
+  describe('one token, one spelling', () => {
+    it('answers every other base64url spelling of a token 401, so the spelling set costs 1 partition and 1 token call', async () => {
+      // A username whose length makes the payload 2 mod 4 long: 16 spellings of it, 16 of the signature.
+      let token = '';
+      for (let pad = 0; pad < 4; pad++) {
+        token = await world.authority.mintUserToken({
+          audience: API_CLIENT_ID,
+          oid: '0a8c6f2e-1111-4a2b-9c3d-00000000000b',
+          preferredUsername: `${'p'.repeat(pad)}spelling@example.com`,
+        });
+        if (token.split('.')[1].length % 4 === 2) break;
+      }
+      registerSecret('assertion', token);
+      const spellings = tokenSpellings(token);
+      for (const s of spellings) registerSecret('assertion', s);
+      const deps = makeDeps();
+      const itemsBefore = world.store.size;
+      const obo = world.authority.counters.token(GrantType.OnBehalfOf);
+
+      const statuses: number[] = [];
+      for (const s of spellings) {
+        statuses.push((await handleWebApi(get({ authorization: `Bearer ${s}` }), deps)).status);
+      }
+
+      console.log(
+        `one token, ${spellings.length} spellings: ${statuses.filter((x) => x === 200).length} served, ${world.store.size - itemsBefore} partition(s), ${world.authority.counters.token(GrantType.OnBehalfOf) - obo} OBO call(s)`,
+      );
+      expect(spellings.length).toBeGreaterThanOrEqual(256);
+      expect(statuses[0]).toBe(200);
+      expect(statuses.slice(1).every((x) => x === 401)).toBe(true);
+      expect(world.store.size - itemsBefore).toBe(1);
+      expect(world.authority.counters.token(GrantType.OnBehalfOf) - obo).toBe(1);
+    });
+  });
+
   describe('incoming token checks that are not bad input', () => {
     it('answers 403 insufficient_scope when a required scope is missing', async () => {
       const deps = makeDeps({
@@ -298,6 +384,7 @@ describe('handleWebApi', () => {
           issuer: world.authority.issuer(),
           audience: API_CLIENT_ID,
           jwksUri: 'http://localhost:9/keys',
+          requiredScopes: [API_SCOPE],
         }),
       });
 

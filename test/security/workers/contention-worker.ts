@@ -12,8 +12,8 @@ import { createTokenCache } from '../../../shared/cache/token-cache';
 import { LocalKeyRing } from '../../../shared/crypto/local-keyring';
 import { CounterMetrics, type LogFields, type Logger } from '../../../shared/observability';
 import { RedisStore } from '../../../shared/redis';
-import { CosmosStore } from '../../../shared/store/cosmos';
-import { DynamoDbStore } from '../../../shared/store/dynamodb';
+import { CosmosStore } from '../../../shared/azure/cosmos-store';
+import { DynamoDbStore } from '../../../shared/aws/dynamodb-store';
 import type { TokenStore } from '../../../shared/store/store';
 
 /** The first message from the parent. Secrets travel over IPC, not argv or the environment. */

@@ -31,4 +31,16 @@ describe('OpenedEnvelopes', () => {
     expect(memo.get('c', new Uint8Array(600))).toBeUndefined();
     expect(memo.get('b', new Uint8Array(600))).toBe('y');
   });
+
+  it('forgets an entry ttlMs after it was set, however often it is read (revocation window)', () => {
+    let clock = 1_000_000;
+    const memo = new OpenedEnvelopes(1024 * 1024, { ttlMs: 60_000, now: () => clock });
+    const blob = Uint8Array.from([1, 2, 3]);
+    memo.set('k', blob, 'json');
+
+    clock += 59_000;
+    expect(memo.get('k', blob)).toBe('json');
+    clock += 2_000;
+    expect(memo.get('k', blob)).toBeUndefined();
+  });
 });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { DataKeyCache } from '../../../shared/crypto/data-key-cache';
-import type { DataKey, KeyRing } from '../../../shared/crypto/keyring';
+import type { DataKey, DataKeyContext, KeyRing } from '../../../shared/crypto/keyring';
 import { LocalKeyRing } from '../../../shared/crypto/local-keyring';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../../../shared/errors';
 import { CounterMetrics, Metric } from '../../../shared/observability';
@@ -16,7 +16,10 @@ class CountingRing implements KeyRing {
   failure: Error | undefined;
   constructor(readonly inner = new LocalKeyRing({ masterKey: randomBytes(32) })) {}
 
-  async generateDataKey(): Promise<DataKey> {
+  readonly contexts: Array<DataKeyContext | undefined> = [];
+
+  async generateDataKey(context?: DataKeyContext): Promise<DataKey> {
+    this.contexts.push(context);
     this.generates += 1;
     await this.gate;
     if (this.failure !== undefined) throw this.failure;
@@ -55,6 +58,59 @@ function throttled(): KeyServiceError {
 describe('DataKeyCache', () => {
   it('exposes the ring name', () => {
     expect(new DataKeyCache(new CountingRing()).ringName).toBe('local');
+  });
+
+  describe('partition kinds and unwrapped-key age (issue 11)', () => {
+    it('keeps one sealing key per partition kind, and tells the ring the kind', async () => {
+      const ring = new CountingRing();
+      const keys = new DataKeyCache(ring);
+
+      const app = await keys.encryptionKey({ partitionKind: 'app' });
+      const obo = await keys.encryptionKey({ partitionKind: 'obo' });
+      const appAgain = await keys.encryptionKey({ partitionKind: 'app' });
+
+      expect(ring.generates).toBe(2);
+      expect(ring.contexts).toEqual([{ partitionKind: 'app' }, { partitionKind: 'obo' }]);
+      expect(appAgain).toBe(app);
+      expect(obo.wrapped).not.toEqual(app.wrapped);
+    });
+
+    it('asks the ring again once an unwrapped key is maxUnwrappedAgeMs old, however often it was read', async () => {
+      let clock = 1_000_000;
+      const ring = new CountingRing();
+      const made = await ring.inner.generateDataKey();
+      const keys = new DataKeyCache(ring, { maxUnwrappedAgeMs: 60_000, now: () => clock });
+
+      await keys.decryptionKey(made.keyId, made.wrapped);
+      clock += 59_000;
+      await keys.decryptionKey(made.keyId, made.wrapped);
+      expect(ring.unwraps).toBe(1);
+      clock += 2_000;
+      await keys.decryptionKey(made.keyId, made.wrapped);
+
+      expect(ring.unwraps).toBe(2);
+    });
+
+    it('defaults maxUnwrappedAgeMs to 15 minutes', async () => {
+      let clock = 1_000_000;
+      const ring = new CountingRing();
+      const made = await ring.inner.generateDataKey();
+      const keys = new DataKeyCache(ring, { now: () => clock });
+      await keys.decryptionKey(made.keyId, made.wrapped);
+
+      clock += 15 * 60_000 - 1;
+      await keys.decryptionKey(made.keyId, made.wrapped);
+      expect(ring.unwraps).toBe(1);
+      clock += 2;
+      await keys.decryptionKey(made.keyId, made.wrapped);
+      expect(ring.unwraps).toBe(2);
+    });
+
+    it('rejects a maxUnwrappedAgeMs that is not positive', () => {
+      expect(() => new DataKeyCache(new CountingRing(), { maxUnwrappedAgeMs: 0 })).toThrow(
+        /^dataKeys\.maxUnwrappedAgeMs: /,
+      );
+    });
   });
 
   describe('constructor', () => {

@@ -2,11 +2,12 @@
  * Reads the test vectors out of docs/envelope.md itself, so the specification and the
  * code cannot drift apart.
  */
-import { hkdfSync } from 'node:crypto';
+import { createHash, createPublicKey, hkdfSync, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataKeyCache } from '../../../shared/crypto/data-key-cache';
 import { Envelope, parseEnvelopeHeader } from '../../../shared/crypto/envelope';
+import { attestationMessage, type KeyRing } from '../../../shared/crypto/keyring';
 import { LocalKeyRing } from '../../../shared/crypto/local-keyring';
 
 interface Vector {
@@ -167,5 +168,126 @@ describe('docs/envelope.md test vectors', () => {
       expect(Buffer.from(blob.subarray(0, headerLength))).toEqual(v.blob.subarray(0, headerLength));
       expect(Buffer.from(await openVector(v, blob))).toEqual(v.plaintext);
     });
+  });
+});
+
+/** `# attested-vector-N` blocks: format v2 (issue 11), parsed with the same line rules. */
+function attestedVectorsOf(markdown: string): Map<string, Map<string, string>> {
+  const vectors = new Map<string, Map<string, string>>();
+  for (const match of markdown.matchAll(/```text\n# (attested-vector-\d+)\n([\s\S]*?)```/g)) {
+    const fields = new Map<string, string>();
+    let last: string | undefined;
+    for (const line of match[2].split('\n')) {
+      if (line.trim() === '') continue;
+      if (/^\s/.test(line)) {
+        fields.set(last!, fields.get(last!)! + line.trim());
+        continue;
+      }
+      const at = line.indexOf(' = ');
+      last = line.slice(0, at).trim();
+      fields.set(last, line.slice(at + 3));
+    }
+    vectors.set(match[1], fields);
+  }
+  return vectors;
+}
+
+describe('docs/envelope.md attested (v2) test vector', () => {
+  const attested = attestedVectorsOf(readFileSync(join(__dirname, '../../../docs/envelope.md'), 'utf8'));
+  const f = attested.get('attested-vector-1')!;
+  const text = (name: string): string => {
+    const value = f.get(name);
+    if (value === undefined) throw new Error(`the vector has no ${name}`);
+    return value;
+  };
+  const hex = (name: string): Buffer => {
+    const value = text(name);
+    if (!/^([0-9a-f]{2})+$/.test(value)) throw new Error(`${name} is not lowercase hex`);
+    return Buffer.from(value, 'hex');
+  };
+  const publicKey = () =>
+    createPublicKey({
+      key: {
+        kty: 'EC',
+        crv: 'P-256',
+        x: hex('signing-key-x').toString('base64url'),
+        y: hex('signing-key-y').toString('base64url'),
+      },
+      format: 'jwk',
+    });
+  /** A ring that attests like the Key Vault ring: the vector's data key, verified with the vector's public key. */
+  const vectorRing = (): KeyRing => ({
+    name: text('ring'),
+    attestsDataKeys: true,
+    async generateDataKey() {
+      return {
+        plaintext: Uint8Array.from(hex('data-key')),
+        wrapped: hex('wrapped-key'),
+        keyId: text('key-id'),
+        attestation: { signingKeyId: text('signing-key-id'), signature: hex('signature') },
+      };
+    },
+    async unwrapDataKey(wrapped, keyId, context) {
+      const a = context?.attestation;
+      const message = attestationMessage(text('ring'), keyId, a?.signingKeyId ?? '', wrapped);
+      if (!a || !verify('sha256', message, { key: publicKey(), dsaEncoding: 'ieee-p1363' }, a.signature)) {
+        throw new Error('the attestation does not verify');
+      }
+      return Uint8Array.from(hex('data-key'));
+    },
+  });
+
+  it('is in the document', () => {
+    expect([...attested.keys()]).toEqual(['attested-vector-1']);
+  });
+
+  it('states the digest of its attestation message, and its signature verifies over it', () => {
+    const message = attestationMessage(
+      text('ring'),
+      text('key-id'),
+      text('signing-key-id'),
+      hex('wrapped-key'),
+    );
+
+    expect(createHash('sha256').update(message).digest('hex')).toBe(text('digest'));
+    expect(verify('sha256', message, { key: publicKey(), dsaEncoding: 'ieee-p1363' }, hex('signature'))).toBe(
+      true,
+    );
+  });
+
+  it('seals its inputs to exactly its blob, with version 2 and the attestation in the header', async () => {
+    const envelope = new Envelope({
+      keys: new DataKeyCache(vectorRing()),
+      compressAboveBytes: Number(text('compress-above')),
+      random: replay(hex('salt'), hex('nonce')),
+    });
+
+    const blob = await envelope.seal(Buffer.from(text('plaintext'), 'utf8'), text('partition-key'));
+
+    expect(Buffer.from(blob).toString('hex')).toBe(hex('blob').toString('hex'));
+    const header = parseEnvelopeHeader(blob);
+    expect(header.version).toBe(2);
+    expect(header.attestation?.signingKeyId).toBe(text('signing-key-id'));
+    expect(Buffer.from(header.attestation!.signature)).toEqual(hex('signature'));
+  });
+
+  it('opens its blob to its plaintext through a ring that verifies the attestation', async () => {
+    const plaintext = await new Envelope({ keys: new DataKeyCache(vectorRing()) }).open(
+      hex('blob'),
+      text('partition-key'),
+    );
+
+    expect(Buffer.from(plaintext).toString('utf8')).toBe(text('plaintext'));
+  });
+
+  it('does not open with one signature bit flipped (bad-attestation path)', async () => {
+    const blob = hex('blob');
+    const { headerLength } = parseEnvelopeHeader(blob);
+    // The signature's last byte sits just before the 28 bytes of salt and nonce.
+    blob[headerLength - 29] ^= 0x01;
+
+    await expect(
+      new Envelope({ keys: new DataKeyCache(vectorRing()) }).open(blob, text('partition-key')),
+    ).rejects.toThrow();
   });
 });

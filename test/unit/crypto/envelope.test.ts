@@ -400,7 +400,8 @@ describe('Envelope', () => {
     it('fails with unsupported-version for a newer format, before calling the ring', async () => {
       const ring = ringOf();
       const blob = await envelopeOf(ring).seal(msalCache(1), partition);
-      blob[4] = 2;
+      // 2 is now the attested format; 3 is the next unknown one.
+      blob[4] = 3;
 
       const error = await rejection(envelopeOf(ring).open(blob, partition));
 

@@ -3,6 +3,9 @@
  * `{ pk: S, v: N, blob: B, expiresAt: N }`, with `expiresAt` as the table's TTL attribute.
  * Reads are strongly consistent; writes are conditional PutItems; the size is checked
  * the way DynamoDB counts it before anything is sent.
+ *
+ * Leases (see {@link LeaseStore}) are items of their own under `leaseItemKey(key)`:
+ * `{ pk: S, lease: S (owner), until: N (epoch ms), expiresAt: N (epoch s, the TTL) }`.
  */
 import { randomInt } from 'node:crypto';
 import {
@@ -15,8 +18,17 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
-import { assertItemSize, DYNAMODB_MAX_ITEM_BYTES, utf8Length } from './limits';
-import { epochSeconds, type StoredItem, type TokenStore, type WriteOptions } from './store';
+import { assertItemSize, DYNAMODB_MAX_ITEM_BYTES, utf8Length } from '../store/limits';
+import {
+  checkLeaseTtl,
+  epochSeconds,
+  leaseItemKey,
+  type LeaseOptions,
+  type LeaseStore,
+  type StoredItem,
+  type TokenStore,
+  type WriteOptions,
+} from '../store/store';
 
 /** Options every {@link DynamoDbStore} takes. */
 export interface DynamoDbStoreBaseOptions {
@@ -77,7 +89,7 @@ const firstVersion = (): number => 1e14 + randomInt(2 ** 48 - 1);
  * @example
  * const store = new DynamoDbStore({ tableName: process.env.TABLE_NAME!, clientConfig: { region: 'eu-west-1' } });
  */
-export class DynamoDbStore implements TokenStore {
+export class DynamoDbStore implements TokenStore, LeaseStore {
   readonly name = 'dynamodb';
   readonly maxItemBytes = DYNAMODB_MAX_ITEM_BYTES;
   /** The client in use (to add middleware such as tracing); built from `clientConfig` or passed in. */
@@ -143,7 +155,8 @@ export class DynamoDbStore implements TokenStore {
     } catch (error) {
       throw this.failure('read', error);
     }
-    if (!item) return undefined;
+    // A lease item is never a cache document, whatever key it was asked for under.
+    if (!item || item['lease'] !== undefined) return undefined;
     const { v, blob, expiresAt } = item;
     if (v?.N === undefined || blob?.B === undefined || expiresAt?.N === undefined) {
       throw new StoreUnavailableError(
@@ -217,6 +230,50 @@ export class DynamoDbStore implements TokenStore {
       );
     } catch (error) {
       throw this.failure('delete', error);
+    }
+  }
+
+  async acquireLease(key: string, options: LeaseOptions): Promise<boolean> {
+    checkLeaseTtl(options.ttlMs);
+    const now = this.now();
+    const until = now + options.ttlMs;
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: { S: leaseItemKey(key) },
+            lease: { S: options.owner },
+            until: { N: String(until) },
+            expiresAt: { N: String(Math.ceil(until / 1000)) },
+          },
+          ConditionExpression: `${itemIsAbsent} OR #until <= :now`,
+          ExpressionAttributeNames: { '#pk': 'pk', '#until': 'until' },
+          ExpressionAttributeValues: { ':now': { N: String(now) } },
+        }),
+      );
+      return true;
+    } catch (error) {
+      const failure = this.failure('write', error);
+      if (failure instanceof VersionConflictError) return false;
+      throw failure;
+    }
+  }
+
+  async releaseLease(key: string, owner: string): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteItemCommand({
+          TableName: this.tableName,
+          Key: { pk: { S: leaseItemKey(key) } },
+          ConditionExpression: '#lease = :owner',
+          ExpressionAttributeNames: { '#lease': 'lease' },
+          ExpressionAttributeValues: { ':owner': { S: owner } },
+        }),
+      );
+    } catch (error) {
+      const failure = this.failure('delete', error);
+      if (!(failure instanceof VersionConflictError)) throw failure;
     }
   }
 

@@ -6,6 +6,10 @@
  * Reads are as consistent as the account: with the default Session level a read in one
  * instance may miss another instance's latest write; the `IfMatch` on the following write
  * still catches it, so the cost is a conflict and a merge, never a lost update.
+ *
+ * Leases (see {@link LeaseStore}) are items of their own under `leaseItemKey(key)`:
+ * `{ id, pk, lease: owner, until: epoch ms, expiresAt: epoch s, ttl }`; taking over an
+ * expired one is a replace with `IfMatch`.
  */
 import {
   CosmosClient,
@@ -16,8 +20,17 @@ import {
 } from '@azure/cosmos';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
-import { assertItemSize, COSMOS_MAX_ITEM_BYTES, utf8Length } from './limits';
-import { epochSeconds, type StoredItem, type TokenStore, type WriteOptions } from './store';
+import { assertItemSize, COSMOS_MAX_ITEM_BYTES, utf8Length } from '../store/limits';
+import {
+  checkLeaseTtl,
+  epochSeconds,
+  leaseItemKey,
+  type LeaseOptions,
+  type LeaseStore,
+  type StoredItem,
+  type TokenStore,
+  type WriteOptions,
+} from '../store/store';
 
 /** Options every {@link CosmosStore} takes. */
 export interface CosmosStoreBaseOptions {
@@ -80,6 +93,18 @@ interface TokenItem extends ItemDefinition {
   ttl: number;
 }
 
+/** A lease document. */
+interface LeaseItem extends ItemDefinition {
+  id: string;
+  pk: string;
+  /** The owner. */
+  lease: string;
+  /** Epoch milliseconds; the lease is free once `until <= now`. */
+  until: number;
+  expiresAt: number;
+  ttl: number;
+}
+
 /**
  * Room for the system properties Cosmos DB adds (`_rid`, `_self`, `_etag`, `_ts`,
  * `_attachments`: about 200 bytes) and that count towards the 2 MB limit.
@@ -99,7 +124,7 @@ const OWNER_RESOURCE_NOT_FOUND = 1003;
  * @example
  * const store = new CosmosStore({ endpoint: process.env.COSMOS_ENDPOINT!, databaseId: 'token-cache', containerId: 'tokens' });
  */
-export class CosmosStore implements TokenStore {
+export class CosmosStore implements TokenStore, LeaseStore {
   readonly name = 'cosmos';
   readonly maxItemBytes = COSMOS_MAX_ITEM_BYTES;
   /** The container in use. */
@@ -229,6 +254,72 @@ export class CosmosStore implements TokenStore {
     }
   }
 
+  async acquireLease(key: string, options: LeaseOptions): Promise<boolean> {
+    checkLeaseTtl(options.ttlMs);
+    const id = leaseItemKey(key);
+    const now = this.now();
+    const until = now + options.ttlMs;
+    const item: LeaseItem = {
+      id,
+      pk: id,
+      lease: options.owner,
+      until,
+      expiresAt: Math.ceil(until / 1000),
+      // Cosmos DB deletes it by itself a second or so after it expires.
+      ttl: Math.ceil(options.ttlMs / 1000) + 1,
+    };
+    try {
+      await this.container.items.create(item, { disableAutomaticIdGeneration: true, ...this.budget() });
+      return true;
+    } catch (error) {
+      if (statusOf(error) !== 409) throw this.failure('write', error);
+    }
+    const existing = await this.readLease(id);
+    if (existing && existing.until > now) return false;
+    if (!existing) return false; // released meanwhile: free again, the next attempt will tell
+    try {
+      await this.container.item(id, id).replace(item, { ...ifMatch(existing._etag), ...this.budget() });
+      return true;
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 412 || (status === 404 && !ownerIsMissing(error))) return false;
+      throw this.failure('write', error);
+    }
+  }
+
+  async releaseLease(key: string, owner: string): Promise<void> {
+    const id = leaseItemKey(key);
+    const existing = await this.readLease(id);
+    if (existing?.lease !== owner) return;
+    try {
+      await this.container.item(id, id).delete({ ...ifMatch(existing._etag), ...this.budget() });
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 412 || (status === 404 && !ownerIsMissing(error))) return;
+      throw this.failure('delete', error);
+    }
+  }
+
+  private async readLease(id: string): Promise<(LeaseItem & { _etag: string }) | undefined> {
+    let response;
+    try {
+      response = await this.container.item(id, id).read<LeaseItem>(this.budget());
+    } catch (error) {
+      throw this.failure('read', error);
+    }
+    const item = response.resource;
+    const etag = response.etag ?? item?._etag;
+    if (response.statusCode === 404 || !item || typeof etag !== 'string') return undefined;
+    if (typeof item.lease !== 'string' || typeof item.until !== 'number') {
+      throw new StoreUnavailableError(
+        this.name,
+        'read',
+        `the lease item in container '${this.container.id}' lacks lease (string) or until (number); delete it`,
+      );
+    }
+    return { ...item, _etag: etag };
+  }
+
   private async replace(item: TokenItem, etag: string): Promise<string> {
     try {
       const response = await this.container
@@ -268,6 +359,8 @@ export class CosmosStore implements TokenStore {
       return undefined;
     }
     const item = response.resource;
+    // A lease item is never a cache document, whatever key it was asked for under.
+    if (item && (item as { lease?: unknown }).lease !== undefined) return undefined;
     const etag = response.etag ?? item?._etag;
     if (
       !item ||

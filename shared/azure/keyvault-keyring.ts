@@ -4,10 +4,18 @@
  * Key Vault. Each data key records the exact key version that wrapped it, so blobs sealed
  * before a rotation keep opening with their own version while new ones use the current.
  *
- * Permissions the identity needs on the key: `get` (to find the current version),
- * `wrapKey`, `unwrapKey` (the built-in role "Key Vault Crypto Service Encryption User").
+ * Wrapping is a public-key operation: anyone who can read the RSA key's public half could
+ * wrap a data key of their choosing. So every data key is also attested: a Key Vault EC
+ * P-256 signing key signs (ES256, once per data key) the digest of
+ * {@link attestationMessage}, the envelope stores the signature (format v2), and unwrap
+ * verifies it locally with the signing key's public half BEFORE it unwraps or trusts the
+ * key. Signing needs `keys/sign/action`, which read access does not grant.
+ *
+ * Permissions the identity needs: on the wrapping key `get`, `wrapKey`, `unwrapKey`; on
+ * the signing key `get` and `sign` (see infra/azure/azuredeploy.json: a custom role with
+ * exactly these data actions).
  */
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto';
 import type { TokenCredential } from '@azure/core-auth';
 import {
   CryptographyClient,
@@ -16,7 +24,13 @@ import {
   type KeyVaultKey,
 } from '@azure/keyvault-keys';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../errors';
-import type { DataKey, KeyRing } from './keyring';
+import {
+  attestationDigest,
+  attestationMessage,
+  type DataKey,
+  type KeyRing,
+  type UnwrapContext,
+} from '../crypto/keyring';
 
 /** Options of {@link KeyVaultKeyRing}. */
 export interface KeyVaultKeyRingOptions {
@@ -26,6 +40,13 @@ export interface KeyVaultKeyRingOptions {
    * one version. Blobs wrapped by any version of this key can be opened.
    */
   readonly keyId: string;
+  /**
+   * The Key Vault EC P-256 key that attests data keys (ES256), in the same forms as
+   * `keyId`: unversioned to follow rotations, versioned to pin. A separate key from
+   * `keyId` (key separation: the RSA key only wraps). Envelopes are trusted only when
+   * signed by a version of this key.
+   */
+  readonly signingKeyId: string;
   /** Credential for Key Vault (e.g. `ManagedIdentityCredential`, `DefaultAzureCredential`). */
   readonly credential: TokenCredential;
   /**
@@ -43,6 +64,9 @@ export interface KeyVaultKeyRingOptions {
 
 /** The wrapping algorithm; fixed, so it is not stored in the envelope. */
 const WRAP_ALGORITHM = 'RSA-OAEP-256';
+/** The attestation algorithm; fixed, so it is not stored in the envelope. */
+const SIGN_ALGORITHM = 'ES256';
+const ES256_SIGNATURE_BYTES = 64;
 const DATA_KEY_BYTES = 32;
 /** Bound on cached per-version clients: envelope headers name versions, and headers come from the store. */
 const MAX_CLIENTS = 32;
@@ -87,8 +111,16 @@ interface CurrentKey {
 export class KeyVaultKeyRing implements KeyRing {
   /** Ring type written into every envelope. */
   readonly name = 'azure-keyvault';
+  /** Wrapping is public: every data key is signed, and only signed (v2) envelopes open. */
+  readonly attestsDataKeys = true;
 
   private readonly key: ParsedKeyId;
+  private readonly signingKey: ParsedKeyId;
+  /** Public halves of signing key versions, with when to ask again (a disabled version stops verifying). */
+  private readonly verifyKeys = new Map<string, { readonly key: KeyObject; readonly expiresAt: number }>();
+  private readonly fetchingVerifyKeys = new Map<string, Promise<KeyObject>>();
+  private currentSigner: CurrentKey | undefined;
+  private resolvingSigner: Promise<CurrentKey> | undefined;
   private readonly credential: TokenCredential;
   private readonly clientOptions: CryptographyClientOptions;
   private readonly ttlMs: number;
@@ -100,6 +132,16 @@ export class KeyVaultKeyRing implements KeyRing {
 
   constructor(options: KeyVaultKeyRingOptions) {
     this.key = parseKeyId(options.keyId, 'keyId');
+    this.signingKey = parseKeyId(options.signingKeyId, 'signingKeyId');
+    if (
+      this.signingKey.vaultUrl === this.key.vaultUrl &&
+      this.signingKey.name.toLowerCase() === this.key.name.toLowerCase()
+    ) {
+      throw new ConfigurationError(
+        'signingKeyId',
+        'must name a different key than keyId (an EC P-256 key used only for signing: key separation)',
+      );
+    }
     if (typeof options.credential?.getToken !== 'function') {
       throw new ConfigurationError(
         'credential',
@@ -119,23 +161,43 @@ export class KeyVaultKeyRing implements KeyRing {
     this.keyClient = new KeyClient(this.key.vaultUrl, this.credential, { ...this.clientOptions });
   }
 
-  /** Makes 32 random bytes and wraps them with the current key version. @throws KeyServiceError */
+  /**
+   * Makes 32 random bytes, wraps them with the current key version and signs the
+   * attestation digest with the current signing key version. @throws KeyServiceError
+   */
   async generateDataKey(): Promise<DataKey> {
-    const { kid } = await this.currentKey();
+    const [{ kid }, { kid: signingKid }] = await Promise.all([this.currentKey(), this.currentSigningKey()]);
     const plaintext = randomBytes(DATA_KEY_BYTES);
+    let wrapped: Uint8Array;
     try {
-      const result = await this.clientFor(kid).wrapKey(WRAP_ALGORITHM, plaintext);
-      return { plaintext: new Uint8Array(plaintext), wrapped: result.result, keyId: kid };
+      wrapped = (await this.clientFor(kid).wrapKey(WRAP_ALGORITHM, plaintext)).result;
     } catch (error) {
-      throw toKeyServiceError(this.name, 'generate', kid, error);
-    } finally {
       plaintext.fill(0);
+      throw toKeyServiceError(this.name, 'generate', kid, error);
     }
+    let signature: Uint8Array;
+    try {
+      const digest = attestationDigest(this.name, kid, signingKid, wrapped);
+      signature = (await this.clientFor(signingKid).sign(SIGN_ALGORITHM, digest)).result;
+    } catch (error) {
+      plaintext.fill(0);
+      throw toKeyServiceError(this.name, 'generate', signingKid, error);
+    }
+    const key = new Uint8Array(plaintext);
+    plaintext.fill(0);
+    return { plaintext: key, wrapped, keyId: kid, attestation: { signingKeyId: signingKid, signature } };
   }
 
-  /** Unwraps with exactly the key version `keyId` names, which must be a version of the configured key. @throws KeyServiceError */
-  async unwrapDataKey(wrapped: Uint8Array, keyId: string): Promise<Uint8Array> {
+  /**
+   * Verifies the attestation (locally, with the signing key version's public half), then
+   * unwraps with exactly the key version `keyId` names, which must be a version of the
+   * configured key. Nothing is sent to Key Vault's unwrap for an envelope that fails.
+   * @throws KeyServiceError (`bad-attestation` when the attestation is missing, names
+   * another key, or does not verify)
+   */
+  async unwrapDataKey(wrapped: Uint8Array, keyId: string, context: UnwrapContext = {}): Promise<Uint8Array> {
     const kid = this.checkVersionOfConfiguredKey(keyId);
+    await this.verifyAttestation(kid, wrapped, context.attestation);
     let result: Uint8Array;
     try {
       result = (await this.clientFor(kid).unwrapKey(WRAP_ALGORITHM, wrapped)).result;
@@ -153,19 +215,111 @@ export class KeyVaultKeyRing implements KeyRing {
     return result;
   }
 
+  private async verifyAttestation(
+    kid: string,
+    wrapped: Uint8Array,
+    attestation: UnwrapContext['attestation'],
+  ): Promise<void> {
+    const refuse = (why: string): KeyServiceError =>
+      new KeyServiceError(this.name, 'unwrap', KeyServiceFailure.BadAttestation, why);
+    if (!attestation) throw refuse(`the data key of ${kid} carries no attestation`);
+    const signingKid = this.versionOf(this.signingKey, attestation.signingKeyId);
+    if (!signingKid) {
+      throw refuse(
+        `the attestation names ${JSON.stringify(attestation.signingKeyId.slice(0, 300))}, not a version of the configured signing key ` +
+          `${this.signingKey.vaultUrl}/keys/${this.signingKey.name}`,
+      );
+    }
+    const publicKey = await this.verifyKey(signingKid);
+    const message = attestationMessage(this.name, kid, signingKid, wrapped);
+    const valid =
+      attestation.signature.length === ES256_SIGNATURE_BYTES &&
+      verify('sha256', message, { key: publicKey, dsaEncoding: 'ieee-p1363' }, attestation.signature);
+    if (!valid)
+      throw refuse(`the ES256 attestation of the data key of ${kid} by ${signingKid} does not verify`);
+  }
+
+  /** The public half of a signing key version, fetched with `keys/get` and cached for `currentVersionTtlMs`. */
+  private async verifyKey(signingKid: string): Promise<KeyObject> {
+    const cached = this.verifyKeys.get(signingKid);
+    if (cached && cached.expiresAt > Date.now()) return cached.key;
+    let pending = this.fetchingVerifyKeys.get(signingKid);
+    if (!pending) {
+      pending = this.fetchVerifyKey(signingKid).finally(() => {
+        this.fetchingVerifyKeys.delete(signingKid);
+      });
+      this.fetchingVerifyKeys.set(signingKid, pending);
+    }
+    return pending;
+  }
+
+  private async fetchVerifyKey(signingKid: string): Promise<KeyObject> {
+    const parsed = parseKeyId(signingKid, 'signingKeyId');
+    let key: KeyVaultKey;
+    try {
+      key = await this.keyClient.getKey(parsed.name, { version: parsed.version });
+    } catch (error) {
+      throw toKeyServiceError(this.name, 'unwrap', signingKid, error);
+    }
+    if (key.properties.enabled === false) {
+      throw new KeyServiceError(
+        this.name,
+        'unwrap',
+        KeyServiceFailure.Disabled,
+        `signing key ${signingKid} is disabled: its attestations are no longer trusted`,
+      );
+    }
+    const jwk = key.key;
+    if (!jwk || (jwk.kty !== 'EC' && jwk.kty !== 'EC-HSM') || jwk.crv !== 'P-256' || !jwk.x || !jwk.y) {
+      throw new KeyServiceError(
+        this.name,
+        'unwrap',
+        KeyServiceFailure.Unknown,
+        `signing key ${signingKid} is not an EC P-256 key (kty ${String(jwk?.kty)}, crv ${String(jwk?.crv)}); create one with kty EC, crv P-256`,
+      );
+    }
+    const publicKey = createPublicKey({
+      key: {
+        kty: 'EC',
+        crv: 'P-256',
+        x: Buffer.from(jwk.x).toString('base64url'),
+        y: Buffer.from(jwk.y).toString('base64url'),
+      },
+      format: 'jwk',
+    });
+    if (this.verifyKeys.size >= MAX_CLIENTS) {
+      const oldest = this.verifyKeys.keys().next().value;
+      if (oldest !== undefined) this.verifyKeys.delete(oldest);
+    }
+    this.verifyKeys.set(signingKid, { key: publicKey, expiresAt: Date.now() + this.ttlMs });
+    return publicKey;
+  }
+
   /** The current version, cached for `currentVersionTtlMs`; concurrent callers share one lookup. */
   private async currentKey(): Promise<CurrentKey> {
     const cached = this.current;
     if (cached && cached.expiresAt > Date.now()) return cached;
-    this.resolving ??= this.resolveCurrentKey().finally(() => {
+    this.resolving ??= this.resolveCurrentKey(this.key).finally(() => {
       this.resolving = undefined;
     });
-    return this.resolving;
+    this.current = await this.resolving;
+    return this.current;
   }
 
-  private async resolveCurrentKey(): Promise<CurrentKey> {
-    const { name, version } = this.key;
-    const label = `${this.key.vaultUrl}/keys/${name}${version ? `/${version}` : ''}`;
+  /** The current signing key version, cached like {@link currentKey}. */
+  private async currentSigningKey(): Promise<CurrentKey> {
+    const cached = this.currentSigner;
+    if (cached && cached.expiresAt > Date.now()) return cached;
+    this.resolvingSigner ??= this.resolveCurrentKey(this.signingKey).finally(() => {
+      this.resolvingSigner = undefined;
+    });
+    this.currentSigner = await this.resolvingSigner;
+    return this.currentSigner;
+  }
+
+  private async resolveCurrentKey(configured: ParsedKeyId): Promise<CurrentKey> {
+    const { name, version } = configured;
+    const label = `${configured.vaultUrl}/keys/${name}${version ? `/${version}` : ''}`;
     let key: KeyVaultKey;
     try {
       key = await this.keyClient.getKey(name, version ? { version } : {});
@@ -192,9 +346,7 @@ export class KeyVaultKeyRing implements KeyRing {
         `${kid} is disabled; enable it or rotate the key`,
       );
     }
-    const current = { kid, expiresAt: Date.now() + this.ttlMs };
-    this.current = current;
-    return current;
+    return { kid, expiresAt: Date.now() + this.ttlMs };
   }
 
   /**
@@ -227,19 +379,27 @@ export class KeyVaultKeyRing implements KeyRing {
    * bearer token to whichever vault the header names.
    */
   private checkVersionOfConfiguredKey(keyId: string): string {
-    const parsed = tryParseKeyId(keyId);
-    const expected = `${this.key.vaultUrl}/keys/${this.key.name}`;
-    if (
-      !parsed?.version ||
-      parsed.vaultUrl !== this.key.vaultUrl ||
-      parsed.name.toLowerCase() !== this.key.name.toLowerCase()
-    ) {
+    const kid = this.versionOf(this.key, keyId);
+    if (!kid) {
       throw new KeyServiceError(
         this.name,
         'unwrap',
         KeyServiceFailure.NotFound,
-        `key id ${JSON.stringify(keyId.slice(0, 300))} is not a version of the configured key ${expected}`,
+        `key id ${JSON.stringify(keyId.slice(0, 300))} is not a version of the configured key ${this.key.vaultUrl}/keys/${this.key.name}`,
       );
+    }
+    return kid;
+  }
+
+  /** The canonical versioned kid when `keyId` is a version of `configured` (same vault, same name); else undefined. */
+  private versionOf(configured: ParsedKeyId, keyId: string): string | undefined {
+    const parsed = typeof keyId === 'string' ? tryParseKeyId(keyId) : undefined;
+    if (
+      !parsed?.version ||
+      parsed.vaultUrl !== configured.vaultUrl ||
+      parsed.name.toLowerCase() !== configured.name.toLowerCase()
+    ) {
+      return undefined;
     }
     return `${parsed.vaultUrl}/keys/${parsed.name}/${parsed.version}`;
   }
@@ -327,7 +487,7 @@ function toKeyServiceError(
         ? fail(KeyServiceFailure.Disabled, `${answered}: the key version is disabled`)
         : fail(
             KeyServiceFailure.AccessDenied,
-            `${answered}: grant the identity get, wrapKey and unwrapKey on the key`,
+            `${answered}: grant the identity get, wrapKey and unwrapKey on the wrapping key, get and sign on the signing key`,
           );
     }
     if (status === 401)

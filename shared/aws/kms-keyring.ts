@@ -1,9 +1,10 @@
 /**
  * The AWS KMS key ring: data keys from `GenerateDataKey` (AES_256) under one KMS key,
  * unwrapped with `Decrypt`. Both calls carry the encryption context
- * `{ purpose: 'msal-token-cache', app: <clientId> }`, so a data key made for one app cannot be
- * unwrapped by a ring configured for another, and key policies can grant on
- * `kms:EncryptionContext:app`.
+ * `{ purpose: 'msal-token-cache', app: <clientId>, kind: <app|obo|user> }` (kind when the
+ * caller names the partition kind, as the cache always does), so a data key made for one
+ * app or partition kind cannot be unwrapped for another, and key policies and grants can
+ * limit a role with `kms:EncryptionContext:app` and `kms:EncryptionContext:kind`.
  */
 import {
   DecryptCommand,
@@ -13,7 +14,7 @@ import {
   type KMSClientConfig,
 } from '@aws-sdk/client-kms';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../errors';
-import type { DataKey, KeyRing } from './keyring';
+import type { DataKey, DataKeyContext, KeyRing, PartitionKind } from '../crypto/keyring';
 
 /** Settings every {@link KmsKeyRing} needs. */
 interface KmsKeyRingBaseOptions {
@@ -47,9 +48,16 @@ export type KmsKeyRingOptions = KmsKeyRingBaseOptions &
 /** The `purpose` value in the encryption context of every call. */
 export const kmsEncryptionContextPurpose = 'msal-token-cache';
 
-/** The encryption context the ring sends for `clientId` (for key policies and grants). */
-export function kmsEncryptionContext(clientId: string): Record<string, string> {
-  return { purpose: kmsEncryptionContextPurpose, app: clientId };
+/** The encryption context key that names the partition kind. */
+export const kmsEncryptionContextKindKey = 'kind';
+
+/** The encryption context the ring sends for `clientId` and a partition kind (for key policies and grants). */
+export function kmsEncryptionContext(clientId: string, kind?: PartitionKind): Record<string, string> {
+  return {
+    purpose: kmsEncryptionContextPurpose,
+    app: clientId,
+    ...(kind ? { [kmsEncryptionContextKindKey]: kind } : {}),
+  };
 }
 
 const dataKeyBytes = 32;
@@ -69,7 +77,7 @@ export class KmsKeyRing implements KeyRing {
   private readonly client: KMSClient;
   private readonly ownsClient: boolean;
   private readonly keyId: string;
-  private readonly context: Record<string, string>;
+  private readonly clientId: string;
   private readonly timeoutMs: number;
 
   constructor(options: KmsKeyRingOptions) {
@@ -103,19 +111,19 @@ export class KmsKeyRing implements KeyRing {
     this.client = options.client ?? new KMSClient(options.clientConfig);
     this.ownsClient = !hasClient;
     this.keyId = options.keyId;
-    this.context = kmsEncryptionContext(options.clientId);
+    this.clientId = options.clientId;
     this.timeoutMs = timeoutMs;
   }
 
   /** Asks KMS for a fresh AES-256 data key; `keyId` of the result is the key ARN KMS used. */
-  async generateDataKey(): Promise<DataKey> {
+  async generateDataKey(context: DataKeyContext = {}): Promise<DataKey> {
     let output;
     try {
       output = await this.client.send(
         new GenerateDataKeyCommand({
           KeyId: this.keyId,
           KeySpec: 'AES_256',
-          EncryptionContext: this.context,
+          EncryptionContext: kmsEncryptionContext(this.clientId, context.partitionKind),
         }),
         { abortSignal: AbortSignal.timeout(this.timeoutMs) },
       );
@@ -136,7 +144,7 @@ export class KmsKeyRing implements KeyRing {
   }
 
   /** Decrypts a data key with the KMS key that made it (`keyId` as recorded in the envelope). */
-  async unwrapDataKey(wrapped: Uint8Array, keyId: string): Promise<Uint8Array> {
+  async unwrapDataKey(wrapped: Uint8Array, keyId: string, context: DataKeyContext = {}): Promise<Uint8Array> {
     if (keyId === '' || wrapped.length === 0) {
       throw new KeyServiceError(
         this.name,
@@ -148,7 +156,11 @@ export class KmsKeyRing implements KeyRing {
     let output;
     try {
       output = await this.client.send(
-        new DecryptCommand({ CiphertextBlob: wrapped, KeyId: keyId, EncryptionContext: this.context }),
+        new DecryptCommand({
+          CiphertextBlob: wrapped,
+          KeyId: keyId,
+          EncryptionContext: kmsEncryptionContext(this.clientId, context.partitionKind),
+        }),
         { abortSignal: AbortSignal.timeout(this.timeoutMs) },
       );
     } catch (e) {
@@ -222,6 +234,7 @@ const advice: Readonly<Record<KeyServiceFailure, string>> = {
     "Grant kms:GenerateDataKey and kms:Decrypt on the key to the function's role for this encryption context.",
   'invalid-ciphertext':
     'The data key was made by another key, for another app, or was altered; the envelope cannot be opened.',
+  'bad-attestation': 'KMS data keys carry no attestation; see the cause.',
   throttled: 'KMS asked to slow down; the data-key cache should absorb most calls.',
   unavailable: 'KMS could not be reached or failed; retry later.',
   unknown: 'See the cause.',

@@ -1,0 +1,491 @@
+/**
+ * The consumer's path, from outside: `npm pack` this repository, install the tarball into
+ * new projects the way a user would (one per cloud, with only that cloud's peers; one CDK
+ * app without cdk-nag), and use it as the README says. Nothing here imports the
+ * repository's sources: each check runs in a child process inside the new project.
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { startLocalAuthority, type LocalAuthority } from '../../local/authority';
+import { startLocalCosmos, type LocalCosmos } from '../../local/cosmos';
+import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
+import { startLocalKeyVault, type LocalKeyVault } from '../../local/keyvault';
+import { startLocalKms, type LocalKms } from '../../local/kms';
+import { createDevCertificate } from '../../local/tls';
+import { registerSecret } from '../support/secret-registry';
+
+const execFileAsync = promisify(execFile);
+const ROOT = path.resolve(__dirname, '../..');
+const CLIENT_ID = 'consumer-app';
+const CLIENT_SECRET = 'consumer-test-client-secret-0123456789';
+const SCOPE = 'api://downstream/.default';
+/** The issue's goals for an AWS-only install. */
+const AWS_INSTALL_MAX_MB = 45;
+const LAMBDA_BUNDLE_MAX_KIB = 700;
+
+/** The version of a package installed in this repository, so consumers get what the tests ran. */
+function repoVersion(name: string): string {
+  return (
+    JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as {
+      version: string;
+    }
+  ).version;
+}
+
+async function run(
+  cwd: string,
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  const { stdout } = await execFileAsync(command, [...args], {
+    cwd,
+    env,
+    timeout: 240_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return stdout;
+}
+
+/** A new project holding the tarball and `deps`, installed from the registry (the npm cache when warm). */
+async function newProject(tarball: string, name: string, deps: readonly string[]): Promise<string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `consumer-${name}-`));
+  fs.writeFileSync(
+    path.join(dir, 'package.json'),
+    JSON.stringify({ name: `consumer-${name}`, private: true }),
+  );
+  await run(dir, 'npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, ...deps]);
+  return dir;
+}
+
+/** Runs a CommonJS or ES module script inside a project and parses the JSON it prints. */
+async function script<T>(dir: string, file: string, source: string, env?: NodeJS.ProcessEnv): Promise<T> {
+  fs.writeFileSync(path.join(dir, file), source);
+  return JSON.parse(await run(dir, process.execPath, [file], env)) as T;
+}
+
+function packagesUnder(dir: string, scope: string): string[] {
+  const folder = path.join(dir, 'node_modules', scope);
+  return fs.existsSync(folder) ? fs.readdirSync(folder).sort() : [];
+}
+
+function sizeMb(dir: string): number {
+  let bytes = 0;
+  const walk = (d: string): void => {
+    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+      const full = path.join(d, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.isFile()) bytes += fs.statSync(full).size;
+    }
+  };
+  walk(dir);
+  return bytes / 1024 / 1024;
+}
+
+function installedPackageCount(dir: string): number {
+  const lock = JSON.parse(fs.readFileSync(path.join(dir, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, unknown>;
+  };
+  return Object.keys(lock.packages).filter((k) => k.startsWith('node_modules/')).length;
+}
+
+/** The ```ts block of the README that follows `marker`. */
+function readmeExample(marker: string): string {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf(marker);
+  if (start < 0) throw new Error(`README has no "${marker}"`);
+  const block = /```ts\n([\s\S]*?)```/.exec(readme.slice(start));
+  if (!block) throw new Error(`README has no ts block after "${marker}"`);
+  return block[1];
+}
+
+/** tsc --strict of `files` in `dir`, resolving the installed package like a user's project. */
+async function typecheck(dir: string, files: Record<string, string>): Promise<void> {
+  for (const [name, source] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), source);
+  fs.writeFileSync(
+    path.join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        noEmit: true,
+        target: 'ES2022',
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        // The package's own declarations are what the example is checked against; the SDKs' are theirs.
+        skipLibCheck: true,
+        typeRoots: [path.join(ROOT, 'node_modules/@types')],
+        types: ['node'],
+      },
+      files: Object.keys(files),
+    }),
+  );
+  await run(dir, process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', '.']);
+}
+
+/** esbuild (the repository's) with the options the README recommends for a Lambda bundle. */
+async function bundle(dir: string, entry: string, options: Record<string, unknown> = {}): Promise<string> {
+  /* eslint-disable-next-line @typescript-eslint/no-require-imports */
+  const { build } = require(path.join(ROOT, 'node_modules/esbuild')) as typeof import('esbuild');
+  const outfile = path.join(dir, 'out', `${path.basename(entry, '.ts')}.js`);
+  await build({
+    entryPoints: [path.join(dir, entry)],
+    absWorkingDir: dir,
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'cjs',
+    minify: true,
+    logLevel: 'error',
+    ...options,
+  });
+  return outfile;
+}
+
+/** Modules a script loads, by scope; `import` and `require` both land in require.cache for CommonJS. */
+const LOADED = `Object.keys(require.cache).map((f) => (/node_modules\\/(@[^/]+\\/[^/]+|[^@/][^/]*)\\//.exec(f.split('node_modules/msal-cloud-cache/').join('')) ?? [])[1]).filter(Boolean)`;
+
+describe('consumers of the packed tarball', () => {
+  let work: string;
+  let tarball: string;
+
+  beforeAll(async () => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'consumer-pack-'));
+    // `npm pack` runs the prepack build: tsc and the Lambda bundles.
+    const started = Date.now();
+    const out = await run(ROOT, 'npm', ['pack', '--json', '--pack-destination', work]);
+    console.log(`npm pack (with the build) took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const [{ filename }] = JSON.parse(out) as { filename: string }[];
+    tarball = path.join(work, filename);
+  }, 300_000);
+
+  afterAll(() => {
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  describe('an AWS-only project', () => {
+    let dir: string;
+    let authority: LocalAuthority;
+    let dynamo: LocalDynamo;
+    let kms: LocalKms;
+
+    beforeAll(async () => {
+      dir = await newProject(tarball, 'aws', [
+        `@aws-sdk/client-dynamodb@${repoVersion('@aws-sdk/client-dynamodb')}`,
+        `@aws-sdk/client-kms@${repoVersion('@aws-sdk/client-kms')}`,
+      ]);
+      authority = await startLocalAuthority({
+        clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }],
+      });
+      registerSecret('client-secret', CLIENT_SECRET);
+      [dynamo, kms] = await Promise.all([startLocalDynamo(), startLocalKms()]);
+    }, 300_000);
+
+    afterAll(async () => {
+      await Promise.all([authority?.stop(), dynamo?.stop(), kms?.stop()]);
+      if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('installs no Azure SDK beside msal-node, within the size goal', () => {
+      const megabytes = sizeMb(path.join(dir, 'node_modules'));
+      const packages = installedPackageCount(dir);
+      console.log(`AWS-only install: ${megabytes.toFixed(1)} MB of node_modules, ${packages} packages`);
+
+      expect(packagesUnder(dir, '@azure')).toEqual(['msal-common', 'msal-node']);
+      expect(megabytes).toBeLessThanOrEqual(AWS_INSTALL_MAX_MB);
+    });
+
+    it('loads no Azure module from require or import of the core and msal-cloud-cache/aws', async () => {
+      const cjs = await script<{ loaded: string[]; exports: string[] }>(
+        dir,
+        'load.cjs',
+        `const core = require('msal-cloud-cache'); const aws = require('msal-cloud-cache/aws');
+         console.log(JSON.stringify({ loaded: [...new Set(${LOADED})], exports: [typeof core.createTokenCache, typeof aws.DynamoDbStore, typeof aws.KmsKeyRing, typeof aws.createTokenCacheFromEnv] }));`,
+      );
+      const esm = await script<{ loaded: string[]; exports: string[] }>(
+        dir,
+        'load.mjs',
+        `import { createRequire } from 'node:module';
+         import { createTokenCache } from 'msal-cloud-cache';
+         import { DynamoDbStore, KmsKeyRing, createTokenCacheFromEnv } from 'msal-cloud-cache/aws';
+         const require = createRequire(import.meta.url);
+         console.log(JSON.stringify({ loaded: [...new Set(${LOADED})], exports: [typeof createTokenCache, typeof DynamoDbStore, typeof KmsKeyRing, typeof createTokenCacheFromEnv] }));`,
+      );
+
+      for (const result of [cjs, esm]) {
+        expect(result.exports).toEqual(['function', 'function', 'function', 'function']);
+        expect(result.loaded.filter((m) => m.startsWith('@azure/') && !m.startsWith('@azure/msal-'))).toEqual(
+          [],
+        );
+        expect(result.loaded).toEqual(
+          expect.arrayContaining(['@aws-sdk/client-dynamodb', '@azure/msal-node']),
+        );
+      }
+    });
+
+    it('loads no cloud SDK for the core alone', async () => {
+      const { loaded } = await script<{ loaded: string[] }>(
+        dir,
+        'core.cjs',
+        `require('msal-cloud-cache'); console.log(JSON.stringify({ loaded: [...new Set(${LOADED})] }));`,
+      );
+
+      expect(loaded.filter((m) => m.startsWith('@aws-sdk/') || m.startsWith('@smithy/'))).toEqual([]);
+      expect(loaded.filter((m) => m.startsWith('@azure/') && !m.startsWith('@azure/msal-'))).toEqual([]);
+      expect(loaded).not.toContain('jose');
+    });
+
+    it("names the packages to install when an entry point's peers are missing", async () => {
+      const { message, redis } = await script<{ message: string; redis: string }>(
+        dir,
+        'missing.cjs',
+        `const tryLoad = (m) => { try { require(m); return 'loaded'; } catch (e) { return e.message; } };
+         console.log(JSON.stringify({ message: tryLoad('msal-cloud-cache/azure'), redis: tryLoad('msal-cloud-cache/redis') }));`,
+      );
+
+      expect(redis).toBe(
+        '@redis/client: msal-cloud-cache/redis needs @redis/client, not installed: run `npm install @redis/client` (optional peer dependencies of msal-cloud-cache)',
+      );
+      expect(message).toBe(
+        '@azure/cosmos: msal-cloud-cache/azure needs @azure/cosmos, @azure/identity, @azure/keyvault-keys, not installed: run `npm install @azure/cosmos @azure/identity @azure/keyvault-keys` (optional peer dependencies of msal-cloud-cache)',
+      );
+    });
+
+    it("typechecks the README's usage example with tsc --strict", async () => {
+      await expect(
+        typecheck(dir, { 'usage.ts': readmeExample('<!-- example: aws -->') }),
+      ).resolves.toBeUndefined();
+    }, 120_000);
+
+    it('bundles a one-file Lambda on msal-cloud-cache/aws that serves a token from the local stack, then from the cache', async () => {
+      fs.writeFileSync(
+        path.join(dir, 'lambda.ts'),
+        `import type { TokenCache } from 'msal-cloud-cache';
+import { createTokenCacheFromEnv } from 'msal-cloud-cache/aws';
+
+let cache: Promise<TokenCache> | undefined;
+
+export const handler = async (): Promise<{ fromCache: boolean; tokenType: string }> => {
+  cache ??= createTokenCacheFromEnv();
+  const result = await (await cache).acquireTokenForApp({ scopes: ['${SCOPE}'] });
+  return { fromCache: result.fromCache, tokenType: result.tokenType };
+};
+`,
+      );
+      const outfile = await bundle(dir, 'lambda.ts', readmeBundleOptions());
+      const kib = fs.statSync(outfile).size / 1024;
+      console.log(`consumer Lambda bundle (msal-cloud-cache/aws, DynamoDB + KMS): ${kib.toFixed(0)} KiB`);
+      const caFile = path.join(dir, 'ca.pem');
+      fs.writeFileSync(caFile, authority.ca);
+      const { arn } = await kms.createKey({ description: 'consumer' });
+      const env = {
+        PATH: process.env.PATH ?? '',
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'local',
+        AWS_SECRET_ACCESS_KEY: 'local',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+        AWS_ENDPOINT_URL_KMS: kms.endpoint,
+        MSAL_CLIENT_ID: CLIENT_ID,
+        MSAL_CLIENT_SECRET: CLIENT_SECRET,
+        MSAL_AUTHORITY: authority.authority(),
+        MSAL_KNOWN_AUTHORITIES: authority.host,
+        EXTRA_CA_FILE: caFile,
+        TOKEN_CACHE_TABLE_NAME: dynamo.tableName,
+        TOKEN_CACHE_KMS_KEY_ID: arn,
+      };
+      // Each invocation in its own process, from a folder without node_modules: two cold containers.
+      const lambdaDir = fs.mkdtempSync(path.join(os.tmpdir(), 'consumer-lambda-'));
+      fs.copyFileSync(outfile, path.join(lambdaDir, 'index.js'));
+      const invoke = () =>
+        script<{ fromCache: boolean; tokenType: string }>(
+          lambdaDir,
+          'invoke.cjs',
+          `require('./index.js').handler().then((r) => console.log(JSON.stringify(r)), (e) => { console.error(e); process.exit(1); });`,
+          env,
+        );
+
+      const first = await invoke();
+      const second = await invoke();
+      fs.rmSync(lambdaDir, { recursive: true, force: true });
+
+      expect(first).toEqual({ fromCache: false, tokenType: 'Bearer' });
+      expect(second).toEqual({ fromCache: true, tokenType: 'Bearer' });
+      expect(kib).toBeLessThanOrEqual(LAMBDA_BUNDLE_MAX_KIB);
+    }, 120_000);
+  });
+
+  describe('a CDK app without cdk-nag', () => {
+    let dir: string;
+
+    beforeAll(async () => {
+      dir = await newProject(tarball, 'cdk', [
+        `aws-cdk-lib@${repoVersion('aws-cdk-lib')}`,
+        `constructs@${repoVersion('constructs')}`,
+      ]);
+    }, 300_000);
+
+    afterAll(() => {
+      if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('synthesizes the shipped stack and a table of its own from msal-cloud-cache/infra', async () => {
+      const result = await script<{ functions: number; assets: string[]; tables: number; nag: boolean }>(
+        dir,
+        'app.cjs',
+        `const { App, Stack } = require('aws-cdk-lib');
+         const { TokenCacheStack, TokenCache, createApp } = require('msal-cloud-cache/infra');
+         const app = new App({ outdir: 'cdk.out' });
+         const stack = new TokenCacheStack(app, 'Shipped', { tenantId: '${authorityTenant}', clientId: '${authorityClient}', apiRequiredScopes: ['access_as_user'] });
+         const own = new Stack(app, 'Own');
+         new TokenCache(own, 'Cache', { clientId: '${authorityClient}' });
+         const assembly = app.synth();
+         const template = assembly.getStackArtifact(stack.artifactId).template;
+         const fns = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+         const manifest = JSON.parse(require('node:fs').readFileSync(require('node:path').join(assembly.directory, stack.artifactId + '.assets.json'), 'utf8'));
+         const assets = Object.values(manifest.files).map((f) => f.source.path);
+         const tables = Object.values(assembly.getStackArtifact(own.artifactId).template.Resources).filter((r) => r.Type === 'AWS::DynamoDB::Table').length;
+         let nag = true;
+         try { require.resolve('cdk-nag'); } catch { nag = false; }
+         createApp({ outdir: 'cdk.out.app', context: { apiRequiredScopes: 'access_as_user' } }).app.synth();
+         console.log(JSON.stringify({ functions: fns.length, assets, tables, nag }));`,
+      );
+
+      expect(result.nag).toBe(false);
+      expect(result.functions).toBe(2);
+      expect(result.tables).toBe(1);
+      // The two prebuilt handlers shipped in the package, staged as assets.
+      expect(result.assets.filter((a) => a.startsWith('asset.')).length).toBeGreaterThanOrEqual(2);
+    }, 120_000);
+  });
+
+  describe('an Azure-only project', () => {
+    let dir: string;
+    let authority: LocalAuthority;
+    let cosmos: LocalCosmos;
+    let vault: LocalKeyVault;
+    let caFile: string;
+
+    beforeAll(async () => {
+      dir = await newProject(tarball, 'azure', [
+        `@azure/cosmos@${repoVersion('@azure/cosmos')}`,
+        `@azure/identity@${repoVersion('@azure/identity')}`,
+        `@azure/keyvault-keys@${repoVersion('@azure/keyvault-keys')}`,
+        `@azure/functions@${repoVersion('@azure/functions')}`,
+      ]);
+      const certificate = await createDevCertificate();
+      authority = await startLocalAuthority({
+        certificate,
+        clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }],
+      });
+      registerSecret('client-secret', CLIENT_SECRET);
+      [cosmos, vault] = await Promise.all([
+        startLocalCosmos(),
+        startLocalKeyVault({ certificate, authorityUrl: authority.url, tenantId: authority.tenantId }),
+      ]);
+      caFile = path.join(dir, 'ca.pem');
+      fs.writeFileSync(caFile, certificate.cert);
+    }, 300_000);
+
+    afterAll(async () => {
+      await Promise.all([authority?.stop(), cosmos?.stop(), vault?.stop()]);
+      if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('installs no AWS SDK', () => {
+      console.log(
+        `Azure-only install: ${sizeMb(path.join(dir, 'node_modules')).toFixed(1)} MB of node_modules, ${installedPackageCount(dir)} packages`,
+      );
+
+      expect(packagesUnder(dir, '@aws-sdk')).toEqual([]);
+      expect(packagesUnder(dir, '@smithy')).toEqual([]);
+    });
+
+    it('loads no AWS module from require or import of the core, msal-cloud-cache/azure and /azure/functions', async () => {
+      const cjs = await script<{ loaded: string[]; exports: string[] }>(
+        dir,
+        'load.cjs',
+        `const azure = require('msal-cloud-cache/azure'); const fns = require('msal-cloud-cache/azure/functions');
+         console.log(JSON.stringify({ loaded: [...new Set(${LOADED})], exports: [typeof azure.CosmosStore, typeof azure.KeyVaultKeyRing, typeof azure.createTokenCacheFromEnv, typeof fns.registerWebApi] }));`,
+      );
+      const esm = await script<{ loaded: string[]; exports: string[] }>(
+        dir,
+        'load.mjs',
+        `import { createRequire } from 'node:module';
+         import { CosmosStore, KeyVaultKeyRing, createTokenCacheFromEnv } from 'msal-cloud-cache/azure';
+         import { registerWebApi } from 'msal-cloud-cache/azure/functions';
+         const require = createRequire(import.meta.url);
+         console.log(JSON.stringify({ loaded: [...new Set(${LOADED})], exports: [typeof CosmosStore, typeof KeyVaultKeyRing, typeof createTokenCacheFromEnv, typeof registerWebApi] }));`,
+      );
+
+      for (const result of [cjs, esm]) {
+        expect(result.exports).toEqual(['function', 'function', 'function', 'function']);
+        expect(result.loaded.filter((m) => m.startsWith('@aws-sdk/') || m.startsWith('@smithy/'))).toEqual(
+          [],
+        );
+        expect(result.loaded).toEqual(expect.arrayContaining(['@azure/cosmos', '@azure/keyvault-keys']));
+      }
+    });
+
+    it("typechecks the README's Azure example with tsc --strict", async () => {
+      await expect(
+        typecheck(dir, { 'usage.ts': readmeExample('<!-- example: azure -->') }),
+      ).resolves.toBeUndefined();
+    }, 120_000);
+
+    it('serves a token through createTokenCacheFromEnv over Cosmos DB and Key Vault, then from the cache', async () => {
+      const key = await vault.createKey('consumer');
+      const signingKey = await vault.createKey('consumer-sign', { kty: 'EC' });
+      const env = {
+        PATH: process.env.PATH ?? '',
+        MSAL_CLIENT_ID: CLIENT_ID,
+        MSAL_CLIENT_SECRET: CLIENT_SECRET,
+        MSAL_AUTHORITY: authority.authority(),
+        MSAL_KNOWN_AUTHORITIES: authority.host,
+        EXTRA_CA_FILE: caFile,
+        TOKEN_CACHE_COSMOS_ENDPOINT: cosmos.endpoint,
+        TOKEN_CACHE_COSMOS_DATABASE: cosmos.databaseId,
+        TOKEN_CACHE_COSMOS_CONTAINER: cosmos.containerId,
+        TOKEN_CACHE_COSMOS_KEY: cosmos.key,
+        TOKEN_CACHE_KEYVAULT_KEY_ID: `${vault.vaultUrl}/keys/${key.name}`,
+        TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: `${vault.vaultUrl}/keys/${signingKey.name}`,
+        TOKEN_CACHE_AZURE_CREDENTIAL: 'app',
+      };
+      const source = `import { createTokenCacheFromEnv } from 'msal-cloud-cache/azure';
+         const cache = await createTokenCacheFromEnv();
+         const result = await cache.acquireTokenForApp({ scopes: ['${SCOPE}'] });
+         console.log(JSON.stringify({ fromCache: result.fromCache, tokenType: result.tokenType }));`;
+
+      const first = await script<{ fromCache: boolean }>(dir, 'app.mjs', source, env);
+      const second = await script<{ fromCache: boolean }>(dir, 'app.mjs', source, env);
+
+      expect(first).toEqual({ fromCache: false, tokenType: 'Bearer' });
+      expect(second).toEqual({ fromCache: true, tokenType: 'Bearer' });
+    }, 120_000);
+  });
+});
+
+const authorityTenant = '00000000-0000-0000-0000-00000000abcd';
+const authorityClient = '00000000-0000-0000-0000-00000000abce';
+
+/** The esbuild options the README gives for a Lambda of your own (kept in step by this test). */
+function readmeBundleOptions(): Record<string, unknown> {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const block = /<!-- example: esbuild -->\s*```js\n([\s\S]*?)```/.exec(readme);
+  if (!block) throw new Error('README has no esbuild example');
+  const options = /build\((\{[\s\S]*\})\)/.exec(block[1]);
+  if (!options) throw new Error('README esbuild example has no build({...}) call');
+  // The README's options object is plain JavaScript (strings, arrays, booleans); read it as
+  // JSON after quoting its keys and turning its single quotes into double ones.
+  const json = options[1]
+    .replace(/'/g, '"')
+    .replace(/([{,]\s*)([A-Za-z]+):/g, '$1"$2":')
+    .replace(/,(\s*[}\]])/g, '$1');
+  const parsed = JSON.parse(json) as Record<string, unknown>;
+  delete parsed.entryPoints;
+  delete parsed.outfile;
+  return parsed;
+}
