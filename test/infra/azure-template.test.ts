@@ -399,6 +399,7 @@ describe('infra/azure/azuredeploy.json', () => {
         MSAL_MANAGED_IDENTITY_CLIENT_ID: '3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a',
         TOKEN_CACHE_COSMOS_ENDPOINT: 'https://msalcache-cosmos-abc.documents.azure.com:443/',
         TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://msalcachekvabc.vault.azure.net/keys/token-cache-wrap',
+        TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: 'https://msalcachekvabc.vault.azure.net/keys/token-cache-sign',
       };
       for (const { name, value } of settings) {
         if (!known.has(name) || name in env) continue;

@@ -8,6 +8,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { METRICS_ENV, METRICS_SERVICE, TokenCacheStack } from '../../infra';
 import { EmfMetrics } from '../../shared/aws/emf';
 import { Metric } from '../../shared/observability';
+import { ensureLambdaBundles } from '../support/lambda-bundles';
 
 interface AlarmMetric {
   Namespace: string;
@@ -54,21 +55,29 @@ function extracted(lines: string[]): Set<string> {
 }
 
 describe('TokenCacheStack alarms on the cache metrics', () => {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const stack = new TokenCacheStack(app, 'Stack', {
-    metricsNamespace: 'tc-test',
-    tokenRequestAlarmThreshold: 50,
+  type Fn = { Properties: { Environment?: { Variables?: Record<string, string> } } };
+  let functions: Fn[];
+  let alarms: AlarmProps[];
+  let cacheAlarms: AlarmProps[];
+
+  beforeAll(async () => {
+    await ensureLambdaBundles();
+    const app = new App();
+    const stack = new TokenCacheStack(app, 'Stack', {
+      apiRequiredScopes: ['access_as_user'],
+      metricsNamespace: 'tc-test',
+      tokenRequestAlarmThreshold: 50,
+    });
+    const template = Template.fromStack(stack);
+    functions = Object.values(template.findResources('AWS::Lambda::Function')) as Fn[];
+    alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
+      (r) => (r as { Properties: AlarmProps }).Properties,
+    );
+    cacheAlarms = alarms.filter(
+      (a) =>
+        a.Namespace === 'tc-test' || a.Metrics?.some((m) => m.MetricStat?.Metric.Namespace === 'tc-test'),
+    );
   });
-  const template = Template.fromStack(stack);
-  const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Array<{
-    Properties: { Environment?: { Variables?: Record<string, string> } };
-  }>;
-  const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
-    (r) => (r as { Properties: AlarmProps }).Properties,
-  );
-  const cacheAlarms = alarms.filter(
-    (a) => a.Namespace === 'tc-test' || a.Metrics?.some((m) => m.MetricStat?.Metric.Namespace === 'tc-test'),
-  );
 
   /** What a function's EMF sink writes for the records behind the alarms, with that function's environment. */
   function emfOf(service: string): Set<string> {

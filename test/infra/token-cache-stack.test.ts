@@ -414,14 +414,15 @@ describe('TokenCacheStack with the federated credential (-c credential=federated
     stack.getLogicalId(c.node.defaultChild as never);
   const STS_ISSUER = 'https://0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9.tokens.sts.global.api.aws';
 
-  beforeAll(() => {
+  beforeAll(async () => {
+    await ensureLambdaBundles();
     ({ stack } = createApp({
       context: {
         tenantId: TENANT,
         clientId: CLIENT,
+        apiRequiredScopes: 'access_as_user',
         credential: 'federated',
         webIdentityIssuer: STS_ISSUER,
-        'aws:cdk:bundling-stacks': [],
       },
     }));
     template = Template.fromStack(stack);
@@ -493,14 +494,17 @@ describe('TokenCacheStack with the federated credential (-c credential=federated
   });
 
   it('says how to look the issuer up when it is not given, and refuses a secret with it', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-    const bare = new TokenCacheStack(app, 'Bare', { credential: 'federated' });
+    const app = new App();
+    const bare = new TokenCacheStack(app, 'Bare', {
+      credential: 'federated',
+      apiRequiredScopes: ['access_as_user'],
+    });
     Template.fromStack(bare).hasOutput('FederatedIssuer', {
       Value: Match.stringLikeRegexp('get-outbound-web-identity-federation-info'),
     });
-    expect(() => createApp({ context: { credential: 'password', 'aws:cdk:bundling-stacks': [] } })).toThrow(
-      /credential must be "secret" or "federated", got "password"/,
-    );
+    expect(() =>
+      createApp({ context: { credential: 'password', apiRequiredScopes: 'access_as_user' } }),
+    ).toThrow(/credential must be "secret" or "federated", got "password"/);
   });
 
   it('passes cdk-nag with a reason for the one wildcard resource', () => {

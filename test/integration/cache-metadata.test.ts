@@ -238,7 +238,15 @@ describe('cache metadata of each result', () => {
     for (let i = 0; i < 25; i += 5) {
       expect(all[i]).toMatchObject({ tokenSource: 'l1', storeReads: 0, tokenRequests: 0 });
     }
-    expect(all.filter((m) => m.tokenSource === 'authority').every((m) => m.tokenRequests === 1)).toBe(true);
+    // With single flight, the first request of each cold caller calls the authority and the
+    // other four join it: they report the same source, `joined`, and no calls of their own.
+    const fromAuthority = all.filter((m) => m.tokenSource === 'authority');
+    expect(fromAuthority.filter((m) => !m.joined).every((m) => m.tokenRequests === 1)).toBe(true);
+    expect(fromAuthority.filter((m) => m.joined)).toHaveLength(16);
+    expect(
+      fromAuthority.filter((m) => m.joined).every((m) => m.tokenRequests === 0 && m.storeReads === 0),
+    ).toBe(true);
+    expect(world.authority.counters.token()).toBe(4);
     expect(all.filter((m) => m.tokenSource !== 'authority').every((m) => m.tokenRequests === 0)).toBe(true);
   });
 

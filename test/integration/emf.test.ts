@@ -31,7 +31,8 @@ interface EmfLine {
 }
 
 /** The dimension names the library may write: bounded, never a user, tenant-of-user or key. */
-const ALLOWED_DIMENSIONS = new Set(['service', 'kind', 'reason', 'source', 'operation']);
+// `outcome`: the store lease's (holder, served, takeover, timeout, unavailable), a closed set.
+const ALLOWED_DIMENSIONS = new Set(['service', 'kind', 'reason', 'source', 'operation', 'outcome']);
 const METRIC_NAMES = new Set<string>(Object.values(Metric));
 
 function capture(): { lines: string[]; write: (line: string) => void } {
@@ -241,6 +242,9 @@ describe('a Lambda-like process (AWS_LAMBDA_FUNCTION_NAME set, createTokenCacheF
       // The dimension values are from closed sets.
       if (line.kind !== undefined) expect(['app', 'obo', 'user']).toContain(line.kind);
       if (line.source !== undefined) expect(['l1', 'store', 'authority']).toContain(line.source);
+      if (line.outcome !== undefined) {
+        expect(['holder', 'served', 'takeover', 'timeout', 'unavailable']).toContain(line.outcome);
+      }
     }
   });
 

@@ -49,6 +49,7 @@ let vault: LocalKeyVault;
 let caFile: string;
 let kmsKey: string;
 let vaultKeyId: string;
+let vaultSigningKeyId: string;
 
 beforeAll(async () => {
   const certificate = await createDevCertificate();
@@ -85,6 +86,7 @@ beforeAll(async () => {
     authorityUrl: authority.url,
   });
   vaultKeyId = `${vault.vaultUrl}/keys/${(await vault.createKey('federated')).name}`;
+  vaultSigningKeyId = `${vault.vaultUrl}/keys/${(await vault.createKey('federated-sign', { kty: 'EC' })).name}`;
   caFile = join(mkdtempSync(join(tmpdir(), 'federated-')), 'ca.pem');
   writeFileSync(caFile, authority.ca);
   // The SDK signs its calls; on Lambda these come from the function's role, not from configuration.
@@ -135,6 +137,7 @@ function azureEnv(managedIdentityClientId?: string): Record<string, string> {
     ...(managedIdentityClientId ? { MSAL_MANAGED_IDENTITY_CLIENT_ID: managedIdentityClientId } : {}),
     TOKEN_CACHE_STORE: 'memory',
     TOKEN_CACHE_KEYVAULT_KEY_ID: vaultKeyId,
+    TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: vaultSigningKeyId,
     // Key Vault with this app's own (federated) credential at the local authority.
     TOKEN_CACHE_AZURE_CREDENTIAL: 'app',
   };

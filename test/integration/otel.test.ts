@@ -33,7 +33,8 @@ import {
 } from '../../shared/otel';
 import { API_CLIENT_ID, API_CLIENT_SECRET, startCacheWorld, type CacheWorld } from '../support/cache-harness';
 
-const ALLOWED_ATTRIBUTES = new Set(['kind', 'reason', 'source', 'operation']);
+// `outcome`: the store lease's, a closed set (holder, served, takeover, timeout, unavailable).
+const ALLOWED_ATTRIBUTES = new Set(['kind', 'reason', 'source', 'operation', 'outcome']);
 
 function otelWorld() {
   const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);

@@ -971,6 +971,7 @@ describe('configuration layers', () => {
         TOKEN_CACHE_COSMOS_DATABASE: 'db',
         TOKEN_CACHE_COSMOS_CONTAINER: 'c',
         TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://v.vault.azure.net/keys/k',
+        TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: 'https://v.vault.azure.net/keys/s',
       }),
     );
 
