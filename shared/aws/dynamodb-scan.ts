@@ -76,7 +76,7 @@ export class DynamoDbScanSource implements ScanSource {
                 ...(exclusiveStartKey ? { ExclusiveStartKey: exclusiveStartKey } : {}),
               }),
             ),
-          { attempts: this.attempts, signal: options.signal, onRetry: options.onRetry },
+          { attempts: this.attempts, signal: options.signal, onRetry: options.onRetry, retryable },
         ).catch((error: unknown) => {
           throw scanFailure(
             this.name,
@@ -113,6 +113,20 @@ function toPage(raw: readonly Record<string, AttributeValue>[]): ScanPage {
   }
   return { items, skipped };
 }
+
+/** Throttling, server errors and the network pass; a missing table or a denied call does not. */
+function retryable(error: unknown): boolean {
+  const { name, $metadata } = error as { name?: unknown; $metadata?: { httpStatusCode?: number } };
+  if (typeof name === 'string' && THROTTLING.has(name)) return true;
+  const status = $metadata?.httpStatusCode;
+  return status === undefined || status >= 500;
+}
+
+const THROTTLING = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+]);
 
 function describe(error: unknown): string {
   const { name, message } = error as { name?: unknown; message?: unknown };

@@ -59,7 +59,7 @@ export class CosmosScanSource implements ScanSource {
               ...(token ? { continuationToken: token } : {}),
             })
             .fetchNext(),
-        { attempts: this.attempts, signal: options.signal, onRetry: options.onRetry },
+        { attempts: this.attempts, signal: options.signal, onRetry: options.onRetry, retryable },
       ).catch((error: unknown) => {
         throw scanFailure(
           this.name,
@@ -106,4 +106,10 @@ function toPage(documents: readonly ScannedDocument[]): ScanPage {
 function messageOf(error: unknown): string {
   const { message } = error as { message?: unknown };
   return typeof message === 'string' ? message : String(error);
+}
+
+/** 429, 408, server errors and the network pass; 401/403/404 and bad requests do not. */
+function retryable(error: unknown): boolean {
+  const { code } = error as { code?: unknown };
+  return typeof code !== 'number' || code === 429 || code === 408 || code >= 500;
 }

@@ -245,3 +245,31 @@ export async function servePopulation(
   await Promise.all(Array.from({ length: parallel }, worker));
   return served;
 }
+
+/** What one CLI invocation printed and returned. */
+export interface CliRun<Report> {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** stdout parsed, when `--json` was given. */
+  readonly json: Report;
+}
+
+/** Runs the CLI in this process with its real cloud room, capturing its output. */
+export async function runCli<Report>(
+  argv: readonly string[],
+  env: Record<string, string>,
+  io: { signal?: AbortSignal } = {},
+): Promise<CliRun<Report>> {
+  const { main } = await import('../../shared/cli/main');
+  let stdout = '';
+  let stderr = '';
+  const code = await main(argv, {
+    env,
+    stdout: { write: (t: string) => (stdout += t) },
+    stderr: { write: (t: string) => (stderr += t) },
+    ...io,
+  });
+  const json = (argv.includes('--json') ? JSON.parse(stdout) : {}) as Report;
+  return { code, stdout, stderr, json };
+}
