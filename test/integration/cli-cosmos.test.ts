@@ -134,9 +134,13 @@ describe('msal-cloud-cache CLI on Cosmos DB (cosmosdb-server, 10,000 items)', ()
       }
     };
     const writers = Promise.all(raced.map(writer));
-    const rewrapped = await cli(['rewrap', '--yes', '--json', '--concurrency', '64'], rotatedEnv);
-    stop = true;
-    await writers;
+    let rewrapped;
+    try {
+      rewrapped = await cli(['rewrap', '--yes', '--json', '--concurrency', '64'], rotatedEnv);
+    } finally {
+      stop = true;
+      await writers;
+    }
     expect(rewrapped.code).toBe(1);
     expect(rewrapped.json.failed).toEqual({ 'authentication-failed': 2 });
     expect(rewrapped.json.rewrapped + rewrapped.json.alreadyCurrent).toBe(COUNT - 2);

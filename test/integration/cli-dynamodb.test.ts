@@ -8,8 +8,10 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbStore } from '../../shared/aws/dynamodb-store';
+import type { CliIo } from '../../shared/cli/main';
+import { openRoom } from '../../shared/cli/room';
 import { DataKeyCache } from '../../shared/crypto/data-key-cache';
-import { Envelope } from '../../shared/crypto/envelope';
+import { Envelope, parseEnvelopeHeader } from '../../shared/crypto/envelope';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import { StoreUnavailableError, VersionConflictError } from '../../shared/errors';
 import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
@@ -45,8 +47,8 @@ describe('msal-cloud-cache CLI on DynamoDB (dynalite, 10,000 items)', () => {
   let env: Record<string, string>;
   let rotatedEnv: Record<string, string>;
 
-  const cli = async (argv: string[], environment = env) => {
-    const run = await runCli<CliReport>(argv, environment);
+  const cli = async (argv: string[], environment = env, io: Parameters<typeof runCli>[2] = {}) => {
+    const run = await runCli<CliReport>(argv, environment, io);
     expect(secretRegistry().scan(run.stdout + run.stderr, () => 'cli output')).toEqual([]);
     return run;
   };
@@ -205,15 +207,63 @@ describe('msal-cloud-cache CLI on DynamoDB (dynalite, 10,000 items)', () => {
       }
     };
     const writers = Promise.all(raced.map(writer));
-    const second = await cli(['rewrap', '--yes', '--json', '--concurrency', '48'], rotatedEnv);
-    stop = true;
-    await writers;
+    // And a writer still on the old key (an instance not yet redeployed) that rewrites five
+    // partitions between the rewrap's read and its write: those five must be redone.
+    const oldEnvelope = new Envelope({ keys: new DataKeyCache(oldRing()) });
+    const stillOld: string[] = [];
+    for (const m of members.filter(
+      (m) => m.kind === 'user' && !raced.includes(m) && !tampered.includes(m.key),
+    )) {
+      const item = await store.read(m.key);
+      if (item && parseEnvelopeHeader(item.blob).keyId === 'local-1') stillOld.push(m.key);
+      if (stillOld.length === 5) break;
+    }
+    expect(stillOld).toHaveLength(5);
+    const hooked = new Set(stillOld);
+    const racingRoom: CliIo['openRoom'] = (config, options) => {
+      const room = openRoom(config, options);
+      const inner = room.store;
+      return {
+        ...room,
+        store: {
+          name: inner.name,
+          maxItemBytes: inner.maxItemBytes,
+          read: (key) => inner.read(key),
+          delete: (key, o) => inner.delete(key, o),
+          async write(key, blob, o) {
+            if (hooked.delete(key)) {
+              const current = (await inner.read(key))!;
+              const doc = JSON.parse(
+                Buffer.from(await oldEnvelope.open(current.blob, key)).toString(),
+              ) as object;
+              const next = JSON.stringify({ ...doc, Marker: { oldWriter: { n: '1' } } });
+              await inner.write(key, await oldEnvelope.seal(Buffer.from(next), key), {
+                condition: { expectedVersion: current.version },
+                expiresAt: current.expiresAt,
+              });
+              lastWrite.set(key, next);
+            }
+            return inner.write(key, blob, o);
+          },
+        },
+      };
+    };
+    let second;
+    try {
+      second = await cli(['rewrap', '--yes', '--json', '--concurrency', '48'], rotatedEnv, {
+        openRoom: racingRoom,
+      });
+    } finally {
+      stop = true;
+      await writers;
+    }
     store.destroy();
     expect(second.code).toBe(1); // the three tampered items, left as they are
     expect(second.json.failed).toEqual({ 'authentication-failed': 2, malformed: 1 });
     expect(second.json.alreadyCurrent).toBeGreaterThanOrEqual(first.rewrapped);
     expect(second.json.rewrapped + second.json.alreadyCurrent).toBe(COUNT - 3);
-    expect(second.json.redone).toBeGreaterThan(0);
+    expect(hooked.size).toBe(0);
+    expect(second.json.redone).toBeGreaterThanOrEqual(5);
 
     // 3. No writer's update was overwritten.
     const check = new Envelope({

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { BatchWriteItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Container } from '@azure/cosmos';
 import { logicalKey, sha256Base64Url, storeKey } from '../../shared/cache/partitions';
+import { main, type CliIo } from '../../shared/cli/main';
 import type { TokenCache } from '../../shared/cache/types';
 import { DataKeyCache } from '../../shared/crypto/data-key-cache';
 import { Envelope } from '../../shared/crypto/envelope';
@@ -259,9 +260,8 @@ export interface CliRun<Report> {
 export async function runCli<Report>(
   argv: readonly string[],
   env: Record<string, string>,
-  io: { signal?: AbortSignal } = {},
+  io: Pick<CliIo, 'signal' | 'openRoom'> = {},
 ): Promise<CliRun<Report>> {
-  const { main } = await import('../../shared/cli/main');
   let stdout = '';
   let stderr = '';
   const code = await main(argv, {
