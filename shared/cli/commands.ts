@@ -285,7 +285,7 @@ const isoOf = (seconds: number | undefined): string | undefined =>
 /** What may be shown of an entity: names, ids, scopes and times, never a secret. */
 function describeEntity(section: string, entity: CacheEntity): Record<string, unknown> {
   const text = (field: string): string | undefined =>
-    typeof entity[field] === 'string' ? (entity[field]) : undefined;
+    typeof entity[field] === 'string' ? entity[field] : undefined;
   const exp = expiresOn(entity);
   const base = {
     homeAccountId: text('home_account_id'),
@@ -511,7 +511,12 @@ export interface RewrapOptions {
  * and left as they are.
  */
 export async function rewrap(ctx: CommandContext, options: RewrapOptions): Promise<CommandResult> {
-  const { envelope, keys } = envelopeOf(ctx);
+  // The probe below takes one use of the data key without sealing anything: one more use
+  // keeps `maxUses` envelopes per data key (one generation per 10,000 items by default).
+  const { envelope, keys } = envelopeOf({
+    ...ctx,
+    dataKeys: { ...ctx.dataKeys, maxUses: ctx.dataKeys.maxUses + 1 },
+  });
   // The current master key, as the ring names it in the envelopes it seals (one data key).
   const current = await retried(() => keys.encryptionKey(), ctx.progress('rewrap'), undefined);
   const currentKeyId = current.keyId;
