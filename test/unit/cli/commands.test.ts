@@ -37,6 +37,7 @@ export interface CliReport {
   byFormatVersion: Record<string, number>;
   bytes: { total: number; histogram: Array<{ le: number | null; count: number }> };
   ok: number;
+  retries: number;
   failed: Record<string, number>;
   failedKeys: Array<{ key: string; reason: string }>;
   key: string;
@@ -437,6 +438,27 @@ describe('msal-cloud-cache CLI (MemoryStore)', () => {
       expect(json.error.code).toBe('STORE_UNAVAILABLE');
       expect(json.ok).toBe(50);
       expect(stderr).toMatch(/Rerun the same command to resume/);
+    });
+
+    it('retries a throttled page with backoff and goes on', async () => {
+      const { store } = await populated(200);
+      const { code, json } = await cli(['verify', '--json'], store, { source: flakySource(store, 2) });
+      expect([code, json.ok, json.retries]).toEqual([0, 200, 2]);
+    });
+
+    it('shows progress with the rate on stderr with --progress', async () => {
+      const { store } = await populated(60);
+      const { stderr } = await cli(['verify', '--progress'], store);
+      expect(stderr).toMatch(/^verify: 60\/61 items, [\d,]+\/s, 60 ok, 0 failed$/m);
+    });
+
+    it('paces store operations with --max-rps', async () => {
+      const { store } = await populated(50);
+      const started = performance.now();
+      const { code, json } = await cli(['prune', '--yes', '--json', '--max-rps', '100'], store);
+      expect([code, json.deleted]).toEqual([0, EXPIRED]);
+      // Ten deletes at 100 per second: at least 90 ms between the first and the last.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(90);
     });
 
     it('names every variable at fault (exit 2), in JSON too', async () => {
