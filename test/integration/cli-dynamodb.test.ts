@@ -22,10 +22,10 @@ import {
   populate,
   runCli,
   servePopulation,
+  type CliReport,
   type Member,
 } from '../support/cli-population';
 import { registerSecret, secretRegistry } from '../support/secret-registry';
-import type { CliReport } from '../unit/cli/commands.test';
 
 const COUNT = 10_000;
 const EXPIRED = 40;

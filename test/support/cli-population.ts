@@ -273,3 +273,37 @@ export async function runCli<Report>(
   const json = (argv.includes('--json') ? JSON.parse(stdout) : {}) as Report;
   return { code, stdout, stderr, json };
 }
+
+/** The report fields the CLI tests read (the README lists them all). */
+export interface CliReport {
+  items: number;
+  skippedKeys: number;
+  expired: number;
+  live: number;
+  interrupted: boolean;
+  byKeyId: Record<string, number>;
+  byKeyRing: Record<string, number>;
+  byFormatVersion: Record<string, number>;
+  bytes: { total: number; histogram: Array<{ le: number | null; count: number }> };
+  ok: number;
+  retries: number;
+  failed: Record<string, number>;
+  failedKeys: Array<{ key: string; reason: string }>;
+  key: string;
+  found: boolean;
+  opens: boolean;
+  header: Record<string, unknown>;
+  entities: Record<string, number>;
+  sections: Record<string, Array<{ scopes?: string[]; expiresOn?: string }>>;
+  wouldDelete: number;
+  deleted: number;
+  deletedKeys: string[];
+  changedMeanwhile: number;
+  currentKeyId: string;
+  wouldRewrap: number;
+  rewrapped: number;
+  fromKeyIds: Record<string, number>;
+  alreadyCurrent: number;
+  redone: number;
+  error: { code: string; message: string; problems?: Array<{ setting: string }> };
+}

@@ -20,44 +20,11 @@ import {
   memoryWriter,
   populate,
   servePopulation,
+  type CliReport,
   type Member,
   type Templates,
 } from '../../support/cli-population';
 import { registerSecret, secretRegistry } from '../../support/secret-registry';
-
-/** The report fields these tests read (the README lists them all). */
-export interface CliReport {
-  items: number;
-  skippedKeys: number;
-  expired: number;
-  live: number;
-  interrupted: boolean;
-  byKeyId: Record<string, number>;
-  byKeyRing: Record<string, number>;
-  byFormatVersion: Record<string, number>;
-  bytes: { total: number; histogram: Array<{ le: number | null; count: number }> };
-  ok: number;
-  retries: number;
-  failed: Record<string, number>;
-  failedKeys: Array<{ key: string; reason: string }>;
-  key: string;
-  found: boolean;
-  opens: boolean;
-  header: Record<string, unknown>;
-  entities: Record<string, number>;
-  sections: Record<string, Array<{ scopes?: string[]; expiresOn?: string }>>;
-  wouldDelete: number;
-  deleted: number;
-  deletedKeys: string[];
-  changedMeanwhile: number;
-  currentKeyId: string;
-  wouldRewrap: number;
-  rewrapped: number;
-  fromKeyIds: Record<string, number>;
-  alreadyCurrent: number;
-  redone: number;
-  error: { code: string; message: string; problems?: Array<{ setting: string }> };
-}
 
 const COUNT = 400;
 const EXPIRED = 10;
