@@ -148,7 +148,8 @@ function createStore(config: CacheConfig, ca: readonly string[] | undefined): To
   });
 }
 
-function createKeyRing(config: CacheConfig, ca: readonly string[] | undefined): KeyRing {
+/** The key ring a config names (KMS or local); also used by the operator CLI. */
+export function createKeyRing(config: CacheConfig, ca: readonly string[] | undefined): KeyRing {
   const ring = config.keyRing;
   if (ring.kind !== 'aws-kms') {
     return (

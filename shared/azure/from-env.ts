@@ -186,7 +186,8 @@ function createStore(
   return new CosmosStore({ container: client.database(store.databaseId).container(store.containerId) });
 }
 
-function createKeyRing(
+/** The key ring a config names (Key Vault or local); also used by the operator CLI. */
+export function createKeyRing(
   config: CacheConfig,
   ca: readonly string[] | undefined,
   azure: TokenCredential | undefined,

@@ -116,6 +116,13 @@ export class MemoryStore implements TokenStore, LeaseStore {
     return this.leases.size;
   }
 
+  /** Every item held, expired ones included, as copies (for scans in tests and the CLI). */
+  *entries(): IterableIterator<{ key: string; blob: Uint8Array; version: string; expiresAt: number }> {
+    for (const [key, entry] of [...this.items]) {
+      yield { key, blob: Uint8Array.from(entry.blob), version: entry.version, expiresAt: entry.expiresAt };
+    }
+  }
+
   /** Removes every item and lease (for tests). */
   clear(): void {
     this.items.clear();

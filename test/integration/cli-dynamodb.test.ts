@@ -1,0 +1,331 @@
+/**
+ * The operator CLI against dynalite with 10,000 partitions the library wrote (app, OBO and
+ * user), some tampered, some expired: every command, concurrent writers during rewrap, a
+ * real SIGINT to a child process and a resumed rewrap, then the library serving every
+ * rewrapped item with no token call.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDbStore } from '../../shared/aws/dynamodb-store';
+import type { CliIo } from '../../shared/cli/main';
+import { openRoom } from '../../shared/cli/room';
+import { DataKeyCache } from '../../shared/crypto/data-key-cache';
+import { Envelope, parseEnvelopeHeader } from '../../shared/crypto/envelope';
+import { LocalKeyRing } from '../../shared/crypto/local-keyring';
+import { StoreUnavailableError, VersionConflictError } from '../../shared/errors';
+import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
+import { startCacheWorld, type CacheWorld } from '../support/cache-harness';
+import {
+  dynamoWriter,
+  libraryTemplates,
+  populate,
+  runCli,
+  servePopulation,
+  type CliReport,
+  type Member,
+} from '../support/cli-population';
+import { registerSecret, secretRegistry } from '../support/secret-registry';
+
+const COUNT = 10_000;
+const EXPIRED = 40;
+const ROOT = `${__dirname}/../..`;
+
+describe('msal-cloud-cache CLI on DynamoDB (dynalite, 10,000 items)', () => {
+  let dynamo: LocalDynamo;
+  let world: CacheWorld;
+  let client: DynamoDBClient;
+  let members: Member[];
+  const tampered: string[] = [];
+  const oldKey = randomBytes(32).toString('base64');
+  const newKey = randomBytes(32).toString('base64');
+  registerSecret('master-key', Buffer.from(oldKey, 'base64'));
+  registerSecret('master-key', Buffer.from(newKey, 'base64'));
+  const oldRing = (): LocalKeyRing => new LocalKeyRing({ masterKey: oldKey, keyId: 'local-1' });
+  const rotatedRing = (): LocalKeyRing =>
+    new LocalKeyRing({ masterKey: newKey, keyId: 'local-2', previousKeys: { 'local-1': oldKey } });
+  let env: Record<string, string>;
+  let rotatedEnv: Record<string, string>;
+
+  const cli = async (argv: string[], environment = env, io: Parameters<typeof runCli>[2] = {}) => {
+    const run = await runCli<CliReport>(argv, environment, io);
+    expect(secretRegistry().scan(run.stdout + run.stderr, () => 'cli output')).toEqual([]);
+    return run;
+  };
+
+  beforeAll(async () => {
+    dynamo = await startLocalDynamo();
+    client = new DynamoDBClient(dynamo.clientConfig);
+    world = await startCacheWorld();
+    const templates = await libraryTemplates(world);
+    members = await populate(dynamoWriter(client, dynamo.tableName), {
+      templates,
+      keyRing: oldRing(),
+      count: COUNT,
+      expired: EXPIRED,
+      parallel: 16,
+    });
+    // Three tampered items: a flipped tag, a broken magic, another partition's blob.
+    const blobOf = async (key: string) =>
+      (await client.send(new GetItemCommand({ TableName: dynamo.tableName, Key: { pk: { S: key } } }))).Item!;
+    const put = async (key: string, item: Awaited<ReturnType<typeof blobOf>>, blob: Uint8Array) =>
+      client.send(
+        new PutItemCommand({
+          TableName: dynamo.tableName,
+          Item: { ...item, pk: { S: key }, blob: { B: blob } },
+        }),
+      );
+    const [a, b, c] = members.filter((m) => m.kind === 'user').map((m) => m.key);
+    for (const [key, change] of [
+      [a, (blob: Uint8Array) => (blob[blob.length - 1] ^= 0xff)],
+      [b, (blob: Uint8Array) => (blob[0] ^= 0xff)],
+    ] as const) {
+      const item = await blobOf(key);
+      const blob = Uint8Array.from(item.blob.B!);
+      change(blob);
+      await put(key, item, blob);
+    }
+    await put(c, await blobOf(c), (await blobOf(members[0].key)).blob.B!);
+    tampered.push(a, b, c);
+    // Another item type sharing the table: scans must skip it.
+    await client.send(
+      new PutItemCommand({ TableName: dynamo.tableName, Item: { pk: { S: 'lease:x' }, v: { N: '1' } } }),
+    );
+    const aws = { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_REGION: 'us-east-1' };
+    Object.assign(process.env, aws);
+    env = {
+      ...aws,
+      MSAL_CLIENT_ID: '6f1c7a2e-3b54-4d7e-9c1a-0e2f4b6d8a10',
+      TOKEN_CACHE_STORE: 'dynamodb',
+      TOKEN_CACHE_TABLE_NAME: dynamo.tableName,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      TOKEN_CACHE_KEY_RING: 'local',
+      TOKEN_CACHE_LOCAL_MASTER_KEY: oldKey,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
+    rotatedEnv = {
+      ...env,
+      TOKEN_CACHE_LOCAL_MASTER_KEY: newKey,
+      TOKEN_CACHE_LOCAL_KEY_ID: 'local-2',
+      TOKEN_CACHE_LOCAL_PREVIOUS_KEYS: `local-1:${oldKey}`,
+    };
+  }, 120_000);
+
+  afterAll(async () => {
+    client?.destroy();
+    await world?.stop();
+    await dynamo?.stop();
+  });
+
+  it('stats counts every item from its header, by key id and format version', async () => {
+    const { code, json } = await cli(['stats', '--json', '--segments', '8']);
+    expect(code).toBe(0);
+    expect([json.items, json.skippedKeys, json.expired]).toEqual([COUNT, 1, EXPIRED]);
+    expect(json.byKeyId).toEqual({ 'local-1': COUNT - 1 });
+    expect(json.byFormatVersion).toEqual({ '1': COUNT - 1, none: 1 }); // the broken magic
+  });
+
+  it('verify opens every item and reports the tampered ones by reason (exit 1)', async () => {
+    const { code, json } = await cli(['verify', '--json']);
+    expect(code).toBe(1);
+    expect(json.ok).toBe(COUNT - 3);
+    expect(json.failed).toEqual({ 'authentication-failed': 2, malformed: 1 });
+    expect(json.failedKeys.map((f) => f.key).sort()).toEqual([...tampered].sort());
+  });
+
+  it('rewrap is interrupted by SIGINT in a child process (exit 130) and a rerun resumes, with writers racing it', async () => {
+    // 1. A real child process, interrupted once it has made progress.
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'shared/cli/main.ts',
+        'rewrap',
+        '--yes',
+        '--json',
+        '--progress',
+        '--max-rps',
+        '2000',
+      ],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...rotatedEnv },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        // The first progress line with work done: interrupt.
+        if (/rewrap: [1-9][\d,]*\//.test(stderr)) resolve();
+      });
+      void exited.then(() => resolve());
+    });
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    const first = JSON.parse(stdout) as CliReport;
+    expect(first.interrupted).toBe(true);
+    expect(first.rewrapped).toBeGreaterThan(0);
+    expect(first.rewrapped).toBeLessThan(COUNT - 3);
+    expect(stderr).toMatch(/interrupted, finishing the items in flight/);
+
+    // 2. Library writers (already on the new key) rewrite partitions while the rerun goes.
+    const store = new DynamoDbStore({
+      tableName: dynamo.tableName,
+      clientConfig: dynamo.clientConfig,
+      timeoutMs: 10_000,
+    });
+    const envelope = new Envelope({ keys: new DataKeyCache(rotatedRing()) });
+    const raced = members.filter((m) => m.kind === 'user').slice(10, 40);
+    const lastWrite = new Map<string, string>();
+    let stop = false;
+    const writer = async (member: Member): Promise<void> => {
+      for (let n = 0; !stop; n++) {
+        const item = await store.read(member.key).catch(() => undefined);
+        if (!item) continue;
+        const json = JSON.parse(Buffer.from(await envelope.open(item.blob, member.key)).toString()) as Record<
+          string,
+          unknown
+        >;
+        const next = JSON.stringify({ ...json, Marker: { writer: { n: String(n) } } });
+        try {
+          await store.write(member.key, await envelope.seal(Buffer.from(next), member.key), {
+            condition: { expectedVersion: item.version },
+            expiresAt: item.expiresAt,
+          });
+          lastWrite.set(member.key, next);
+        } catch (e) {
+          // Lost the race (to the rewrap or another writer), or a slow answer: try again.
+          if (!(e instanceof VersionConflictError || e instanceof StoreUnavailableError)) throw e;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    const writers = Promise.all(raced.map(writer));
+    // And a writer still on the old key (an instance not yet redeployed) that rewrites five
+    // partitions between the rewrap's read and its write: those five must be redone.
+    const oldEnvelope = new Envelope({ keys: new DataKeyCache(oldRing()) });
+    const stillOld: string[] = [];
+    for (const m of members.filter(
+      (m) => m.kind === 'user' && !raced.includes(m) && !tampered.includes(m.key),
+    )) {
+      const item = await store.read(m.key);
+      if (item && parseEnvelopeHeader(item.blob).keyId === 'local-1') stillOld.push(m.key);
+      if (stillOld.length === 5) break;
+    }
+    expect(stillOld).toHaveLength(5);
+    const hooked = new Set(stillOld);
+    const racingRoom: CliIo['openRoom'] = (config, options) => {
+      const room = openRoom(config, options);
+      const inner = room.store;
+      return {
+        ...room,
+        store: {
+          name: inner.name,
+          maxItemBytes: inner.maxItemBytes,
+          read: (key) => inner.read(key),
+          delete: (key, o) => inner.delete(key, o),
+          async write(key, blob, o) {
+            if (hooked.delete(key)) {
+              const current = (await inner.read(key))!;
+              const doc = JSON.parse(
+                Buffer.from(await oldEnvelope.open(current.blob, key)).toString(),
+              ) as object;
+              const next = JSON.stringify({ ...doc, Marker: { oldWriter: { n: '1' } } });
+              await inner.write(key, await oldEnvelope.seal(Buffer.from(next), key), {
+                condition: { expectedVersion: current.version },
+                expiresAt: current.expiresAt,
+              });
+              lastWrite.set(key, next);
+            }
+            return inner.write(key, blob, o);
+          },
+        },
+      };
+    };
+    let second;
+    try {
+      second = await cli(['rewrap', '--yes', '--json', '--concurrency', '48'], rotatedEnv, {
+        openRoom: racingRoom,
+      });
+    } finally {
+      stop = true;
+      await writers;
+    }
+    store.destroy();
+    expect(second.code).toBe(1); // the three tampered items, left as they are
+    expect(second.json.failed).toEqual({ 'authentication-failed': 2, malformed: 1 });
+    expect(second.json.alreadyCurrent).toBeGreaterThanOrEqual(first.rewrapped);
+    expect(second.json.rewrapped + second.json.alreadyCurrent).toBe(COUNT - 3);
+    expect(hooked.size).toBe(0);
+    expect(second.json.redone).toBeGreaterThanOrEqual(5);
+
+    // 3. No writer's update was overwritten.
+    const check = new Envelope({
+      keys: new DataKeyCache(new LocalKeyRing({ masterKey: newKey, keyId: 'local-2' })),
+    });
+    const reader = new DynamoDbStore({
+      tableName: dynamo.tableName,
+      clientConfig: dynamo.clientConfig,
+      timeoutMs: 10_000,
+    });
+    for (const [key, json] of lastWrite) {
+      const item = (await reader.read(key))!;
+      expect(Buffer.from(await check.open(item.blob, key)).toString()).toBe(json);
+    }
+
+    // 4. Nothing is left under the old key but the tampered items.
+    const stats = await cli(['stats', '--json'], rotatedEnv);
+    expect(stats.json.byKeyId).toEqual({ 'local-2': COUNT - 3, 'local-1': 2 });
+
+    // 5. The library, with only the new key, serves every live item with no token call.
+    world.authority.counters.reset();
+    const { cache } = world.instance({
+      store: reader,
+      keyRing: new LocalKeyRing({ masterKey: newKey, keyId: 'local-2' }),
+    });
+    const live = members.slice(0, -EXPIRED).filter((m) => !tampered.includes(m.key));
+    expect(await servePopulation(cache, live, 32)).toBe(live.length);
+    expect(world.authority.counters.token()).toBe(0);
+    reader.destroy();
+  }, 180_000);
+
+  it('inspect shows a user partition without secrets; purge and prune delete conditionally', async () => {
+    const user = members.find((m) => m.kind === 'user' && !tampered.includes(m.key)) as Extract<
+      Member,
+      { kind: 'user' }
+    >;
+    const shown = await cli(['inspect', '--user', user.homeAccountId, '--json'], rotatedEnv);
+    expect([shown.code, shown.json.opens, shown.json.header.keyId]).toEqual([0, true, 'local-2']);
+    const purged = await cli(
+      ['purge', '--user', user.homeAccountId, '--user-partition-only', '--yes', '--json'],
+      rotatedEnv,
+    );
+    expect([purged.code, purged.json.deleted]).toEqual([0, 1]);
+    const gone = await cli(['inspect', '--user', user.homeAccountId, '--json'], rotatedEnv);
+    expect([gone.code, gone.json.found]).toEqual([1, false]);
+    const pruned = await cli(['prune', '--yes', '--json'], rotatedEnv);
+    expect([pruned.code, pruned.json.deleted]).toEqual([0, EXPIRED]);
+    const after = await cli(['stats', '--json'], rotatedEnv);
+    expect([after.json.items, after.json.expired]).toEqual([COUNT - EXPIRED - 1, 0]);
+  }, 60_000);
+
+  it('names the variable at fault and exits 2 when the table is not configured', async () => {
+    const rest = { ...env };
+    delete rest.TOKEN_CACHE_TABLE_NAME;
+    const { code, stderr } = await cli(['stats'], rest);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/TOKEN_CACHE_TABLE_NAME/);
+  });
+
+  it('exits 3 with the table named when the table does not exist', async () => {
+    const { code, stderr } = await cli(['stats', '--table', 'no-such-table'], env);
+    expect(code).toBe(3);
+    expect(stderr).toMatch(/no-such-table/);
+  }, 60_000);
+});
