@@ -25,7 +25,16 @@ import {
 } from '@redis/client';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
 import { assertItemSize, utf8Length } from '../store/limits';
-import { epochSeconds, type StoredItem, type TokenStore, type WriteOptions } from '../store/store';
+import {
+  checkLeaseTtl,
+  epochSeconds,
+  leaseItemKey,
+  type LeaseOptions,
+  type LeaseStore,
+  type StoredItem,
+  type TokenStore,
+  type WriteOptions,
+} from '../store/store';
 
 /**
  * Default largest item: 400 KiB, DynamoDB's limit. Redis takes values up to 512 MB, but it
@@ -38,7 +47,7 @@ export const REDIS_DEFAULT_MAX_ITEM_BYTES = 400 * 1024;
  * The commands this store sends or its scripts run: what a least-privilege ACL user needs,
  * e.g. `ACL SETUSER token-cache on >secret ~msal-cloud-cache:* -@all ` + this.
  */
-export const REDIS_ACL = '+hmget +hset +exists +expireat +del +eval +evalsha';
+export const REDIS_ACL = '+hmget +hget +hset +exists +expireat +pexpire +del +eval +evalsha';
 /** Redis's own ceiling on a value (`proto-max-bulk-len`'s default, 512 MB). */
 export const REDIS_MAX_VALUE_BYTES = 512 * 1024 * 1024;
 
@@ -158,6 +167,32 @@ redis.call('DEL', KEYS[1])
 return ${APPLIED}
 `;
 
+/**
+ * Lease acquire (see the store contract). KEYS[1] the lease; ARGV: now (epoch ms, this
+ * store's clock), owner, until (epoch ms), cleanup ttl (ms). Returns 1 (granted) or 0 (a
+ * live lease is held). The server's own expiry (relative, so clock skew cannot drop a live
+ * lease) only cleans up; this store's clock decides whether a lease is live.
+ */
+const LEASE_ACQUIRE_SCRIPT = `
+local held = tonumber(redis.call('HGET', KEYS[1], 'u'))
+if held and held > tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'o', ARGV[2], 'u', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+`;
+
+/** Lease release by its owner. KEYS[1] the lease; ARGV[1] the owner. Returns 1 or 0. */
+const LEASE_RELEASE_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'o') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+`;
+
+/** The server keeps an unreleased lease this much longer than its ttl, then frees it. */
+const LEASE_CLEANUP_MARGIN_MS = 60_000;
+
 /** The commands this store sends, on a client or a cluster, replies as Buffers. */
 interface Commands {
   hmGet(key: string, fields: string[]): Promise<Array<Buffer | null>>;
@@ -177,7 +212,7 @@ interface Script {
  * @example
  * const store = new RedisStore({ clientOptions: { url: process.env.TOKEN_CACHE_REDIS_URL } });
  */
-export class RedisStore implements TokenStore {
+export class RedisStore implements TokenStore, LeaseStore {
   readonly name = 'redis';
   readonly maxItemBytes: number;
   /** The client in use (built from clientOptions / clusterOptions, or passed in). */
@@ -322,6 +357,28 @@ export class RedisStore implements TokenStore {
       this.script(redis, DELETE, redisKey, [String(epochSeconds(this.now)), expectedVersion]),
     );
     this.settle('delete', result);
+  }
+
+  /** A short exclusive lease on `key` (store contract); `false` while another is live. */
+  async acquireLease(key: string, options: LeaseOptions): Promise<boolean> {
+    checkLeaseTtl(options.ttlMs);
+    const now = this.now();
+    const result = await this.run('write', (redis) =>
+      this.script(redis, LEASE_ACQUIRE, this.keyOf(leaseItemKey(key)), [
+        String(now),
+        options.owner,
+        String(now + options.ttlMs),
+        String(options.ttlMs + LEASE_CLEANUP_MARGIN_MS),
+      ]),
+    );
+    return result === 1;
+  }
+
+  /** Releases the lease if `owner` holds it; otherwise nothing. */
+  async releaseLease(key: string, owner: string): Promise<void> {
+    await this.run('delete', (redis) =>
+      this.script(redis, LEASE_RELEASE, this.keyOf(leaseItemKey(key)), [owner]),
+    );
   }
 
   private keyOf(key: string): string {
@@ -501,6 +558,8 @@ export class RedisStore implements TokenStore {
 
 const WRITE: Script = script(WRITE_SCRIPT);
 const DELETE: Script = script(DELETE_SCRIPT);
+const LEASE_ACQUIRE: Script = script(LEASE_ACQUIRE_SCRIPT);
+const LEASE_RELEASE: Script = script(LEASE_RELEASE_SCRIPT);
 
 function script(source: string): Script {
   return { source, sha: createHash('sha1').update(source).digest('hex') };
