@@ -22,6 +22,7 @@ export const HandlerVariables = [
   'DOWNSTREAM_URL',
   'DOWNSTREAM_SCOPES',
   'DAEMON_SCOPE',
+  'DAEMON_TENANTS',
   'DOWNSTREAM_TIMEOUT_MS',
   'API_AUDIENCE',
   'API_ISSUER',
@@ -44,6 +45,8 @@ export interface HandlerConfig {
     readonly scopes: readonly string[];
     /** The daemon's `/.default` scope. */
     readonly appScope: string;
+    /** DAEMON_TENANTS: the daemon runs once per tenant, lower case. Absent: the authority's tenant. */
+    readonly tenants?: readonly string[];
     readonly timeoutMs: number;
   };
   /** Validation of incoming bearer tokens. */
@@ -108,6 +111,17 @@ export function readHandlerConfig(read: EnvReader, cache: CacheConfig): HandlerC
     return value;
   }, '');
 
+  const daemonTenants = read.attempt(() => {
+    const list = read.list('DAEMON_TENANTS', ',');
+    if (!list.every((t) => GUID_PATTERN.test(t))) {
+      throw invalid(
+        'DAEMON_TENANTS',
+        "comma-separated tenant ids (GUIDs), or unset for the authority's tenant",
+        list.join(','),
+      );
+    }
+    return [...new Set(list.map((t) => t.toLowerCase()))];
+  }, [] as string[]);
   const explicitIssuers = read.list('API_ISSUER', ',').length > 0;
   const multiTenant = !explicitIssuers && authority !== '' && isMultiTenantAuthority(tenant);
   const issuers = read.attempt(() => {
@@ -132,6 +146,7 @@ export function readHandlerConfig(read: EnvReader, cache: CacheConfig): HandlerC
       ),
       scopes,
       appScope,
+      ...(daemonTenants.length > 0 ? { tenants: daemonTenants } : {}),
       timeoutMs: read.integer('DOWNSTREAM_TIMEOUT_MS', 10_000, 1),
     },
     api: {

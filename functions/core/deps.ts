@@ -32,6 +32,8 @@ export interface DaemonDeps {
   readonly downstream: DownstreamClient;
   /** The `/.default` scope of the app-only token. */
   readonly appScope: string;
+  /** Run once per tenant (`DAEMON_TENANTS`), each in its own app partition. @default the authority's tenant */
+  readonly tenants?: readonly string[];
   readonly logger: Logger;
 }
 
@@ -114,6 +116,7 @@ export async function createFunctionDeps(options: FunctionDepsOptions): Promise<
     scopes: config.downstream.scopes,
     oboInCallerTenant: isMultiTenantAuthority(config.msal.tenant),
     appScope: config.downstream.appScope,
+    ...(config.downstream.tenants ? { tenants: config.downstream.tenants } : {}),
   };
 }
 

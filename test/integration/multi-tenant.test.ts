@@ -16,6 +16,7 @@ import { loadFunctionConfig } from '../../functions/core/config';
 import { createFunctionDeps, type FunctionDeps } from '../../functions/core/deps';
 import type { DownstreamClient } from '../../functions/core/downstream';
 import { handleWebApi } from '../../functions/core/web-api';
+import { DaemonRunError, runDaemon } from '../../functions/core/daemon';
 import { GrantType } from '../../local/authority';
 import {
   API_CLIENT_ID,
@@ -405,6 +406,56 @@ describe('multi-tenant web API (local authority + msal-node)', () => {
         );
       expect(error).toBeInstanceOf(TokenAcquisitionError);
       expect(world.authority.counters.token(GrantType.OnBehalfOf, ALLOWED_2)).toBe(1);
+    });
+
+    it('runs the daemon once per DAEMON_TENANTS tenant, each in its own app partition', async () => {
+      const { deps: ready } = await deps({ DAEMON_TENANTS: `${ALLOWED},${ALLOWED_2.toUpperCase()}` });
+      expect(ready.tenants).toEqual([ALLOWED, ALLOWED_2]);
+
+      const first = await runDaemon(ready, 'run-1');
+
+      expect(first.ok).toBe(true);
+      expect(first.tenants?.map((r) => [r.tenantId, r.tokenFromCache])).toEqual([
+        [ALLOWED, false],
+        [ALLOWED_2, false],
+      ]);
+      expect(world.authority.counters.token(GrantType.ClientCredentials, ALLOWED)).toBe(1);
+      expect(world.authority.counters.token(GrantType.ClientCredentials, ALLOWED_2)).toBe(1);
+      expect(world.authority.counters.token(GrantType.ClientCredentials, 'organizations')).toBe(0);
+      expect(downstreamTokens.map((t) => decodeJwt(t).tid)).toEqual([ALLOWED, ALLOWED_2]);
+      const keys = [ALLOWED, ALLOWED_2].map((tenantId) => cache.storeKeyOf({ kind: 'app', tenantId }));
+      expect(new Set(keys).size).toBe(2);
+      for (const key of keys) expect(await world.store.read(key)).toBeDefined();
+
+      const second = await runDaemon(ready, 'run-2');
+      expect(second.tokenFromCache).toBe(true);
+      expect(world.authority.counters.token(GrantType.ClientCredentials)).toBe(2);
+    });
+
+    it('runs every tenant even when one fails, then fails the run naming it', async () => {
+      const { deps: built } = await deps({ DAEMON_TENANTS: `${ALLOWED},${ALLOWED_2}` });
+      const called: unknown[] = [];
+      const failing: DownstreamClient = {
+        call: (request) => {
+          const { tid } = decodeJwt(request.accessToken);
+          called.push(tid);
+          return Promise.resolve({ status: tid === ALLOWED ? 500 : 200, body: {}, durationMs: 1 });
+        },
+        close: () => undefined,
+      };
+      const logger = new CapturingLogger();
+
+      const error = await runDaemon({ ...built, downstream: failing, logger }, 'run-3').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+
+      expect(error).toBeInstanceOf(DaemonRunError);
+      expect((error as DaemonRunError).stage).toBe('downstream');
+      expect((error as Error).message).toContain(`1 of 2 tenants (first: ${ALLOWED}`);
+      // The second tenant still ran.
+      expect(called).toEqual([ALLOWED, ALLOWED_2]);
+      expect(logger.lines.filter((l) => l.message === 'daemon run failed')).toHaveLength(1);
     });
   });
 });

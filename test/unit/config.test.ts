@@ -494,6 +494,7 @@ describe('loadFunctionConfig', () => {
         /expected comma-separated tenant ids \(GUIDs\)/,
       ],
       ['API_ALLOWED_TENANTS', { API_ALLOWED_TENANTS: TENANT }, /applies to a multi-tenant API only/],
+      ['DAEMON_TENANTS', { DAEMON_TENANTS: `${TENANT},contoso.com` }, /expected comma-separated tenant ids/],
       ['API_JWKS_URI', { API_JWKS_URI: 'http://keys.example.test/keys' }, /expected an https URL/],
       [
         'TOKEN_CACHE_LOCAL_KEY_ID',
