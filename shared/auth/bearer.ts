@@ -1,7 +1,8 @@
 /**
  * Validation of incoming bearer tokens (RFC 6750) for the web API: one header, the Bearer
  * scheme, a compact JWS in canonical base64url signed by a key from the issuer's JWKS with
- * an allowed algorithm, the issuer, audience, exp and nbf claims checked, then authorized:
+ * an allowed algorithm, the issuer (a fixed list, or for a multi-tenant API the issuer of the
+ * token's own `tid`, with an optional tenant allow-list), audience, exp and nbf claims checked, then authorized:
  * delegated scopes in `scp`, app permissions in `roles`, ID tokens never. Every rejection is an
  * {@link AuthenticationError} with a stable `reason` from {@link BearerFailure}; no
  * message ever contains the token.
