@@ -325,6 +325,23 @@ describe('multi-tenant web API (local authority + msal-node)', () => {
       expect(world.authority.counters.token(GrantType.OnBehalfOf)).toBe(2);
     });
 
+    it('with an explicit API_ISSUER list on organizations: only those issuers, still exchanged in the caller’s tenant', async () => {
+      const { deps: ready } = await deps({
+        API_ISSUER: world.authority.issuer(ALLOWED),
+        API_ALLOWED_TENANTS: undefined,
+      });
+      const listed = await userToken({ audience: API_CLIENT_ID, tenantId: ALLOWED });
+      const unlisted = await userToken({ audience: API_CLIENT_ID, tenantId: ALLOWED_2 });
+
+      expect((await call(ready, listed)).status).toBe(200);
+      expect(JSON.parse((await call(ready, unlisted)).body)).toMatchObject({
+        error: { code: BearerFailure.InvalidIssuer },
+      });
+
+      expect(world.authority.counters.token(GrantType.OnBehalfOf, ALLOWED)).toBe(1);
+      expect(world.authority.counters.token(GrantType.OnBehalfOf)).toBe(1);
+    });
+
     it('answers 401 tenant_not_allowed and makes no token request for a tenant outside the list', async () => {
       const { deps: ready } = await deps();
       const other = await userToken({ audience: API_CLIENT_ID, tenantId: OTHER });
