@@ -23,6 +23,8 @@ export interface DownstreamApiOptions {
   readonly requiredScope?: string;
   /** Port on localhost. @default 0 (a free one) */
   readonly port?: number;
+  /** Tenants whose tokens are accepted (each tenant's issuer). @default the authority's default tenant */
+  readonly tenants?: readonly string[];
 }
 
 /** One request the stub received; never the token. */
@@ -68,7 +70,9 @@ const MAX_BODY_BYTES = 64 * 1024;
  */
 export async function startDownstreamApi(options: DownstreamApiOptions): Promise<DownstreamApi> {
   const validator = createBearerValidator({
-    issuer: options.authority.issuer(),
+    issuer: options.tenants?.length
+      ? options.tenants.map((t) => options.authority.issuer(t))
+      : options.authority.issuer(),
     audience: options.audience,
     jwksUri: options.authority.jwksUri(),
     ca: options.authority.ca,

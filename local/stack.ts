@@ -17,11 +17,12 @@ import { createDaemonHandler } from '../functions/aws/daemon';
 import { createWebApiHandler } from '../functions/aws/web-api';
 import { createDeps as createAwsDeps } from '../functions/aws/deps';
 import { lazy } from '../functions/core/deps';
-import { CacheVariables } from '../shared/config';
+import { CacheVariables, GUID_PATTERN } from '../shared/config';
+import { ConfigurationError } from '../shared/errors';
 import type { DaemonSummary } from '../functions/core/daemon';
 import type { CacheMetadata } from '../shared/cache/metadata';
 import { silentLogger, type LogFields, type Logger } from '../shared/observability';
-import { startLocalAuthority, type LocalAuthority } from './authority';
+import { DEFAULT_TENANT_ID, startLocalAuthority, type LocalAuthority } from './authority';
 import { startLocalCosmos } from './cosmos';
 import { startDownstreamApi } from './downstream';
 import { startLocalDynamo } from './dynamodb';
@@ -81,7 +82,16 @@ export interface LocalStackOptions {
   readonly print?: (line: string) => void;
   /** The functions' own logger. @default silent (the per-request lines say what happened) */
   readonly functionLogger?: Logger;
+  /**
+   * Run the web API multi-tenant: MSAL_AUTHORITY on `organizations`, API_ALLOWED_TENANTS and
+   * DAEMON_TENANTS = {@link LOCAL_TENANTS}; `mintUserToken(user, tenant)` mints for either.
+   * AWS flavour only. @default false
+   */
+  readonly multiTenant?: boolean;
 }
+
+/** The tenants of a multi-tenant local stack: the authority's default tenant and a second one. */
+export const LOCAL_TENANTS = [DEFAULT_TENANT_ID, 'b5a1c0de-2f3e-4d5c-8b7a-69584736a2b1'] as const;
 
 /**
  * One request's cost, as printed: from that request's own cache metadata (the handler's
@@ -116,8 +126,10 @@ export interface LocalStack {
    * values: the local app registration, its secret, the CA to trust, the local services).
    */
   readonly libraryEnv: Readonly<Record<string, string>>;
-  /** A user access token for the web API (what a client app would send). */
-  mintUserToken(user?: string): Promise<string>;
+  /** A user access token for the web API (what a client app would send), of `tenantId` (@default the authority's). */
+  mintUserToken(user?: string, tenantId?: string): Promise<string>;
+  /** Whether the web API runs multi-tenant. */
+  readonly multiTenant: boolean;
   /** Runs the daemon once now. */
   runDaemon(): Promise<DaemonSummary>;
   /** Every request served so far. */
@@ -142,6 +154,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     identity: base + 7,
   };
   const credential = options.credential ?? 'federated';
+  const multiTenant = options.multiTenant ?? false;
+  if (multiTenant && cloud !== 'aws') {
+    // The Azure composition's Key Vault credential takes MSAL_AUTHORITY's tenant, `organizations` here.
+    throw new ConfigurationError(
+      'LocalStackOptions.multiTenant',
+      'the multi-tenant local stack runs the AWS flavour only',
+    );
+  }
   const print = options.print ?? (() => {});
   mkdirSync(dataDir, { recursive: true });
   const stoppers: Array<() => Promise<void>> = [];
@@ -193,6 +213,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       authority,
       audience: DOWNSTREAM_AUDIENCE,
       port: port.downstream,
+      ...(multiTenant ? { tenants: LOCAL_TENANTS } : {}),
     });
     stoppers.push(() => downstream.stop());
 
@@ -203,7 +224,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const env: Record<string, string> = {
       MSAL_CLIENT_ID: LOCAL_API_CLIENT_ID,
-      MSAL_AUTHORITY: authority.authority(),
+      MSAL_AUTHORITY: authority.authority(multiTenant ? 'organizations' : undefined),
+      ...(multiTenant
+        ? { API_ALLOWED_TENANTS: LOCAL_TENANTS.join(','), DAEMON_TENANTS: LOCAL_TENANTS.join(',') }
+        : {}),
       MSAL_KNOWN_AUTHORITIES: authority.host,
       EXTRA_CA_FILE: caFile,
       DOWNSTREAM_URL: downstream.url,
@@ -314,8 +338,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const webAdapter = azure
       ? azureFunctionsAdapter(azure.createWebApiHandler(webDeps))
       : apiGatewayAdapter(createWebApiHandler(webDeps));
-    const mintUserToken = (user = 'alice') =>
+    const mintUserToken = (user = 'alice', tenantId?: string) =>
       authority.mintUserToken({
+        ...(tenantId !== undefined ? { tenantId } : {}),
         audience: `api://${LOCAL_API_CLIENT_ID}`,
         oid: userOid(user),
         preferredUsername: `${user}@contoso.example`,
@@ -345,15 +370,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       localRoutes: {
         // Development only: what a client app would have obtained from Entra ID for its user.
         '/_local/token': async (req, res) => {
-          const user = new URL(req.url ?? '/', 'http://localhost').searchParams.get('user') ?? 'alice';
+          const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+          const user = query.get('user') ?? 'alice';
+          const tenant = query.get('tenant') ?? undefined;
           if (!/^[a-z0-9._-]{1,64}$/i.test(user)) {
             writeJson(res, 400, {
               error: { code: 'BAD_USER', message: 'user: letters, digits, . _ - only' },
             });
             return;
           }
+          if (tenant !== undefined && !GUID_PATTERN.test(tenant)) {
+            writeJson(res, 400, { error: { code: 'BAD_TENANT', message: 'tenant: a tenant id (GUID)' } });
+            return;
+          }
           res.writeHead(200, { 'content-type': 'text/plain' });
-          res.end(await mintUserToken(user));
+          res.end(await mintUserToken(user, tenant));
         },
       },
     });
@@ -399,6 +430,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       cloud,
       store: storeKind,
       credential,
+      multiTenant,
       url: host.url,
       authority,
       libraryEnv: Object.fromEntries(

@@ -8,9 +8,10 @@
  *   npm start -- --port-base 5000      ports 5000..5007 instead of 4000..4007
  *   npm start -- --daemon-interval 10  fire the daemon every 10 s (0: never)
  *   npm start -- --data-dir DIR        keep state in DIR instead of .local-data
+ *   npm start -- --multi-tenant        the web API multi-tenant (organizations, two allowed tenants; AWS flavour)
  */
 import { parseArgs } from 'node:util';
-import { startLocalStack, type LocalStackOptions } from './stack';
+import { LOCAL_TENANTS, startLocalStack, type LocalStackOptions } from './stack';
 
 function options(): LocalStackOptions {
   const { values } = parseArgs({
@@ -21,12 +22,13 @@ function options(): LocalStackOptions {
       'port-base': { type: 'string', default: '4000' },
       'daemon-interval': { type: 'string', default: '30' },
       'data-dir': { type: 'string', default: '.local-data' },
+      'multi-tenant': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
     console.log(
-      'usage: npm start -- [--cloud aws|azure] [--store cloud|redis] [--credential federated|secret] [--port-base N] [--daemon-interval SECONDS] [--data-dir DIR]',
+      'usage: npm start -- [--cloud aws|azure] [--store cloud|redis] [--credential federated|secret] [--port-base N] [--daemon-interval SECONDS] [--data-dir DIR] [--multi-tenant]',
     );
     process.exit(0);
   }
@@ -53,6 +55,7 @@ function options(): LocalStackOptions {
     portBase,
     daemonIntervalMs: daemonSeconds * 1000,
     dataDir: values['data-dir'],
+    multiTenant: values['multi-tenant'],
     print: (line) => console.log(line),
   };
 }
@@ -78,6 +81,12 @@ async function main(): Promise<void> {
           ? `federated, no secret: the ${stack.cloud === 'aws' ? 'local STS web identity token' : 'local managed identity token'} is the client assertion`
           : 'a client secret'
       }`,
+      ...(stack.multiTenant
+        ? [
+            `  tenants        multi-tenant on organizations; allowed (and the daemon's): ${LOCAL_TENANTS.join(', ')}`,
+            `                 a token of the second tenant: curl -s "${stack.url}/_local/token?tenant=${LOCAL_TENANTS[1]}"`,
+          ]
+        : []),
       `  daemon         ${seconds > 0 ? `every ${seconds} s` : 'off (--daemon-interval 0)'}`,
       `  state          ${opts.dataDir} (a restart keeps the cache${stack.cloud === 'azure' && stack.store !== 'redis' ? ', except on Azure: cosmosdb-server keeps no files' : ''})`,
       '',

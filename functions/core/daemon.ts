@@ -21,6 +21,25 @@ export interface DaemonSummary {
   readonly totalMs: number;
   /** The acquisition's cache metadata (where the token came from, what it cost). */
   readonly cache?: CacheMetadata;
+  /**
+   * One run per tenant, in order, when the daemon runs for a list of tenants
+   * (`DAEMON_TENANTS`); the fields above then sum (ms), all-of (`ok`, `tokenFromCache`)
+   * or take the first failing status.
+   */
+  readonly tenants?: readonly DaemonTenantRun[];
+}
+
+/** The run of a multi-tenant daemon in one tenant (its own app partition). */
+export interface DaemonTenantRun {
+  readonly tenantId: string;
+  readonly ok: boolean;
+  readonly tokenFromCache: boolean;
+  /** 0 when the token could not be acquired. */
+  readonly downstreamStatus: number;
+  readonly acquireMs: number;
+  readonly downstreamMs: number;
+  /** Where it failed, when it did. */
+  readonly stage?: 'acquire' | 'downstream';
 }
 
 /** A failed run; the message is safe to log and the cause is kept. */
@@ -50,6 +69,9 @@ export async function runDaemon(deps: DepsSource<DaemonDeps>, runId?: string): P
     throw new DaemonRunError('startup', 'the daemon could not start; its log line names the cause', {
       cause: e,
     });
+  }
+  if (ready.tenants !== undefined && ready.tenants.length > 0) {
+    return runForTenants(ready, ready.tenants, started, runId);
   }
   const { logger } = ready;
   let stage: 'acquire' | 'downstream' = 'acquire';
@@ -90,4 +112,82 @@ export async function runDaemon(deps: DepsSource<DaemonDeps>, runId?: string): P
       cause: e,
     });
   }
+}
+
+/**
+ * One run per tenant, one after the other, each in its own app partition. A failing tenant
+ * does not stop the others; the run fails (DaemonRunError at the first failing stage) when any did.
+ */
+async function runForTenants(
+  ready: DaemonDeps,
+  tenants: readonly string[],
+  started: number,
+  runId: string | undefined,
+): Promise<DaemonSummary> {
+  const { logger } = ready;
+  const runs: DaemonTenantRun[] = [];
+  for (const tenantId of tenants) {
+    const tenantStarted = performance.now();
+    let stage: 'acquire' | 'downstream' = 'acquire';
+    let acquireMs = 0;
+    try {
+      const result = await ready.cache.acquireTokenForApp({ scopes: [ready.appScope], tenantId });
+      acquireMs = Math.round(performance.now() - tenantStarted);
+      stage = 'downstream';
+      const answer = await ready.downstream.call({
+        accessToken: result.accessToken,
+        ...(runId ? { requestId: runId } : {}),
+      });
+      const metadata = cacheMetadataOf(result);
+      const run: DaemonTenantRun = {
+        tenantId,
+        ok: answer.status >= 200 && answer.status < 300,
+        tokenFromCache: result.fromCache,
+        downstreamStatus: answer.status,
+        acquireMs,
+        downstreamMs: Math.round(answer.durationMs),
+        ...(answer.status >= 200 && answer.status < 300 ? {} : { stage }),
+      };
+      runs.push(run);
+      const fields = { runId, ...run, ...(metadata ? cacheLogFields(metadata) : {}) };
+      if (run.ok) logger.info('daemon run', fields);
+      else logger.error('daemon run failed', fields);
+    } catch (e) {
+      runs.push({
+        tenantId,
+        ok: false,
+        tokenFromCache: false,
+        downstreamStatus: 0,
+        acquireMs,
+        downstreamMs: 0,
+        stage,
+      });
+      logger.error('daemon run failed', { runId, tenantId, ok: false, stage, ...errorFields(e) });
+    }
+  }
+  const failed = runs.filter((r) => !r.ok);
+  const summary: DaemonSummary = {
+    ok: failed.length === 0,
+    tokenFromCache: runs.every((r) => r.tokenFromCache),
+    downstreamStatus: (failed[0] ?? runs[runs.length - 1]).downstreamStatus,
+    acquireMs: runs.reduce((n, r) => n + r.acquireMs, 0),
+    downstreamMs: runs.reduce((n, r) => n + r.downstreamMs, 0),
+    totalMs: Math.round(performance.now() - started),
+    tenants: runs,
+  };
+  logger.info('daemon tenants', {
+    runId,
+    ok: summary.ok,
+    tenants: runs.length,
+    failedTenants: failed.map((r) => r.tenantId).join(','),
+    totalMs: summary.totalMs,
+  });
+  if (failed.length > 0) {
+    const first = failed[0];
+    throw new DaemonRunError(
+      first.stage ?? 'downstream',
+      `the daemon run failed in ${failed.length} of ${runs.length} tenants (first: ${first.tenantId}, at ${first.stage ?? 'downstream'}); its log lines name the causes`,
+    );
+  }
+  return summary;
 }

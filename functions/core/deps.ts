@@ -8,7 +8,7 @@ import type { TokenCache } from '../../shared/cache/types';
 import type { CacheConfig, Environment } from '../../shared/config';
 import { JsonLogger, type Logger, type Metrics } from '../../shared/observability';
 import { trustedCas, type RuntimeOptions } from '../../shared/runtime';
-import { loadFunctionConfig, type FunctionConfig } from './config';
+import { isMultiTenantAuthority, loadFunctionConfig, type FunctionConfig } from './config';
 import { createDownstreamClient, type DownstreamClient } from './downstream';
 
 /** What {@link handleWebApi} uses. */
@@ -18,6 +18,11 @@ export interface WebApiDeps {
   readonly downstream: DownstreamClient;
   /** Scopes requested on behalf of the caller. */
   readonly scopes: readonly string[];
+  /**
+   * Run the OBO exchange in the caller's tenant (the validated `tid`): the configured
+   * authority is `organizations`/`common`. @default false (the configured authority)
+   */
+  readonly oboInCallerTenant?: boolean;
   readonly logger: Logger;
 }
 
@@ -27,6 +32,8 @@ export interface DaemonDeps {
   readonly downstream: DownstreamClient;
   /** The `/.default` scope of the app-only token. */
   readonly appScope: string;
+  /** Run once per tenant (`DAEMON_TENANTS`), each in its own app partition. @default the authority's tenant */
+  readonly tenants?: readonly string[];
   readonly logger: Logger;
 }
 
@@ -76,12 +83,25 @@ export async function createFunctionDeps(options: FunctionDepsOptions): Promise<
       setting: 'API_REQUIRED_SCOPES',
     });
   }
+  const multiTenant = config.api.multiTenant;
+  if (multiTenant && multiTenant.allowedTenants.length === 0) {
+    logger.warn('API_ALLOWED_TENANTS is unset: the multi-tenant web API accepts tokens of any tenant', {
+      setting: 'API_ALLOWED_TENANTS',
+    });
+  }
   return {
     config,
     cache,
     logger,
     validator: createBearerValidator({
-      issuer: config.api.issuers,
+      issuer: multiTenant
+        ? {
+            multiTenant: {
+              authorityHost: multiTenant.authorityHost,
+              allowedTenants: multiTenant.allowedTenants,
+            },
+          }
+        : config.api.issuers,
       audience: config.api.audiences,
       jwksUri: config.api.jwksUri,
       // Only delegated tokens: the OBO route acts on behalf of a user; app-only tokens get 403.
@@ -94,7 +114,9 @@ export async function createFunctionDeps(options: FunctionDepsOptions): Promise<
       ...(ca ? { ca } : {}),
     }),
     scopes: config.downstream.scopes,
+    oboInCallerTenant: isMultiTenantAuthority(config.msal.tenant),
     appScope: config.downstream.appScope,
+    ...(config.downstream.tenants ? { tenants: config.downstream.tenants } : {}),
   };
 }
 

@@ -156,11 +156,22 @@ async function downstream(
   requestId: string,
   fields: LogFields,
 ): Promise<Record<string, unknown>> {
-  const { token } = await deps.validator.validate(headers.get('authorization'));
+  const { token, tenantId } = await deps.validator.validate(headers.get('authorization'));
+  // A multi-tenant API exchanges in the caller's tenant: a token without one is refused.
+  if (deps.oboInCallerTenant && tenantId === undefined) {
+    throw new AuthenticationError(
+      BearerFailure.InvalidTenant,
+      "the token's tenant (tid) is not a tenant id (a GUID); get a token from the configured authority",
+    );
+  }
   const forwarded = method === 'POST' ? parseJsonObject(headers, request.body) : undefined;
 
   const acquireStarted = performance.now();
-  const result = await deps.cache.acquireTokenOnBehalfOf({ assertion: token, scopes: deps.scopes });
+  const result = await deps.cache.acquireTokenOnBehalfOf({
+    assertion: token,
+    scopes: deps.scopes,
+    ...(deps.oboInCallerTenant && tenantId !== undefined ? { tenantId } : {}),
+  });
   fields.acquireMs = Math.round(performance.now() - acquireStarted);
   fields.tokenFromCache = result.fromCache;
   // Where the token came from and what each step cost: kinds, reasons, counts, durations.

@@ -22,6 +22,9 @@ export const APP_CONTEXT_KEYS = [
   'apiAudiences',
   'apiIssuer',
   'apiRequiredScopes',
+  'multiTenant',
+  'allowedTenants',
+  'daemonTenants',
   'downstreamUrl',
   'downstreamScopes',
   'daemonDownstreamUrl',
@@ -58,6 +61,8 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: To
     apiAudiences: list('apiAudiences'),
     apiIssuer: context('apiIssuer'),
     apiRequiredScopes: list('apiRequiredScopes'),
+    ...multiTenantProps(context('multiTenant'), list('allowedTenants')),
+    daemonTenants: list('daemonTenants'),
     downstreamUrl: context('downstreamUrl'),
     downstreamScopes: list('downstreamScopes'),
     daemonDownstreamUrl: context('daemonDownstreamUrl'),
@@ -69,6 +74,20 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: To
   const checks = nag === false ? undefined : loadCdkNag(nag === true);
   if (checks) Validations.of(app).addPlugins(new checks.AwsSolutionsChecks(app));
   return { app, stack };
+}
+
+/** `-c multiTenant=true [-c allowedTenants=<guid>,<guid>]`; `allowedTenants` alone is refused. */
+function multiTenantProps(
+  flag: string | undefined,
+  allowedTenants: string[] | undefined,
+): Pick<TokenCacheStackProps, 'multiTenant'> {
+  if (flag === undefined && allowedTenants === undefined) return {};
+  if (flag !== 'true') {
+    throw new Error(
+      `Context key allowedTenants needs multiTenant=true; multiTenant must be "true" or unset, got ${JSON.stringify(flag ?? '')}`,
+    );
+  }
+  return { multiTenant: allowedTenants ? { allowedTenants } : {} };
 }
 
 /** cdk-nag, or `undefined` when it is not installed and not required. */

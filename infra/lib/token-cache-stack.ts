@@ -51,6 +51,10 @@ export const FUNCTION_ENV = {
   apiAudience: 'API_AUDIENCE',
   /** Accepted `iss` of incoming tokens. */
   apiIssuer: 'API_ISSUER',
+  /** Multi-tenant API: the tenant ids whose tokens are accepted, comma-separated. */
+  apiAllowedTenants: 'API_ALLOWED_TENANTS',
+  /** The tenants the daemon runs for, comma-separated. */
+  daemonTenants: 'DAEMON_TENANTS',
   /** Delegated scopes one of which an incoming token must carry in `scp`, comma-separated, or `*`. */
   apiRequiredScopes: 'API_REQUIRED_SCOPES',
   /** `aws-web-identity` when the stack's credential is `federated`: no secret anywhere. */
@@ -105,6 +109,28 @@ export interface TokenCacheStackProps extends StackProps {
    * @default - `<authorityHost>/<tenantId>/v2.0`
    */
   readonly apiIssuer?: string;
+
+  /**
+   * A multi-tenant API: one app registration, callers from many tenants. The functions run
+   * on `<authorityHost>/organizations`; the web API checks each token's `iss` against the
+   * issuer of its own `tid`, refuses tenants outside `allowedTenants` (API_ALLOWED_TENANTS),
+   * and exchanges OBO in the caller's tenant. An HTTP API JWT authorizer takes exactly one
+   * issuer and cannot express `https://<host>/{tid}/v2.0`: with exactly one allowed tenant
+   * it checks that tenant's v2 issuer; with none or several the route has NO authorizer and
+   * the handler alone validates (as it always does, before any token request). Not with
+   * `tenantId` or `apiIssuer`.
+   * @default - single-tenant: only `tenantId`'s tokens
+   */
+  readonly multiTenant?: {
+    /** Tenant ids (GUIDs) whose tokens are accepted. @default [] (any tenant: the function warns at cold start) */
+    readonly allowedTenants?: string[];
+  };
+
+  /**
+   * Tenant ids (GUIDs) the daemon runs for, each with its own app partition (DAEMON_TENANTS).
+   * @default - the authority's tenant only
+   */
+  readonly daemonTenants?: string[];
 
   /**
    * Delegated scopes (`scp`) one of which a caller's token must carry, checked by the JWT
@@ -238,11 +264,18 @@ export class TokenCacheStack extends Stack {
   constructor(scope: Construct, id: string, props: TokenCacheStackProps = {}) {
     super(scope, id, props);
     this.metricsNamespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
-    const tenantId = props.tenantId ?? PLACEHOLDER_TENANT_ID;
+    const multiTenant = checkMultiTenant(props);
+    const tenantId = multiTenant ? 'organizations' : (props.tenantId ?? PLACEHOLDER_TENANT_ID);
     const clientId = props.clientId ?? PLACEHOLDER_CLIENT_ID;
     const authorityHost = (props.authorityHost ?? 'https://login.microsoftonline.com').replace(/\/+$/, '');
     const authority = `${authorityHost}/${tenantId}`;
-    const issuer = props.apiIssuer ?? `${authority}/v2.0`;
+    // Multi-tenant: the authorizer can hold one tenant's issuer at most (see `multiTenant`).
+    const issuer = multiTenant
+      ? multiTenant.length === 1
+        ? `${authorityHost}/${multiTenant[0]}/v2.0`
+        : undefined
+      : (props.apiIssuer ?? `${authority}/v2.0`);
+    const daemonTenants = checkTenantIds('daemonTenants', props.daemonTenants ?? []);
     const audiences = props.apiAudiences ?? [`api://${clientId}`, clientId];
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const root = props.projectRoot ?? findProjectRoot(__dirname);
@@ -292,7 +325,11 @@ export class TokenCacheStack extends Stack {
         props.downstreamScopes ?? ['https://graph.microsoft.com/User.Read']
       ).join(' '),
       [FUNCTION_ENV.apiAudience]: audiences.join(','),
-      [FUNCTION_ENV.apiIssuer]: issuer,
+      ...(multiTenant
+        ? multiTenant.length > 0
+          ? { [FUNCTION_ENV.apiAllowedTenants]: multiTenant.join(',') }
+          : {}
+        : { [FUNCTION_ENV.apiIssuer]: issuer ?? '' }),
       [FUNCTION_ENV.apiRequiredScopes]: requiredScopes.join(','),
     };
     this.webApi = this.cacheFunction('WebApi', {
@@ -321,6 +358,7 @@ export class TokenCacheStack extends Stack {
         [FUNCTION_ENV.downstreamUrl]:
           props.daemonDownstreamUrl ?? 'https://graph.microsoft.com/v1.0/organization',
         ...(props.daemonScope ? { [FUNCTION_ENV.daemonScope]: props.daemonScope } : {}),
+        ...(daemonTenants.length > 0 ? { [FUNCTION_ENV.daemonTenants]: daemonTenants.join(',') } : {}),
         [METRICS_ENV.namespace]: this.metricsNamespace,
         [METRICS_ENV.service]: METRICS_SERVICE.daemon,
       },
@@ -433,7 +471,7 @@ export class TokenCacheStack extends Stack {
   }
 
   private webApiGateway(
-    issuer: string,
+    issuer: string | undefined,
     audiences: string[],
     requiredScopes: readonly string[],
     props: TokenCacheStackProps,
@@ -468,10 +506,30 @@ export class TokenCacheStack extends Stack {
         ),
       },
     });
+    const integration = new HttpLambdaIntegration('WebApiIntegration', this.webApi);
+    if (issuer === undefined) {
+      // Multi-tenant without a single allowed tenant: no JWT authorizer can express the
+      // issuer of each token's own tenant, so the handler is the only gate (it always checks).
+      const routes = api.addRoutes({
+        path: '/api/downstream',
+        methods: [apigwv2.HttpMethod.GET],
+        integration,
+      });
+      for (const route of routes) {
+        Validations.of(route).acknowledge({
+          id: 'AwsSolutions-APIG4',
+          reason:
+            'Multi-tenant API: an HTTP API JWT authorizer takes one issuer and cannot check the issuer of each ' +
+            "token's own tenant; the web API handler validates every token (signature, audience, the issuer of " +
+            'its tid, the tenant allow-list, scopes) before any token request, and answers 401/403 itself.',
+        });
+      }
+      return [api, stage];
+    }
     api.addRoutes({
       path: '/api/downstream',
       methods: [apigwv2.HttpMethod.GET],
-      integration: new HttpLambdaIntegration('WebApiIntegration', this.webApi),
+      integration,
       authorizer: new HttpJwtAuthorizer('EntraJwtAuthorizer', issuer, { jwtAudience: audiences }),
       ...(requiredScopes.includes('*') ? {} : { authorizationScopes: [...requiredScopes] }),
     });
@@ -686,4 +744,24 @@ export function findProjectRoot(start: string): string {
     if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
     if (path.dirname(dir) === dir) throw new Error(`No package.json at or above ${start}`);
   }
+}
+
+const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Tenant ids, checked at synth time. */
+function checkTenantIds(prop: string, tenants: readonly string[]): string[] {
+  const bad = tenants.filter((t) => !TENANT_ID.test(t));
+  if (bad.length > 0) throw new Error(`${prop} must be tenant ids (GUIDs), got ${JSON.stringify(bad)}`);
+  return [...new Set(tenants.map((t) => t.toLowerCase()))];
+}
+
+/** The allowed tenants of a multi-tenant stack ([] for any), or `undefined` when single-tenant. */
+function checkMultiTenant(props: TokenCacheStackProps): string[] | undefined {
+  if (props.multiTenant === undefined) return undefined;
+  if (props.tenantId !== undefined || props.apiIssuer !== undefined) {
+    throw new Error(
+      'multiTenant runs on the organizations authority and checks each token against its own tenant: do not set tenantId or apiIssuer with it',
+    );
+  }
+  return checkTenantIds('multiTenant.allowedTenants', props.multiTenant.allowedTenants ?? []);
 }

@@ -35,14 +35,19 @@ const MAX_BODY_BYTES = 64 * 1024;
 const TENANT_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9.-]*$/;
 
 class Counters implements AuthorityCounters {
+  /** Keyed by `<tenant path segment>\n<grant_type>`. */
   private readonly tokens = new Map<string, number>();
   private metadataCalls = 0;
   private jwksCalls = 0;
 
-  token(grantType?: string): number {
-    if (grantType !== undefined) return this.tokens.get(grantType) ?? 0;
+  token(grantType?: string, tenantId?: string): number {
     let total = 0;
-    for (const n of this.tokens.values()) total += n;
+    for (const [key, n] of this.tokens) {
+      const [tenant, grant] = key.split('\n');
+      if (grantType !== undefined && grant !== grantType) continue;
+      if (tenantId !== undefined && tenant.toLowerCase() !== tenantId.toLowerCase()) continue;
+      total += n;
+    }
     return total;
   }
   metadata(): number {
@@ -56,8 +61,9 @@ class Counters implements AuthorityCounters {
     this.metadataCalls = 0;
     this.jwksCalls = 0;
   }
-  countToken(grantType: string): void {
-    this.tokens.set(grantType, (this.tokens.get(grantType) ?? 0) + 1);
+  countToken(tenantId: string, grantType: string): void {
+    const key = `${tenantId}\n${grantType}`;
+    this.tokens.set(key, (this.tokens.get(key) ?? 0) + 1);
   }
   countMetadata(): void {
     this.metadataCalls++;
@@ -177,24 +183,27 @@ class RunningAuthority implements LocalAuthority {
     if (!options.audience) throw new ConfigurationError('mintUserToken.audience', 'must not be empty');
     const tenantId = options.tenantId ?? this.tenantId;
     const preferredUsername = options.preferredUsername ?? DEFAULT_USER.preferredUsername;
-    return this.signer.sign(
-      userAccessTokenClaims({
-        issuer: options.issuer ?? this.issuer(tenantId),
-        lifetimeSeconds: options.expiresInSeconds ?? 3600,
-        notBeforeOffsetSeconds: options.notBeforeOffsetSeconds ?? 0,
-        audience: options.audience,
-        clientId: options.clientId ?? DEFAULT_CALLER_CLIENT_ID,
-        clientAuth: '1',
-        user: {
-          oid: options.oid ?? DEFAULT_USER.oid,
-          tenantId,
-          preferredUsername,
-          name:
-            options.name ?? (options.preferredUsername === undefined ? DEFAULT_USER.name : preferredUsername),
-        },
-        scp: (options.scopes ?? ['access_as_user']).map((s) => s.slice(s.lastIndexOf('/') + 1)),
-      }),
-    );
+    const claims = userAccessTokenClaims({
+      issuer: options.issuer ?? this.issuer(tenantId),
+      lifetimeSeconds: options.expiresInSeconds ?? 3600,
+      notBeforeOffsetSeconds: options.notBeforeOffsetSeconds ?? 0,
+      audience: options.audience,
+      clientId: options.clientId ?? DEFAULT_CALLER_CLIENT_ID,
+      clientAuth: '1',
+      user: {
+        oid: options.oid ?? DEFAULT_USER.oid,
+        tenantId,
+        preferredUsername,
+        name:
+          options.name ?? (options.preferredUsername === undefined ? DEFAULT_USER.name : preferredUsername),
+      },
+      scp: (options.scopes ?? ['access_as_user']).map((s) => s.slice(s.lastIndexOf('/') + 1)),
+    });
+    // A guest's token names the tenant the user comes from in `idp`, as Entra's does.
+    if (options.homeTenantId !== undefined) claims.idp = `https://sts.windows.net/${options.homeTenantId}/`;
+    if (options.tid === null) delete claims.tid;
+    else if (options.tid !== undefined) claims.tid = options.tid;
+    return this.signer.sign(claims);
   }
 
   issueAuthCode(options: IssueAuthCodeOptions): string {
@@ -281,7 +290,7 @@ class RunningAuthority implements LocalAuthority {
     if (correlationId) headers['client-request-id'] = correlationId;
     try {
       const params = new URLSearchParams(await readBody(req));
-      this.counters.countToken(params.get('grant_type') ?? '');
+      this.counters.countToken(tenantId, params.get('grant_type') ?? '');
       if (this.tokenLatencyMs > 0) await new Promise((done) => setTimeout(done, this.tokenLatencyMs));
       const fault = this.fault;
       if (fault && fault.remaining > 0) {

@@ -99,6 +99,9 @@ function tokenUser(user: LocalUser, defaultTenantId: string): TokenUser {
   };
 }
 
+/** Tenant path segments that are not one tenant. */
+const TENANT_ALIASES: ReadonlySet<string> = new Set(['common', 'organizations', 'consumers']);
+
 /** URLs of a tenant, supplied by the server that knows its port. */
 export interface TenantUrls {
   issuer(tenantId: string): string;
@@ -186,7 +189,7 @@ export class TokenEndpoint {
       case GrantType.ClientCredentials:
         return this.clientCredentials(tenantId, caller, params);
       case GrantType.OnBehalfOf:
-        return this.onBehalfOf(caller, params);
+        return this.onBehalfOf(tenantId, caller, params);
       case GrantType.RefreshToken:
         return this.refreshToken(caller, params);
       case GrantType.AuthorizationCode:
@@ -226,6 +229,7 @@ export class TokenEndpoint {
   }
 
   private async onBehalfOf(
+    pathTenant: string,
     caller: AuthenticatedClient,
     params: URLSearchParams,
   ): Promise<Record<string, unknown>> {
@@ -243,6 +247,15 @@ export class TokenEndpoint {
       throw Entra.assertionInvalid('on-behalf-of needs a delegated (user) access token with oid and scp');
     }
     const tenantId = claims.tid as string;
+    // Entra exchanges an assertion in its own tenant only; the aliases resolve to it.
+    if (
+      !TENANT_ALIASES.has(pathTenant.toLowerCase()) &&
+      pathTenant.toLowerCase() !== tenantId.toLowerCase()
+    ) {
+      throw Entra.assertionInvalid(
+        `the assertion was issued by tenant '${tenantId}', not '${pathTenant}'; exchange it at /${tenantId}`,
+      );
+    }
     const preferredUsername = stringClaim(claims, 'preferred_username') ?? stringClaim(claims, 'upn') ?? '';
     const user: TokenUser = {
       oid: claims.oid,

@@ -87,6 +87,14 @@ export interface MintUserTokenOptions {
   readonly notBeforeOffsetSeconds?: number;
   /** Overrides the `iss` claim (to mint a token of an issuer this authority does not trust). @default issuer(tenantId) */
   readonly issuer?: string;
+  /**
+   * A guest (B2B) user: the tenant the user comes from, while `tenantId` is the resource
+   * tenant that issued the token. Adds Entra's `idp` claim (`https://sts.windows.net/<home>/`);
+   * `tid` and `iss` stay the resource tenant's. @default none (a member of `tenantId`)
+   */
+  readonly homeTenantId?: string;
+  /** Leaves out the `tid` claim, or sets it to this value, to mint malformed tokens. @default tenantId */
+  readonly tid?: string | null;
 }
 
 /** Options of {@link LocalAuthority.issueAuthCode}: the outcome of a sign-in, without a browser. */
@@ -117,8 +125,11 @@ export interface AuthorityFault {
 
 /** Request counters, for asserting how many calls a client made. */
 export interface AuthorityCounters {
-  /** Token endpoint requests with this grant_type (see GrantType), or all of them. Failed requests count too. */
-  token(grantType?: string): number;
+  /**
+   * Token endpoint requests with this grant_type (see GrantType), or all of them; only those
+   * sent to `/<tenantId>/oauth2/v2.0/token` when a tenant is given. Failed requests count too.
+   */
+  token(grantType?: string, tenantId?: string): number;
   /** OpenID configuration and instance discovery requests. */
   metadata(): number;
   /** JWKS requests. */

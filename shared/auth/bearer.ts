@@ -1,7 +1,8 @@
 /**
  * Validation of incoming bearer tokens (RFC 6750) for the web API: one header, the Bearer
  * scheme, a compact JWS in canonical base64url signed by a key from the issuer's JWKS with
- * an allowed algorithm, the issuer, audience, exp and nbf claims checked, then authorized:
+ * an allowed algorithm, the issuer (a fixed list, or for a multi-tenant API the issuer of the
+ * token's own `tid`, with an optional tenant allow-list), audience, exp and nbf claims checked, then authorized:
  * delegated scopes in `scp`, app permissions in `roles`, ID tokens never. Every rejection is an
  * {@link AuthenticationError} with a stable `reason` from {@link BearerFailure}; no
  * message ever contains the token.
@@ -40,6 +41,12 @@ export const BearerFailure = {
   MissingClaim: 'missing_claim',
   /** A claim is present but unusable (e.g. a non-numeric `exp`). */
   InvalidClaim: 'invalid_claim',
+  /** Multi-tenant validation: `tid` is not a tenant id (a GUID). An absent `tid` is `missing_claim`. */
+  InvalidTenant: 'invalid_tenant',
+  /** Multi-tenant validation: `iss` names another tenant than the token's own `tid`. */
+  TenantMismatch: 'tenant_mismatch',
+  /** Multi-tenant validation: the token's tenant is not in this API's allow-list. */
+  TenantNotAllowed: 'tenant_not_allowed',
   /**
    * The token is valid but does not authorize this call: a delegated token without a
    * required scope in `scp`, an app-only token without a required app permission in
@@ -54,14 +61,41 @@ export const BearerFailure = {
 /** One of the {@link BearerFailure} values. */
 export type BearerFailure = (typeof BearerFailure)[keyof typeof BearerFailure];
 
+/**
+ * Issuer validation of a multi-tenant API (Microsoft.Identity.Web's AadIssuerValidator):
+ * `iss` must be the issuer built from the token's own `tid`, a GUID, for this authority host.
+ */
+export interface MultiTenantIssuer {
+  /** The authority host, e.g. `https://login.microsoftonline.com` (national clouds: their host). No path. */
+  readonly authorityHost: string;
+  /**
+   * Tenant ids (GUIDs) whose tokens are accepted; any other tenant gets `tenant_not_allowed`.
+   * Empty or absent: every tenant (an explicit opt-out: log it).
+   * @default [] (any tenant)
+   */
+  readonly allowedTenants?: readonly string[];
+  /**
+   * Also accept the v1 issuer `https://sts.windows.net/<tid>/`.
+   * @default true on login.microsoftonline.com, false on any other host
+   */
+  readonly v1Issuer?: boolean;
+}
+
 /** Options of {@link createBearerValidator}. */
 export interface BearerValidatorOptions {
-  /** Accepted `iss` value(s), exactly as the issuer writes them. */
-  readonly issuer: string | readonly string[];
+  /**
+   * Accepted `iss` value(s), exactly as the issuer writes them (single-tenant: any other
+   * tenant's token is refused), or `{ multiTenant }`: the issuer of the token's own tenant.
+   */
+  readonly issuer: string | readonly string[] | { readonly multiTenant: MultiTenantIssuer };
   /** Accepted `aud` value(s): this API's client id and/or application ID URI. */
   readonly audience: string | readonly string[];
-  /** The issuer's JWKS document, https (or http to a loopback host, for local development). */
-  readonly jwksUri: string;
+  /**
+   * The issuer's JWKS document, https (or http to a loopback host, for local development).
+   * Required with a fixed issuer list.
+   * @default `<authorityHost>/common/discovery/v2.0/keys` with `multiTenant`
+   */
+  readonly jwksUri?: string;
   /** Accepted signing algorithms; `none` and HMAC algorithms are always refused. @default ['RS256'] */
   readonly algorithms?: readonly string[];
   /** Allowed clock skew for exp and nbf. @default 60 */
@@ -108,6 +142,11 @@ export interface ValidatedBearer {
   readonly claims: JWTPayload;
   /** `delegated` (a user's token: `scp`) or `app` (an app-only token: `roles`). */
   readonly kind: BearerTokenKind;
+  /**
+   * The token's tenant (`tid`, lower case) when it is a GUID; with `multiTenant` it is
+   * checked against `iss` and the allow-list. Absent when the token has no GUID `tid`.
+   */
+  readonly tenantId?: string;
 }
 
 /** Validates the Authorization header of one request. */
@@ -146,7 +185,9 @@ const KNOWN_SCHEMES = new Set([
  * const { token, claims } = await validator.validate(headers['authorization']);
  */
 export function createBearerValidator(options: BearerValidatorOptions): BearerValidator {
-  const issuers = toList(options.issuer);
+  const multiTenant = isMultiTenant(options.issuer) ? tenantIssuers(options.issuer.multiTenant) : undefined;
+  const issuers = isMultiTenant(options.issuer) ? [] : toList(options.issuer);
+  const jwksUri = options.jwksUri ?? multiTenant?.jwksUri;
   const audiences = toList(options.audience);
   const algorithms = [...(options.algorithms ?? ['RS256'])];
   const clockTolerance = options.clockToleranceSeconds ?? 60;
@@ -159,9 +200,12 @@ export function createBearerValidator(options: BearerValidatorOptions): BearerVa
       `expected the delegated scopes (scp) or app permissions (roles) a token must carry, got none; pass "${ANY_SCOPE}" to accept any token of a kind (not recommended)`,
     );
   }
-  const requiredClaims = [...new Set(['exp', ...(options.requiredClaims ?? [])])];
+  const requiredClaims = [
+    ...new Set(['exp', ...(multiTenant ? ['iss', 'tid'] : []), ...(options.requiredClaims ?? [])]),
+  ];
 
-  if (issuers.length === 0) throw new ConfigurationError('issuer', 'expected at least one issuer, got none');
+  if (!multiTenant && issuers.length === 0)
+    throw new ConfigurationError('issuer', 'expected at least one issuer, got none');
   if (audiences.length === 0)
     throw new ConfigurationError('audience', 'expected at least one audience, got none');
   if (algorithms.length === 0 || algorithms.some((a) => REFUSED_ALGORITHMS.test(a))) {
@@ -173,11 +217,14 @@ export function createBearerValidator(options: BearerValidatorOptions): BearerVa
   if (!Number.isFinite(clockTolerance) || clockTolerance < 0) {
     throw new ConfigurationError('clockToleranceSeconds', `expected a number >= 0, got ${clockTolerance}`);
   }
-  checkJwksUri(options.jwksUri);
+  if (jwksUri === undefined) {
+    throw new ConfigurationError('jwksUri', 'expected the JWKS URL of the issuer(s), got none');
+  }
+  checkJwksUri(jwksUri);
 
   let keys: JWTVerifyGetKey | undefined;
   const getKey: JWTVerifyGetKey = async (header, token) => {
-    keys ??= sharedRemoteJwks(options.jwksUri, options.ca ? { ca: options.ca } : {});
+    keys ??= sharedRemoteJwks(jwksUri, options.ca ? { ca: options.ca } : {});
     try {
       return await keys(header, token);
     } catch (e) {
@@ -200,7 +247,8 @@ export function createBearerValidator(options: BearerValidatorOptions): BearerVa
       let claims: JWTPayload;
       try {
         ({ payload: claims } = await jwtVerify(token, getKey, {
-          issuer: issuers,
+          // Multi-tenant: `iss` is checked below, against the token's own (verified) `tid`.
+          ...(multiTenant ? {} : { issuer: issuers }),
           audience: audiences,
           algorithms,
           clockTolerance,
@@ -209,10 +257,113 @@ export function createBearerValidator(options: BearerValidatorOptions): BearerVa
       } catch (e) {
         throw translate(e);
       }
+      const tenantId = multiTenant ? checkTenant(claims, multiTenant) : guidTenant(claims);
       const kind = authorize(claims, requiredScopes, requiredAppPermissions);
-      return { token, claims, kind };
+      return { token, claims, kind, ...(tenantId !== undefined ? { tenantId } : {}) };
     },
   };
+}
+
+const TENANT_GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+interface TenantIssuers {
+  /** The v2 issuer, then the v1 one if accepted, of a tenant. */
+  readonly issuersOf: (tid: string) => readonly string[];
+  /** The tenant an issuer of this host names, if it is of one of the accepted forms. */
+  readonly tenantOf: (iss: string) => string | undefined;
+  /** Lower-case GUIDs; empty: any tenant. */
+  readonly allowed: ReadonlySet<string>;
+  readonly jwksUri: string;
+}
+
+function isMultiTenant(
+  issuer: BearerValidatorOptions['issuer'],
+): issuer is { readonly multiTenant: MultiTenantIssuer } {
+  return typeof issuer === 'object' && !Array.isArray(issuer) && 'multiTenant' in issuer;
+}
+
+/** The issuer forms of `multiTenant`, validated. */
+function tenantIssuers(options: MultiTenantIssuer): TenantIssuers {
+  let host: URL;
+  try {
+    host = new URL(options.authorityHost);
+  } catch (cause) {
+    throw new ConfigurationError(
+      'issuer.multiTenant.authorityHost',
+      `expected an https URL such as https://login.microsoftonline.com, got ${JSON.stringify(options.authorityHost)}`,
+      { cause },
+    );
+  }
+  if (host.protocol !== 'https:' || host.pathname !== '/' || host.search || host.hash || host.username) {
+    throw new ConfigurationError(
+      'issuer.multiTenant.authorityHost',
+      `expected an https URL without a path, such as https://login.microsoftonline.com, got ${JSON.stringify(options.authorityHost)}`,
+    );
+  }
+  const allowed = [...(options.allowedTenants ?? [])];
+  const notGuid = allowed.filter((t) => typeof t !== 'string' || !TENANT_GUID.test(t));
+  if (notGuid.length > 0) {
+    throw new ConfigurationError(
+      'issuer.multiTenant.allowedTenants',
+      `expected tenant ids (GUIDs), got ${JSON.stringify(notGuid)}`,
+    );
+  }
+  const origin = host.origin;
+  const v1 = options.v1Issuer ?? host.hostname === 'login.microsoftonline.com';
+  const v2Form = new RegExp(`^${escapeRegExp(origin)}/([^/]+)/v2\\.0$`);
+  const v1Form = /^https:\/\/sts\.windows\.net\/([^/]+)\/$/;
+  return {
+    issuersOf: (tid) => [`${origin}/${tid}/v2.0`, ...(v1 ? [`https://sts.windows.net/${tid}/`] : [])],
+    tenantOf: (iss) => v2Form.exec(iss)?.[1] ?? (v1 ? v1Form.exec(iss)?.[1] : undefined),
+    allowed: new Set(allowed.map((t) => t.toLowerCase())),
+    jwksUri: `${origin}/common/discovery/v2.0/keys`,
+  };
+}
+
+/**
+ * The token's tenant, checked: `tid` a GUID, `iss` exactly an issuer of that tenant on
+ * this host, the tenant allowed. Runs after the signature is verified.
+ */
+function checkTenant(claims: JWTPayload, tenants: TenantIssuers): string {
+  const { tid, iss } = claims;
+  if (typeof tid !== 'string' || !TENANT_GUID.test(tid)) {
+    throw fail(
+      BearerFailure.InvalidTenant,
+      `the token's tenant (tid) ${printable(tid)} is not a tenant id (a GUID); get a token from the configured authority`,
+    );
+  }
+  if (typeof iss !== 'string' || !tenants.issuersOf(tid).includes(iss)) {
+    const named = typeof iss === 'string' ? tenants.tenantOf(iss) : undefined;
+    if (named !== undefined) {
+      throw fail(
+        BearerFailure.TenantMismatch,
+        `the token's issuer ${printable(iss)} names tenant ${printable(named)}, not the token's own tenant ${printable(tid)}`,
+      );
+    }
+    throw fail(
+      BearerFailure.InvalidIssuer,
+      `the token's issuer ${printable(iss)} is not the issuer of its tenant ${printable(tid)} on this authority; get a token from the configured authority`,
+    );
+  }
+  const tenantId = tid.toLowerCase();
+  if (tenants.allowed.size > 0 && !tenants.allowed.has(tenantId)) {
+    throw fail(
+      BearerFailure.TenantNotAllowed,
+      `tokens of tenant ${printable(tid)} are not accepted by this API; ask its operator to allow the tenant`,
+    );
+  }
+  return tenantId;
+}
+
+/** `tid` in lower case when it is a GUID (fixed issuer list: the issuer check already happened). */
+function guidTenant(claims: JWTPayload): string | undefined {
+  return typeof claims.tid === 'string' && TENANT_GUID.test(claims.tid)
+    ? claims.tid.toLowerCase()
+    : undefined;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** The token of a single `Bearer` Authorization header value. */
@@ -345,7 +496,7 @@ function translate(e: unknown): AuthenticationError {
       );
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
       if (reason === 'missing') {
-        return fail(BearerFailure.MissingClaim, `the token has no "${printable(claim)}" claim`, e);
+        return fail(BearerFailure.MissingClaim, `the token has no ${printable(claim)} claim`, e);
       }
       if (claim === 'nbf' && reason === 'check_failed') {
         return fail(
@@ -370,7 +521,7 @@ function translate(e: unknown): AuthenticationError {
       }
       return fail(
         BearerFailure.InvalidClaim,
-        `the token's "${printable(claim)}" claim is invalid (${printable(reason)})`,
+        `the token's ${printable(claim)} claim is invalid (${printable(reason)})`,
         e,
       );
     case 'ERR_JOSE_ALG_NOT_ALLOWED':

@@ -12,14 +12,17 @@ export function sha256Base64Url(text: string): string {
 
 /**
  * The logical partition key, per DESIGN.md: `app:{clientId}:{tenantId}`,
- * `obo:{clientId}:{sha256(assertion)}`, `user:{clientId}:{homeAccountId}`.
+ * `obo:{clientId}:{sha256(assertion)}` (`obo:{clientId}:{tenantId}:{sha256(assertion)}` when
+ * the exchange runs in the caller's tenant), `user:{clientId}:{homeAccountId}`.
  */
 export function logicalKey(clientId: string, partition: Partition): string {
   switch (partition.kind) {
     case 'app':
       return `app:${clientId}:${partition.tenantId}`;
     case 'obo':
-      return `obo:${clientId}:${sha256Base64Url(partition.assertion)}`;
+      return partition.tenantId === undefined
+        ? `obo:${clientId}:${sha256Base64Url(partition.assertion)}`
+        : `obo:${clientId}:${partition.tenantId}:${sha256Base64Url(partition.assertion)}`;
     case 'user':
       return `user:${clientId}:${partition.homeAccountId}`;
   }

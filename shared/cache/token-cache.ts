@@ -191,8 +191,12 @@ class PersistentTokenCache implements TokenCache {
   acquireTokenOnBehalfOf(request: OnBehalfOfRequest): Promise<CachedAuthenticationResult> {
     requireNonEmpty(request.assertion, 'assertion');
     requireScopes(request.scopes);
-    const partition: Partition = { kind: 'obo', assertion: request.assertion };
-    return this.coalesced(partition, this.msal.authority, request.scopes, {}, async (cca) => {
+    if (request.tenantId !== undefined) requireTenant(request.tenantId);
+    const partition: Partition =
+      request.tenantId === undefined
+        ? { kind: 'obo', assertion: request.assertion }
+        : { kind: 'obo', assertion: request.assertion, tenantId: request.tenantId };
+    return this.coalesced(partition, this.authorityOf(partition), request.scopes, {}, async (cca) => {
       const result = await cca.acquireTokenOnBehalfOf({
         oboAssertion: request.assertion,
         scopes: [...request.scopes],
@@ -297,9 +301,8 @@ class PersistentTokenCache implements TokenCache {
   }
 
   private authorityOf(partition: Partition): string {
-    return partition.kind === 'app'
-      ? authorityFor(this.msal.authority, partition.tenantId)
-      : this.msal.authority;
+    const tenantId = partition.kind === 'user' ? undefined : partition.tenantId;
+    return tenantId === undefined ? this.msal.authority : authorityFor(this.msal.authority, tenantId);
   }
 
   /**
@@ -674,6 +677,16 @@ function validate(options: TokenCacheOptions): void {
     if (!Number.isInteger(options.compressAboveBytes) || options.compressAboveBytes < 0) {
       throw new ConfigurationError('compressAboveBytes', 'expected false or a non-negative integer');
     }
+  }
+}
+
+/** A tenant id or domain, fit to be the authority's path segment. */
+function requireTenant(value: unknown): void {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9.-]{0,253}$/.test(value)) {
+    throw new ConfigurationError(
+      'tenantId',
+      `expected a tenant id (GUID) or domain, got ${typeof value === 'string' ? JSON.stringify(value.slice(0, 64)) : typeof value}`,
+    );
   }
 }
 

@@ -133,13 +133,24 @@ export interface TokenCacheOptions {
 /** Which partition a request's tokens live in. */
 export type Partition =
   | { readonly kind: 'app'; readonly tenantId: string }
-  | { readonly kind: 'obo'; readonly assertion: string }
+  | {
+      readonly kind: 'obo';
+      readonly assertion: string;
+      /** The caller's tenant, when the exchange runs there (multi-tenant APIs); part of the key. */
+      readonly tenantId?: string;
+    }
   | { readonly kind: 'user'; readonly homeAccountId: string };
 
 export interface OnBehalfOfRequest {
   /** The caller's incoming access token (already validated by the web API). */
   readonly assertion: string;
   readonly scopes: readonly string[];
+  /**
+   * Exchange in this tenant (the validated `tid` of the assertion) instead of the configured
+   * authority's: a multi-tenant API on `organizations`/`common`. The partition key names it.
+   * @default the configured authority's tenant
+   */
+  readonly tenantId?: string;
 }
 
 export interface AppTokenRequest {

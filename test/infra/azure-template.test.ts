@@ -390,6 +390,41 @@ describe('infra/azure/azuredeploy.json', () => {
       );
     });
 
+    it('passes apiAllowedTenants and daemonTenants (default empty) as API_ALLOWED_TENANTS and DAEMON_TENANTS', () => {
+      const settings = (
+        site().properties as { siteConfig: { appSettings: { name: string; value: string }[] } }
+      ).siteConfig.appSettings;
+      for (const [name, parameter] of [
+        ['API_ALLOWED_TENANTS', 'apiAllowedTenants'],
+        ['DAEMON_TENANTS', 'daemonTenants'],
+      ] as const) {
+        expect(settings.find((s) => s.name === name)?.value).toBe(`[parameters('${parameter}')]`);
+        expect(template.parameters[parameter]).toMatchObject({ type: 'string', defaultValue: '' });
+      }
+      // tenantId "organizations" with an allow-list: the handlers validate multi-tenant.
+      const allowed = '1c7d2a64-4b1e-4f0e-9a57-3e5f6a7b8c01';
+      const config = loadFunctionConfig({
+        MSAL_CLIENT_ID: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0',
+        MSAL_AUTHORITY: 'https://login.microsoftonline.com/organizations',
+        MSAL_CLIENT_SECRET: 'resolved-from-key-vault',
+        TOKEN_CACHE_COSMOS_ENDPOINT: 'https://msalcache-cosmos-abc.documents.azure.com:443/',
+        TOKEN_CACHE_COSMOS_DATABASE: 'msal',
+        TOKEN_CACHE_COSMOS_CONTAINER: 'token-cache',
+        TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://msalcachekvabc.vault.azure.net/keys/token-cache-wrap',
+        TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: 'https://msalcachekvabc.vault.azure.net/keys/token-cache-sign',
+        DOWNSTREAM_URL: 'https://graph.microsoft.com/v1.0/me',
+        DOWNSTREAM_SCOPES: 'https://graph.microsoft.com/User.Read',
+        API_REQUIRED_SCOPES: 'access_as_user',
+        API_ALLOWED_TENANTS: allowed,
+        DAEMON_TENANTS: allowed,
+      });
+      expect(config.api.multiTenant).toEqual({
+        authorityHost: 'https://login.microsoftonline.com',
+        allowedTenants: [allowed],
+      });
+      expect(config.downstream.tenants).toEqual([allowed]);
+    });
+
     it("with credential 'federated': no secret, the user-assigned identity as the client assertion", () => {
       const settings = settingsFor('federated');
       const known = new Set<string>(FunctionVariables);

@@ -610,6 +610,77 @@ describe('createBearerValidator', () => {
     });
   });
 
+  describe('multi-tenant issuers (issue 22)', () => {
+    const PUBLIC = 'https://login.microsoftonline.com';
+    const TID = '1c7d2a64-4b1e-4f0e-9a57-3e5f6a7b8c01';
+    const OTHER = '3e9f4c86-6d30-4b20-9c79-5a7b8c9d0e03';
+
+    function multiTenant(extra: { allowedTenants?: string[]; v1Issuer?: boolean } = {}) {
+      return createBearerValidator({
+        ...options,
+        issuer: { multiTenant: { authorityHost: PUBLIC, ...extra } },
+        jwksUri: jwks.url,
+      });
+    }
+
+    it('accepts the v2 and, on the public cloud, the v1 issuer of the token’s own tid', async () => {
+      for (const iss of [`${PUBLIC}/${TID}/v2.0`, `https://sts.windows.net/${TID}/`]) {
+        const token = await sign(key, claims({ iss, tid: TID }));
+        await expect(multiTenant().validate(`Bearer ${token}`)).resolves.toMatchObject({ tenantId: TID });
+      }
+    });
+
+    it('refuses the v1 issuer when v1Issuer is false, and on another host by default', async () => {
+      const v1 = await sign(key, claims({ iss: `https://sts.windows.net/${TID}/`, tid: TID }));
+      await expectRejected(
+        multiTenant({ v1Issuer: false }).validate(`Bearer ${v1}`),
+        BearerFailure.InvalidIssuer,
+      );
+      const usGov = createBearerValidator({
+        ...options,
+        issuer: { multiTenant: { authorityHost: 'https://login.microsoftonline.us' } },
+        jwksUri: jwks.url,
+      });
+      await expectRejected(usGov.validate(`Bearer ${v1}`), BearerFailure.InvalidIssuer);
+      const v2 = await sign(key, claims({ iss: `https://login.microsoftonline.us/${TID}/v2.0`, tid: TID }));
+      await expect(usGov.validate(`Bearer ${v2}`)).resolves.toMatchObject({ tenantId: TID });
+    });
+
+    it('names a tid that differs from the tenant in iss, in either issuer form', async () => {
+      for (const iss of [`${PUBLIC}/${OTHER}/v2.0`, `https://sts.windows.net/${OTHER}/`]) {
+        const token = await sign(key, claims({ iss, tid: TID }));
+        const error = await expectRejected(
+          multiTenant().validate(`Bearer ${token}`),
+          BearerFailure.TenantMismatch,
+        );
+        expect(error.message).toContain(OTHER);
+      }
+    });
+
+    it('refuses a tid that is not a string GUID', async () => {
+      for (const tid of [42, ['a'], '', 'common', `{${TID}}`]) {
+        const token = await sign(key, claims({ iss: `${PUBLIC}/${String(tid)}/v2.0`, tid }));
+        await expectRejected(multiTenant().validate(`Bearer ${token}`), BearerFailure.InvalidTenant);
+      }
+    });
+
+    it('checks the tenant before authorizing, so a foreign tenant learns nothing about scopes', async () => {
+      const token = await sign(key, claims({ iss: `${PUBLIC}/${OTHER}/v2.0`, tid: OTHER, scp: 'other' }));
+      await expectRejected(
+        multiTenant({ allowedTenants: [TID] }).validate(`Bearer ${token}`),
+        BearerFailure.TenantNotAllowed,
+      );
+    });
+
+    it('keeps a fixed issuer list as it was: tenantId is reported, no tenant check', async () => {
+      const token = await sign(key, claims({ tid: TID.toUpperCase() }));
+      await expect(createBearerValidator(options).validate(`Bearer ${token}`)).resolves.toMatchObject({
+        tenantId: TID,
+      });
+      expect(() => createBearerValidator({ ...options, jwksUri: undefined })).toThrow(/^jwksUri: /);
+    });
+  });
+
   describe('options', () => {
     it.each([
       ['HS256', ['HS256']],

@@ -564,9 +564,19 @@ describe('loadFunctionConfig', () => {
       ['API_ISSUER', { API_ISSUER: 'not an issuer' }, /expected an absolute URL, got "not an issuer"/],
       [
         'API_ISSUER',
-        { MSAL_AUTHORITY: 'https://login.microsoftonline.com/common' },
-        /required when MSAL_AUTHORITY's tenant/,
+        { MSAL_AUTHORITY: 'https://login.microsoftonline.com/contoso.onmicrosoft.com' },
+        /required when MSAL_AUTHORITY's tenant is a domain/,
       ],
+      [
+        'API_ALLOWED_TENANTS',
+        {
+          MSAL_AUTHORITY: 'https://login.microsoftonline.com/organizations',
+          API_ALLOWED_TENANTS: 'contoso.com',
+        },
+        /expected comma-separated tenant ids \(GUIDs\)/,
+      ],
+      ['API_ALLOWED_TENANTS', { API_ALLOWED_TENANTS: TENANT }, /applies to a multi-tenant API only/],
+      ['DAEMON_TENANTS', { DAEMON_TENANTS: `${TENANT},contoso.com` }, /expected comma-separated tenant ids/],
       ['API_JWKS_URI', { API_JWKS_URI: 'http://keys.example.test/keys' }, /expected an https URL/],
       [
         'TOKEN_CACHE_LOCAL_KEY_ID',
