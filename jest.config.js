@@ -23,6 +23,9 @@ module.exports = {
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
   transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
   testTimeout: 30000,
+  // Two workers on the two cores: most suites wait on servers and child processes, so a
+  // second worker shortens the run (jest's default is cores minus one: a single worker).
+  maxWorkers: 2,
   setupFiles: ['<rootDir>/test/support/env.ts'],
   // Fails any test file that logs a token, secret or data key it produced (docs/security.md).
   setupFilesAfterEnv: ['<rootDir>/test/support/secret-scan.ts'],
