@@ -15,6 +15,7 @@ import {
   createWriteStream,
   mkdirSync,
   readdirSync,
+  renameSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -76,15 +77,20 @@ export function bundleOptions(
   };
 }
 
-/** Bundles both Lambda handlers into `<root>/dist/lambda/<name>/index.js`. */
+/**
+ * Bundles both Lambda handlers into `<root>/dist/lambda/<name>/index.js`. Each bundle is
+ * built beside its place and renamed into it, so a reader (a synth in another test worker)
+ * never sees a folder without its bundle or a half-written one.
+ */
 export async function bundleLambdas(root: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const [name, entry] of Object.entries(LAMBDA_ENTRIES)) {
     const dir = path.join(root, 'dist', 'lambda', name);
-    rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     const outfile = path.join(dir, 'index.js');
-    await build(bundleOptions(path.join(root, entry), outfile, LAMBDA_UNUSED_CREDENTIAL_PROVIDERS));
+    const staging = path.join(root, 'dist', 'lambda', `.${name}-${process.pid}-${Date.now()}.js`);
+    await build(bundleOptions(path.join(root, entry), staging, LAMBDA_UNUSED_CREDENTIAL_PROVIDERS));
+    renameSync(staging, outfile);
     out[name] = outfile;
   }
   return out;

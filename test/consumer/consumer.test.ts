@@ -160,9 +160,17 @@ describe('consumers of the packed tarball', () => {
 
   beforeAll(async () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'consumer-pack-'));
-    // `npm pack` runs the prepack build: tsc and the Lambda bundles.
+    // `npm pack` runs the prepack build (`rm -rf dist`, tsc, the Lambda bundles): run it in a
+    // copy of the sources, so other test files that read this checkout's dist/ are not hit.
+    const source = path.join(work, 'source');
+    const skip = new Set(['node_modules', 'dist', '.git', 'cdk.out', '.local-data', 'coverage']);
+    fs.cpSync(ROOT, source, {
+      recursive: true,
+      filter: (from) => !skip.has(path.relative(ROOT, from).split(path.sep)[0]),
+    });
+    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(source, 'node_modules'), 'dir');
     const started = Date.now();
-    const out = await run(ROOT, 'npm', ['pack', '--json', '--pack-destination', work]);
+    const out = await run(source, 'npm', ['pack', '--json', '--pack-destination', work]);
     console.log(`npm pack (with the build) took ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const [{ filename }] = JSON.parse(out) as { filename: string }[];
     tarball = path.join(work, filename);
