@@ -101,12 +101,6 @@ async function main(): Promise<void> {
       ...Object.entries(stack.libraryEnv).map(([name, value]) => `  ${name}=${value}`),
       '',
       'One line per request: cache hit or miss, store reads/writes, key-service and token-endpoint calls, latency.',
-      ...(stack.cloud === 'azure'
-        ? [
-            "On Azure the first request also counts the Key Vault credential's own token call (TOKEN_CACHE_AZURE_CREDENTIAL=app",
-            'gets a token for Key Vault from the same local authority), so it shows token-endpoint 2.',
-          ]
-        : []),
       'Ctrl-C stops it.',
       '',
     ].join('\n'),
