@@ -757,9 +757,4 @@ export function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Whether a URL points at this machine. */
-export function isLoopbackUrl(url: string): boolean {
-  return LOOPBACK.has(new URL(url).hostname);
-}
-
 export { GUID as GUID_PATTERN };

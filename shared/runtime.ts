@@ -9,11 +9,11 @@ import { rootCertificates } from 'node:tls';
 import { HttpsNetworkClient } from './cache/http';
 import { createTokenCache } from './cache/token-cache';
 import type { ClientCredential, TokenCache, TokenCacheOptions } from './cache/types';
-import { cacheOptionsOf, type CacheConfig } from './config';
+import { cacheOptionsOf, type CacheConfig, type Environment } from './config';
 import type { KeyRing } from './crypto/keyring';
 import { LocalKeyRing } from './crypto/local-keyring';
 import { ConfigurationError } from './errors';
-import type { Logger, Metrics } from './observability';
+import { JsonLogger, type Logger, type Metrics } from './observability';
 import { MemoryStore } from './store/memory';
 import type { TokenStore } from './store/store';
 
@@ -27,6 +27,17 @@ export interface RuntimeOptions {
   readonly ca?: readonly string[];
   /** Per-result metadata callback (see TokenCacheOptions.onResult). @default the composition's (OTel spans on Azure when a provider is registered), else none */
   readonly onResult?: TokenCacheOptions['onResult'];
+}
+
+/** Options of a cloud's `createTokenCacheFromEnv`: the runtime options plus the environment. */
+export interface FromEnvOptions extends RuntimeOptions {
+  /** @default process.env */
+  readonly env?: Environment;
+}
+
+/** The logger a composition uses when none is given: JSON at the configured level. */
+export function defaultLogger(config: Pick<CacheConfig, 'logLevel'>): Logger {
+  return new JsonLogger({ level: config.logLevel, base: { component: 'msal-cloud-cache' } });
 }
 
 /** The parts a cloud builds for {@link assembleTokenCache}. */

@@ -7,9 +7,9 @@
 import { Agent } from 'node:https';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { ClientCredential, TokenCache } from '../cache/types';
-import { loadCacheConfig, type CacheConfig, type Environment } from '../config';
+import { loadCacheConfig, type CacheConfig } from '../config';
 import { ConfigurationError } from '../errors';
-import { JsonLogger, type Logger, type Metrics } from '../observability';
+import type { Logger, Metrics } from '../observability';
 import { peerError } from '../peers';
 import {
   assembleTokenCache,
@@ -20,8 +20,11 @@ import {
   localStore,
   trustedCas,
   unsupportedKind,
-  type RuntimeOptions,
+  defaultLogger,
+  type FromEnvOptions,
 } from '../runtime';
+
+export type { FromEnvOptions } from '../runtime';
 import type { KeyRing } from '../crypto/keyring';
 import { buildRegisteredStore } from '../store/factories';
 import type { TokenStore } from '../store/store';
@@ -36,17 +39,9 @@ const STORE_TIMEOUT_MS = 1500;
 const KEY_SERVICE_TIMEOUT_MS = 2000;
 
 /**
- * Options of {@link createTokenCacheFromEnv}. Without `metrics`, the cache writes
- * CloudWatch EMF on Lambda (see {@link emfEnabled}; flush with `flushMetrics()`).
- */
-export interface FromEnvOptions extends RuntimeOptions {
-  /** @default process.env */
-  readonly env?: Environment;
-}
-
-/**
  * Builds the token cache from the environment (see the README's configuration table).
- * Call once per process, lazily, and reuse the result.
+ * Call once per process, lazily, and reuse the result. Without `metrics`, it writes
+ * CloudWatch EMF on Lambda (see {@link emfEnabled}; flush with `flushMetrics()`).
  * @throws ConfigurationError listing every variable at fault
  * @example
  * import { createTokenCacheFromEnv } from 'msal-cloud-cache/aws';
@@ -77,8 +72,7 @@ export async function createTokenCacheFromConfig(
   const metrics =
     options.metrics ?? collectProblem(problems, () => (emfEnabled(env) ? lambdaMetrics({ env }) : undefined));
   if (problems.length > 0) throw ConfigurationError.of(problems);
-  const logger =
-    options.logger ?? new JsonLogger({ level: config.logLevel, base: { component: 'msal-cloud-cache' } });
+  const logger = options.logger ?? defaultLogger(config);
   const credential = await resolveClientCredential(config, ca, { logger, ...(metrics ? { metrics } : {}) });
   return assembleTokenCache(config, {
     store: store!,

@@ -13,10 +13,10 @@ import {
   type TokenCredential,
 } from '@azure/identity';
 import type { ClientCredential, TokenCache } from '../cache/types';
-import { loadCacheConfig, type CacheConfig, type Environment } from '../config';
+import { loadCacheConfig, type CacheConfig } from '../config';
 import type { KeyRing } from '../crypto/keyring';
 import { ConfigurationError } from '../errors';
-import { JsonLogger, type Logger, type Metrics } from '../observability';
+import type { Logger, Metrics } from '../observability';
 import { openTelemetry, otelMeterProviderRegistered } from '../otel';
 import {
   assembleTokenCache,
@@ -28,8 +28,12 @@ import {
   localStore,
   trustedCas,
   unsupportedKind,
+  defaultLogger,
+  type FromEnvOptions,
   type RuntimeOptions,
 } from '../runtime';
+
+export type { FromEnvOptions } from '../runtime';
 import { buildRegisteredStore } from '../store/factories';
 import type { TokenStore } from '../store/store';
 import { CosmosStore } from './cosmos-store';
@@ -41,11 +45,6 @@ const ENTRY = 'msal-cloud-cache/azure';
 const STORE_TIMEOUT_MS = 1500;
 
 /** Options of {@link createTokenCacheFromEnv}. */
-export interface FromEnvOptions extends RuntimeOptions {
-  /** @default process.env */
-  readonly env?: Environment;
-}
-
 /**
  * Builds the token cache from the environment (see the README's configuration table).
  * Call once per process, lazily, and reuse the result.
@@ -68,8 +67,7 @@ export async function createTokenCacheFromConfig(
 ): Promise<TokenCache> {
   const ca = options.ca ?? trustedCas(config);
   const problems: ConfigurationError[] = [];
-  const logger =
-    options.logger ?? new JsonLogger({ level: config.logLevel, base: { component: 'msal-cloud-cache' } });
+  const logger = options.logger ?? defaultLogger(config);
   const credential = collectProblem(problems, () =>
     resolveClientCredential(config, { logger, metrics: options.metrics }),
   );

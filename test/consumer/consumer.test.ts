@@ -240,6 +240,32 @@ describe('consumers of the packed tarball', () => {
       }
     });
 
+    it('loads msal-cloud-cache/auth and /aws/handlers from require and import, with no Azure module', async () => {
+      const cjs = await script<{ loaded: string[]; exports: string[] }>(
+        dir,
+        'handlers.cjs',
+        `const auth = require('msal-cloud-cache/auth'); const h = require('msal-cloud-cache/aws/handlers');
+         console.log(JSON.stringify({ loaded: [...new Set(${LOADED})], exports: [typeof auth.createBearerValidator, typeof h.webApiHandler, typeof h.daemonHandler, typeof h.createWebApiHandler] }));`,
+      );
+      const esm = await script<{ loaded: string[]; exports: string[] }>(
+        dir,
+        'handlers.mjs',
+        `import { createRequire } from 'node:module';
+         import { createBearerValidator } from 'msal-cloud-cache/auth';
+         import { webApiHandler, daemonHandler, createWebApiHandler } from 'msal-cloud-cache/aws/handlers';
+         const require = createRequire(import.meta.url);
+         console.log(JSON.stringify({ loaded: [...new Set(${LOADED})], exports: [typeof createBearerValidator, typeof webApiHandler, typeof daemonHandler, typeof createWebApiHandler] }));`,
+      );
+
+      for (const result of [cjs, esm]) {
+        expect(result.exports).toEqual(['function', 'function', 'function', 'function']);
+        expect(result.loaded.filter((m) => m.startsWith('@azure/') && !m.startsWith('@azure/msal-'))).toEqual(
+          [],
+        );
+        expect(result.loaded).toContain('jose');
+      }
+    });
+
     it('loads no cloud SDK for the core alone', async () => {
       const { loaded } = await script<{ loaded: string[] }>(
         dir,
