@@ -12,6 +12,7 @@ import { createDevCertificate, type DevCertificate } from '../../local/tls';
 import { KeyVaultKeyRing, type KeyVaultKeyRingOptions } from '../../shared/azure/keyvault-keyring';
 import { attestationDigest, type DataKeyAttestation } from '../../shared/crypto/keyring';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../../shared/errors';
+import { runKeyRingContract } from '../contract/keyring-contract';
 
 const BEARER = 'keyring-test-bearer';
 
@@ -565,3 +566,43 @@ describe('KeyVaultKeyRing', () => {
     });
   });
 });
+
+runKeyRingContract(
+  'KeyVaultKeyRing (local Key Vault)',
+  { bindsPartitionKind: false, remote: true },
+  async () => {
+    const certificate = await createDevCertificate();
+    const vaults = [
+      await startLocalKeyVault({ certificate }),
+      await startLocalKeyVault({ certificate }),
+    ] as const;
+    const gone = await startLocalKeyVault({ certificate });
+    const ringOn = async (vault: LocalKeyVault, wrapping = 'contract-wrap'): Promise<KeyVaultKeyRing> => {
+      const key = await vault.createKey(wrapping);
+      const signing = await vault.createKey(`${wrapping}-signing`, { kty: 'EC' });
+      return new KeyVaultKeyRing({
+        keyId: `${vault.vaultUrl}/keys/${key.name}`,
+        signingKeyId: `${vault.vaultUrl}/keys/${signing.name}`,
+        credential: fixedCredential,
+        cryptographyClientOptions: {
+          tlsOptions: { ca: vault.ca },
+          disableChallengeResourceVerification: true,
+          retryOptions: { maxRetries: 0 },
+        },
+      });
+    };
+    const ring = await ringOn(vaults[0]);
+    const foreign = await ringOn(vaults[1]);
+    const unreachable = await ringOn(gone);
+    const dataKey = await unreachable.generateDataKey({ partitionKind: 'app' });
+    await gone.stop();
+    return {
+      ring,
+      foreign,
+      unreachable: { ring: unreachable, dataKey },
+      async teardown() {
+        for (const vault of vaults) await vault.stop();
+      },
+    };
+  },
+);

@@ -16,6 +16,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { startLocalKms, type LocalKms, type LocalKmsFault } from '../../local/kms';
 import { KmsKeyRing, kmsEncryptionContext } from '../../shared/aws/kms-keyring';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../../shared/errors';
+import { runKeyRingContract } from '../contract/keyring-contract';
 
 async function keyServiceError(promise: Promise<unknown>): Promise<KeyServiceError> {
   const error: unknown = await promise.then(
@@ -410,4 +411,33 @@ describe('KmsKeyRing', () => {
       expect(kms.counters.calls('GenerateDataKey')).toBe(2);
     });
   });
+});
+
+runKeyRingContract('KmsKeyRing (local KMS)', { bindsPartitionKind: true, remote: true }, async () => {
+  const kms = await startLocalKms();
+  const gone = await startLocalKms();
+  const config: KMSClientConfig = { ...kms.clientConfig, maxAttempts: 1 };
+  const ours = await kms.createKey();
+  const theirs = await kms.createKey();
+  const unreachableKey = await gone.createKey();
+  const rings = [
+    new KmsKeyRing({ keyId: ours.arn, clientId: 'app-1', clientConfig: config }),
+    new KmsKeyRing({ keyId: theirs.arn, clientId: 'app-2', clientConfig: config }),
+    new KmsKeyRing({
+      keyId: unreachableKey.arn,
+      clientId: 'app-1',
+      clientConfig: { ...gone.clientConfig, maxAttempts: 1 },
+    }),
+  ] as const;
+  const dataKey = await rings[2].generateDataKey({ partitionKind: 'app' });
+  await gone.stop();
+  return {
+    ring: rings[0],
+    foreign: rings[1],
+    unreachable: { ring: rings[2], dataKey },
+    async teardown() {
+      for (const r of rings) r.destroy();
+      await kms.stop();
+    },
+  };
 });

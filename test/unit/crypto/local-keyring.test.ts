@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../../../shared/errors';
 import { LocalKeyRing } from '../../../shared/crypto/local-keyring';
+import { runKeyRingContract } from '../../contract/keyring-contract';
 
 const masterKey = randomBytes(32);
 
@@ -178,3 +179,9 @@ describe('LocalKeyRing', () => {
     });
   });
 });
+
+runKeyRingContract('LocalKeyRing', { bindsPartitionKind: false, remote: false }, async () => ({
+  ring: new LocalKeyRing({ masterKey: randomBytes(32) }),
+  foreign: new LocalKeyRing({ masterKey: randomBytes(32), keyId: 'local-foreign' }),
+  teardown: async () => {},
+}));
