@@ -594,7 +594,7 @@ runKeyRingContract(
     const ring = await ringOn(vaults[0]);
     const foreign = await ringOn(vaults[1]);
     const unreachable = await ringOn(gone);
-    const dataKey = await unreachable.generateDataKey({ partitionKind: 'app' });
+    const dataKey = await unreachable.generateDataKey();
     await gone.stop();
     return {
       ring,
