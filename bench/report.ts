@@ -1,7 +1,7 @@
 /**
  * Renders bench results as Markdown (tables) and SVG (a chart drawn as text: no browser,
  * no native dependency). Pure functions of the results; unit-tested in
- * test/unit/bench-report.test.ts.
+ * test/unit/bench/report.test.ts.
  */
 import type { BenchResults, Series } from './model';
 import type { Summary } from './stats';

@@ -1,6 +1,6 @@
 /**
  * Statistics of the benchmarks: nearest-rank percentiles, summaries, ratios. Pure
- * functions, unit-tested in test/unit/bench-stats.test.ts.
+ * functions, unit-tested in test/unit/bench/stats.test.ts.
  */
 
 /** Percentiles and spread of one series of samples (milliseconds unless said otherwise). */

@@ -2,7 +2,7 @@
  * Coalescing inside one process and across instances on one MemoryStore (issue 12): the
  * single flight, the store lease on a miss, its bounds and faults, and the local merging
  * of concurrent writes to one partition. The cross-process acceptance is in
- * test/security/herd.test.ts.
+ * test/security/one-token-request-per-caller.test.ts.
  */
 import { SingleFlight } from '../../shared/cache/coalescing';
 import { StoreUnavailableError, TokenAcquisitionError } from '../../shared/errors';

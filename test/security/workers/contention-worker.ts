@@ -1,5 +1,5 @@
 /**
- * One "container" of the cross-process contention suite (test/security/contention.test.ts),
+ * One "container" of the cross-process contention suite (test/security/no-token-lost-under-contention.test.ts),
  * run as its own Node process (`node --import tsx`). It builds a real TokenCache on the
  * shared DynamoDB, Cosmos DB or Redis server and the parent's local authority, then, for each
  * round the parent starts, acquires app tokens for the scopes it is given, all at once,

@@ -1,5 +1,5 @@
 /**
- * One instance of the herd suite (test/security/herd.test.ts), run as its own Node
+ * One instance of the herd suite (test/security/one-token-request-per-caller.test.ts), run as its own Node
  * process (`node --import tsx`): a real TokenCache on the shared DynamoDB or Cosmos DB
  * server and the parent's local authority. For each burst the parent asks for, it starts
  * `count` OBO acquisitions for one caller and scope at once and reports sha256 hashes of

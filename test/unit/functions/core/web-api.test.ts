@@ -1,10 +1,10 @@
-import { createBearerValidator } from '../../shared/auth/bearer';
-import { ConfigurationError, TokenAcquisitionError } from '../../shared/errors';
-import { lazy, type WebApiDeps } from '../../functions/core/deps';
-import { createDownstreamClient, type DownstreamClient } from '../../functions/core/downstream';
-import { handleWebApi, type WebResponse } from '../../functions/core/web-api';
-import { GrantType } from '../../local/authority';
-import { startDownstreamApi, type DownstreamApi } from '../../local/downstream';
+import { createBearerValidator } from '../../../../shared/auth/bearer';
+import { ConfigurationError, TokenAcquisitionError } from '../../../../shared/errors';
+import { lazy, type WebApiDeps } from '../../../../functions/core/deps';
+import { createDownstreamClient, type DownstreamClient } from '../../../../functions/core/downstream';
+import { handleWebApi, type WebResponse } from '../../../../functions/core/web-api';
+import { GrantType } from '../../../../local/authority';
+import { startDownstreamApi, type DownstreamApi } from '../../../../local/downstream';
 import {
   API_CLIENT_ID,
   API_CLIENT_SECRET,
@@ -12,11 +12,15 @@ import {
   DOWNSTREAM_SCOPE,
   startCacheWorld,
   type CacheWorld,
-} from '../support/cache-harness';
-import { badHttpInput, get, mintBadInputTokens, post, type Tokens } from '../support/bad-http-input';
-import { mintScopelessTokens, SCOPELESS_CASES, type ScopelessTokens } from '../support/scopeless-tokens';
-import { registerSecret } from '../support/secret-registry';
-import { tokenSpellings } from '../support/token-spellings';
+} from '../../../support/cache-harness';
+import { badHttpInput, get, mintBadInputTokens, post, type Tokens } from '../../../support/bad-http-input';
+import {
+  mintScopelessTokens,
+  SCOPELESS_CASES,
+  type ScopelessTokens,
+} from '../../../support/scopeless-tokens';
+import { registerSecret } from '../../../support/secret-registry';
+import { tokenSpellings } from '../../../support/token-spellings';
 
 const DOWNSTREAM_AUDIENCE = 'api://downstream';
 /** The delegated scope the web API requires; the local authority's user tokens carry it by default. */

@@ -1,5 +1,5 @@
 /** The statistics behind every figure of bench/results. */
-import { growth, percentile, perThousand, ratios, shuffled, summarize } from '../../bench/stats';
+import { growth, percentile, perThousand, ratios, shuffled, summarize } from '../../../bench/stats';
 
 describe('bench stats', () => {
   describe('percentile', () => {

@@ -1,7 +1,7 @@
 /** The Markdown and SVG renderings of bench results, and the target verdicts. */
-import type { BenchResults, Series } from '../../bench/model';
-import { evaluateTargets, logScale, renderMarkdown, renderSvg } from '../../bench/report';
-import { summarize } from '../../bench/stats';
+import type { BenchResults, Series } from '../../../bench/model';
+import { evaluateTargets, logScale, renderMarkdown, renderSvg } from '../../../bench/report';
+import { summarize } from '../../../bench/stats';
 
 function series(p50: number, misses = 0): Series {
   const samples = [p50, p50, p50, p50 * 1.5, p50 * 2];

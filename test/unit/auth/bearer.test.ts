@@ -16,10 +16,10 @@ import {
   BearerFailure,
   createBearerValidator,
   type BearerValidatorOptions,
-} from '../../shared/auth/bearer';
-import { AuthenticationError, ConfigurationError } from '../../shared/errors';
-import { createDevCertificate } from '../../local/tls';
-import { segmentSpellings, tokenSpellings } from '../support/token-spellings';
+} from '../../../shared/auth/bearer';
+import { AuthenticationError, ConfigurationError } from '../../../shared/errors';
+import { createDevCertificate } from '../../../local/tls';
+import { segmentSpellings, tokenSpellings } from '../../support/token-spellings';
 
 const ISSUER = 'https://login.example.test/tenant-1/v2.0';
 const AUDIENCE = 'api://web-api';

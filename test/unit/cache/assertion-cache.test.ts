@@ -2,11 +2,11 @@ import {
   AssertionCache,
   type AssertionSource,
   type FetchedAssertion,
-} from '../../shared/cache/assertion-cache';
-import { ClientAssertionError, ErrorCode } from '../../shared/errors';
-import { CounterMetrics, Metric } from '../../shared/observability';
-import { CapturingLogger } from '../support/cache-harness';
-import { registerSecret } from '../support/secret-registry';
+} from '../../../shared/cache/assertion-cache';
+import { ClientAssertionError, ErrorCode } from '../../../shared/errors';
+import { CounterMetrics, Metric } from '../../../shared/observability';
+import { CapturingLogger } from '../../support/cache-harness';
+import { registerSecret } from '../../support/secret-registry';
 
 /** An unsigned JWT-shaped assertion with the given exp (seconds); registered as a secret. */
 function jwt(expSeconds: number, sub = 'arn:aws:iam::123456789012:role/fn'): string {
