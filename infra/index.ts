@@ -3,9 +3,11 @@ export {
   ENCRYPTION_CONTEXT_KIND_KEY,
   ENCRYPTION_CONTEXT_PURPOSE,
   TOKEN_CACHE_ENV,
-  TokenCache,
+  TokenCacheTable,
+  type TokenCacheTableProps,
   type TokenCacheGrantOptions,
   type TokenCachePartitionKind,
+  TokenCache,
   type TokenCacheProps,
 } from './lib/token-cache';
 export {

@@ -17,7 +17,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { FunctionVariable } from '../../functions/core/config';
-import { TokenCache, type TokenCachePartitionKind, type TokenCacheProps } from './token-cache';
+import { TokenCacheTable, type TokenCachePartitionKind, type TokenCacheTableProps } from './token-cache';
 import { Metric } from '../../shared/observability';
 import { DEFAULT_METRICS_NAMESPACE } from '../../shared/aws/emf';
 
@@ -219,9 +219,9 @@ export interface TokenCacheStackProps extends StackProps {
 
   /**
    * Properties of the token cache (table and key).
-   * @default - {@link TokenCache} defaults, with `clientId` set to this stack's client id
+   * @default - {@link TokenCacheTable} defaults, with `clientId` set to this stack's client id
    */
-  readonly tokenCache?: TokenCacheProps;
+  readonly tokenCache?: TokenCacheTableProps;
 
   /**
    * Steady-state requests per second the HTTP API stage accepts; `burst` is twice this.
@@ -243,7 +243,7 @@ export interface TokenCacheStackProps extends StackProps {
  */
 export class TokenCacheStack extends Stack {
   /** The token cache the functions share. */
-  public readonly tokenCache: TokenCache;
+  public readonly tokenCache: TokenCacheTable;
   /** The OBO web API function. */
   public readonly webApi: lambda.Function;
   /** The client-credentials daemon function. */
@@ -281,7 +281,7 @@ export class TokenCacheStack extends Stack {
     const root = props.projectRoot ?? findProjectRoot(__dirname);
     const requiredScopes = checkRequiredScopes(props.apiRequiredScopes);
 
-    this.tokenCache = new TokenCache(this, 'TokenCache', { clientId, ...props.tokenCache });
+    this.tokenCache = new TokenCacheTable(this, 'TokenCache', { clientId, ...props.tokenCache });
 
     this.credential = props.credential ?? 'secret';
     if (this.credential !== 'secret' && this.credential !== 'federated') {
@@ -418,7 +418,7 @@ export class TokenCacheStack extends Stack {
       description: string;
       timeout: Duration;
       environment: Record<string, string>;
-      tokenCache: TokenCache;
+      tokenCache: TokenCacheTable;
       clientSecret: secretsmanager.ISecret | undefined;
       logRetention: logs.RetentionDays;
       root: string;

@@ -15,7 +15,7 @@ export const ENCRYPTION_CONTEXT_KIND_KEY = 'kind';
 /** The partition kinds of the token cache (`app`, `obo`, `user`), as the KMS key ring names them. */
 export type TokenCachePartitionKind = 'app' | 'obo' | 'user';
 
-/** Options of {@link TokenCache.grantReadWrite}. */
+/** Options of {@link TokenCacheTable.grantReadWrite}. */
 export interface TokenCacheGrantOptions {
   /**
    * Limit the grantee's data keys to these partition kinds: GenerateDataKey and Decrypt
@@ -34,8 +34,8 @@ export const TOKEN_CACHE_ENV = {
   kmsKeyId: 'TOKEN_CACHE_KMS_KEY_ID',
 } as const satisfies Record<string, FunctionVariable>;
 
-/** Properties of a {@link TokenCache}. */
-export interface TokenCacheProps {
+/** Properties of a {@link TokenCacheTable}. */
+export interface TokenCacheTableProps {
   /**
    * Physical name of the DynamoDB table.
    * @default - CloudFormation generates a unique name
@@ -77,10 +77,10 @@ export interface TokenCacheProps {
  * table at rest and wraps the envelope's data keys.
  *
  * @example
- * const cache = new TokenCache(this, 'TokenCache', { clientId });
+ * const cache = new TokenCacheTable(this, 'TokenCache', { clientId });
  * cache.bindTo(myFunction); // grants the store's actions and sets TOKEN_CACHE_* variables
  */
-export class TokenCache extends Construct {
+export class TokenCacheTable extends Construct {
   /** The table: `pk` (S) hash key, `v` (N) version, `blob` (B), `expiresAt` (N, TTL). */
   public readonly table: dynamodb.Table;
   /** The key: table encryption at rest and the envelope's data keys, rotation on. */
@@ -90,7 +90,7 @@ export class TokenCache extends Construct {
 
   private readonly clientId: string | undefined;
 
-  constructor(scope: Construct, id: string, props: TokenCacheProps = {}) {
+  constructor(scope: Construct, id: string, props: TokenCacheTableProps = {}) {
     super(scope, id);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     this.clientId = props.clientId;
@@ -140,7 +140,7 @@ export class TokenCache extends Construct {
     if (kinds !== undefined) {
       if (kinds.length === 0 || kinds.some((k) => !['app', 'obo', 'user'].includes(k))) {
         throw new Error(
-          `TokenCache.grantReadWrite: partitionKinds must be a non-empty list of app, obo, user; got ${JSON.stringify(kinds)}`,
+          `TokenCacheTable.grantReadWrite: partitionKinds must be a non-empty list of app, obo, user; got ${JSON.stringify(kinds)}`,
         );
       }
       // A list under StringEquals matches any one of its values.
@@ -177,3 +177,13 @@ export class TokenCache extends Construct {
     return this.grantReadWrite(fn, options);
   }
 }
+
+/**
+ * @deprecated Renamed {@link TokenCacheTable}: the old name clashed with the library's
+ * `TokenCache` interface. The same class under its old name, kept for 0.x stacks.
+ */
+export const TokenCache = TokenCacheTable;
+/** @deprecated Renamed {@link TokenCacheTable}. */
+export type TokenCache = TokenCacheTable;
+/** @deprecated Renamed {@link TokenCacheTableProps}. */
+export type TokenCacheProps = TokenCacheTableProps;

@@ -377,11 +377,11 @@ export const handler = async (): Promise<{ fromCache: boolean; tokenType: string
         dir,
         'app.cjs',
         `const { App, Stack } = require('aws-cdk-lib');
-         const { TokenCacheStack, TokenCache, createApp } = require('msal-cloud-cache/infra');
+         const { TokenCacheStack, TokenCacheTable, createApp } = require('msal-cloud-cache/infra');
          const app = new App({ outdir: 'cdk.out' });
          const stack = new TokenCacheStack(app, 'Shipped', { tenantId: '${authorityTenant}', clientId: '${authorityClient}', apiRequiredScopes: ['access_as_user'] });
          const own = new Stack(app, 'Own');
-         new TokenCache(own, 'Cache', { clientId: '${authorityClient}' });
+         new TokenCacheTable(own, 'Cache', { clientId: '${authorityClient}' });
          const assembly = app.synth();
          const template = assembly.getStackArtifact(stack.artifactId).template;
          const fns = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');

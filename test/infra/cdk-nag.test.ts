@@ -5,7 +5,7 @@ import { App, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { TokenCache, createApp } from '../../infra';
+import { TokenCacheTable, createApp } from '../../infra';
 import { ensureLambdaBundles } from '../support/lambda-bundles';
 
 interface Finding {
@@ -84,11 +84,11 @@ describe('cdk-nag AwsSolutions', () => {
     });
   });
 
-  describe('the TokenCache construct on its own', () => {
+  describe('the TokenCacheTable construct on its own', () => {
     it('has no finding and needs no acknowledgement', () => {
       const app = new App({ outdir: tmp('construct'), context });
       const stack = new Stack(app, 'CacheOnly');
-      new TokenCache(stack, 'Cache').grantReadWrite(
+      new TokenCacheTable(stack, 'Cache').grantReadWrite(
         new iam.Role(stack, 'User', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') }),
       );
       Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
@@ -102,7 +102,7 @@ describe('cdk-nag AwsSolutions', () => {
       const role = new iam.Role(stack, 'User', {
         assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       });
-      new TokenCache(stack, 'Cache').grantReadWrite(role);
+      new TokenCacheTable(stack, 'Cache').grantReadWrite(role);
       role.addToPolicy(new iam.PolicyStatement({ actions: ['dynamodb:*'], resources: ['*'] }));
       Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
       expect(synthFindings(app)).toEqual(

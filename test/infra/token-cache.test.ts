@@ -7,6 +7,7 @@ import {
   ENCRYPTION_CONTEXT_PURPOSE,
   TOKEN_CACHE_ENV,
   TokenCache,
+  TokenCacheTable,
 } from '../../infra';
 import {
   kmsEncryptionContext,
@@ -34,12 +35,12 @@ const actionsOf = (s: Statement): string[] => (Array.isArray(s.Action) ? s.Actio
 const logicalId = (stack: Stack, c: { node: { defaultChild?: unknown } }): string =>
   stack.getLogicalId(c.node.defaultChild as never);
 
-describe('TokenCache', () => {
+describe('TokenCacheTable', () => {
   // One app, synthesized once: a cache with defaults bound to a function and granted to a role,
   // and a second cache with every prop overridden.
   const app = new App();
   const stack = new Stack(app, 'CacheStack');
-  const cache = new TokenCache(stack, 'Cache', { clientId: 'client-1' });
+  const cache = new TokenCacheTable(stack, 'Cache', { clientId: 'client-1' });
   const role = new iam.Role(stack, 'Grantee', {
     assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
   });
@@ -52,7 +53,7 @@ describe('TokenCache', () => {
   const bindGrant = cache.bindTo(fn);
 
   const otherStack = new Stack(app, 'OtherStack');
-  const other = new TokenCache(otherStack, 'Cache', {
+  const other = new TokenCacheTable(otherStack, 'Cache', {
     tableName: 'my-cache',
     removalPolicy: RemovalPolicy.DESTROY,
     keyAlias: 'team/cache',
@@ -221,7 +222,7 @@ describe('TokenCache', () => {
 
   describe('grantReadWrite with partitionKinds (issue 11, point 7)', () => {
     const kindsStack = new Stack(new App(), 'KindsStack');
-    const kindsCache = new TokenCache(kindsStack, 'Cache', { clientId: 'client-1' });
+    const kindsCache = new TokenCacheTable(kindsStack, 'Cache', { clientId: 'client-1' });
     const daemonRole = new iam.Role(kindsStack, 'Daemon', { assumedBy: new iam.AccountRootPrincipal() });
     const apiRole = new iam.Role(kindsStack, 'Api', { assumedBy: new iam.AccountRootPrincipal() });
     kindsCache.grantReadWrite(daemonRole, { partitionKinds: ['app'] });
@@ -263,10 +264,22 @@ describe('TokenCache', () => {
 
     it('refuses an empty or unknown kind list', () => {
       const s = new Stack(new App(), 'Bad');
-      const c = new TokenCache(s, 'Cache');
+      const c = new TokenCacheTable(s, 'Cache');
       const r = new iam.Role(s, 'R', { assumedBy: new iam.AccountRootPrincipal() });
       expect(() => c.grantReadWrite(r, { partitionKinds: [] })).toThrow(/partitionKinds/);
       expect(() => c.grantReadWrite(r, { partitionKinds: ['admin' as never] })).toThrow(/partitionKinds/);
     });
+  });
+});
+
+describe('TokenCache (deprecated name)', () => {
+  it('is the TokenCacheTable class itself, so 0.x stacks keep synthesizing the same resources', () => {
+    const stack = new Stack(new App(), 'Alias');
+
+    const cache = new TokenCache(stack, 'Cache', { clientId: 'client-1' });
+
+    expect(TokenCache).toBe(TokenCacheTable);
+    expect(cache).toBeInstanceOf(TokenCacheTable);
+    Template.fromStack(stack).resourceCountIs('AWS::DynamoDB::Table', 1);
   });
 });

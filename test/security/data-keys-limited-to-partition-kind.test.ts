@@ -10,7 +10,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
-import { TokenCache } from '../../infra';
+import { TokenCacheTable } from '../../infra';
 import { startLocalKms, type LocalKms, type LocalKmsPolicy } from '../../local/kms';
 import { kmsEncryptionContext, KmsKeyRing } from '../../shared/aws/kms-keyring';
 import { DataKeyCache } from '../../shared/crypto/data-key-cache';
@@ -27,7 +27,7 @@ const WEB_API_KEY_ID = 'AKIDWEBAPIROLE';
 /** The StringEquals condition of a role's GenerateDataKey statement, as the construct synthesizes it. */
 function synthesizedPolicies(): Record<string, LocalKmsPolicy> {
   const stack = new Stack(new App(), 'LeastPrivilege');
-  const cache = new TokenCache(stack, 'Cache', { clientId: API_CLIENT_ID });
+  const cache = new TokenCacheTable(stack, 'Cache', { clientId: API_CLIENT_ID });
   const daemon = new iam.Role(stack, 'Daemon', { assumedBy: new iam.AccountRootPrincipal() });
   const webApi = new iam.Role(stack, 'WebApi', { assumedBy: new iam.AccountRootPrincipal() });
   cache.grantReadWrite(daemon, { partitionKinds: ['app'] });
