@@ -200,11 +200,60 @@ export class SizeLimitError extends TokenCacheError {
   }
 }
 
+/** Why a bearer token was rejected. Stable: used in WWW-Authenticate, logs and metrics. */
+export const AuthenticationFailure = {
+  /** No Authorization header, or an empty one. */
+  MissingToken: 'missing_token',
+  /** The header was repeated, or holds a comma-separated list. */
+  MultipleTokens: 'multiple_tokens',
+  /** A scheme other than Bearer, or no scheme at all. */
+  InvalidScheme: 'invalid_scheme',
+  /** The token is longer than the limit (16 KiB by default). */
+  OversizeToken: 'oversize_token',
+  /** Not a compact JWS: three canonical base64url segments (unpadded, unused bits zero) with a JSON header. */
+  MalformedToken: 'malformed_token',
+  /** `alg` is `none`, symmetric, or otherwise outside the allow-list. */
+  UnsupportedAlgorithm: 'unsupported_algorithm',
+  /** No key in the issuer's key set matches the token's `kid` / `alg`. */
+  UnknownKey: 'unknown_key',
+  /** The signature does not verify with the issuer's key. */
+  InvalidSignature: 'invalid_signature',
+  /** `exp` is in the past (beyond the clock tolerance). */
+  Expired: 'expired',
+  /** `nbf` is in the future (beyond the clock tolerance). */
+  NotYetValid: 'not_yet_valid',
+  /** `aud` names no audience this API accepts. */
+  InvalidAudience: 'invalid_audience',
+  /** `iss` is not an issuer this API trusts. */
+  InvalidIssuer: 'invalid_issuer',
+  /** A required claim is absent. */
+  MissingClaim: 'missing_claim',
+  /** A claim is present but unusable (e.g. a non-numeric `exp`). */
+  InvalidClaim: 'invalid_claim',
+  /** Multi-tenant validation: `tid` is not a tenant id (a GUID). An absent `tid` is `missing_claim`. */
+  InvalidTenant: 'invalid_tenant',
+  /** Multi-tenant validation: `iss` names another tenant than the token's own `tid`. */
+  TenantMismatch: 'tenant_mismatch',
+  /** Multi-tenant validation: the token's tenant is not in this API's allow-list. */
+  TenantNotAllowed: 'tenant_not_allowed',
+  /**
+   * The token is valid but does not authorize this call: a delegated token without a
+   * required scope in `scp`, an app-only token without a required app permission in
+   * `roles` (or any app-only token where none is accepted), or not an access token at all
+   * (an ID token).
+   */
+  InsufficientScope: 'insufficient_scope',
+  /** The issuer's key set could not be fetched: not the caller's fault, retry later. */
+  JwksUnavailable: 'jwks_unavailable',
+} as const;
+/** One of the {@link AuthenticationFailure} values. */
+export type AuthenticationFailure = (typeof AuthenticationFailure)[keyof typeof AuthenticationFailure];
+
 /** Why an incoming bearer token was rejected. Stable: used in WWW-Authenticate and metrics. */
 export class AuthenticationError extends TokenCacheError {
   override readonly name = 'AuthenticationError';
   constructor(
-    readonly reason: string,
+    readonly reason: AuthenticationFailure,
     message: string,
     options?: { cause?: unknown },
   ) {
