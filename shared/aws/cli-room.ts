@@ -46,6 +46,6 @@ export function openRoom(config: CacheConfig, options: CliRoomOptions = {}): Cli
       ...(options.segments ? { segments: options.segments } : {}),
     }),
     keyRing: keyRing!,
-    close: async () => dynamo.destroy(),
+    destroy: async () => dynamo.destroy(),
   };
 }

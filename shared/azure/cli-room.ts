@@ -41,6 +41,6 @@ export function openRoom(config: CacheConfig, _options: CliRoomOptions = {}): Cl
     store: new CosmosStore({ container, operationBudgetMs: 3 * TIMEOUT_MS }),
     source: new CosmosScanSource({ container }),
     keyRing: keyRing!,
-    close: async () => client.dispose(),
+    destroy: async () => client.dispose(),
   };
 }

@@ -193,9 +193,17 @@ export class CosmosStore implements TokenStore, LeaseStore {
     this.container = this.ownedClient.database(databaseId).container(containerId);
   }
 
-  /** Disposes the client if the store built it (a container passed in keeps its client). */
-  dispose(): void {
+  /**
+   * Releases the client if the store built it (a container passed in keeps its client):
+   * `destroy`, as on every store, key ring and client of this library.
+   */
+  destroy(): void {
     this.ownedClient?.dispose();
+  }
+
+  /** @deprecated Renamed {@link CosmosStore.destroy}, the one lifecycle verb of this library. */
+  dispose(): void {
+    this.destroy();
   }
 
   async read(key: string): Promise<StoredItem | undefined> {

@@ -217,7 +217,7 @@ export async function main(argv: readonly string[], io: CliIo = {}): Promise<num
     }
     return exitCode;
   } finally {
-    await room?.close().catch(() => undefined);
+    await room?.destroy().catch(() => undefined);
   }
 }
 

@@ -47,7 +47,7 @@ export interface ScanSource {
 export interface ScannableStore {
   readonly store: TokenStore;
   readonly source: ScanSource;
-  close(): Promise<void>;
+  destroy(): Promise<void>;
 }
 
 /**

@@ -76,7 +76,7 @@ describe('CosmosStore', () => {
   });
 
   afterAll(async () => {
-    for (const store of disposables) store.dispose();
+    for (const store of disposables) store.destroy();
     await cosmos.stop();
   });
 
@@ -120,7 +120,7 @@ describe('CosmosStore', () => {
 
       expect(store.container.id).toBe('c');
       expect(store.container.database.id).toBe('db');
-      store.dispose();
+      store.destroy();
     });
 
     it('works against the account through a client it builds from endpoint and key', async () => {
@@ -152,7 +152,7 @@ describe('CosmosStore', () => {
         expect(secure.endpoint).toMatch(/^https:\/\/localhost:\d+$/);
         await expect(store.read(key)).resolves.toMatchObject({ version, expiresAt: 4e9 });
       } finally {
-        store.dispose();
+        store.destroy();
         await secure.stop();
       }
     });
@@ -520,7 +520,7 @@ describe('CosmosStore operation budget', () => {
       expect(proxy.counts.faulted - attemptsBefore).toBeLessThanOrEqual(3);
     } finally {
       proxy.setFault(undefined);
-      store.dispose();
+      store.destroy();
     }
   });
 

@@ -150,7 +150,7 @@ async function cosmosRig(): Promise<StoreRig> {
     },
     isRead: (req) => req.method === 'GET' && (req.url ?? '').includes('/docs/'),
     async stop() {
-      proxied.dispose();
+      proxied.destroy();
       await proxy.stop();
       await cosmos.stop();
     },

@@ -148,5 +148,5 @@ export function workerStore(s: WorkerStoreSetup): TokenStore & { close(): void }
     containerId: s.containerId,
     clientOptions: { connectionPolicy: { enableEndpointDiscovery: false } },
   });
-  return Object.assign(store, { close: () => store.dispose() });
+  return Object.assign(store, { close: () => store.destroy() });
 }

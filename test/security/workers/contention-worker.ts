@@ -95,7 +95,7 @@ function storeOf(setup: WorkerSetup): TokenStore & { close(): void } {
     containerId: s.containerId,
     clientOptions: { connectionPolicy: { enableEndpointDiscovery: false } },
   });
-  return Object.assign(store, { close: () => store.dispose() });
+  return Object.assign(store, { close: () => store.destroy() });
 }
 
 let run: ((message: ParentMessage) => Promise<void>) | undefined;

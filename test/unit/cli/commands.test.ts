@@ -105,7 +105,7 @@ describe('msal-cloud-cache CLI (MemoryStore)', () => {
         store,
         source: options.source ?? new MemoryScanSource(store as MemoryStore, { pageSize: 50 }),
         keyRing: localKeyRing(config)!,
-        close: async () => undefined,
+        destroy: async () => undefined,
       }),
       ...options.io,
     });
