@@ -63,6 +63,8 @@ export interface CacheMetadata {
   readonly joined?: boolean;
   /** Where the partition was loaded from: `l1`, `store`, `absent`, `unreadable`, `unavailable`. */
   readonly loadedFrom: string;
+  /** True when the token was matched in the opened partition without msal-node (README, Fast hits). */
+  readonly fastHit?: boolean;
   readonly storeUnusedReason?: StoreUnusedReason;
   /** The envelope failure when `storeUnusedReason` is `rejected` (an `EnvelopeFailure`). */
   readonly rejectReason?: string;

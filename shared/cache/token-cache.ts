@@ -25,6 +25,7 @@ import { hasLeases, type LeaseStore, type TokenStore } from '../store/store';
 import { AuthorityMetadataCache } from './authority-metadata';
 import { GatedNetwork, LeaseGate, SingleFlight, type LeaseSettings } from './coalescing';
 import { latestAccessTokenExpiry, parseDocument, type CacheDocument } from './cache-document';
+import { FastHits, type FastHitRequest } from './fast-hit';
 import { HttpsNetworkClient } from './http';
 import { L1Cache, OpenedEnvelopes } from './l1';
 import {
@@ -115,6 +116,8 @@ class PersistentTokenCache implements TokenCache {
   private readonly leases:
     { readonly store: TokenStore & LeaseStore; readonly settings: LeaseSettings } | undefined;
   private readonly onResult: TokenCacheOptions['onResult'];
+  /** OBO and app hits matched without msal-node (see fast-hit.ts); undefined when off. */
+  private readonly fastHits: FastHits | undefined;
 
   constructor(options: TokenCacheOptions) {
     validate(options);
@@ -123,6 +126,7 @@ class PersistentTokenCache implements TokenCache {
       options.logger ?? new JsonLogger({ level: 'warn', base: { component: 'msal-cloud-cache' } });
     this.metrics = options.metrics ?? noMetrics;
     this.onResult = options.onResult;
+    this.fastHits = options.fastHits === false ? undefined : new FastHits(options.msal.clientId);
     const now = options.now ?? Date.now;
     this.network = options.msal.networkClient ?? new HttpsNetworkClient();
     this.userWindowSeconds = options.userSlidingWindowSeconds ?? TokenCacheDefaults.userSlidingWindowSeconds;
@@ -196,7 +200,8 @@ class PersistentTokenCache implements TokenCache {
       request.tenantId === undefined
         ? { kind: 'obo', assertion: request.assertion }
         : { kind: 'obo', assertion: request.assertion, tenantId: request.tenantId };
-    return this.coalesced(partition, this.authorityOf(partition), request.scopes, {}, async (cca) => {
+    const fast: FastHitRequest = { kind: 'obo', assertion: request.assertion, scopes: request.scopes };
+    return this.coalesced(partition, this.authorityOf(partition), request.scopes, { fast }, async (cca) => {
       const result = await cca.acquireTokenOnBehalfOf({
         oboAssertion: request.assertion,
         scopes: [...request.scopes],
@@ -212,7 +217,8 @@ class PersistentTokenCache implements TokenCache {
     const tenantId = request.tenantId ?? tenantOf(this.msal.authority);
     const partition: Partition = { kind: 'app', tenantId };
     const authority = authorityFor(this.msal.authority, tenantId);
-    return this.coalesced(partition, authority, request.scopes, {}, async (cca) => {
+    const fast: FastHitRequest = { kind: 'app', scopes: request.scopes };
+    return this.coalesced(partition, authority, request.scopes, { fast }, async (cca) => {
       const result = await cca.acquireTokenByClientCredential({ scopes: [...request.scopes] });
       if (!result) throw new TokenAcquisitionError(false, 'no_result', 'MSAL returned no token for the app');
       return result;
@@ -315,7 +321,7 @@ class PersistentTokenCache implements TokenCache {
     partition: Partition,
     authority: string,
     scopes: readonly string[],
-    extra: { readonly forceRefresh?: boolean },
+    extra: { readonly forceRefresh?: boolean; readonly fast?: FastHitRequest },
     fn: (client: ConfidentialClientApplication) => Promise<AuthenticationResult>,
   ): Promise<CachedAuthenticationResult> {
     const started = performance.now();
@@ -331,7 +337,7 @@ class PersistentTokenCache implements TokenCache {
     ]);
     const requestKey = `${key}.${sha256Base64Url(fingerprint)}`;
     const run = (): Promise<CachedAuthenticationResult> =>
-      this.acquireGated(partition, authority, requestKey, fn);
+      this.acquireGated(partition, authority, requestKey, fn, extra.fast);
     if (!this.flights) return run();
     const { promise, joined } = this.flights.run(requestKey, run);
     if (!joined) return promise as Promise<CachedAuthenticationResult>;
@@ -362,9 +368,13 @@ class PersistentTokenCache implements TokenCache {
     authority: string,
     requestKey: string,
     fn: (client: ConfidentialClientApplication) => Promise<AuthenticationResult>,
+    fast?: FastHitRequest,
   ): Promise<CachedAuthenticationResult> {
     const session = this.session(partition);
-    await Promise.all([this.metadata.resolve(authority), session.load()]);
+    const [, snapshot] = await Promise.all([this.metadata.resolve(authority), session.load()]);
+    // The token msal-node would find in this snapshot, matched without it (fast-hit.ts).
+    const hit = fast && this.fastHits?.serve(fast, authority, session.key, snapshot);
+    if (hit) return this.withMetadata(hit, session, session.trace.started, true);
     const leases = this.leases;
     const deadline = this.ctx.now() + (leases?.settings.maxWaitMs ?? 0);
     // Traced inside the gate: only token requests that really went out are counted.
@@ -398,6 +408,7 @@ class PersistentTokenCache implements TokenCache {
       // Released, not left to expire: a later miss of the same request (an unreadable
       // blob replaced, a token within MSAL's refresh margin) must not wait for it.
       await gate?.settle();
+      if (fast) this.fastHits?.learn(fast, authority, session.key, await session.load(), result);
       return this.withMetadata(result, session, session.trace.started);
     }
   }
@@ -484,6 +495,7 @@ class PersistentTokenCache implements TokenCache {
     result: AuthenticationResult,
     session: PartitionSession,
     started: number,
+    fastHit = false,
   ): CachedAuthenticationResult {
     const kind = session.kind;
     const t = session.trace;
@@ -502,6 +514,7 @@ class PersistentTokenCache implements TokenCache {
       partition: kind,
       tokenSource,
       loadedFrom,
+      ...(fastHit ? { fastHit: true } : {}),
       ...(reason ? { storeUnusedReason: reason } : {}),
       ...(reason === 'rejected' && t.rejectReason ? { rejectReason: t.rejectReason } : {}),
       write: t.writeFailReason ? 'failed' : t.wrote ? 'written' : t.writeSkipReason ? 'skipped' : 'none',

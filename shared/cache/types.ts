@@ -116,6 +116,12 @@ export interface TokenCacheOptions {
   };
   /** One token request per caller: single flight and the store lease, or `false` for neither. @default enabled with the CoalescingOptions defaults */
   readonly coalescing?: CoalescingOptions | false;
+  /**
+   * Serve an OBO or app hit without msal-node when the opened partition provably holds
+   * the token msal-node would return (see the README, Fast hits); `false` always asks msal-node.
+   * @default true
+   */
+  readonly fastHits?: boolean;
   /** @default a JsonLogger at level warn */
   readonly logger?: Logger;
   /** @default no metrics */
