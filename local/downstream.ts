@@ -1,13 +1,15 @@
 /**
  * A downstream API stub for tests and `npm start`: it checks the bearer token it receives
  * exactly as a real resource server would (signature from the local authority's JWKS,
- * issuer, audience, expiry, optionally a scope) and answers who called.
+ * issuer, audience, expiry, optionally a scope) and answers who called. It can revoke a
+ * user's tokens as a CAE resource does (downstream-revocation.ts): 401 with a claims challenge.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ANY_SCOPE, createBearerValidator } from '../shared/auth/bearer';
 import { AuthenticationError } from '../shared/errors';
 import type { LocalAuthority } from './authority/types';
+import { RevocationList, type DownstreamRevocation } from './downstream-revocation';
 
 /** Options of {@link startDownstreamApi}. */
 export interface DownstreamApiOptions {
@@ -38,6 +40,10 @@ export interface DownstreamCall {
   readonly oid?: string;
   /** The calling app (`appid`, or `azp`). */
   readonly appid?: string;
+  /** The token's id (`uti`), to tell tokens apart without the token. */
+  readonly tokenId?: string;
+  /** True when the token was refused with a CAE claims challenge (a revoked user). */
+  readonly challenged?: boolean;
 }
 
 /** A fault the stub answers with instead of serving. */
@@ -56,6 +62,13 @@ export interface DownstreamApi {
   calls(): readonly DownstreamCall[];
   /** Makes every request fail with this answer, or recover with `undefined`. */
   setFault(fault: DownstreamFault | undefined): void;
+  /**
+   * Revokes a user's tokens (CAE): they are refused with 401 and a claims challenge;
+   * also `POST /_admin/revoke` with `{"oid": "..."}`. Returns the revocation time.
+   */
+  revoke(revocation: DownstreamRevocation): number;
+  /** Lifts a user's revocation. */
+  restore(oid: string): void;
   /** Stops listening and closes open connections. */
   stop(): Promise<void>;
 }
@@ -81,11 +94,18 @@ export async function startDownstreamApi(options: DownstreamApiOptions): Promise
   });
   const calls: DownstreamCall[] = [];
   let fault: DownstreamFault | undefined;
+  const revocations = new RevocationList(
+    `${options.authority.issuer().replace(/\/v2\.0$/, '')}/oauth2/v2.0/authorize`,
+  );
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const body = await readBody(req);
+    if (method === 'POST' && path === '/_admin/revoke') {
+      adminRevoke(body, res);
+      return;
+    }
     if (fault) {
       calls.push({ method, path, status: fault.status });
       if (fault.garbageBody) {
@@ -100,13 +120,36 @@ export async function startDownstreamApi(options: DownstreamApiOptions): Promise
       const oid = typeof claims.oid === 'string' ? claims.oid : undefined;
       const appidClaim = claims.appid ?? claims.azp;
       const appid = typeof appidClaim === 'string' ? appidClaim : undefined;
+      const tokenId = typeof claims.uti === 'string' ? claims.uti : undefined;
+      const challenge = revocations.check(claims);
+      if (challenge) {
+        calls.push({
+          method,
+          path,
+          status: 401,
+          reason: 'revoked',
+          challenged: true,
+          ...(oid ? { oid } : {}),
+          ...(tokenId ? { tokenId } : {}),
+        });
+        res.setHeader('www-authenticate', challenge);
+        send(res, 401, { ok: false, error: 'insufficient_claims' });
+        return;
+      }
       const scopes =
         typeof claims.scp === 'string'
           ? claims.scp.split(' ')
           : Array.isArray(claims.roles)
             ? claims.roles.filter((r): r is string => typeof r === 'string')
             : [];
-      calls.push({ method, path, status: 200, ...(oid ? { oid } : {}), ...(appid ? { appid } : {}) });
+      calls.push({
+        method,
+        path,
+        status: 200,
+        ...(oid ? { oid } : {}),
+        ...(appid ? { appid } : {}),
+        ...(tokenId ? { tokenId } : {}),
+      });
       send(res, 200, {
         ok: true,
         caller: { oid, appid },
@@ -123,6 +166,18 @@ export async function startDownstreamApi(options: DownstreamApiOptions): Promise
       );
       send(res, status, { ok: false, error: e.reason });
     }
+  }
+
+  /** `POST /_admin/revoke {"oid": "<user object id>", "always"?: true}`: development only. */
+  function adminRevoke(body: string, res: ServerResponse): void {
+    const request = parseJson(body) as { oid?: unknown; always?: unknown } | null;
+    const oid = request?.oid;
+    if (typeof oid !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(oid)) {
+      send(res, 400, { ok: false, error: 'expected a JSON body {"oid": "<user object id>"}' });
+      return;
+    }
+    const revokedAt = revocations.revoke({ oid, always: request?.always === true });
+    send(res, 200, { ok: true, revoked: oid, revokedAt });
   }
 
   const server: Server = createServer((req, res) => {
@@ -143,6 +198,8 @@ export async function startDownstreamApi(options: DownstreamApiOptions): Promise
     setFault(next) {
       fault = next;
     },
+    revoke: (revocation) => revocations.revoke(revocation),
+    restore: (oid) => revocations.restore(oid),
     stop: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();

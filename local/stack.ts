@@ -22,7 +22,12 @@ import { ConfigurationError } from '../shared/errors';
 import type { DaemonSummary } from '../functions/core/daemon';
 import type { CacheMetadata } from '../shared/cache/metadata';
 import { silentLogger, type LogFields, type Logger } from '../shared/observability';
-import { DEFAULT_TENANT_ID, startLocalAuthority, type LocalAuthority } from './authority';
+import {
+  DEFAULT_AUTHENTICATION_CONTEXT,
+  DEFAULT_TENANT_ID,
+  startLocalAuthority,
+  type LocalAuthority,
+} from './authority';
 import { startLocalCosmos } from './cosmos';
 import { startDownstreamApi } from './downstream';
 import { startLocalDynamo } from './dynamodb';
@@ -53,6 +58,11 @@ const LOCAL_API_CLIENT_SECRET = 'local-development-only-secret';
 const DOWNSTREAM_AUDIENCE = 'api://downstream';
 /** The delegated scope the web API requires of its callers, and the one its minted tokens carry. */
 export const LOCAL_API_SCOPE = 'access_as_user';
+/**
+ * The user a Conditional Access policy covers: an OBO exchange for the downstream API needs
+ * her token to carry the authentication context `c1` (`/_local/token?user=carol&acrs=c1`).
+ */
+export const LOCAL_STEP_UP_USER = 'carol';
 const KMS_ALIAS = 'alias/token-cache';
 
 export interface LocalStackOptions {
@@ -126,8 +136,15 @@ export interface LocalStack {
    * values: the local app registration, its secret, the CA to trust, the local services).
    */
   readonly libraryEnv: Readonly<Record<string, string>>;
-  /** A user access token for the web API (what a client app would send), of `tenantId` (@default the authority's). */
-  mintUserToken(user?: string, tenantId?: string): Promise<string>;
+  /**
+   * A user access token for the web API (what a client app would send), of `tenantId`
+   * (@default the authority's), with `acrs` authentication contexts (a step-up sign-in).
+   */
+  mintUserToken(user?: string, tenantId?: string, acrs?: readonly string[]): Promise<string>;
+  /** The object id the stack gives a user name (what `POST /_admin/revoke` of the downstream API takes). */
+  userOid(user: string): string;
+  /** The downstream API's URL (`/_admin/revoke` is next to it). */
+  readonly downstreamUrl: string;
   /** Whether the web API runs multi-tenant. */
   readonly multiTenant: boolean;
   /** Runs the daemon once now. */
@@ -205,6 +222,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
             },
       ],
       ...(existsSync(keysFile) ? { signingKeys: readJson<Record<string, unknown>[]>(keysFile) } : {}),
+      // Conditional Access for one user: the downstream API needs a step-up (authentication context c1).
+      conditionalAccess: [
+        {
+          users: [userOid(LOCAL_STEP_UP_USER)],
+          resources: [DOWNSTREAM_AUDIENCE],
+          authenticationContext: DEFAULT_AUTHENTICATION_CONTEXT,
+        },
+      ],
     });
     stoppers.push(() => authority.stop());
     writeFileSync(keysFile, JSON.stringify(authority.exportSigningKeys()), { mode: 0o600 });
@@ -229,6 +254,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         ? { API_ALLOWED_TENANTS: LOCAL_TENANTS.join(','), DAEMON_TENANTS: LOCAL_TENANTS.join(',') }
         : {}),
       MSAL_KNOWN_AUTHORITIES: authority.host,
+      // The functions handle claims challenges: the authority issues them CAE tokens.
+      MSAL_CLIENT_CAPABILITIES: 'cp1',
       EXTRA_CA_FILE: caFile,
       DOWNSTREAM_URL: downstream.url,
       DOWNSTREAM_SCOPES: `${DOWNSTREAM_AUDIENCE}/.default`,
@@ -338,9 +365,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const webAdapter = azure
       ? azureFunctionsAdapter(azure.createWebApiHandler(webDeps))
       : apiGatewayAdapter(createWebApiHandler(webDeps));
-    const mintUserToken = (user = 'alice', tenantId?: string) =>
+    const mintUserToken = (user = 'alice', tenantId?: string, acrs?: readonly string[]) =>
       authority.mintUserToken({
         ...(tenantId !== undefined ? { tenantId } : {}),
+        ...(acrs?.length ? { acrs, amr: ['pwd', 'mfa'] } : {}),
         audience: `api://${LOCAL_API_CLIENT_ID}`,
         oid: userOid(user),
         preferredUsername: `${user}@contoso.example`,
@@ -373,6 +401,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
           const user = query.get('user') ?? 'alice';
           const tenant = query.get('tenant') ?? undefined;
+          const acrs = query.get('acrs') ?? undefined;
           if (!/^[a-z0-9._-]{1,64}$/i.test(user)) {
             writeJson(res, 400, {
               error: { code: 'BAD_USER', message: 'user: letters, digits, . _ - only' },
@@ -383,8 +412,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
             writeJson(res, 400, { error: { code: 'BAD_TENANT', message: 'tenant: a tenant id (GUID)' } });
             return;
           }
+          if (acrs !== undefined && !/^c([1-9]|[1-9][0-9])$/.test(acrs)) {
+            writeJson(res, 400, {
+              error: { code: 'BAD_ACRS', message: 'acrs: an authentication context, c1 to c99' },
+            });
+            return;
+          }
           res.writeHead(200, { 'content-type': 'text/plain' });
-          res.end(await mintUserToken(user, tenant));
+          res.end(await mintUserToken(user, tenant, acrs !== undefined ? [acrs] : undefined));
         },
       },
     });
@@ -440,6 +475,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         ),
       ),
       mintUserToken,
+      userOid,
+      downstreamUrl: downstream.url,
       runDaemon,
       requests,
       stop: stopAll,

@@ -11,7 +11,7 @@
  *   npm start -- --multi-tenant        the web API multi-tenant (organizations, two allowed tenants; AWS flavour)
  */
 import { parseArgs } from 'node:util';
-import { LOCAL_TENANTS, startLocalStack, type LocalStackOptions } from './stack';
+import { LOCAL_STEP_UP_USER, LOCAL_TENANTS, startLocalStack, type LocalStackOptions } from './stack';
 
 function options(): LocalStackOptions {
   const { values } = parseArgs({
@@ -96,6 +96,21 @@ async function main(): Promise<void> {
       `  curl -s -H "Authorization: Bearer $TOKEN" ${stack.url}/api/downstream`,
       `  curl -s -H "Authorization: Bearer $TOKEN" ${stack.url}/api/downstream`,
       `Another user: TOKEN=$(curl -s "${stack.url}/_local/token?user=bob")`,
+      '',
+      `Conditional Access: ${LOCAL_STEP_UP_USER} must step up for the downstream API. Her plain token gets a 401`,
+      'with WWW-Authenticate: Bearer ... error="insufficient_claims", claims="<base64>"; a token with the',
+      'authentication context it asks for (acrs c1) gets through:',
+      `  TOKEN=$(curl -s "${stack.url}/_local/token?user=${LOCAL_STEP_UP_USER}")`,
+      `  curl -si -H "Authorization: Bearer $TOKEN" ${stack.url}/api/downstream`,
+      `  TOKEN=$(curl -s "${stack.url}/_local/token?user=${LOCAL_STEP_UP_USER}&acrs=c1")`,
+      `  curl -s -H "Authorization: Bearer $TOKEN" ${stack.url}/api/downstream`,
+      'CAE revocation: the functions declare cp1 (MSAL_CLIENT_CAPABILITIES), so their tokens live 28 h. Cache one of',
+      "alice's, revoke her tokens at the downstream API, and call again: the downstream refuses the cached token (401,",
+      'claims challenge), the web API evicts it from the store, acquires with the claims and retries once:',
+      `  TOKEN=$(curl -s ${stack.url}/_local/token)`,
+      `  curl -s -H "Authorization: Bearer $TOKEN" ${stack.url}/api/downstream`,
+      `  curl -s -X POST -H "content-type: application/json" -d '{"oid":"${stack.userOid('alice')}"}' ${new URL('/_admin/revoke', stack.downstreamUrl).href}`,
+      `  curl -s -H "Authorization: Bearer $TOKEN" ${stack.url}/api/downstream`,
       '',
       'To use the library against this stack from your own code (development values):',
       ...Object.entries(stack.libraryEnv).map(([name, value]) => `  ${name}=${value}`),

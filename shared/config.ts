@@ -10,6 +10,7 @@
  * handlers (functions/core/config.ts); the README lists every variable.
  */
 import { inspect } from 'node:util';
+import { CLIENT_CAPABILITY } from './auth/claims';
 import type { DataKeyCacheOptions, L1Options, TokenCacheOptions } from './cache/types';
 import { ConfigurationError } from './errors';
 import type { LogLevel } from './observability';
@@ -102,6 +103,8 @@ export interface CacheConfig {
     readonly tenant: string;
     readonly knownAuthorities: readonly string[];
     readonly credential: CredentialSource;
+    /** MSAL_CLIENT_CAPABILITIES, e.g. `['cp1']` for CAE tokens; empty: none. */
+    readonly clientCapabilities: readonly string[];
   };
   /** Development only: path of a PEM file of extra CAs to trust. */
   readonly extraCaFile?: string;
@@ -146,6 +149,7 @@ export const CacheVariables = [
   'MSAL_CLIENT_ID',
   'MSAL_AUTHORITY',
   'MSAL_KNOWN_AUTHORITIES',
+  'MSAL_CLIENT_CAPABILITIES',
   'MSAL_CLIENT_SECRET',
   'MSAL_CLIENT_SECRET_ARN',
   'MSAL_CLIENT_CERTIFICATE_PATH',
@@ -242,6 +246,18 @@ export function readCacheConfig(read: EnvReader): CacheConfig {
     }
     return hosts;
   }, []);
+  const clientCapabilities = read.attempt(() => {
+    const names = read.list('MSAL_CLIENT_CAPABILITIES', ',');
+    const bad = names.find((n) => !CLIENT_CAPABILITY.test(n));
+    if (bad !== undefined) {
+      throw invalid(
+        'MSAL_CLIENT_CAPABILITIES',
+        'comma-separated client capabilities such as "cp1" (letters, digits, _ and -, up to 32 each)',
+        bad.slice(0, 64),
+      );
+    }
+    return [...new Set(names)];
+  }, []);
   const credential = read.attempt<CredentialSource | undefined>(() => readCredential(read), undefined);
   const azureCredential = read.attempt(() => {
     const value = read.oneOf('TOKEN_CACHE_AZURE_CREDENTIAL', ['default', 'app'] as const, 'default');
@@ -270,6 +286,7 @@ export function readCacheConfig(read: EnvReader): CacheConfig {
       tenant,
       knownAuthorities,
       credential: credential ?? { kind: 'secret', secret: new SecretValue('') },
+      clientCapabilities,
     },
     extraCaFile: read.optional('EXTRA_CA_FILE'),
     awsRegion: read.optional('AWS_REGION'),

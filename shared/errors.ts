@@ -26,6 +26,8 @@ export const ErrorCode = {
   InteractionRequired: 'INTERACTION_REQUIRED',
   /** The platform identity (AWS STS, Azure managed identity) gave no client assertion. */
   ClientAssertion: 'CLIENT_ASSERTION',
+  /** A `claims` value (a request's, Entra's, a downstream API's) is not a bounded JSON object. */
+  InvalidClaims: 'INVALID_CLAIMS',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -305,11 +307,18 @@ export class ClientAssertionError extends TokenCacheError {
   }
 }
 
-/** A silent request for a user found no account or no usable refresh token. */
+/**
+ * The user must interact: no cached account or usable refresh token, or Entra asked for
+ * it. `claims` is Entra's claims challenge (validated JSON, see shared/auth/claims.ts) when
+ * Conditional Access requires more of the user (MFA, an authentication context): the
+ * client must sign in again with those claims.
+ */
 export class InteractionRequiredError extends TokenCacheError {
   override readonly name = 'InteractionRequiredError';
-  constructor(message: string, options?: { cause?: unknown }) {
+  readonly claims: string | undefined;
+  constructor(message: string, options?: { cause?: unknown; claims?: string }) {
     super(ErrorCode.InteractionRequired, message, options);
+    this.claims = options?.claims;
   }
 }
 

@@ -135,6 +135,9 @@ export function assembleTokenCache(config: CacheConfig, parts: CacheParts): Toke
       clientId: config.msal.clientId,
       authority: config.msal.authority,
       knownAuthorities: config.msal.knownAuthorities,
+      ...(config.msal.clientCapabilities?.length
+        ? { clientCapabilities: config.msal.clientCapabilities }
+        : {}),
       networkClient: new HttpsNetworkClient(parts.ca ? { ca: parts.ca } : {}),
       ...parts.credential,
     },

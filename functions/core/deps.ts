@@ -13,7 +13,8 @@ import { createDownstreamClient, type DownstreamClient } from './downstream';
 
 /** What {@link handleWebApi} uses. */
 export interface WebApiDeps {
-  readonly cache: Pick<TokenCache, 'acquireTokenOnBehalfOf'>;
+  /** `evictAccessToken` removes a token the downstream API revoked (CAE); without it the retry still runs. */
+  readonly cache: Pick<TokenCache, 'acquireTokenOnBehalfOf'> & Partial<Pick<TokenCache, 'evictAccessToken'>>;
   readonly validator: BearerValidator;
   readonly downstream: DownstreamClient;
   /** Scopes requested on behalf of the caller. */
@@ -23,6 +24,11 @@ export interface WebApiDeps {
    * authority is `organizations`/`common`. @default false (the configured authority)
    */
   readonly oboInCallerTenant?: boolean;
+  /**
+   * The authority callers sign in at, named (`authorization_uri`) in the step-up challenge
+   * relayed from Conditional Access. @default none (the challenge names no authority)
+   */
+  readonly authority?: string;
   readonly logger: Logger;
 }
 
@@ -115,6 +121,7 @@ export async function createFunctionDeps(options: FunctionDepsOptions): Promise<
     }),
     scopes: config.downstream.scopes,
     oboInCallerTenant: isMultiTenantAuthority(config.msal.tenant),
+    authority: config.msal.authority,
     appScope: config.downstream.appScope,
     ...(config.downstream.tenants ? { tenants: config.downstream.tenants } : {}),
   };

@@ -35,6 +35,8 @@ export interface DownstreamResponse {
   /** The parsed JSON body (`undefined` when a non-2xx answer had none, or none that parses). */
   readonly body: unknown;
   readonly durationMs: number;
+  /** Its `WWW-Authenticate` header on a 401 (a CAE claims challenge, see shared/auth/claims.ts). */
+  readonly wwwAuthenticate?: string;
 }
 
 /** Why a downstream call produced no usable answer. */
@@ -117,7 +119,8 @@ export function createDownstreamClient(options: DownstreamClientOptions): Downst
                 );
                 return;
               }
-              resolve({ status, body, durationMs });
+              const challenge = status === 401 ? res.headers['www-authenticate'] : undefined;
+              resolve({ status, body, durationMs, ...(challenge ? { wwwAuthenticate: challenge } : {}) });
             },
             (cause: unknown) =>
               reject(

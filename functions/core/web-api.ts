@@ -6,10 +6,21 @@
  * `POST /api/downstream` (the same, forwarding a JSON object body), `GET /healthz`.
  * Every error body is `{"error":{"code","message","requestId"}}`; bad input always gets a
  * 4xx; no token, secret or stack ever appears in a body or a log line.
+ *
+ * Conditional Access and CAE (docs/conditional-access.md): Entra's claims challenge on the
+ * exchange is relayed as 401 `WWW-Authenticate: Bearer ... error="insufficient_claims",
+ * claims="<base64>"`; a downstream 401 with such a challenge evicts the revoked token,
+ * acquires once with the claims and retries the call once.
  */
 import { randomUUID } from 'node:crypto';
 import { BearerFailure } from '../../shared/auth/bearer';
-import { cacheLogFields, cacheMetadataOf } from '../../shared/cache/metadata';
+import { claimsChallengeOf, insufficientClaimsChallenge } from '../../shared/auth/claims';
+import {
+  cacheLogFields,
+  cacheMetadataOf,
+  type CachedAuthenticationResult,
+} from '../../shared/cache/metadata';
+import type { Partition } from '../../shared/cache/types';
 import {
   AuthenticationError,
   ConfigurationError,
@@ -165,31 +176,90 @@ async function downstream(
     );
   }
   const forwarded = method === 'POST' ? parseJsonObject(headers, request.body) : undefined;
+  const inTenant = deps.oboInCallerTenant && tenantId !== undefined ? { tenantId } : {};
 
-  const acquireStarted = performance.now();
-  const result = await deps.cache.acquireTokenOnBehalfOf({
-    assertion: token,
-    scopes: deps.scopes,
-    ...(deps.oboInCallerTenant && tenantId !== undefined ? { tenantId } : {}),
-  });
-  fields.acquireMs = Math.round(performance.now() - acquireStarted);
-  fields.tokenFromCache = result.fromCache;
-  // Where the token came from and what each step cost: kinds, reasons, counts, durations.
-  const metadata = cacheMetadataOf(result);
-  if (metadata) Object.assign(fields, cacheLogFields(metadata));
+  const acquire = async (claims?: string): Promise<CachedAuthenticationResult> => {
+    const acquireStarted = performance.now();
+    let result: CachedAuthenticationResult;
+    try {
+      result = await deps.cache.acquireTokenOnBehalfOf({
+        assertion: token,
+        scopes: deps.scopes,
+        ...inTenant,
+        ...(claims !== undefined ? { claims } : {}),
+      });
+    } catch (e) {
+      // Conditional Access wants more of the user: relay Entra's challenge so the client can step up.
+      if (e instanceof InteractionRequiredError && e.claims !== undefined) {
+        fields.claimsChallenge = 'authority';
+        throw new HttpProblem(
+          401,
+          'insufficient_claims',
+          'the downstream API requires the user to satisfy a Conditional Access claims challenge: acquire a new token for this API interactively with the claims in the WWW-Authenticate header (base64-decoded JSON), then call again with it',
+          { 'www-authenticate': insufficientClaimsChallenge(e.claims, deps.authority) },
+          { cause: e },
+        );
+      }
+      throw e;
+    }
+    fields.acquireMs = Math.round(performance.now() - acquireStarted);
+    fields.tokenFromCache = result.fromCache;
+    // Where the token came from and what each step cost: kinds, reasons, counts, durations.
+    const metadata = cacheMetadataOf(result);
+    if (metadata) Object.assign(fields, cacheLogFields(metadata));
+    return result;
+  };
+  const call = async (accessToken: string) => {
+    const answer = await deps.downstream.call({
+      accessToken,
+      method: method === 'POST' ? 'POST' : 'GET',
+      ...(forwarded !== undefined ? { body: forwarded } : {}),
+      requestId,
+    });
+    fields.downstreamStatus = answer.status;
+    fields.downstreamMs = Math.round(answer.durationMs);
+    return answer;
+  };
 
-  const answer = await deps.downstream.call({
-    accessToken: result.accessToken,
-    method: method === 'POST' ? 'POST' : 'GET',
-    ...(forwarded !== undefined ? { body: forwarded } : {}),
-    requestId,
-  });
-  fields.downstreamStatus = answer.status;
-  fields.downstreamMs = Math.round(answer.durationMs);
+  let result = await acquire();
+  let answer = await call(result.accessToken);
+  if (answer.status === 401) {
+    const challenge = claimsChallengeOf(answer.wwwAuthenticate);
+    if (challenge?.invalid) {
+      // Never echoed, never retried on: only why it was refused is logged.
+      fields.claimsRejected = challenge.invalid.reason;
+    } else if (challenge) {
+      // CAE: the downstream API revoked this token. Remove it from the stored partition (so
+      // no instance serves it again), acquire once with the claims asked for, retry once.
+      fields.claimsChallenge = 'downstream';
+      fields.evicted = await evict(deps, { kind: 'obo', assertion: token, ...inTenant }, result.accessToken);
+      result = await acquire(challenge.claims);
+      answer = await call(result.accessToken);
+      fields.downstreamRetries = 1;
+      if (answer.status === 401) {
+        throw new HttpProblem(
+          502,
+          'downstream_rejected_token',
+          'the downstream API rejected the token acquired for its claims challenge too; not retried again',
+        );
+      }
+    }
+  }
   if (answer.status < 200 || answer.status >= 300) {
     throw new HttpProblem(502, 'downstream_error', `the downstream API answered ${answer.status}`);
   }
   return { fromCache: result.fromCache, data: answer.body };
+}
+
+/** Evicts a revoked token; a failure is only logged (the claims request replaces the token anyway). */
+async function evict(deps: WebApiDeps, partition: Partition, accessToken: string): Promise<string> {
+  if (!deps.cache.evictAccessToken) return 'unsupported';
+  try {
+    return await deps.cache.evictAccessToken(partition, accessToken);
+  } catch (e) {
+    deps.logger.warn('could not evict the revoked access token', errorFields(e));
+    return 'failed';
+  }
 }
 
 /** The JSON object body of a POST, or a 400/415. */

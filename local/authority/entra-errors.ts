@@ -17,6 +17,8 @@ export class EntraError extends Error {
     readonly code: number,
     readonly description: string,
     readonly suberror?: string,
+    /** A Conditional Access claims challenge (JSON text, sent as given). */
+    readonly claims?: string,
   ) {
     super(`AADSTS${code}: ${description}`);
   }
@@ -39,6 +41,7 @@ export class EntraError extends Error {
       correlation_id: correlation,
       error_uri: `https://login.microsoftonline.com/error?code=${this.code}`,
       ...(this.suberror ? { suberror: this.suberror } : {}),
+      ...(this.claims !== undefined ? { claims: this.claims } : {}),
     };
   }
 }
@@ -234,6 +237,24 @@ export const Entra = {
       50173,
       'The provided grant has expired due to it being revoked, a fresh auth token is needed.',
       'bad_token',
+    ),
+  /** A Conditional Access policy requires more of the user (MFA, an authentication context). */
+  stepUpRequired: (resource: string, claims: string) =>
+    new EntraError(
+      400,
+      'interaction_required',
+      50076,
+      `Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '${resource}'.`,
+      undefined,
+      claims,
+    ),
+  /** The `claims` parameter is not a JSON object (its value is not echoed). */
+  invalidClaims: () =>
+    new EntraError(
+      400,
+      'invalid_request',
+      900144,
+      "The value of parameter 'claims' is not valid: expected a JSON object.",
     ),
   /** The fault switch. 429 and 503 are transient ('temporarily_unavailable'), 500 is 'server_error'. */
   fault: (status: 429 | 500 | 503) =>

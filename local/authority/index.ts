@@ -6,6 +6,12 @@
 export { startLocalAuthority } from './server';
 export { DEFAULT_CALLER_CLIENT_ID, DEFAULT_TENANT_ID, DEFAULT_USER, GrantType } from './constants';
 export { TOKEN_EXCHANGE_AUDIENCE } from './clients';
+export {
+  acrsChallenge,
+  CAE_TOKEN_LIFETIME_SECONDS,
+  DEFAULT_AUTHENTICATION_CONTEXT,
+  type ConditionalAccessRule,
+} from './conditional-access';
 export type {
   AuthorityCounters,
   AuthorityFault,

@@ -15,6 +15,7 @@ import { createDevCertificate } from '../tls';
 import { DEFAULT_CALLER_CLIENT_ID, DEFAULT_TENANT_ID, DEFAULT_USER } from './constants';
 import { Entra, EntraError } from './entra-errors';
 import { registration } from './clients';
+import type { ConditionalAccessRule } from './conditional-access';
 import { checkLifetime, TokenEndpoint } from './token-endpoint';
 import { TokenSigner, userAccessTokenClaims } from './tokens';
 import type {
@@ -96,8 +97,10 @@ class RunningAuthority implements LocalAuthority {
       { issuer: (t) => this.issuer(t), tokenEndpoint: (t) => this.tokenEndpoint(t) },
       tenantId,
       options.accessTokenLifetimeSeconds ?? 3600,
+      options.caeAccessTokenLifetimeSeconds,
     );
     for (const client of options.clients ?? []) this.tokens.register(client);
+    this.tokens.conditionalAccess.set(options.conditionalAccess ?? []);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       this.route(req, res).catch((e: unknown) => {
         // route() answers every error itself; this only fires if writing the answer failed.
@@ -179,6 +182,10 @@ class RunningAuthority implements LocalAuthority {
     this.tokens.setAccessTokenLifetime(seconds);
   }
 
+  setConditionalAccess(rules: readonly ConditionalAccessRule[]): void {
+    this.tokens.conditionalAccess.set(rules);
+  }
+
   async mintUserToken(options: MintUserTokenOptions): Promise<string> {
     if (!options.audience) throw new ConfigurationError('mintUserToken.audience', 'must not be empty');
     const tenantId = options.tenantId ?? this.tenantId;
@@ -201,6 +208,8 @@ class RunningAuthority implements LocalAuthority {
     });
     // A guest's token names the tenant the user comes from in `idp`, as Entra's does.
     if (options.homeTenantId !== undefined) claims.idp = `https://sts.windows.net/${options.homeTenantId}/`;
+    if (options.acrs?.length) claims.acrs = [...options.acrs];
+    if (options.amr?.length) claims.amr = [...options.amr];
     if (options.tid === null) delete claims.tid;
     else if (options.tid !== undefined) claims.tid = options.tid;
     return this.signer.sign(claims);
@@ -387,6 +396,8 @@ export async function startLocalAuthority(options: LocalAuthorityOptions = {}): 
   // Validate everything before a port is opened.
   for (const client of options.clients ?? []) registration(client);
   checkLifetime(options.accessTokenLifetimeSeconds ?? 3600);
+  if (options.caeAccessTokenLifetimeSeconds !== undefined)
+    checkLifetime(options.caeAccessTokenLifetimeSeconds);
   const certificate = options.certificate ?? (await createDevCertificate());
   const signer = await TokenSigner.create(options.signingKeys);
   const server = createServer({ cert: certificate.cert, key: certificate.key });

@@ -19,6 +19,12 @@ import {
   type AuthenticatedClient,
   type RegisteredClient,
 } from './clients';
+import {
+  CAE_TOKEN_LIFETIME_SECONDS,
+  ConditionalAccess,
+  readClaimsParameter,
+  type RequestedClaims,
+} from './conditional-access';
 import { GRAPH_RESOURCE, GrantType, OIDC_SCOPES } from './constants';
 import { Entra } from './entra-errors';
 import {
@@ -115,12 +121,16 @@ export class TokenEndpoint {
   private readonly refreshTokens = new Map<string, RefreshTokenRecord>();
   private readonly issuers = new FederatedIssuers();
   private lifetimeSeconds: number;
+  /** Conditional Access policies, applied to on-behalf-of requests. */
+  readonly conditionalAccess = new ConditionalAccess();
 
   constructor(
     private readonly signer: TokenSigner,
     private readonly urls: TenantUrls,
     private readonly defaultTenantId: string,
     accessTokenLifetimeSeconds: number,
+    /** Lifetime of CAE tokens (the client sent `xms_cc` with `cp1`). */
+    private readonly caeLifetimeSeconds: number = CAE_TOKEN_LIFETIME_SECONDS,
   ) {
     this.lifetimeSeconds = checkLifetime(accessTokenLifetimeSeconds);
   }
@@ -185,22 +195,32 @@ export class TokenEndpoint {
       tokenEndpoint: this.urls.tokenEndpoint(tenantId),
       issuers: this.issuers,
     });
+    const asked = readClaimsParameter(params.get('claims'));
+    if (!asked) throw Entra.invalidClaims();
     switch (grantType as GrantType) {
       case GrantType.ClientCredentials:
-        return this.clientCredentials(tenantId, caller, params);
+        return this.clientCredentials(tenantId, caller, params, asked);
       case GrantType.OnBehalfOf:
-        return this.onBehalfOf(tenantId, caller, params);
+        return this.onBehalfOf(tenantId, caller, params, asked);
       case GrantType.RefreshToken:
-        return this.refreshToken(caller, params);
+        return this.refreshToken(caller, params, asked);
       case GrantType.AuthorizationCode:
-        return this.authorizationCode(caller, params);
+        return this.authorizationCode(caller, params, asked);
     }
+  }
+
+  /** CAE tokens for a client that declared `cp1`: longer-lived, marked with `xms_cc`. */
+  private lifetimeFor(asked: RequestedClaims): { seconds: number; claims: Record<string, unknown> } {
+    return asked.cae
+      ? { seconds: this.caeLifetimeSeconds, claims: { xms_cc: ['cp1'] } }
+      : { seconds: this.lifetimeSeconds, claims: {} };
   }
 
   private async clientCredentials(
     tenantId: string,
     caller: AuthenticatedClient,
     params: URLSearchParams,
+    asked: RequestedClaims,
   ): Promise<Record<string, unknown>> {
     const scope = required(params, 'scope');
     const scopes = scope.split(' ').filter((s) => s.length > 0);
@@ -208,22 +228,24 @@ export class TokenEndpoint {
     if (scopes.length !== 1 || only === undefined || !only.endsWith('/.default')) {
       throw Entra.clientCredentialsScope(scope);
     }
-    const accessToken = await this.signer.sign(
-      appAccessTokenClaims({
+    const lifetime = this.lifetimeFor(asked);
+    const accessToken = await this.signer.sign({
+      ...appAccessTokenClaims({
         issuer: this.urls.issuer(tenantId),
-        lifetimeSeconds: this.lifetimeSeconds,
+        lifetimeSeconds: lifetime.seconds,
         tenantId,
         audience: only.slice(0, -'/.default'.length),
         clientId: caller.client.clientId,
         clientAuth: caller.method,
         roles: caller.client.roles,
       }),
-    );
+      ...lifetime.claims,
+    });
     // Entra's client credentials response has no `scope`, `refresh_token` or `id_token`.
     return {
       token_type: 'Bearer',
-      expires_in: this.lifetimeSeconds,
-      ext_expires_in: this.lifetimeSeconds,
+      expires_in: lifetime.seconds,
+      ext_expires_in: lifetime.seconds,
       access_token: accessToken,
     };
   }
@@ -232,6 +254,7 @@ export class TokenEndpoint {
     pathTenant: string,
     caller: AuthenticatedClient,
     params: URLSearchParams,
+    asked: RequestedClaims,
   ): Promise<Record<string, unknown>> {
     const use = required(params, 'requested_token_use');
     if (use !== 'on_behalf_of') throw Entra.invalidParameter('requested_token_use', use);
@@ -263,7 +286,20 @@ export class TokenEndpoint {
       preferredUsername,
       name: stringClaim(claims, 'name') ?? preferredUsername,
     };
-    return this.delegatedTokens(caller, user, requested, params);
+    // Conditional Access: a policy for this user and resource, or a resource's own challenge,
+    // wants an authentication context the assertion does not carry.
+    const challenge = this.conditionalAccess.challenge(claims, requested.resource, asked);
+    if (challenge) throw Entra.stepUpRequired(requested.resource, challenge.claims);
+    const acrs = Array.isArray(claims.acrs) ? claims.acrs.filter((c) => typeof c === 'string') : [];
+    return this.delegatedTokens(
+      caller,
+      user,
+      requested,
+      params,
+      asked,
+      undefined,
+      acrs.length ? { acrs } : {},
+    );
   }
 
   /** Signature with our keys, exp/nbf, then an issuer of ours matching the token's own tenant. */
@@ -299,6 +335,7 @@ export class TokenEndpoint {
   private async refreshToken(
     caller: AuthenticatedClient,
     params: URLSearchParams,
+    asked: RequestedClaims,
   ): Promise<Record<string, unknown>> {
     const record = this.refreshTokens.get(required(params, 'refresh_token'));
     if (!record) throw Entra.malformedGrant();
@@ -306,12 +343,19 @@ export class TokenEndpoint {
     if (record.revoked) throw Entra.refreshTokenRevoked();
     // Entra does not invalidate a redeemed refresh token: the new one rotates in, the old
     // one stays valid until revoked. Concurrent function instances rely on that.
-    return this.delegatedTokens(caller, record.user, parseDelegatedScopes(required(params, 'scope')), params);
+    return this.delegatedTokens(
+      caller,
+      record.user,
+      parseDelegatedScopes(required(params, 'scope')),
+      params,
+      asked,
+    );
   }
 
   private async authorizationCode(
     caller: AuthenticatedClient,
     params: URLSearchParams,
+    asked: RequestedClaims,
   ): Promise<Record<string, unknown>> {
     const record = this.codes.get(required(params, 'code'));
     const redirectUri = required(params, 'redirect_uri');
@@ -331,7 +375,7 @@ export class TokenEndpoint {
     if (beyond !== undefined) throw Entra.invalidScope(beyond);
     // Spent before the first await, so two concurrent redemptions cannot both succeed.
     record.redeemed = true;
-    return this.delegatedTokens(caller, record.user, requested, params, record.nonce);
+    return this.delegatedTokens(caller, record.user, requested, params, asked, record.nonce);
   }
 
   /**
@@ -345,26 +389,31 @@ export class TokenEndpoint {
     user: TokenUser,
     requested: RequestedScopes,
     params: URLSearchParams,
+    asked: RequestedClaims,
     nonce?: string,
+    extraClaims: Record<string, unknown> = {},
   ): Promise<Record<string, unknown>> {
     const clientId = caller.client.clientId;
     const issuer = this.urls.issuer(user.tenantId);
+    const lifetime = this.lifetimeFor(asked);
     const body: Record<string, unknown> = {
       token_type: 'Bearer',
       scope: requested.scope,
-      expires_in: this.lifetimeSeconds,
-      ext_expires_in: this.lifetimeSeconds,
-      access_token: await this.signer.sign(
-        userAccessTokenClaims({
+      expires_in: lifetime.seconds,
+      ext_expires_in: lifetime.seconds,
+      access_token: await this.signer.sign({
+        ...userAccessTokenClaims({
           issuer,
-          lifetimeSeconds: this.lifetimeSeconds,
+          lifetimeSeconds: lifetime.seconds,
           audience: requested.resource,
           clientId,
           clientAuth: caller.method,
           user,
           scp: requested.permissions,
         }),
-      ),
+        ...lifetime.claims,
+        ...extraClaims,
+      }),
     };
     if (requested.oidc.has('offline_access')) {
       const refreshToken = opaqueToken();

@@ -3,6 +3,7 @@
  * that tests and the local stack can name them without pulling in the implementation.
  */
 import type { DevCertificate } from '../tls';
+import type { ConditionalAccessRule } from './conditional-access';
 
 /** A confidential client registered with the authority (an Entra app registration). */
 export interface LocalClient {
@@ -63,6 +64,10 @@ export interface LocalAuthorityOptions {
    * tokens it issued still verify after a restart. @default one fresh RS256 key
    */
   readonly signingKeys?: readonly Record<string, unknown>[];
+  /** Conditional Access policies applied to on-behalf-of requests. @default [] (none) */
+  readonly conditionalAccess?: readonly ConditionalAccessRule[];
+  /** Lifetime of CAE access tokens (the client declared `cp1`), in seconds. @default 100_800 (28 hours) */
+  readonly caeAccessTokenLifetimeSeconds?: number;
 }
 
 /** Options of {@link LocalAuthority.mintUserToken}: an access token a client app obtained for a user to call a web API. */
@@ -95,6 +100,10 @@ export interface MintUserTokenOptions {
   readonly homeTenantId?: string;
   /** Leaves out the `tid` claim, or sets it to this value, to mint malformed tokens. @default tenantId */
   readonly tid?: string | null;
+  /** Authentication contexts satisfied at sign-in, the `acrs` claim (a step-up: `['c1']`). @default none */
+  readonly acrs?: readonly string[];
+  /** Authentication methods, the `amr` claim (`['pwd', 'mfa']` after MFA). @default none */
+  readonly amr?: readonly string[];
 }
 
 /** Options of {@link LocalAuthority.issueAuthCode}: the outcome of a sign-in, without a browser. */
@@ -178,6 +187,8 @@ export interface LocalAuthority {
   msalMetadata(tenantId?: string): MsalAuthorityMetadata;
   /** Registers a client, or replaces the registration with the same clientId. */
   registerClient(client: LocalClient): void;
+  /** Replaces the Conditional Access policies (see conditional-access.ts). */
+  setConditionalAccess(rules: readonly ConditionalAccessRule[]): void;
   /** Sets the lifetime of access tokens issued from now on. msal-node treats tokens within 300 s of expiry as expired. */
   setAccessTokenLifetime(seconds: number): void;
   /** Signs an access token for a user, as if a client app had obtained it; the incoming assertion of OBO. */

@@ -12,6 +12,7 @@ import {
   type Configuration,
   type INetworkModule,
 } from '@azure/msal-node';
+import { CLIENT_CAPABILITY, InvalidClaimsError, parseClaims } from '../auth/claims';
 import { DataKeyCache } from '../crypto/data-key-cache';
 import { Envelope } from '../crypto/envelope';
 import {
@@ -52,6 +53,7 @@ import {
 import type {
   AppTokenRequest,
   AuthCodeRequest,
+  EvictionOutcome,
   OnBehalfOfRequest,
   Partition,
   SilentUserRequest,
@@ -196,20 +198,36 @@ class PersistentTokenCache implements TokenCache {
     requireNonEmpty(request.assertion, 'assertion');
     requireScopes(request.scopes);
     if (request.tenantId !== undefined) requireTenant(request.tenantId);
+    const claims = request.claims === undefined ? undefined : parseClaims(request.claims, 'request');
     const partition: Partition =
       request.tenantId === undefined
         ? { kind: 'obo', assertion: request.assertion }
         : { kind: 'obo', assertion: request.assertion, tenantId: request.tenantId };
-    const fast: FastHitRequest = { kind: 'obo', assertion: request.assertion, scopes: request.scopes };
-    return this.coalesced(partition, this.authorityOf(partition), request.scopes, { fast }, async (cca) => {
-      const result = await cca.acquireTokenOnBehalfOf({
-        oboAssertion: request.assertion,
-        scopes: [...request.scopes],
-      });
-      if (!result)
-        throw new TokenAcquisitionError(false, 'no_result', 'MSAL returned no token on behalf of the caller');
-      return result;
-    });
+    // With claims MSAL skips the cached token, so a fast hit never applies.
+    const fast: FastHitRequest | undefined =
+      claims === undefined
+        ? { kind: 'obo', assertion: request.assertion, scopes: request.scopes }
+        : undefined;
+    return this.coalesced(
+      partition,
+      this.authorityOf(partition),
+      request.scopes,
+      { fast, claims },
+      async (cca) => {
+        const result = await cca.acquireTokenOnBehalfOf({
+          oboAssertion: request.assertion,
+          scopes: [...request.scopes],
+          ...(claims !== undefined ? { claims } : {}),
+        });
+        if (!result)
+          throw new TokenAcquisitionError(
+            false,
+            'no_result',
+            'MSAL returned no token on behalf of the caller',
+          );
+        return result;
+      },
+    );
   }
 
   acquireTokenForApp(request: AppTokenRequest): Promise<CachedAuthenticationResult> {
@@ -266,7 +284,9 @@ class PersistentTokenCache implements TokenCache {
     requireScopes(request.scopes);
     const partition: Partition = { kind: 'user', homeAccountId: request.homeAccountId };
     const forceRefresh = request.forceRefresh ?? false;
-    return this.coalesced(partition, this.msal.authority, request.scopes, { forceRefresh }, async (cca) => {
+    const claims = request.claims === undefined ? undefined : parseClaims(request.claims, 'request');
+    const extra = { forceRefresh, claims };
+    return this.coalesced(partition, this.msal.authority, request.scopes, extra, async (cca) => {
       const account = await cca.getTokenCache().getAccountByHomeId(request.homeAccountId);
       if (!account) {
         throw new InteractionRequiredError('no cached account for this user: sign the user in again');
@@ -275,6 +295,7 @@ class PersistentTokenCache implements TokenCache {
         account,
         scopes: [...request.scopes],
         forceRefresh: request.forceRefresh ?? false,
+        ...(claims !== undefined ? { claims } : {}),
       });
       if (!result)
         throw new InteractionRequiredError('no token could be acquired silently: sign the user in again');
@@ -290,6 +311,33 @@ class PersistentTokenCache implements TokenCache {
     this.ctx.writes.forget(key);
     await this.ctx.store.delete(key);
     this.metrics.increment(Metric.StoreDelete, 1, { kind: 'user' });
+  }
+
+  async evictAccessToken(partition: Partition, accessToken: string): Promise<EvictionOutcome> {
+    requireNonEmpty(accessToken, 'accessToken');
+    const session = this.session(partition);
+    // Read the store, not L1: this instance's L1 entry may be what served the rejected
+    // token. The read also replaces that entry with what the store holds now.
+    await session.refresh();
+    let json = '';
+    await session.prime({ deserialize: (j: string) => void (json = j) });
+    if (!json) return session.source === 'unavailable' ? 'failed' : 'not-found';
+    const doc = parseDocument(json);
+    const tokens = doc['AccessToken'] ?? {};
+    const rejected = Object.keys(tokens).filter((k) => tokens[k]?.['secret'] === accessToken);
+    if (rejected.length === 0) return 'not-found';
+    const kept = { ...tokens };
+    for (const k of rejected) delete kept[k];
+    // The persist path: a conditional write on the version just read, merged and retried
+    // on a conflict (a removal made here stays removed), the item deleted if nothing is left.
+    await session.persist({ ...doc, AccessToken: kept });
+    const outcome: EvictionOutcome = session.persisted ? 'removed' : 'failed';
+    this.logger.info('access token evicted from the stored partition', {
+      partition: partition.kind,
+      key: session.key,
+      outcome,
+    });
+    return outcome;
   }
 
   async withPartition<T>(
@@ -321,23 +369,31 @@ class PersistentTokenCache implements TokenCache {
     partition: Partition,
     authority: string,
     scopes: readonly string[],
-    extra: { readonly forceRefresh?: boolean; readonly fast?: FastHitRequest },
+    extra: {
+      readonly forceRefresh?: boolean;
+      readonly fast?: FastHitRequest | undefined;
+      readonly claims?: string | undefined;
+    },
     fn: (client: ConfidentialClientApplication) => Promise<AuthenticationResult>,
   ): Promise<CachedAuthenticationResult> {
     const started = performance.now();
     const key = this.storeKeyOf(partition);
     // Everything that makes MSAL send a different token request: the partition (caller),
-    // the request kind, the authority (tenant included) and the scopes, as a set.
+    // the request kind, the authority (tenant included), the scopes, as a set, and the
+    // claims (a claims request never shares a call without them).
     const fingerprint = JSON.stringify([
       partition.kind,
       key,
       authority,
       [...new Set(scopes)].sort(),
       extra.forceRefresh ?? false,
+      ...(extra.claims !== undefined ? [extra.claims] : []),
     ]);
     const requestKey = `${key}.${sha256Base64Url(fingerprint)}`;
+    // With claims MSAL skips the cached token, so waiting on another instance's is useless.
+    const lease = extra.claims === undefined;
     const run = (): Promise<CachedAuthenticationResult> =>
-      this.acquireGated(partition, authority, requestKey, fn, extra.fast);
+      this.acquireGated(partition, authority, requestKey, fn, extra.fast, lease);
     if (!this.flights) return run();
     const { promise, joined } = this.flights.run(requestKey, run);
     if (!joined) return promise as Promise<CachedAuthenticationResult>;
@@ -368,14 +424,15 @@ class PersistentTokenCache implements TokenCache {
     authority: string,
     requestKey: string,
     fn: (client: ConfidentialClientApplication) => Promise<AuthenticationResult>,
-    fast?: FastHitRequest,
+    fast: FastHitRequest | undefined,
+    lease: boolean,
   ): Promise<CachedAuthenticationResult> {
     const session = this.session(partition);
     const [, snapshot] = await Promise.all([this.metadata.resolve(authority), session.load()]);
     // The token msal-node would find in this snapshot, matched without it (fast-hit.ts).
     const hit = fast && this.fastHits?.serve(fast, authority, session.key, snapshot);
     if (hit) return this.withMetadata(hit, session, session.trace.started, true);
-    const leases = this.leases;
+    const leases = lease ? this.leases : undefined;
     const deadline = this.ctx.now() + (leases?.settings.maxWaitMs ?? 0);
     // Traced inside the gate: only token requests that really went out are counted.
     const traced = tracedNetwork(this.network, session.trace, this.metrics, partition.kind);
@@ -450,13 +507,21 @@ class PersistentTokenCache implements TokenCache {
       ? tracedNetwork(this.network, plugin.trace, this.metrics, plugin.kind)
       : this.network,
   ): Promise<Configuration> {
-    const { clientId, knownAuthorities, clientSecret, clientCertificate, clientAssertion } = this.msal;
+    const {
+      clientId,
+      knownAuthorities,
+      clientCapabilities,
+      clientSecret,
+      clientCertificate,
+      clientAssertion,
+    } = this.msal;
     const authorityMetadata = await this.metadata.resolve(authority);
     return {
       auth: {
         clientId,
         authority,
         ...(knownAuthorities?.length ? { knownAuthorities: [...knownAuthorities] } : {}),
+        ...(clientCapabilities?.length ? { clientCapabilities: [...clientCapabilities] } : {}),
         ...(authorityMetadata ? { authorityMetadata } : {}),
         ...(clientSecret !== undefined ? { clientSecret } : {}),
         ...(clientCertificate !== undefined ? { clientCertificate } : {}),
@@ -608,7 +673,19 @@ function federatedHint(description: string | undefined): string {
 export function translateMsalError(e: unknown): unknown {
   if (e instanceof TokenCacheError) return e;
   if (e instanceof InteractionRequiredAuthError) {
-    return new InteractionRequiredError(`the user must sign in again (${e.errorCode})`, { cause: e });
+    // Entra's claims challenge, relayed only if it is a bounded JSON object.
+    let claims: string | undefined;
+    try {
+      claims = e.claims ? parseClaims(e.claims, 'authority') : undefined;
+    } catch (invalid) {
+      if (!(invalid instanceof InvalidClaimsError)) throw invalid;
+    }
+    return new InteractionRequiredError(
+      claims
+        ? `the user must satisfy a claims challenge (${e.errorCode}): sign in again with its claims`
+        : `the user must sign in again (${e.errorCode})`,
+      { cause: e, ...(claims ? { claims } : {}) },
+    );
   }
   if (e instanceof ServerError) {
     // msal-node does not always keep the HTTP status; Entra's error codes say it too.
@@ -658,6 +735,16 @@ function validate(options: TokenCacheOptions): void {
     );
   }
   if (msal.clientSecret !== undefined) requireNonEmpty(msal.clientSecret, 'msal.clientSecret');
+  if (
+    msal.clientCapabilities !== undefined &&
+    (!Array.isArray(msal.clientCapabilities) ||
+      !msal.clientCapabilities.every((c) => typeof c === 'string' && CLIENT_CAPABILITY.test(c)))
+  ) {
+    throw new ConfigurationError(
+      'msal.clientCapabilities',
+      'expected an array of capability names such as "cp1" (letters, digits, _ and -, up to 32 each)',
+    );
+  }
   if (!options.store || typeof options.store.read !== 'function') {
     throw new ConfigurationError('store', 'expected a TokenStore (DynamoDbStore, CosmosStore, MemoryStore)');
   }

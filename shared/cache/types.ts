@@ -45,6 +45,12 @@ export type MsalOptions = {
   readonly knownAuthorities?: readonly string[];
   /** Network module for MSAL's HTTP calls (e.g. one trusting a private CA). @default MSAL's own */
   readonly networkClient?: INetworkModule;
+  /**
+   * Client capabilities declared to Entra, e.g. `['cp1']`: the app handles claims
+   * challenges, so Entra issues it CAE tokens (long-lived, revocable by the resource).
+   * See docs/conditional-access.md. @default [] (none)
+   */
+  readonly clientCapabilities?: readonly string[];
 } & ClientCredential;
 
 /** Bounds of the in-process L1 cache of opened partitions. */
@@ -157,6 +163,13 @@ export interface OnBehalfOfRequest {
    * @default the configured authority's tenant
    */
   readonly tenantId?: string;
+  /**
+   * A claims challenge to satisfy (JSON, from Entra or a downstream API's
+   * `WWW-Authenticate`): MSAL skips the cached access token, and the new token replaces it
+   * in the partition. Validated (shared/auth/claims.ts); never shared with a request
+   * without the same claims. @default none
+   */
+  readonly claims?: string;
 }
 
 export interface AppTokenRequest {
@@ -178,7 +191,16 @@ export interface SilentUserRequest {
   readonly scopes: readonly string[];
   /** Skip the cached access token and redeem the refresh token. @default false */
   readonly forceRefresh?: boolean;
+  /** A claims challenge to satisfy, as for {@link OnBehalfOfRequest.claims}. @default none */
+  readonly claims?: string;
 }
+
+/**
+ * What {@link TokenCache.evictAccessToken} did: `removed` from the stored partition,
+ * `not-found` (absent, or another instance removed or replaced it already), `failed` (the
+ * store or key service failed; nothing was changed, the failure is logged).
+ */
+export type EvictionOutcome = 'removed' | 'not-found' | 'failed';
 
 /**
  * The token cache: acquire tokens through MSAL with one encrypted, persisted cache
@@ -195,6 +217,16 @@ export interface TokenCache {
   acquireTokenSilent(request: SilentUserRequest): Promise<CachedAuthenticationResult>;
   /** Deletes the user's partition from the store and L1. */
   signOut(homeAccountId: string): Promise<void>;
+  /**
+   * Removes an access token a resource rejected (CAE revocation) from the stored partition,
+   * with a conditional write, so other instances stop serving it: at once with L1 off,
+   * within `l1.ttlMs` with L1 on (docs/conditional-access.md). Never throws for a store or
+   * key-service failure (`failed`).
+   * @example
+   * await cache.evictAccessToken({ kind: 'obo', assertion }, result.accessToken);
+   * const again = await cache.acquireTokenOnBehalfOf({ assertion, scopes, claims });
+   */
+  evictAccessToken(partition: Partition, accessToken: string): Promise<EvictionOutcome>;
   /**
    * Escape hatch: run any MSAL call on a ConfidentialClientApplication bound to a
    * partition. The partition is loaded before `fn` runs and persisted after.
