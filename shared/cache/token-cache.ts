@@ -62,6 +62,7 @@ import type {
 export const TokenCacheDefaults = {
   l1MaxBytes: 16 * 1024 * 1024,
   l1TtlMs: 5 * 60_000,
+  l1Jitter: 0.2,
   userSlidingWindowSeconds: 14 * 24 * 3600,
   compressAboveBytes: 1024,
   conflictMaxAttempts: 20,
@@ -134,6 +135,7 @@ class PersistentTokenCache implements TokenCache {
             {
               maxBytes: options.l1?.maxBytes ?? TokenCacheDefaults.l1MaxBytes,
               ttlMs: options.l1?.ttlMs ?? TokenCacheDefaults.l1TtlMs,
+              jitter: options.l1?.jitter ?? TokenCacheDefaults.l1Jitter,
             },
             now,
           );

@@ -53,6 +53,12 @@ export interface L1Options {
   readonly maxBytes?: number;
   /** Longest an entry is served without a store read. @default 300_000 (5 minutes) */
   readonly ttlMs?: number;
+  /**
+   * Each entry lives a random `ttlMs * (1 - jitter)` to `ttlMs`, so a fleet that loaded a
+   * hot partition at once (a deploy) does not re-read it in step (docs/scale.md). 0 to 0.5.
+   * @default 0.2
+   */
+  readonly jitter?: number;
 }
 
 /** Bounds of the data-key cache (see docs/envelope.md). */
