@@ -27,6 +27,7 @@ import { GatedNetwork, LeaseGate, SingleFlight, type LeaseSettings } from './coa
 import { latestAccessTokenExpiry, parseDocument, type CacheDocument } from './cache-document';
 import { HttpsNetworkClient } from './http';
 import { L1Cache, OpenedEnvelopes } from './l1';
+import { SharedReads } from './shared-reads';
 import {
   PartitionSession,
   PartitionWrites,
@@ -164,6 +165,7 @@ class PersistentTokenCache implements TokenCache {
         compressAboveBytes: options.compressAboveBytes ?? TokenCacheDefaults.compressAboveBytes,
       }),
       l1,
+      ...(options.sharedReads === false ? {} : { reads: new SharedReads() }),
       // The memo holds decrypted JSON like L1 does, so it is aged like L1: `l1.ttlMs`, or
       // 5 minutes with L1 off (where it keeps the warm read path cheap).
       opened: new OpenedEnvelopes(TokenCacheDefaults.openedEnvelopesMaxBytes, {

@@ -120,6 +120,11 @@ export interface TokenCacheOptions {
     /** First backoff ceiling; full jitter, doubling each attempt. @default 10 */ readonly baseDelayMs?: number;
     /** @default 500 */ readonly maxDelayMs?: number;
   };
+  /**
+   * Concurrent requests of this process loading one partition share one store read
+   * (shared/cache/shared-reads.ts), instead of one read each. @default true
+   */
+  readonly sharedReads?: boolean;
   /** One token request per caller: single flight and the store lease, or `false` for neither. @default enabled with the CoalescingOptions defaults */
   readonly coalescing?: CoalescingOptions | false;
   /** @default a JsonLogger at level warn */
