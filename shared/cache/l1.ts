@@ -5,6 +5,7 @@
  * is caught by the store's version check and merged.
  */
 import { LRUCache } from 'lru-cache';
+import { ConfigurationError } from '../errors';
 
 /** One opened partition: MSAL's JSON as stored, with the store version it came from. */
 export interface L1Entry {
@@ -20,14 +21,42 @@ export const OPENED_ENVELOPES_TTL_MS = 5 * 60_000;
 /** Per-entry overhead estimate (key, version, bookkeeping), in bytes. */
 const ENTRY_OVERHEAD = 128;
 
+/** Largest L1 jitter accepted: an entry lives at least half its `ttlMs`. */
+export const MAX_L1_JITTER = 0.5;
+
+/** Settings of {@link L1Cache}. */
+export interface L1Settings {
+  readonly maxBytes: number;
+  readonly ttlMs: number;
+  /**
+   * Fraction of `ttlMs` an entry's life is shortened by, at random (uniform in
+   * `[ttlMs * (1 - jitter), ttlMs]`), so instances that loaded a hot partition at the same
+   * moment (a deploy, a scale-out) do not all read it again in the same second. 0: none.
+   */
+  readonly jitter?: number;
+}
+
 /** The bounded L1 cache. */
 export class L1Cache {
   private readonly lru: LRUCache<string, L1Entry>;
+  private readonly ttlMs: number;
+  private readonly jitter: number;
 
   constructor(
-    options: { maxBytes: number; ttlMs: number },
+    options: L1Settings,
     private readonly now: () => number = Date.now,
+    /** Uniform in [0, 1), for tests. */
+    private readonly random: () => number = Math.random,
   ) {
+    const jitter = options.jitter ?? 0;
+    if (!(Number.isFinite(jitter) && jitter >= 0 && jitter <= MAX_L1_JITTER)) {
+      throw new ConfigurationError(
+        'l1.jitter',
+        `expected a fraction from 0 to ${MAX_L1_JITTER}, got ${String(jitter)}`,
+      );
+    }
+    this.ttlMs = options.ttlMs;
+    this.jitter = jitter;
     this.lru = new LRUCache<string, L1Entry>({
       maxSize: options.maxBytes,
       // UTF-16 in memory: two bytes a character.
@@ -51,7 +80,8 @@ export class L1Cache {
   }
 
   set(key: string, entry: L1Entry): void {
-    this.lru.set(key, entry);
+    if (this.jitter === 0) this.lru.set(key, entry);
+    else this.lru.set(key, entry, { ttl: Math.max(1, this.ttlMs * (1 - this.jitter * this.random())) });
   }
 
   delete(key: string): void {

@@ -30,6 +30,7 @@ import {
 import { LRUCache } from 'lru-cache';
 import type { L1Cache, OpenedEnvelopes } from './l1';
 import { RequestTrace } from './metadata';
+import type { SharedReads } from './shared-reads';
 
 /** Everything a session needs, shared by all sessions of one TokenCache. */
 export interface SessionContext {
@@ -38,6 +39,8 @@ export interface SessionContext {
   readonly writes: PartitionWrites;
   readonly envelope: Envelope;
   readonly l1: L1Cache | undefined;
+  /** Concurrent first loads of one partition share one store read; undefined: each reads. */
+  readonly reads?: SharedReads;
   /** Envelopes already opened, by store key: reused only for byte-identical blobs. */
   readonly opened: OpenedEnvelopes;
   readonly logger: Logger;
@@ -437,17 +440,26 @@ export class PartitionSession implements ICachePlugin {
       return { json: cached.json, version: cached.version, source: 'l1', writable: true };
     }
     if (this.ctx.l1) this.ctx.metrics.increment(Metric.L1Miss, 1, { kind: this.kind });
-    return this.readFresh();
+    return this.readFresh(true);
   }
 
-  /** One store read and envelope open, bypassing L1. Never throws. */
-  private async readFresh(): Promise<Snapshot> {
+  /**
+   * One store read and envelope open, bypassing L1. Never throws. `shared`: the request's
+   * first load, which may join a read of this partition already in flight here.
+   */
+  private async readFresh(shared = false): Promise<Snapshot> {
     let item;
     const readStarted = performance.now();
     try {
-      this.ctx.metrics.increment(Metric.StoreRead, 1, { kind: this.kind });
-      this.trace.storeReads += 1;
-      item = await this.ctx.store.read(this.key);
+      const read =
+        shared && this.ctx.reads
+          ? this.ctx.reads.read(this.ctx.store, this.key)
+          : { promise: this.ctx.store.read(this.key), joined: false };
+      if (!read.joined) {
+        this.ctx.metrics.increment(Metric.StoreRead, 1, { kind: this.kind });
+        this.trace.storeReads += 1;
+      }
+      item = await read.promise;
     } catch (e) {
       // The acquire goes on through the authority. A later write uses mustNotExist, so
       // if the item does exist the write conflicts and re-reads instead of overwriting.

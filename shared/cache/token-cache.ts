@@ -29,6 +29,7 @@ import { latestAccessTokenExpiry, parseDocument, type CacheDocument } from './ca
 import { FastHits, type FastHitRequest } from './fast-hit';
 import { HttpsNetworkClient } from './http';
 import { L1Cache, OpenedEnvelopes } from './l1';
+import { SharedReads } from './shared-reads';
 import {
   PartitionSession,
   PartitionWrites,
@@ -65,6 +66,7 @@ import type {
 export const TokenCacheDefaults = {
   l1MaxBytes: 16 * 1024 * 1024,
   l1TtlMs: 5 * 60_000,
+  l1Jitter: 0.2,
   userSlidingWindowSeconds: 14 * 24 * 3600,
   compressAboveBytes: 1024,
   conflictMaxAttempts: 20,
@@ -140,6 +142,7 @@ class PersistentTokenCache implements TokenCache {
             {
               maxBytes: options.l1?.maxBytes ?? TokenCacheDefaults.l1MaxBytes,
               ttlMs: options.l1?.ttlMs ?? TokenCacheDefaults.l1TtlMs,
+              jitter: options.l1?.jitter ?? TokenCacheDefaults.l1Jitter,
             },
             now,
           );
@@ -168,6 +171,7 @@ class PersistentTokenCache implements TokenCache {
         compressAboveBytes: options.compressAboveBytes ?? TokenCacheDefaults.compressAboveBytes,
       }),
       l1,
+      ...(options.sharedReads === false ? {} : { reads: new SharedReads() }),
       // The memo holds decrypted JSON like L1 does, so it is aged like L1: `l1.ttlMs`, or
       // 5 minutes with L1 off (where it keeps the warm read path cheap).
       opened: new OpenedEnvelopes(TokenCacheDefaults.openedEnvelopesMaxBytes, {

@@ -59,6 +59,12 @@ export interface L1Options {
   readonly maxBytes?: number;
   /** Longest an entry is served without a store read. @default 300_000 (5 minutes) */
   readonly ttlMs?: number;
+  /**
+   * Each entry lives a random `ttlMs * (1 - jitter)` to `ttlMs`, so a fleet that loaded a
+   * hot partition at once (a deploy) does not re-read it in step (docs/scale.md). 0 to 0.5.
+   * @default 0.2
+   */
+  readonly jitter?: number;
 }
 
 /** Bounds of the data-key cache (see docs/envelope.md). */
@@ -120,6 +126,11 @@ export interface TokenCacheOptions {
     /** First backoff ceiling; full jitter, doubling each attempt. @default 10 */ readonly baseDelayMs?: number;
     /** @default 500 */ readonly maxDelayMs?: number;
   };
+  /**
+   * Concurrent requests of this process loading one partition share one store read
+   * (shared/cache/shared-reads.ts), instead of one read each. @default true
+   */
+  readonly sharedReads?: boolean;
   /** One token request per caller: single flight and the store lease, or `false` for neither. @default enabled with the CoalescingOptions defaults */
   readonly coalescing?: CoalescingOptions | false;
   /**
