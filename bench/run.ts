@@ -50,7 +50,7 @@ const seconds = (s: number): number => Math.round(s * 1000 * factor);
 /** Iteration counts and budgets: the report states them. */
 const PLAN = {
   users: 50,
-  latency: { warmupPerSeries: 30, blockSize: 10, maxRounds: 200, budgetMs: seconds(60), unprimed: 20 },
+  latency: { warmupPerSeries: 30, blockSize: 10, maxRounds: 200, budgetMs: seconds(50), unprimed: 20 },
   network: { delaysMs: [1, 5], warmup: 10, blockSize: 10, maxRounds: 100, budgetMsPerDelay: seconds(15) },
   activeCallers: { levels: [100, 5_000], warmup: 50, blockSize: 10, maxRounds: 200, budgetMs: seconds(30) },
   scale: {
@@ -66,7 +66,7 @@ const PLAN = {
     rounds: 10,
     /** The proposed default: as many attempts as writers, and more. */
     tuned: { retries: { maxAttempts: 40 }, rounds: 5 },
-    variantBudgetMs: seconds(35),
+    variantBudgetMs: seconds(30),
   },
   coldStart: { runs: 5, budgetMs: seconds(40) },
   herd: { processes: [1, 4, 8], concurrency: [1, 5, 20], authorityLatencyMs: 100 },
