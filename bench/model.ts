@@ -3,6 +3,7 @@
  * renders. Times are milliseconds, sizes bytes.
  */
 import type { HerdResult } from './scenarios/herd';
+import type { TargetResult } from './targets';
 import type { PercentileName, Summary } from './stats';
 import type { Kind, VariantId } from './variants';
 
@@ -107,27 +108,64 @@ export interface ContentionResult {
   readonly aTuned?: ContentionVariantResult;
 }
 
-/** Item 5, one Lambda entry. */
+/** Item 5 (issue 16 point 4), one bundle as run. */
 export interface ColdStartEntry {
+  /** Stable id: `web-api`, `web-api+maps`, `daemon`, `sdk-floor`. */
+  readonly id: string;
   readonly entry: string;
   readonly bundleBytes: number;
   readonly bundleGzipBytes: number;
+  /** 0: no source map. */
   readonly sourceMapBytes: number;
+  /** NODE_OPTIONS of the fresh processes ('' for none). */
+  readonly nodeOptions: string;
   /** Fresh process each time: require() of the bundle. */
   readonly importMs?: Summary;
-  /** Fresh process each time: the first invocation after the import. */
+  /** Fresh process each time: the first invocation after the import (not for the SDK floor). */
   readonly firstRequestMs?: Summary;
   /** The second invocation in the same process (warm), for comparison. */
   readonly secondRequestMs?: Summary;
-  /** require() of the bundle without --enable-source-maps. */
-  readonly importNoSourceMapsMs?: Summary;
   readonly note?: string;
 }
 
 export interface ColdStartResult {
+  /** The build options of infra/build/bundle.ts the bundles were built with (plugins named). */
   readonly esbuild: Record<string, unknown>;
   readonly entries: readonly ColdStartEntry[];
+  /** import p50 of `web-api` / import p50 of `sdk-floor`. */
+  readonly importVsSdkFloor?: number;
   readonly note?: string;
+}
+
+/** The delayed-network series, one one-way delay. */
+export interface NetworkDelayLevel {
+  readonly delayMs: number;
+  readonly rounds: number;
+  /** (a) L1 off, (e) raw SDK GetItem, (f) store floor; all through the proxy. */
+  readonly series: Record<'a' | 'e' | 'f', Record<Kind, Series>>;
+  readonly aVsStoreFloorP50: Record<Kind, number>;
+  readonly aVsSdkFloorP50: Record<Kind, number>;
+}
+
+export interface NetworkResult {
+  readonly levels: readonly NetworkDelayLevel[];
+}
+
+/** One (variant, active callers) series of the active-callers section. */
+export interface ActiveCallersSeries {
+  readonly variant: 'a' | 'b';
+  readonly callers: number;
+  readonly series: Series;
+  /** Store reads per measured request (1 for (a); below 1 where (b)'s L1 answered). */
+  readonly storeReadsPerRequest: number;
+}
+
+export interface ActiveCallersResult {
+  readonly levels: readonly number[];
+  readonly rounds: number;
+  readonly series: readonly ActiveCallersSeries[];
+  /** p50 at the largest level / p50 at the smallest, per variant. */
+  readonly growthP50: { readonly a: number; readonly b: number };
 }
 
 /** Item 6, one partition. */
@@ -166,6 +204,14 @@ export interface BenchResults {
   readonly blobSizes?: readonly BlobSizeRow[];
   /** P processes x C concurrent cold requests for one caller (issue 12). */
   readonly herd?: HerdResult;
+  /** DynamoDB behind a 1 ms and a 5 ms proxy (issue 16). */
+  readonly network?: NetworkResult;
+  /** 100 and 5,000 distinct callers in use (issue 16). */
+  readonly activeCallers?: ActiveCallersResult;
+  /** The capacity model against its simulation (issue 19; bench/capacity/section.ts). */
+  readonly scaleModel?: { readonly error: number };
+  /** Issue 16's targets (bench/targets.ts): exactly its ids, in order. */
+  readonly targets?: readonly TargetResult[];
   /** Sections skipped or cut short, and why. */
   readonly notes: string[];
 }

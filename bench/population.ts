@@ -5,7 +5,12 @@
  * partitions for the scale section and the synthetic naive blob of N users.
  */
 import { randomBytes } from 'node:crypto';
-import { BatchWriteItemCommand, DynamoDBClient, type WriteRequest } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteItemCommand,
+  DynamoDBClient,
+  type AttributeValue,
+  type WriteRequest,
+} from '@aws-sdk/client-dynamodb';
 import { sha256Base64Url } from '../shared/cache/partitions';
 import type { CacheDocument } from '../shared/cache/cache-document';
 import { DataKeyCache } from '../shared/crypto/data-key-cache';
@@ -19,6 +24,7 @@ import {
   NAIVE_KEY,
   OBO_SCOPE,
   PEER_APP_KEY,
+  altKey,
   floorKey,
   peerKey,
   type DynamoCacheClient,
@@ -81,10 +87,112 @@ export class PartitionReader {
     return { json, envelopeBytes: item.blob.byteLength, itemBytes };
   }
 
+  /** A new envelope of `json` for partition `key` (fresh salt and nonce: other bytes, same plaintext). */
+  seal(key: string, kind: PartitionKind, json: string): Promise<Uint8Array> {
+    return this.envelope.seal(Buffer.from(json, 'utf8'), key, { partitionKind: kind });
+  }
+
   close(): void {
     this.store.destroy();
     this.keyRing.destroy();
   }
+}
+
+/** An item in `DynamoDbStore`'s layout (what its `read` accepts). */
+function storeItem(key: string, blob: Uint8Array, version: number): Record<string, AttributeValue> {
+  return {
+    pk: { S: key },
+    v: { N: String(version) },
+    blob: { B: blob },
+    expiresAt: { N: String(Math.floor(Date.now() / 1000) + 6 * 3600) },
+  };
+}
+
+/** Writes items with BatchWriteItem, 25 at a time, 4 batches in flight, retrying unprocessed ones. */
+async function batchPut(world: World, items: readonly Record<string, AttributeValue>[]): Promise<void> {
+  const client = new DynamoDBClient(world.dynamoConfig);
+  const table = world.info.dynamo.tableName;
+  try {
+    const batches: Record<string, AttributeValue>[][] = [];
+    for (let i = 0; i < items.length; i += 25) batches.push(items.slice(i, i + 25));
+    await mapLimit(batches, 4, async (batch) => {
+      let requests: WriteRequest[] = batch.map((Item) => ({ PutRequest: { Item } }));
+      for (let attempt = 0; requests.length > 0 && attempt < 10; attempt++) {
+        const { UnprocessedItems } = await client.send(
+          new BatchWriteItemCommand({ RequestItems: { [table]: requests } }),
+        );
+        requests = UnprocessedItems?.[table] ?? [];
+      }
+      if (requests.length > 0) throw new Error('a batch kept coming back unprocessed');
+    });
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
+ * For (g): a second envelope of each stored partition (the users' and the app's), sealed
+ * for the same partition key and stored under {@link altKey} of it.
+ */
+export async function addAltEnvelopes(
+  world: World,
+  partitions: readonly { key: string; kind: PartitionKind; json: string }[],
+): Promise<void> {
+  const reader = new PartitionReader(world);
+  try {
+    const items = await mapLimit(partitions, 8, async (p, i) =>
+      storeItem(altKey(p.key), await reader.seal(p.key, p.kind, p.json), 2e14 + i),
+    );
+    await batchPut(world, items);
+  } finally {
+    reader.close();
+  }
+}
+
+/**
+ * Callers for the active-callers section: `count` new assertions (minted by the local
+ * authority), each with a real OBO partition in (a)'s layout: a copy of `template`'s MSAL
+ * document under the new caller's oid and assertion hash, sealed by the library's
+ * `Envelope` for the caller's store key. Same size and shape as a partition (a) wrote,
+ * without `count` token calls.
+ * @returns the assertions, in order
+ */
+export async function addSyntheticCallers(
+  world: World,
+  options: {
+    template: SeededUser;
+    count: number;
+    /** The store key of an OBO assertion, as (a) computes it. */
+    keyOf: (assertion: string) => string;
+  },
+): Promise<string[]> {
+  const { template, count } = options;
+  const templateHash = assertionHashIn(template.json);
+  // MSAL finds an OBO token by this hash; a copy must carry the new assertion's.
+  if (templateHash !== sha256Base64Url(template.assertion)) {
+    throw new Error("the template's userAssertionHash is not sha256Base64Url(assertion): cannot clone it");
+  }
+  const oids = Array.from({ length: count }, (_, i) => `bench-actv-${String(i).padStart(6, '0')}`);
+  const assertions: string[] = [];
+  for (let i = 0; i < oids.length; i += 500) {
+    assertions.push(...(await world.mint(oids.slice(i, i + 500), BENCH_CLIENT_ID)));
+  }
+  const reader = new PartitionReader(world);
+  try {
+    const items = await mapLimit(assertions, 8, async (assertion, i) => {
+      const json = template.json
+        .split(template.oid)
+        .join(oids[i])
+        .split(templateHash)
+        .join(sha256Base64Url(assertion));
+      const key = options.keyOf(assertion);
+      return storeItem(key, await reader.seal(key, 'obo', json), 3e14 + i);
+    });
+    await batchPut(world, items);
+  } finally {
+    reader.close();
+  }
+  return assertions;
 }
 
 /** Size of the peer's DynamoDB item for a partition (pk + json attribute). */
@@ -120,7 +228,8 @@ export async function populate(options: {
   seeder: ProjectVariant;
   peer: DynamoCacheClient;
   naive: DynamoCacheClient;
-  floor: FloorVariant;
+  /** The old plain-JSON floor (bench/redis.ts), given a copy of each partition when set. */
+  floor?: FloorVariant;
   count: number;
 }): Promise<Population> {
   const { world, seeder, peer, naive, floor, count } = options;
@@ -136,14 +245,14 @@ export async function populate(options: {
       const opened = await reader.open(seeder.cache.storeKeyOf({ kind: 'obo', assertion }), 'obo');
       if (!opened) throw new Error(`user ${i}'s partition was not stored`);
       await peer.set(peerKey(assertion), opened.json);
-      await floor.put(floorKey('obo', assertion), opened.json);
+      await floor?.put(floorKey('obo', assertion), opened.json);
       return { oid: oids[i], assertion, ...opened };
     });
     const appKey = seeder.cache.storeKeyOf({ kind: 'app', tenantId: world.info.authority.tenantId });
     const app = await reader.open(appKey, 'app');
     if (!app) throw new Error("the app's partition was not stored");
     await peer.set(PEER_APP_KEY, app.json);
-    await floor.put(floorKey('app', ''), app.json);
+    await floor?.put(floorKey('app', ''), app.json);
     const naiveJson = JSON.stringify(unionOf([...users.map((u) => u.json), app.json]));
     await naive.set(NAIVE_KEY, naiveJson);
     // The copies are setup, not traffic: start the counters of the measured section at zero.

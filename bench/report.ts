@@ -5,7 +5,8 @@
  */
 import type { BenchResults, Series } from './model';
 import type { Summary } from './stats';
-import { KINDS, VARIANT_LABELS, type Kind, type VariantId } from './variants';
+import { TARGETS as ISSUE16_TARGETS } from './targets';
+import { KINDS, VARIANT_IDS, VARIANT_LABELS, type Kind, type VariantId } from './variants';
 
 /** One target of the issue and where it stands. */
 export interface TargetStatus {
@@ -106,7 +107,26 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
     '',
   );
 
-  p('## Targets', '', '| target | measured | status |', '|---|---|---|');
+  if (results.targets?.length) {
+    p(
+      '## Targets (latest.json `targets`)',
+      '',
+      '| id | value | goal | status | what |',
+      '|---|---|---|---|---|',
+    );
+    for (const t of results.targets) {
+      const def = ISSUE16_TARGETS[t.id];
+      const goal = `${def.kind === 'equal' ? '=' : '≤'} ${t.goal}${def.unit === 'x' ? 'x' : def.unit ? ` ${def.unit}` : ''}`;
+      const value =
+        t.value === null
+          ? 'not measured'
+          : `${fmtValue(t.value)}${def.unit === 'x' ? 'x' : def.unit ? ` ${def.unit}` : ''}`;
+      p(`| \`${t.id}\` | ${value} | ${goal} | ${t.met ? 'met' : '**missed**'} | ${def.description} |`);
+    }
+    p('');
+  }
+
+  p('## Earlier targets (issue 6)', '', '| target | measured | status |', '|---|---|---|');
   for (const t of evaluateTargets(results)) {
     p(
       `| ${t.target} | ${t.measured} | ${t.met === undefined ? 'not measured' : t.met ? 'met' : '**missed**'} |`,
@@ -124,7 +144,7 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
       '| variant | kind | n | p50 ms | p95 ms | p99 ms | x floor p50 | x floor p95 | x floor p99 | CPU p50 ms | CPU x floor | misses |',
       '|---|---|---|---|---|---|---|---|---|---|---|---|',
     );
-    for (const id of ['a', 'b', 'c', 'd', 'e'] as const) {
+    for (const id of VARIANT_IDS) {
       for (const kind of KINDS) {
         const s = lat.series[id][kind];
         const r = lat.ratios[id][kind];
@@ -141,12 +161,23 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
       return `${kindName[k]}: (a) - floor = ${ms(wall)} ms wall, ${ms(cpu)} ms CPU at p50; within ${TARGETS.aWithinFloorP50}x needs a floor of at least ${ms(wall / (TARGETS.aWithinFloorP50 - 1))} ms (here ${ms(eS.wall.p50)} ms); (a) - (c) = ${ms(aS.wall.p50 - lat.series.c[k].wall.p50)} ms`;
     });
     p('', 'What (a) adds to the floor, in absolute terms:', '', ...over.map((o) => `- ${o}`));
+    p(
+      '',
+      'Against the store floor (f), the same item through the same `DynamoDbStore` instance, and with the memo unable to answer (g):',
+      '',
+      ...KINDS.map((k) => {
+        const a = lat.series.a[k];
+        const f = lat.series.f[k];
+        const g = lat.series.g[k];
+        return `- ${kindName[k]}: (a) / (f) p50 ${x2(a.wall.p50 / f.wall.p50)} wall, ${x2(a.cpu.p50 / f.cpu.p50)} CPU; (a) CPU / (e) CPU ${x2(lat.cpuRatioP50.a[k])}; memo off (g) - (a) = ${ms(g.wall.p50 - a.wall.p50)} ms wall, ${ms(g.cpu.p50 - a.cpu.p50)} ms CPU at p50`;
+      }),
+    );
     p('', '## 2. Calls per 1,000 warm requests', '');
     p(
       '| variant | requests counted | store reads | store writes | KMS calls | token-endpoint calls |',
       '|---|---|---|---|---|---|',
     );
-    for (const id of ['a', 'b', 'c', 'd'] as const) {
+    for (const id of ['a', 'b', 'c', 'd', 'g'] as const) {
       const r = lat.callsPerThousand[id];
       if (!r) continue;
       p(
@@ -220,24 +251,74 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
     p(
       '## 5. Cold start',
       '',
-      `esbuild settings (the stack's bundling before the packaging issue; the stack now deploys the prebuilt bundles of infra/build/bundle.ts: no source maps, ES module builds of the SDKs, unused credential providers out, so these rows overstate a shipped cold start): \`${JSON.stringify(cold.esbuild)}\``,
+      `Bundled with infra/build/bundle.ts's \`lambdaBundleOptions\`, as the package ships the Lambda handlers: \`${JSON.stringify(cold.esbuild)}\`. Fresh Node process per run (\`${env.node}\`), runs interleaved across the bundles; one unmeasured run per entry first stores the partition. Import: \`require()\` of the bundle. First request: the first invocation after the import (partition already stored). Second request: the next invocation in the same process.`,
       '',
-    );
-    p(
-      'Fresh Node process per run, `NODE_OPTIONS=--enable-source-maps` as the stack used to set it. Import: `require()` of the bundle. First request: the first invocation after the import, with the partition already in the store (runs 2 and later; run 1 is in the note). Second request: the next invocation in the same process.',
-      '',
-      '| entry | bundle | gzip | source map | import p50 / max ms | import without source maps p50 ms | first request p50 / max ms | second request p50 ms | note |',
+      '| bundle | size | gzip | source map | NODE_OPTIONS | import p50 / max ms | first request p50 / max ms | second request p50 ms | note |',
       '|---|---|---|---|---|---|---|---|---|',
     );
     const pm = (s: Summary | undefined, max = true): string =>
       s ? `${ms(s.p50)}${max ? ` / ${ms(s.max)}` : ''} (n=${s.n})` : '-';
     for (const e of cold.entries) {
       p(
-        `| ${e.entry} | ${kib(e.bundleBytes)} | ${kib(e.bundleGzipBytes)} | ${kib(e.sourceMapBytes)} | ${pm(e.importMs)} | ${pm(e.importNoSourceMapsMs, false)} | ${pm(e.firstRequestMs)} | ${pm(e.secondRequestMs, false)} | ${e.note ?? ''} |`,
+        `| ${e.entry} | ${kib(e.bundleBytes)} | ${kib(e.bundleGzipBytes)} | ${e.sourceMapBytes ? kib(e.sourceMapBytes) : 'none'} | ${e.nodeOptions ? `\`${e.nodeOptions}\`` : 'none'} | ${pm(e.importMs)} | ${pm(e.firstRequestMs)} | ${pm(e.secondRequestMs, false)} | ${e.note ?? ''} |`,
+      );
+    }
+    const web = cold.entries.find((e) => e.id === 'web-api');
+    const maps = cold.entries.find((e) => e.id === 'web-api+maps');
+    if (cold.importVsSdkFloor !== undefined) {
+      p('', `Import of the shipped web API / import of the SDK floor: ${x2(cold.importVsSdkFloor)} at p50.`);
+    }
+    if (web?.importMs && maps?.importMs) {
+      p(
+        '',
+        `Source maps: the same bundle with its map and \`--enable-source-maps\` imports in ${ms(maps.importMs.p50)} ms against ${ms(web.importMs.p50)} ms (${x2(maps.importMs.p50 / web.importMs.p50)}).`,
       );
     }
     if (cold.note) p('', cold.note);
     p('');
+  }
+
+  const net = results.network;
+  if (net?.levels.length) {
+    p(
+      '## 7. Delayed network: DynamoDB behind a TCP delay proxy',
+      '',
+      "Every chunk waits the stated time each way (bench/delay-proxy.ts, its own process). (a) L1 off, (f) the store floor through (a)'s own store instance, (e) the raw SDK GetItem, all of (a)'s items; interleaved blocks.",
+      '',
+      '| one-way delay | kind | (a) p50 / p95 / p99 ms | (f) store floor p50 ms | (e) SDK floor p50 ms | (a) / (f) p50 | (a) / (e) p50 | CPU p50 ms (a) / (f) / (e) | n |',
+      '|---|---|---|---|---|---|---|---|---|',
+    );
+    for (const l of net.levels) {
+      for (const k of KINDS) {
+        const a = l.series.a[k];
+        p(
+          `| ${l.delayMs} ms | ${kindName[k]} | ${pct(a.wall)} | ${ms(l.series.f[k].wall.p50)} | ${ms(l.series.e[k].wall.p50)} | ${x2(l.aVsStoreFloorP50[k])} | ${x2(l.aVsSdkFloorP50[k])} | ${ms(a.cpu.p50)} / ${ms(l.series.f[k].cpu.p50)} / ${ms(l.series.e[k].cpu.p50)} | ${a.wall.n} |`,
+        );
+      }
+    }
+    p('');
+  }
+
+  const active = results.activeCallers;
+  if (active?.series.length) {
+    p(
+      '## 8. Active callers: distinct callers in use',
+      '',
+      'Each caller has its own stored OBO partition; callers are visited in a fixed shuffled cycle, so at 5,000 none comes back within the run: past the opened-envelope memo (about 690 partitions) and L1 (about 1,690). Each series is a fresh container; interleaved blocks.',
+      '',
+      '| variant | active callers | n | p50 / p95 / p99 ms | CPU p50 ms | store reads per request |',
+      '|---|---|---|---|---|---|',
+    );
+    for (const x of active.series) {
+      p(
+        `| ${VARIANT_LABELS[x.variant]} | ${x.callers.toLocaleString('en-US')} | ${x.series.wall.n} | ${pct(x.series.wall)} | ${ms(x.series.cpu.p50)} | ${x.storeReadsPerRequest.toFixed(2)} |`,
+      );
+    }
+    p(
+      '',
+      `p50 at ${active.levels[active.levels.length - 1].toLocaleString('en-US')} / p50 at ${active.levels[0]}: (a) ${x2(active.growthP50.a)}, (b) ${x2(active.growthP50.b)}.`,
+      '',
+    );
   }
 
   if (results.blobSizes?.length) {
@@ -262,6 +343,9 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
   return lines.join('\n');
 }
 
+const fmtValue = (x: number): string =>
+  Number.isInteger(x) ? String(x) : Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(Math.abs(x) >= 10 ? 1 : 3);
+
 const pct = (s: Summary): string => `${ms(s.p50)} / ${ms(s.p95)} / ${ms(s.p99)}`;
 
 const COLORS: Record<VariantId, string> = {
@@ -270,6 +354,8 @@ const COLORS: Record<VariantId, string> = {
   c: '#ff7f0e',
   d: '#d62728',
   e: '#7f7f7f',
+  f: '#555555',
+  g: '#9467bd',
 };
 
 /**
@@ -296,7 +382,7 @@ export function renderSvg(results: BenchResults): string {
   // Bars end here; the value column is to their right, so no label sits on a bar.
   const right = width - 140;
   if (lat) {
-    const all = (['a', 'b', 'c', 'd', 'e'] as const).flatMap((id) =>
+    const all = VARIANT_IDS.flatMap((id) =>
       KINDS.flatMap((k) => [lat.series[id][k].wall.p50, lat.series[id][k].wall.p99]),
     );
     const scale = logScale(Math.min(...all), Math.max(...all), left, right);
@@ -312,7 +398,7 @@ export function renderSvg(results: BenchResults): string {
       );
       y += 20;
       const top = y;
-      for (const id of ['a', 'b', 'c', 'd', 'e'] as const) {
+      for (const id of VARIANT_IDS) {
         bar(parts, scale, y, lat.series[id][kind], COLORS[id], left);
         text(10, y + 12, `${VARIANT_LABELS[id].slice(0, 44)}`, 'font-size="11"');
         text(

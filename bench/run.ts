@@ -4,7 +4,7 @@
  *
  * Everything is loopback: dynalite, the local KMS and the local authority run in a child
  * process (bench/servers.ts). Every loop is bounded by a count and a time budget; the
- * whole run stays under 5 minutes on 2 cores. `BENCH_TIME_FACTOR=0.3 npm run bench`
+ * whole run stays under 6 minutes on 2 cores. `BENCH_TIME_FACTOR=0.3 npm run bench`
  * shortens every budget for a quick look (the committed results use 1).
  *
  * `npx tsx bench/run.ts herd` runs only the herd section (issue 12) and writes
@@ -18,18 +18,22 @@ import path from 'node:path';
 import { HttpsNetworkClient } from '../shared/cache/http';
 import type { BenchResults, Environment } from './model';
 import { progress } from './measure';
-import { populate } from './population';
+import { addAltEnvelopes, addSyntheticCallers, populate } from './population';
 import { renderMarkdown, renderSvg } from './report';
+import { runActiveCallers } from './scenarios/active-callers';
 import { blobSizes } from './scenarios/blob-size';
 import { runColdStart } from './scenarios/cold-start';
 import { runContention } from './scenarios/contention';
 import { runLatency } from './scenarios/latency';
+import { runNetwork } from './scenarios/network';
 import { renderHerd, runHerd } from './scenarios/herd';
 import { runScale } from './scenarios/scale';
+import { buildTargets, measuredTargets } from './targets';
 import {
   DynamoCacheClient,
-  FloorVariant,
+  ItemFloorVariant,
   NAIVE_KEY,
+  StoreFloorVariant,
   PluginVariant,
   ProjectVariant,
   msalSetup,
@@ -46,12 +50,14 @@ const seconds = (s: number): number => Math.round(s * 1000 * factor);
 /** Iteration counts and budgets: the report states them. */
 const PLAN = {
   users: 50,
-  latency: { warmupPerSeries: 30, blockSize: 10, maxRounds: 200, budgetMs: seconds(60), unprimed: 20 },
+  latency: { warmupPerSeries: 30, blockSize: 10, maxRounds: 200, budgetMs: seconds(50), unprimed: 20 },
+  network: { delaysMs: [1, 5], warmup: 10, blockSize: 10, maxRounds: 100, budgetMsPerDelay: seconds(15) },
+  activeCallers: { levels: [100, 5_000], warmup: 50, blockSize: 10, maxRounds: 200, budgetMs: seconds(30) },
   scale: {
     levels: [100, 1_000, 10_000],
     blockSize: 10,
     maxRounds: 50,
-    levelBudgetMs: seconds(12),
+    levelBudgetMs: seconds(8),
     naiveMaxRequests: 60,
     naiveBudgetMs: seconds(6),
   },
@@ -60,7 +66,7 @@ const PLAN = {
     rounds: 10,
     /** The proposed default: as many attempts as writers, and more. */
     tuned: { retries: { maxAttempts: 40 }, rounds: 5 },
-    variantBudgetMs: seconds(35),
+    variantBudgetMs: seconds(30),
   },
   coldStart: { runs: 5, budgetMs: seconds(40) },
   herd: { processes: [1, 4, 8], concurrency: [1, 5, 20], authorityLatencyMs: 100 },
@@ -124,7 +130,12 @@ async function main(): Promise<void> {
     kind === 'obo' ? peerKey(assertion) : PEER_APP_KEY,
   );
   const d = new PluginVariant('d', setup, naiveClient, () => NAIVE_KEY);
-  const e = new FloorVariant(world.dynamoConfig, table);
+  const tenantId = world.info.authority.tenantId;
+  // Both floors read (a)'s own items: (e) with a default SDK client, (f) through (a)'s store.
+  const aKeyOf = (kind: Kind, assertion: string): string => a.keyOf(kind, assertion, tenantId);
+  const e = new ItemFloorVariant(world.dynamoConfig, table, aKeyOf);
+  const f = new StoreFloorVariant(a.store, aKeyOf);
+  const g = new ProjectVariant('g', world, network);
   const unprimed = new PluginVariant(
     'c',
     setup,
@@ -145,16 +156,24 @@ async function main(): Promise<void> {
       seeder,
       peer: peerClient,
       naive: naiveClient,
-      floor: e,
       count: PLAN.users,
     }).finally(() => seeder.close());
     results.blobSizes = blobSizes(population);
     const assertions = population.users.map((u) => u.assertion);
+    // (g)'s second envelope of every partition it reads.
+    await addAltEnvelopes(world, [
+      ...population.users.map((u) => ({
+        key: aKeyOf('obo', u.assertion),
+        kind: 'obo' as const,
+        json: u.json,
+      })),
+      { key: aKeyOf('app', ''), kind: 'app' as const, json: population.app.json },
+    ]);
 
     progress('latency (items 1 and 2)');
     results.latency = await runLatency({
       world,
-      variants: { a, b, c, d, e },
+      variants: { a, b, c, d, e, f, g },
       assertions,
       warmupPerSeries: PLAN.latency.warmupPerSeries,
       blockSize: PLAN.latency.blockSize,
@@ -164,6 +183,10 @@ async function main(): Promise<void> {
       unprimedRequests: PLAN.latency.unprimed,
     });
     logLatency(results.latency);
+
+    await section(notes, 'delayed network (issue 16)', async () => {
+      results.network = await runNetwork({ world, network, assertions, ...PLAN.network });
+    });
 
     await section(notes, 'contention (item 4)', async () => {
       const { result, blobSizes: rows } = await runContention({
@@ -195,6 +218,17 @@ async function main(): Promise<void> {
       });
     });
 
+    await section(notes, 'active callers (issue 16)', async () => {
+      const top = Math.max(...PLAN.activeCallers.levels);
+      progress(`active callers: storing ${top} callers' partitions`);
+      const callers = await addSyntheticCallers(world, {
+        template: population.users[0],
+        count: top,
+        keyOf: (assertion) => aKeyOf('obo', assertion),
+      });
+      results.activeCallers = await runActiveCallers({ world, network, callers, ...PLAN.activeCallers });
+    });
+
     await section(notes, 'cold start (item 5)', async () => {
       results.coldStart = await runColdStart({
         world,
@@ -207,8 +241,15 @@ async function main(): Promise<void> {
     await section(notes, 'herd (issue 12)', async () => {
       results.herd = await runHerd({ world, ...PLAN.herd });
     });
+
+    // ── LEAD: wire issue 19's capacity section here (bench/capacity/section.ts, another
+    // branch). Its error becomes the `scale-model-error` target; nothing else is needed:
+    //   import { runScaleSection } from './capacity/section';
+    //   await section(notes, 'capacity model (issue 19)', async () => {
+    //     results.scaleModel = await runScaleSection({ timeFactor: factor, log: progress });
+    //   });
   } finally {
-    for (const v of [a, b, c, d, e, unprimed]) v.close();
+    for (const v of [a, b, c, d, e, f, g, unprimed]) v.close();
     network.destroy();
     await world.stop();
   }
@@ -226,6 +267,7 @@ async function main(): Promise<void> {
     msalNode: msalVersion(),
     command: factor === 1 ? 'npm run bench' : `BENCH_TIME_FACTOR=${factor} npm run bench`,
   };
+  results.targets = buildTargets(measuredTargets(results));
   const final = results as BenchResults;
   await mkdir(RESULTS_DIR, { recursive: true });
   await writeFile(
@@ -238,6 +280,11 @@ async function main(): Promise<void> {
       (final.herd ? `\n${renderHerd(final.herd, final.environment.command)}` : ''),
   );
   await writeFile(path.join(RESULTS_DIR, 'latest.svg'), renderSvg(final));
+  for (const t of final.targets ?? []) {
+    progress(
+      `target ${t.id}: ${t.value === null ? 'not measured' : round3(t.value)} (goal ${t.goal}) ${t.met ? 'met' : 'MISSED'}`,
+    );
+  }
   progress(`done in ${final.environment.durationSeconds} s: bench/results/latest.{json,md,svg}`);
 }
 
@@ -255,7 +302,7 @@ async function section(notes: string[], name: string, fn: () => Promise<void>): 
 
 function logLatency(latency: NonNullable<BenchResults['latency']>): void {
   for (const kind of ['obo', 'app'] as const) {
-    const line = (['a', 'b', 'c', 'd', 'e'] as const)
+    const line = (['a', 'b', 'c', 'd', 'e', 'f', 'g'] as const)
       .map(
         (id) =>
           `${id} ${latency.series[id][kind].wall.p50.toFixed(2)}ms x${latency.ratios[id][kind].p50.toFixed(2)}`,
@@ -283,6 +330,7 @@ function msalVersion(): string {
 }
 
 const round2 = (x: number): number => Math.round(x * 100) / 100;
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 const fmtLoad = (l: readonly number[]): string => l.map((x) => x.toFixed(2)).join(' ');
 
 (HERD_ONLY ? herdOnly() : main()).catch((e: unknown) => {

@@ -8,8 +8,15 @@
  *     GetItem/PutItem client, plain JSON, no encryption, no concurrency control;
  * (d) the naive approach (MSAL.NET serialization guide): one shared blob for all users,
  *     read and deserialized whole on every request;
- * (e) the floor: one GetItem of an item holding the partition's plain MSAL JSON, then
- *     JSON.parse. No MSAL, no crypto.
+ * (e) the SDK floor: one raw SDK GetItem (a default DynamoDBClient) of (a)'s own item, the
+ *     same bytes (a) reads. No MSAL, no crypto;
+ * (f) the store floor: `DynamoDbStore.read` of (a)'s own item through (a)'s own store
+ *     instance (the same client and settings). What (a) costs beyond this is the cache;
+ * (g) this project with L1 off and the opened-envelope memo unable to answer: every read
+ *     returns one of two envelopes of the same partition in turn, so each hit opens
+ *     (HKDF, AES-GCM, inflate, parse), as after another container rewrote the blob.
+ *
+ * `FloorVariant` (plain JSON + JSON.parse, the old floor) stays for bench/redis.ts.
  */
 import {
   DynamoDBClient,
@@ -41,7 +48,10 @@ import { BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, type World } from './world';
 export type Kind = 'obo' | 'app';
 export const KINDS: readonly Kind[] = ['obo', 'app'];
 
-export type VariantId = 'a' | 'b' | 'c' | 'd' | 'e';
+export type VariantId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g';
+
+/** Every variant, in table order. */
+export const VARIANT_IDS: readonly VariantId[] = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
 
 /** Short labels, used in every table and chart. */
 export const VARIANT_LABELS: Readonly<Record<VariantId, string>> = {
@@ -49,7 +59,9 @@ export const VARIANT_LABELS: Readonly<Record<VariantId, string>> = {
   b: '(b) this project, KMS envelope, L1 on',
   c: '(c) peer: msal-node DistributedCachePlugin, plain DynamoDB',
   d: '(d) naive: one shared blob for all users',
-  e: '(e) floor: bare GetItem + JSON.parse',
+  e: "(e) SDK floor: raw GetItem of (a)'s item",
+  f: "(f) store floor: (a)'s DynamoDbStore.read of its item",
+  g: '(g) this project, L1 off, memo off (real opens)',
 };
 
 /** The downstream scope of OBO and the scope of the app (daemon) token. */
@@ -76,6 +88,8 @@ export interface Variant {
 export const peerKey = (assertion: string): string => `peer:obo:${sha256Base64Url(assertion)}`;
 export const PEER_APP_KEY = `peer:app:${BENCH_CLIENT_ID}`;
 export const NAIVE_KEY = 'naive:shared';
+/** Store key of (a)'s second envelope of a partition, for (g). */
+export const altKey = (key: string): string => `${key}#alt`;
 export const floorKey = (kind: Kind, assertion: string): string =>
   kind === 'app' ? 'floor:app' : `floor:obo:${sha256Base64Url(assertion)}`;
 
@@ -116,18 +130,26 @@ export class ProjectVariant implements Variant {
   readonly metrics = new CounterMetrics();
   /** Set when the variant was built with `countWrites`. */
   readonly counting: CountingStore | undefined;
-  private readonly store: DynamoDbStore;
+  /** The store (a) reads through: the store floor (f) reads through the same instance. */
+  readonly store: DynamoDbStore;
   private readonly keyRing: KmsKeyRing;
 
   constructor(
-    readonly id: 'a' | 'b',
+    readonly id: 'a' | 'b' | 'g',
     world: World,
     network: HttpsNetworkClient,
-    options: { conflictRetries?: TokenCacheOptions['conflictRetries']; countWrites?: boolean } = {},
+    options: {
+      conflictRetries?: TokenCacheOptions['conflictRetries'];
+      countWrites?: boolean;
+      /** Another DynamoDB endpoint (the delay proxy). */
+      dynamoEndpoint?: string;
+    } = {},
   ) {
     this.store = new DynamoDbStore({
       tableName: world.info.dynamo.tableName,
-      clientConfig: world.dynamoConfig,
+      clientConfig: options.dynamoEndpoint
+        ? { ...world.dynamoConfig, endpoint: options.dynamoEndpoint }
+        : world.dynamoConfig,
     });
     this.keyRing = new KmsKeyRing({
       keyId: world.info.kms.keyArn,
@@ -143,9 +165,9 @@ export class ProjectVariant implements Variant {
         knownAuthorities: [world.info.authority.host],
         networkClient: network,
       },
-      store: this.counting ?? this.store,
+      store: id === 'g' ? new AlternatingStore(this.store) : (this.counting ?? this.store),
       keyRing: this.keyRing,
-      l1: id === 'a' ? false : {},
+      l1: id === 'b' ? {} : false,
       metrics: this.metrics,
       logger: silentLogger,
       ...(options.conflictRetries ? { conflictRetries: options.conflictRetries } : {}),
@@ -160,6 +182,13 @@ export class ProjectVariant implements Variant {
     return result.fromCache;
   }
 
+  /** The store key of the partition a request of `kind` reads. */
+  keyOf(kind: Kind, assertion: string, tenantId: string): string {
+    return kind === 'obo'
+      ? this.cache.storeKeyOf({ kind: 'obo', assertion })
+      : this.cache.storeKeyOf({ kind: 'app', tenantId });
+  }
+
   storeCounts(): StoreCounts {
     return { reads: this.metrics.get(Metric.StoreRead), writes: this.metrics.get(Metric.StoreWrite) };
   }
@@ -168,6 +197,98 @@ export class ProjectVariant implements Variant {
     this.store.destroy();
     this.keyRing.destroy();
   }
+}
+
+/**
+ * (g)'s store: each read of a key returns, in turn, the item under the key and the item
+ * under {@link altKey} (a second envelope of the same partition, sealed for the same key),
+ * so the opened-envelope memo never holds the blob it is given. One GetItem per read, as (a).
+ * Reads only: a hit writes nothing, and (g) is measured on hits.
+ */
+export class AlternatingStore implements TokenStore {
+  readonly name: string;
+  readonly maxItemBytes: number;
+  private readonly turn = new Map<string, boolean>();
+
+  constructor(private readonly inner: TokenStore) {
+    this.name = inner.name;
+    this.maxItemBytes = inner.maxItemBytes;
+  }
+
+  read(key: string): Promise<StoredItem | undefined> {
+    const alt = this.turn.get(key) ?? false;
+    this.turn.set(key, !alt);
+    return this.inner.read(alt ? altKey(key) : key);
+  }
+
+  write(): Promise<string> {
+    return Promise.reject(new Error('(g) is measured on warm hits only: no write expected'));
+  }
+
+  delete(): Promise<void> {
+    return Promise.reject(new Error('(g) is measured on warm hits only: no delete expected'));
+  }
+}
+
+/** (e): a raw SDK GetItem of (a)'s own item (a default client), checked to hold a blob. */
+export class ItemFloorVariant implements Variant {
+  readonly id = 'e' as const;
+  private reads = 0;
+  private readonly client: DynamoDBClient;
+
+  constructor(
+    config: DynamoDBClientConfig,
+    private readonly tableName: string,
+    private readonly keyOf: (kind: Kind, assertion: string) => string,
+  ) {
+    this.client = new DynamoDBClient(config);
+  }
+
+  async request(kind: Kind, assertion: string): Promise<boolean> {
+    this.reads++;
+    const { Item } = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { pk: { S: this.keyOf(kind, assertion) } },
+        ConsistentRead: true,
+      }),
+    );
+    if (!Item?.['blob']?.B) throw new Error("(a)'s item missing");
+    return true;
+  }
+
+  storeCounts(): StoreCounts {
+    return { reads: this.reads, writes: 0 };
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}
+
+/** (f): `DynamoDbStore.read` of (a)'s own item through (a)'s own store instance. */
+export class StoreFloorVariant implements Variant {
+  readonly id = 'f' as const;
+  private reads = 0;
+
+  constructor(
+    private readonly store: TokenStore,
+    private readonly keyOf: (kind: Kind, assertion: string) => string,
+  ) {}
+
+  async request(kind: Kind, assertion: string): Promise<boolean> {
+    this.reads++;
+    const item = await this.store.read(this.keyOf(kind, assertion));
+    if (!item) throw new Error("(a)'s item missing");
+    return true;
+  }
+
+  storeCounts(): StoreCounts {
+    return { reads: this.reads, writes: 0 };
+  }
+
+  /** The store belongs to (a), which closes it. */
+  close(): void {}
 }
 
 /** msal-node's ICacheClient over plain DynamoDB GetItem/PutItem (attribute `json`, S). */
@@ -309,7 +430,7 @@ export class PluginVariant implements Variant {
   }
 }
 
-/** (e): GetItem of the partition's plain MSAL JSON, then JSON.parse. */
+/** The old floor: GetItem of the partition's plain MSAL JSON, then JSON.parse (bench/redis.ts). */
 export class FloorVariant implements Variant {
   readonly id = 'e' as const;
   private reads = 0;

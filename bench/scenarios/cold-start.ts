@@ -1,13 +1,16 @@
 /**
- * Item 5: cold start of each Lambda entry. Bundles it as the CDK stack does
- * (infra/lib/token-cache-stack.ts: esbuild --bundle --platform=node --target=node24
- * --format=cjs --minify --sourcemap --sources-content=false, nothing external), then, in a
- * fresh Node process per run with the stack's `NODE_OPTIONS=--enable-source-maps`,
- * times `require()` of the bundle and the first invocation of `handler`, against the
- * local services (dynalite, KMS, authority) and a loopback downstream stub.
- *
- * The first run meets an empty cache partition (token call, data key, write); the later
- * runs are what a new container usually meets: the partition already in the store.
+ * Item 5 (issue 16 point 4): cold start of each Lambda entry, bundled exactly as the
+ * package ships it (`lambdaBundleOptions` of infra/build/bundle.ts: its externals, its
+ * slimming plugin, target Node.js 24, no source map), then, in a fresh Node process per
+ * run, `require()` of the bundle and the first invocation of `handler`, against the local
+ * services (dynalite, KMS, authority) and a loopback downstream stub. Beside it:
+ * - `web-api+maps`: the same bundle with a source map, run with `--enable-source-maps` (what
+ *   the stack used to ship), for the cost of maps;
+ * - `sdk-floor`: a bundle of msal-node's ConfidentialClientApplication and the DynamoDB
+ *   client alone (the same options), imported only: what any function that uses them pays.
+ * Runs are interleaved across bundles (a slow moment lands on all alike); one unmeasured
+ * run per entry first stores the partition, so every measured run is what a new container
+ * usually meets: the partition already in the store.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,6 +20,8 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
+import type { BuildOptions } from 'esbuild';
+import { lambdaBundleOptions } from '../../infra/build/bundle';
 import type { ColdStartEntry, ColdStartResult } from '../model';
 import { Budget, progress } from '../measure';
 import { summarize } from '../stats';
@@ -26,46 +31,68 @@ import { BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, type World } from '../world';
 const ROOT = path.join(__dirname, '..', '..');
 const RESULT_MARKER = 'BENCH_RESULT ';
 
-/** The stack's bundling, as esbuild build options. */
-export const STACK_ESBUILD = {
-  bundle: true,
-  platform: 'node',
-  target: 'node24',
-  format: 'cjs',
-  minify: true,
-  sourcemap: true,
-  sourcesContent: false,
-  external: [] as string[],
-} as const;
-
-const ENTRIES = [
-  { entry: 'functions/aws/web-api.ts', event: 'http' },
-  { entry: 'functions/aws/daemon.ts', event: 'schedule' },
-] as const;
-
-/** Azure SDK packages that shared/runtime.ts imports for its Azure backends. */
-const AZURE_SDKS = ['@azure/cosmos', '@azure/identity', '@azure/keyvault-keys'];
+/** What msal-node and the DynamoDB client cost alone: the floor of any such function. */
+const SDK_FLOOR_SOURCE = `
+export { ConfidentialClientApplication } from '@azure/msal-node';
+export { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+`;
 
 interface Build {
-  readonly entry: string;
-  readonly event: 'http' | 'schedule';
+  readonly id: string;
   readonly label: string;
-  readonly stubAzure?: boolean;
+  readonly options: BuildOptions;
+  readonly nodeOptions: string;
+  readonly event?: 'http' | 'schedule';
 }
 
-/** An esbuild plugin that replaces whole packages by an empty module. */
-function stubPlugin(packages: readonly string[]): import('esbuild').Plugin {
-  const filter = new RegExp(`^(${packages.map((p) => p.replace(/[/.]/g, '\\$&')).join('|')})(/.*)?$`);
-  return {
-    name: 'stub-packages',
-    setup(build) {
-      build.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'stub' }));
-      build.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
-        contents: 'module.exports = {};',
-        loader: 'js',
-      }));
+function builds(dir: string): Build[] {
+  const entry = (name: string): string => path.join(ROOT, 'functions', 'aws', `${name}.ts`);
+  const out = (id: string): string => path.join(dir, id, 'index.js');
+  return [
+    {
+      id: 'web-api',
+      label: 'functions/aws/web-api.ts, as shipped',
+      options: lambdaBundleOptions(entry('web-api'), out('web-api')),
+      nodeOptions: '',
+      event: 'http',
     },
-  };
+    {
+      id: 'web-api+maps',
+      label: 'functions/aws/web-api.ts with a source map, --enable-source-maps',
+      options: {
+        ...lambdaBundleOptions(entry('web-api'), out('web-api-maps')),
+        sourcemap: true,
+        sourcesContent: false,
+      },
+      nodeOptions: '--enable-source-maps',
+      event: 'http',
+    },
+    {
+      id: 'daemon',
+      label: 'functions/aws/daemon.ts, as shipped',
+      options: lambdaBundleOptions(entry('daemon'), out('daemon')),
+      nodeOptions: '',
+      event: 'schedule',
+    },
+    {
+      id: 'sdk-floor',
+      label: 'SDK floor: msal-node ConfidentialClientApplication + DynamoDB client alone (import only)',
+      options: {
+        ...lambdaBundleOptions('', out('sdk-floor')),
+        entryPoints: undefined,
+        stdin: { contents: SDK_FLOOR_SOURCE, resolveDir: ROOT, loader: 'ts', sourcefile: 'sdk-floor.ts' },
+      },
+      nodeOptions: '',
+    },
+  ];
+}
+
+/** The shipped options as JSON (plugins by name). */
+function describeOptions(options: BuildOptions): Record<string, unknown> {
+  const rest: Record<string, unknown> = { ...options };
+  delete rest['entryPoints'];
+  delete rest['outfile'];
+  return { ...rest, plugins: (options.plugins ?? []).map((p) => p.name) };
 }
 
 export interface ColdStartOptions {
@@ -86,7 +113,8 @@ interface DriverOutput {
 
 /**
  * Runs in the fresh process (plain JS, so no loader is timed): boot time as Node reports
- * it, then require(), the first invocation and a second one (warm, for comparison).
+ * it, then require(), the first invocation and a second one (warm, for comparison); with
+ * no event, require() only.
  */
 const DRIVER = `
 const { performance } = require('node:perf_hooks');
@@ -105,7 +133,8 @@ const describe = (r) => r && typeof r === 'object'
   ? ('statusCode' in r ? 'HTTP ' + r.statusCode : 'ok=' + r.ok + (r.tokenFromCache === undefined ? '' : ' fromCache=' + r.tokenFromCache))
   : typeof r;
 const report = (fields) => { process.stdout.write('BENCH_RESULT ' + JSON.stringify({ bootMs, importMs: t1 - t0, ...fields }) + '\\n'); process.exit(0); };
-(async () => {
+if (eventJson === '-') report({ firstMs: 0, secondMs: 0, status: typeof mod.ConfidentialClientApplication === 'function' ? 'imported' : 'missing exports' });
+else (async () => {
   const first = await mod.handler(JSON.parse(eventJson), context);
   const t2 = performance.now();
   await mod.handler(JSON.parse(eventJson), context);
@@ -115,91 +144,108 @@ const report = (fields) => { process.stdout.write('BENCH_RESULT ' + JSON.stringi
 `;
 
 export async function runColdStart(options: ColdStartOptions): Promise<ColdStartResult> {
-  const present = ENTRIES.filter((e) => existsSync(path.join(ROOT, e.entry)));
-  if (present.length === 0) {
-    return {
-      esbuild: STACK_ESBUILD,
-      entries: [],
-      note: `not measured: ${ENTRIES.map((e) => e.entry).join(' and ')} do not exist in this checkout yet`,
-    };
-  }
   const esbuild = await import('esbuild');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-cold-'));
   const downstream = await startDownstream();
   const budget = new Budget(options.budgetMs);
-  const entries: ColdStartEntry[] = [];
+  const all = builds(dir);
+  const shipped = describeOptions(all[0].options);
   try {
+    const present = all.filter((b) => {
+      const entries = b.options.entryPoints;
+      const first = Array.isArray(entries) ? entries[0] : undefined;
+      return typeof first !== 'string' || existsSync(first);
+    });
     const caFile = path.join(dir, 'authority-ca.pem');
     await writeFile(caFile, options.world.info.authority.ca);
     const env = functionEnvironment(options.world, caFile, downstream.url);
     const [assertion] = await options.world.mint(['bench-cold-start-user'], BENCH_CLIENT_ID);
-    const builds: Build[] = ENTRIES.flatMap(({ entry, event }) => [
-      { entry, event, label: entry },
-      // What a per-cloud composition root would ship: the AWS function without the Azure SDKs
-      // that shared/runtime.ts imports statically (never called on AWS).
-      ...(event === 'http'
-        ? [{ entry, event, label: `${entry}, Azure SDKs stubbed out`, stubAzure: true }]
-        : []),
-    ]);
-    for (const build of builds) {
-      if (!existsSync(path.join(ROOT, build.entry))) {
-        entries.push({
-          entry: build.label,
-          bundleBytes: 0,
-          bundleGzipBytes: 0,
-          sourceMapBytes: 0,
-          note: 'entry missing',
-        });
-        continue;
-      }
-      const outfile = path.join(dir, `b${entries.length}`, 'index.js');
-      progress(`cold start: bundling ${build.label}`);
-      await esbuild.build({
-        ...STACK_ESBUILD,
-        entryPoints: [path.join(ROOT, build.entry)],
-        outfile,
-        logLevel: 'silent',
-        ...(build.stubAzure ? { plugins: [stubPlugin(AZURE_SDKS)] } : {}),
-      });
+    const eventOf = (b: Build): string =>
+      b.event === undefined
+        ? '-'
+        : JSON.stringify(b.event === 'http' ? httpEvent(assertion) : scheduleEvent());
+    const built = new Map<string, { outfile: string; code: Buffer; mapBytes: number }>();
+    for (const b of present) {
+      progress(`cold start: bundling ${b.label}`);
+      await esbuild.build({ ...b.options, logLevel: 'silent' });
+      const outfile = String(b.options.outfile);
       const code = await readFile(outfile);
-      const map = await stat(`${outfile}.map`);
-      const eventJson = JSON.stringify(build.event === 'http' ? httpEvent(assertion) : scheduleEvent());
-      const runs: DriverOutput[] = [];
-      for (let i = 0; i < options.runs && (i < 2 || !budget.over()); i++) {
-        runs.push(await drive(outfile, eventJson, env));
-      }
-      const noMaps: DriverOutput[] = [];
-      for (let i = 0; i < 2 && !budget.over(); i++) {
-        noMaps.push(await drive(outfile, eventJson, { ...env, NODE_OPTIONS: '' }));
-      }
-      // BENCH_COLD_PROFILE=<dir>: one more run under the CPU profiler, for finding what the time is.
-      const profileDir = process.env['BENCH_COLD_PROFILE'];
-      if (profileDir) await drive(outfile, eventJson, env, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
-      const statuses = [...new Set(runs.map((r) => r.status))].join(', ');
-      const warm = runs.slice(1);
-      entries.push({
-        entry: build.label,
-        bundleBytes: code.byteLength,
-        bundleGzipBytes: gzipSync(code).byteLength,
-        sourceMapBytes: map.size,
-        ...(warm.length ? { importMs: summarize(warm.map((r) => r.importMs)) } : {}),
-        ...(warm.length ? { firstRequestMs: summarize(warm.map((r) => r.firstMs)) } : {}),
-        ...(warm.length ? { secondRequestMs: summarize(warm.map((r) => r.secondMs)) } : {}),
-        ...(noMaps.length ? { importNoSourceMapsMs: summarize(noMaps.map((r) => r.importMs)) } : {}),
-        note:
-          `${runs.length} fresh processes; node boot p50 ${summarize(runs.map((r) => r.bootMs)).p50.toFixed(0)} ms; ` +
-          `run 1 (empty partition): import ${runs[0].importMs.toFixed(0)} ms, first request ${runs[0].firstMs.toFixed(0)} ms; ` +
-          `responses: ${statuses}`,
-      });
-      progress(
-        `cold start: ${build.label}: ${(code.byteLength / 1024).toFixed(0)} KiB, ${entries.at(-1)!.note}`,
+      const mapBytes = existsSync(`${outfile}.map`) ? (await stat(`${outfile}.map`)).size : 0;
+      built.set(b.id, { outfile, code, mapBytes });
+    }
+    // One unmeasured run per event kind stores the partition (token call, data key, write).
+    const priming = new Map<string, DriverOutput>();
+    for (const b of present.filter((x) => x.id === 'web-api' || x.id === 'daemon')) {
+      priming.set(
+        b.id,
+        await drive(built.get(b.id)!.outfile, eventOf(b), { ...env, NODE_OPTIONS: b.nodeOptions }),
       );
     }
+    const runs = new Map<string, DriverOutput[]>(present.map((b) => [b.id, []]));
+    for (let i = 0; i < options.runs && (i < 2 || !budget.over()); i++) {
+      for (const b of present) {
+        runs
+          .get(b.id)!
+          .push(await drive(built.get(b.id)!.outfile, eventOf(b), { ...env, NODE_OPTIONS: b.nodeOptions }));
+      }
+    }
+    // BENCH_COLD_PROFILE=<dir>: one more run of the shipped web API under the CPU profiler.
+    const profileDir = process.env['BENCH_COLD_PROFILE'];
+    const web = present.find((b) => b.id === 'web-api');
+    if (profileDir && web) {
+      await drive(built.get(web.id)!.outfile, eventOf(web), env, [
+        '--cpu-prof',
+        `--cpu-prof-dir=${profileDir}`,
+      ]);
+    }
+    const entries: ColdStartEntry[] = present.map((b) => {
+      const { code, mapBytes } = built.get(b.id)!;
+      const r = runs.get(b.id)!;
+      const statuses = [...new Set(r.map((x) => x.status))].join(', ');
+      const first = priming.get(b.id);
+      const invoked = b.event !== undefined;
+      return {
+        id: b.id,
+        entry: b.label,
+        bundleBytes: code.byteLength,
+        bundleGzipBytes: gzipSync(code).byteLength,
+        sourceMapBytes: mapBytes,
+        nodeOptions: b.nodeOptions,
+        ...(r.length ? { importMs: summarize(r.map((x) => x.importMs)) } : {}),
+        ...(r.length && invoked ? { firstRequestMs: summarize(r.map((x) => x.firstMs)) } : {}),
+        ...(r.length && invoked ? { secondRequestMs: summarize(r.map((x) => x.secondMs)) } : {}),
+        note:
+          `${r.length} fresh processes; node boot p50 ${summarize(r.map((x) => x.bootMs)).p50.toFixed(0)} ms; ` +
+          (first
+            ? `unmeasured first run (empty partition): import ${first.importMs.toFixed(0)} ms, first request ${first.firstMs.toFixed(0)} ms; `
+            : '') +
+          `responses: ${statuses}`,
+      };
+    });
+    for (const e of entries) {
+      progress(
+        `cold start: ${e.id}: ${(e.bundleBytes / 1024).toFixed(0)} KiB, import p50 ${e.importMs?.p50.toFixed(0) ?? '-'} ms; ${e.note}`,
+      );
+    }
+    const webImport = entries.find((e) => e.id === 'web-api')?.importMs?.p50;
+    const floorImport = entries.find((e) => e.id === 'sdk-floor')?.importMs?.p50;
+    return {
+      esbuild: shipped,
+      entries,
+      ...(webImport !== undefined && floorImport ? { importVsSdkFloor: webImport / floorImport } : {}),
+      ...(present.length < all.length
+        ? {
+            note: `not built (entry missing): ${all
+              .filter((b) => !present.includes(b))
+              .map((b) => b.id)
+              .join(', ')}`,
+          }
+        : {}),
+    };
   } finally {
     await new Promise<void>((resolve) => downstream.server.close(() => resolve()));
     await rm(dir, { recursive: true, force: true });
   }
-  return { esbuild: STACK_ESBUILD, entries };
 }
 
 /** The configuration a deployed function gets, pointed at the local services. */
@@ -207,7 +253,7 @@ function functionEnvironment(world: World, caFile: string, downstreamUrl: string
   const { info } = world;
   return {
     PATH: process.env['PATH'],
-    NODE_OPTIONS: '--enable-source-maps',
+    NODE_OPTIONS: '',
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',

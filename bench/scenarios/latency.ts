@@ -1,5 +1,5 @@
 /**
- * Items 1 and 2: warm cache-hit latency of OBO and app tokens for (a)-(e), and the calls
+ * Items 1 and 2: warm cache-hit latency of OBO and app tokens for (a)-(g), and the calls
  * each makes per 1,000 warm requests. Interleaved: every round runs a block of each
  * variant and kind in a shuffled order, so a slow minute of a shared machine lands on all
  * of them alike. Service counters are read between blocks (outside the timing), so every
@@ -8,7 +8,7 @@
 import type { CallRates, LatencyResult } from '../model';
 import { Budget, progress, Recorder } from '../measure';
 import { perThousand, ratios, shuffled, type PercentileName } from '../stats';
-import { KINDS, PluginVariant, type Kind, type Variant, type VariantId } from '../variants';
+import { KINDS, VARIANT_IDS, PluginVariant, type Kind, type Variant, type VariantId } from '../variants';
 import type { World } from '../world';
 
 export interface LatencyOptions {
@@ -31,7 +31,7 @@ interface Tally {
   kmsCalls: number;
 }
 
-const IDS: readonly VariantId[] = ['a', 'b', 'c', 'd', 'e'];
+const IDS = VARIANT_IDS;
 
 export async function runLatency(options: LatencyOptions): Promise<LatencyResult> {
   const { world, variants, assertions, blockSize } = options;
@@ -94,7 +94,7 @@ export async function runLatency(options: LatencyOptions): Promise<LatencyResult
   const ratioOf = (id: VariantId, kind: Kind): Record<PercentileName, number> =>
     ratios(series[id][kind].wall, series.e[kind].wall);
   const callsPerThousand: Partial<Record<VariantId, CallRates>> = {};
-  for (const id of ['a', 'b', 'c', 'd'] as const) {
+  for (const id of ['a', 'b', 'c', 'd', 'g'] as const) {
     const t = tallies[id];
     const store = variants[id].storeCounts();
     callsPerThousand[id] = {

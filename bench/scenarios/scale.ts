@@ -17,16 +17,17 @@ import {
   DynamoCacheClient,
   MemoryCacheClient,
   PluginVariant,
-  type FloorVariant,
   type MsalSetup,
   type ProjectVariant,
+  type Variant,
 } from '../variants';
 import type { World } from '../world';
 
 export interface ScaleOptions {
   readonly world: World;
   readonly a: ProjectVariant;
-  readonly floor: FloorVariant;
+  /** The floor at each level: the raw SDK GetItem of (a)'s own item. */
+  readonly floor: Variant;
   readonly setup: MsalSetup;
   readonly population: Population;
   readonly levels: readonly number[];

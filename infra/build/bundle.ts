@@ -21,7 +21,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
-import { build, type BuildOptions } from 'esbuild';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { ZipFile } from 'yazl';
 
 /** The Lambda handlers: folder name under dist/lambda → source entry. */
@@ -50,6 +50,87 @@ export const LAMBDA_UNUSED_CREDENTIAL_PROVIDERS = [
   '@aws-sdk/token-providers',
   '@smithy/credential-provider-imds',
 ] as const;
+
+/**
+ * The names the AWS room takes from each SDK client it loads with `require()` (an optional
+ * peer, loaded only when configured: shared/aws/peers.ts, from-env.ts,
+ * web-identity-assertion.ts). A `require()` yields the whole module, so esbuild keeps every
+ * command and schema of the client (about 45 KiB per bundle); in the Lambda bundles each
+ * such require gets a module re-exporting only these names instead. The peer check needs
+ * none: in a bundle the client is inside. A name used but not listed here would be
+ * `undefined` at run time, so test/infra/lambda-bundles.test.ts runs both paths that use
+ * them (Secrets Manager and STS web identity) through the bundles.
+ */
+export const LAMBDA_REQUIRED_SDK_EXPORTS: Readonly<Record<string, readonly string[]>> = {
+  '@aws-sdk/client-dynamodb': [],
+  '@aws-sdk/client-kms': [],
+  '@aws-sdk/client-secrets-manager': ['GetSecretValueCommand', 'SecretsManagerClient'],
+  '@aws-sdk/client-sts': ['GetWebIdentityTokenCommand', 'STSClient'],
+};
+
+/**
+ * jsonwebtoken (msal-node's client-assertion signer) loads semver (29 KiB) only to ask three
+ * questions about the running Node.js; on Node.js >= 16.9 every answer is yes, and the
+ * bundles target Node.js 24.
+ */
+const JSONWEBTOKEN_NODE_CHECKS =
+  /^\.\.?\/(lib\/)?(psSupported|asymmetricKeyDetailsSupported|rsaPssKeyDetailsSupported)(\.js)?$/;
+
+/**
+ * What the Lambda bundles leave out or shrink, beyond tree-shaking: see
+ * {@link LAMBDA_REQUIRED_SDK_EXPORTS} and {@link JSONWEBTOKEN_NODE_CHECKS}, and the Smithy
+ * event-stream codec (15 KiB), which `@smithy/core` imports only for an operation with an
+ * event stream: DynamoDB, KMS, STS and Secrets Manager have none.
+ */
+export function lambdaSlimmingPlugin(): Plugin {
+  const sdk = new RegExp(
+    `^(${Object.keys(LAMBDA_REQUIRED_SDK_EXPORTS)
+      .map((name) => name.replace(/[/.-]/g, '\\$&'))
+      .join('|')})$`,
+  );
+  return {
+    name: 'lambda-slimming',
+    setup(b) {
+      b.onResolve({ filter: sdk }, (args) =>
+        args.kind === 'require-call' ? { path: args.path, namespace: 'sdk-exports' } : undefined,
+      );
+      b.onLoad({ filter: /.*/, namespace: 'sdk-exports' }, (args) => {
+        const names = LAMBDA_REQUIRED_SDK_EXPORTS[args.path] ?? [];
+        return {
+          contents: names.length ? `export { ${names.join(', ')} } from '${args.path}';` : 'export {};',
+          loader: 'js',
+          resolveDir: __dirname,
+        };
+      });
+      b.onResolve({ filter: /^@smithy\/core\/event-streams$/ }, (args) => ({
+        path: args.path,
+        namespace: 'no-event-streams',
+      }));
+      b.onLoad({ filter: /.*/, namespace: 'no-event-streams' }, () => ({
+        contents:
+          "throw new Error('@smithy/core/event-streams is not in this bundle (infra/build/bundle.ts): no client it holds has an event stream');",
+        loader: 'js',
+      }));
+      b.onResolve({ filter: JSONWEBTOKEN_NODE_CHECKS }, (args) =>
+        /[/\\]jsonwebtoken[/\\]/.test(args.importer)
+          ? { path: args.path, namespace: 'node-at-least-16.9' }
+          : undefined,
+      );
+      b.onLoad({ filter: /.*/, namespace: 'node-at-least-16.9' }, () => ({
+        contents: 'module.exports = true;',
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+/** How a Lambda handler is bundled, as shipped; the bench's cold start builds with the same. */
+export function lambdaBundleOptions(entry: string, outfile: string): BuildOptions {
+  return {
+    ...bundleOptions(entry, outfile, LAMBDA_UNUSED_CREDENTIAL_PROVIDERS),
+    plugins: [lambdaSlimmingPlugin()],
+  };
+}
 
 /** Options shared by every bundle; `bench` and tests bundle the same way. */
 export function bundleOptions(
@@ -89,7 +170,7 @@ export async function bundleLambdas(root: string): Promise<Record<string, string
     mkdirSync(dir, { recursive: true });
     const outfile = path.join(dir, 'index.js');
     const staging = path.join(root, 'dist', 'lambda', `.${name}-${process.pid}-${Date.now()}.js`);
-    await build(bundleOptions(path.join(root, entry), staging, LAMBDA_UNUSED_CREDENTIAL_PROVIDERS));
+    await build(lambdaBundleOptions(path.join(root, entry), staging));
     renameSync(staging, outfile);
     out[name] = outfile;
   }

@@ -2,6 +2,7 @@
 import type { BenchResults, Series } from '../../../bench/model';
 import { evaluateTargets, logScale, renderMarkdown, renderSvg } from '../../../bench/report';
 import { summarize } from '../../../bench/stats';
+import { TARGET_IDS, buildTargets, measuredTargets } from '../../../bench/targets';
 
 function series(p50: number, misses = 0): Series {
   const samples = [p50, p50, p50, p50 * 1.5, p50 * 2];
@@ -12,7 +13,15 @@ function results(overrides: { a?: number; c?: number; lost?: number } = {}): Ben
   const a = overrides.a ?? 2.4;
   const c = overrides.c ?? 2.6;
   const byKind = (p50: number) => ({ obo: series(p50), app: series(p50) });
-  const s = { a: byKind(a), b: byKind(0.5), c: byKind(c), d: byKind(20), e: byKind(2) };
+  const s = {
+    a: byKind(a),
+    b: byKind(0.5),
+    c: byKind(c),
+    d: byKind(20),
+    e: byKind(2),
+    f: byKind(2.1),
+    g: byKind(a + 0.3),
+  };
   const ratio = (x: number) => ({
     obo: { p50: x / 2, p95: x / 2, p99: x / 2 },
     app: { p50: x / 2, p95: x / 2, p99: x / 2 },
@@ -50,13 +59,23 @@ function results(overrides: { a?: number; c?: number; lost?: number } = {}): Ben
       blockSize: 10,
       rounds: 30,
       series: s,
-      ratios: { a: ratio(a), b: ratio(0.5), c: ratio(c), d: ratio(20), e: ratio(2) },
+      ratios: {
+        a: ratio(a),
+        b: ratio(0.5),
+        c: ratio(c),
+        d: ratio(20),
+        e: ratio(2),
+        f: ratio(2.1),
+        g: ratio(a + 0.3),
+      },
       cpuRatioP50: {
         a: { obo: 1, app: 1 },
         b: { obo: 1, app: 1 },
         c: { obo: 1, app: 1 },
         d: { obo: 1, app: 1 },
         e: { obo: 1, app: 1 },
+        f: { obo: 1, app: 1 },
+        g: { obo: 1, app: 1 },
       },
       callsPerThousand: {
         a: { requests: 600, storeReads: 1000, storeWrites: 0, kmsCalls: 0, tokenCalls: 0 },
@@ -116,7 +135,7 @@ describe('bench report', () => {
     it('has a section per item, the ratios and the plan', () => {
       const md = renderMarkdown(results(), { users: 50 });
       for (const heading of [
-        '## Targets',
+        '## Earlier targets (issue 6)',
         '## 1.',
         '## 2.',
         '## 3.',
@@ -130,6 +149,79 @@ describe('bench report', () => {
       expect(md).toContain('| (a) this project, KMS envelope, L1 off | OBO | 5 | 2.40 |');
       expect(md).toContain('1.20x');
       expect(md).toContain('"users": 50');
+      expect(md).not.toMatch(/NaN|undefined/);
+    });
+  });
+
+  describe('renderMarkdown, issue 16 sections', () => {
+    /** `results()` plus the delayed network, active callers, cold start and the targets. */
+    function full(): BenchResults {
+      const base = results();
+      const byKind = (p50: number) => ({ obo: series(p50), app: series(p50) });
+      const withSections: BenchResults = {
+        ...base,
+        network: {
+          levels: [1, 5].map((delayMs) => ({
+            delayMs,
+            rounds: 10,
+            series: { a: byKind(2.2 * delayMs), e: byKind(2 * delayMs), f: byKind(2.05 * delayMs) },
+            aVsStoreFloorP50: { obo: 1.07, app: 1.06 },
+            aVsSdkFloorP50: { obo: 1.1, app: 1.09 },
+          })),
+        },
+        activeCallers: {
+          levels: [100, 5000],
+          rounds: 20,
+          series: [
+            { variant: 'a', callers: 100, series: series(1.4), storeReadsPerRequest: 1 },
+            { variant: 'a', callers: 5000, series: series(1.7), storeReadsPerRequest: 1 },
+          ],
+          growthP50: { a: 1.7 / 1.4, b: 9 },
+        },
+        coldStart: {
+          esbuild: { target: 'node24', plugins: ['lambda-slimming'] },
+          entries: [
+            {
+              id: 'web-api',
+              entry: 'web api, as shipped',
+              bundleBytes: 644 * 1024,
+              bundleGzipBytes: 180 * 1024,
+              sourceMapBytes: 0,
+              nodeOptions: '',
+              importMs: summarize([100, 110, 120]),
+            },
+            {
+              id: 'sdk-floor',
+              entry: 'SDK floor',
+              bundleBytes: 400 * 1024,
+              bundleGzipBytes: 120 * 1024,
+              sourceMapBytes: 0,
+              nodeOptions: '',
+              importMs: summarize([80, 90]),
+            },
+          ],
+          importVsSdkFloor: 110 / 80,
+        },
+      };
+      return { ...withSections, targets: buildTargets(measuredTargets(withSections)) };
+    }
+
+    it('renders the targets table with every id, its value, goal and verdict', () => {
+      const md = renderMarkdown(full(), {});
+      for (const id of TARGET_IDS) expect(md).toContain(`| \`${id}\` |`);
+      expect(md).toContain('| `bundle-kib` | 644 KiB | ≤ 700 KiB | met |');
+      expect(md).toContain('| `scale-model-error` | not measured | ≤ 0.05 | **missed** |');
+      expect(md).toContain('| `tokens-lost` | 0 tokens | = 0 tokens | met |');
+    });
+
+    it('renders the delayed network, active callers and cold start sections', () => {
+      const md = renderMarkdown(full(), {});
+      expect(md).toContain('## 7. Delayed network');
+      expect(md).toContain('| 5 ms | OBO |');
+      expect(md).toContain('## 8. Active callers');
+      expect(md).toContain('| 5,000 |');
+      expect(md).toContain('## 5. Cold start');
+      expect(md).toContain('Import of the shipped web API / import of the SDK floor: 1.38x');
       expect(md).not.toMatch(/NaN|undefined/);
     });
   });
