@@ -266,13 +266,17 @@ export class AuthenticationError extends TokenCacheError {
 /** The identity provider refused or failed; `retryable` for 5xx, throttling or network. */
 export class TokenAcquisitionError extends TokenCacheError {
   override readonly name = 'TokenAcquisitionError';
+  /** Entra's error code (e.g. `invalid_grant`), or ours (`no_result`, `no_account`). */
+  readonly providerCode: string;
+  /** True for 5xx, throttling or network failures: the same request may succeed later. */
+  readonly retryable: boolean;
   constructor(
-    readonly retryable: boolean,
-    readonly providerCode: string,
     message: string,
-    options?: { cause?: unknown },
+    options: { readonly providerCode: string; readonly retryable: boolean; readonly cause?: unknown },
   ) {
     super(ErrorCode.TokenAcquisition, message, options);
+    this.providerCode = options.providerCode;
+    this.retryable = options.retryable;
   }
 }
 
@@ -295,15 +299,28 @@ export type ClientAssertionFailure = (typeof ClientAssertionFailure)[keyof typeo
  */
 export class ClientAssertionError extends TokenCacheError {
   override readonly name = 'ClientAssertionError';
+  /** `aws-web-identity` or `azure-managed-identity` (or a custom source's name). */
+  readonly source: string;
+  readonly reason: ClientAssertionFailure;
+  /** False when the setup itself is wrong (it will not fix itself). */
+  readonly retryable: boolean;
   constructor(
-    /** `aws-web-identity` or `azure-managed-identity` (or a custom source's name). */
-    readonly source: string,
-    readonly reason: ClientAssertionFailure,
-    readonly retryable: boolean,
     message: string,
-    options?: { cause?: unknown },
+    options: {
+      readonly source: string;
+      readonly reason: ClientAssertionFailure;
+      readonly retryable: boolean;
+      readonly cause?: unknown;
+    },
   ) {
-    super(ErrorCode.ClientAssertion, `${source}: no client assertion (${reason}): ${message}`, options);
+    super(
+      ErrorCode.ClientAssertion,
+      `${options.source}: no client assertion (${options.reason}): ${message}`,
+      options,
+    );
+    this.source = options.source;
+    this.reason = options.reason;
+    this.retryable = options.retryable;
   }
 }
 

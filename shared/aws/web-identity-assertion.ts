@@ -95,12 +95,11 @@ export function webIdentityAssertionSource(options: WebIdentityAssertionOptions 
           { abortSignal: signal },
         );
         if (!result.WebIdentityToken) {
-          throw new ClientAssertionError(
-            NAME,
-            ClientAssertionFailure.Invalid,
-            true,
-            'GetWebIdentityToken answered without a WebIdentityToken',
-          );
+          throw new ClientAssertionError('GetWebIdentityToken answered without a WebIdentityToken', {
+            source: NAME,
+            reason: ClientAssertionFailure.Invalid,
+            retryable: true,
+          });
         }
         return {
           assertion: result.WebIdentityToken,
@@ -131,52 +130,42 @@ function classify(e: unknown): ClientAssertionError {
   const status = error?.$metadata?.httpStatusCode;
   if (name === 'OutboundWebIdentityFederationDisabledException') {
     return new ClientAssertionError(
-      NAME,
-      ClientAssertionFailure.NotPermitted,
-      false,
       'outbound identity federation is not enabled for this AWS account: an administrator enables it once with `aws iam enable-outbound-web-identity-federation` (iam:EnableOutboundWebIdentityFederation)',
-      { cause: e },
+      { source: NAME, reason: ClientAssertionFailure.NotPermitted, retryable: false, cause: e },
     );
   }
   if (name === 'CredentialsProviderError') {
     return new ClientAssertionError(
-      NAME,
-      ClientAssertionFailure.NotPermitted,
-      false,
       'no AWS credentials to call STS with (on Lambda they come from the function role)',
-      { cause: e },
+      { source: NAME, reason: ClientAssertionFailure.NotPermitted, retryable: false, cause: e },
     );
   }
   if (name === 'AccessDenied' || name === 'AccessDeniedException' || status === 403) {
     return new ClientAssertionError(
-      NAME,
-      ClientAssertionFailure.NotPermitted,
-      false,
       `STS refused GetWebIdentityToken (${name}): the function's role needs sts:GetWebIdentityToken with sts:IdentityTokenAudience = ${ENTRA_TOKEN_EXCHANGE_AUDIENCE}`,
-      { cause: e },
+      { source: NAME, reason: ClientAssertionFailure.NotPermitted, retryable: false, cause: e },
     );
   }
   if (
     name === 'ValidationError' ||
     (status !== undefined && status >= 400 && status < 500 && !isThrottle(name))
   ) {
-    return new ClientAssertionError(
-      NAME,
-      ClientAssertionFailure.NotPermitted,
-      false,
-      `STS refused the request (${name})`,
-      {
-        cause: e,
-      },
-    );
+    return new ClientAssertionError(`STS refused the request (${name})`, {
+      source: NAME,
+      reason: ClientAssertionFailure.NotPermitted,
+      retryable: false,
+      cause: e,
+    });
   }
   const aborted = name === 'AbortError' || name === 'TimeoutError' || name === 'RequestTimeout';
   return new ClientAssertionError(
-    NAME,
-    aborted ? ClientAssertionFailure.Timeout : ClientAssertionFailure.Unavailable,
-    true,
     `STS GetWebIdentityToken failed (${name}${status ? `, HTTP ${status}` : ''})`,
-    { cause: e },
+    {
+      source: NAME,
+      reason: aborted ? ClientAssertionFailure.Timeout : ClientAssertionFailure.Unavailable,
+      retryable: true,
+      cause: e,
+    },
   );
 }
 

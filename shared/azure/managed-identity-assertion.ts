@@ -52,12 +52,11 @@ export function managedIdentityAssertionSource(
       try {
         const token = await credential.getToken(scope, { abortSignal: signal });
         if (!token?.token) {
-          throw new ClientAssertionError(
-            NAME,
-            ClientAssertionFailure.Invalid,
-            true,
-            'the credential returned no token',
-          );
+          throw new ClientAssertionError('the credential returned no token', {
+            source: NAME,
+            reason: ClientAssertionFailure.Invalid,
+            retryable: true,
+          });
         }
         return { assertion: token.token, expiresAt: token.expiresOnTimestamp };
       } catch (e) {
@@ -69,24 +68,30 @@ export function managedIdentityAssertionSource(
           );
           return Promise.reject(
             new ClientAssertionError(
-              NAME,
-              unavailable ? ClientAssertionFailure.NotPermitted : ClientAssertionFailure.Unavailable,
-              !unavailable,
               `no token from ${which} (${e.name}); check that the Function App has this identity assigned`,
-              { cause: e },
+              {
+                source: NAME,
+                reason: unavailable
+                  ? ClientAssertionFailure.NotPermitted
+                  : ClientAssertionFailure.Unavailable,
+                retryable: !unavailable,
+                cause: e,
+              },
             ),
           );
         }
         const status = e instanceof AuthenticationError ? e.statusCode : undefined;
         const retryable = status === undefined || status >= 500 || status === 429;
         throw new ClientAssertionError(
-          NAME,
-          retryable ? ClientAssertionFailure.Unavailable : ClientAssertionFailure.NotPermitted,
-          retryable,
           `no token from ${which} (${(e as { name?: string }).name ?? 'Error'}${status ? `, HTTP ${status}` : ''})${
             retryable ? '' : '; check that the Function App has this identity assigned'
           }`,
-          { cause: e },
+          {
+            source: NAME,
+            reason: retryable ? ClientAssertionFailure.Unavailable : ClientAssertionFailure.NotPermitted,
+            retryable,
+            cause: e,
+          },
         );
       }
     },

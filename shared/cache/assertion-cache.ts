@@ -143,12 +143,11 @@ export class AssertionCache {
       timer = setTimeout(() => {
         controller.abort();
         reject(
-          new ClientAssertionError(
-            this.source.name,
-            ClientAssertionFailure.Timeout,
-            true,
-            `no answer within ${this.timeoutMs} ms`,
-          ),
+          new ClientAssertionError(`no answer within ${this.timeoutMs} ms`, {
+            source: this.source.name,
+            reason: ClientAssertionFailure.Timeout,
+            retryable: true,
+          }),
         );
       }, this.timeoutMs);
     });
@@ -160,20 +159,16 @@ export class AssertionCache {
     const exp = typeof assertion === 'string' ? jwtExpiry(assertion) : undefined;
     if (exp === undefined) {
       throw new ClientAssertionError(
-        this.source.name,
-        ClientAssertionFailure.Invalid,
-        false,
         'the identity service answered with something that is not a JWT with an exp claim',
+        { source: this.source.name, reason: ClientAssertionFailure.Invalid, retryable: false },
       );
     }
     const expiresAt = Math.min(exp, fetched.expiresAt ?? Number.POSITIVE_INFINITY);
     const now = this.now();
     if (expiresAt <= now) {
       throw new ClientAssertionError(
-        this.source.name,
-        ClientAssertionFailure.Invalid,
-        true,
         `the identity service answered with an assertion that expired at ${new Date(expiresAt).toISOString()}; check the clock`,
+        { source: this.source.name, reason: ClientAssertionFailure.Invalid, retryable: true },
       );
     }
     const margin = Math.min(this.marginMs, (expiresAt - now) / 2);
@@ -208,16 +203,16 @@ function claimsOf(jwt: string): { issuer?: string; subject?: string; audience?: 
 function asAssertionError(source: string, e: unknown): ClientAssertionError {
   if (e instanceof ClientAssertionError) return e;
   if (isTokenCacheError(e)) {
-    return new ClientAssertionError(source, ClientAssertionFailure.NotPermitted, false, e.message, {
+    return new ClientAssertionError(e.message, {
+      source,
+      reason: ClientAssertionFailure.NotPermitted,
+      retryable: false,
       cause: e,
     });
   }
   const name = (e as { name?: unknown })?.name;
   return new ClientAssertionError(
-    source,
-    ClientAssertionFailure.Unavailable,
-    true,
     `the identity service failed (${typeof name === 'string' ? name : 'error'})`,
-    { cause: e },
+    { source, reason: ClientAssertionFailure.Unavailable, retryable: true, cause: e },
   );
 }

@@ -224,11 +224,10 @@ class PersistentTokenCache implements TokenCache {
           ...(claims !== undefined ? { claims } : {}),
         });
         if (!result)
-          throw new TokenAcquisitionError(
-            false,
-            'no_result',
-            'MSAL returned no token on behalf of the caller',
-          );
+          throw new TokenAcquisitionError('MSAL returned no token on behalf of the caller', {
+            providerCode: 'no_result',
+            retryable: false,
+          });
         return result;
       },
     );
@@ -242,7 +241,11 @@ class PersistentTokenCache implements TokenCache {
     const fast: FastHitRequest = { kind: 'app', scopes: request.scopes };
     return this.coalesced(partition, authority, request.scopes, { fast }, async (cca) => {
       const result = await cca.acquireTokenByClientCredential({ scopes: [...request.scopes] });
-      if (!result) throw new TokenAcquisitionError(false, 'no_result', 'MSAL returned no token for the app');
+      if (!result)
+        throw new TokenAcquisitionError('MSAL returned no token for the app', {
+          providerCode: 'no_result',
+          retryable: false,
+        });
       return result;
     });
   }
@@ -270,11 +273,10 @@ class PersistentTokenCache implements TokenCache {
     );
     const homeAccountId = result.account?.homeAccountId;
     if (!homeAccountId) {
-      throw new TokenAcquisitionError(
-        false,
-        'no_account',
-        'the authority returned no account (client_info/id_token)',
-      );
+      throw new TokenAcquisitionError('the authority returned no account (client_info/id_token)', {
+        providerCode: 'no_account',
+        retryable: false,
+      });
     }
     const session = this.session({ kind: 'user', homeAccountId });
     session.trace.tokenRequests += redemption.tokenRequests;
@@ -696,15 +698,15 @@ export function translateMsalError(e: unknown): unknown {
     const status = e.status ?? 0;
     const retryable = status >= 500 || status === 429 || TRANSIENT_SERVER_CODES.has(e.errorCode);
     return new TokenAcquisitionError(
-      retryable,
-      e.errorCode,
       `the authority refused the token request (${e.errorCode}${status ? `, HTTP ${status}` : ''})${federatedHint(e.errorMessage)}`,
-      { cause: e },
+      { providerCode: e.errorCode, retryable, cause: e },
     );
   }
   if (e instanceof AuthError) {
     const retryable = e.errorCode === 'network_error';
-    return new TokenAcquisitionError(retryable, e.errorCode, `token request failed (${e.errorCode})`, {
+    return new TokenAcquisitionError(`token request failed (${e.errorCode})`, {
+      providerCode: e.errorCode,
+      retryable,
       cause: e,
     });
   }

@@ -278,7 +278,12 @@ describe('handleWebApi', () => {
         makeDeps({
           cache: {
             acquireTokenOnBehalfOf: () =>
-              Promise.reject(new TokenAcquisitionError(retryable, 'invalid_grant', 'the authority said no')),
+              Promise.reject(
+                new TokenAcquisitionError('the authority said no', {
+                  providerCode: 'invalid_grant',
+                  retryable,
+                }),
+              ),
           },
         });
 
