@@ -5,6 +5,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { format, resolveConfig } from 'prettier';
 import {
   breakPoint,
   DEFAULT_INPUT,
@@ -188,7 +189,9 @@ async function main(): Promise<void> {
       '{{PRICES}}',
       ['| figure | value | unit | as of | source |', '|---|---|---|---|---|', ...prices].join('\n'),
     );
-  await writeFile(out, generated);
+  // Formatted as `npm run lint` checks it, so a regenerated page passes unchanged.
+  const options = (await resolveConfig(out)) ?? {};
+  await writeFile(out, await format(generated, { ...options, filepath: out }));
   console.error(`wrote ${path.relative(process.cwd(), out)}`);
 }
 
