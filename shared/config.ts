@@ -114,7 +114,7 @@ export interface CacheConfig {
   /** Credential of the Azure services (Key Vault, Cosmos DB without a key); `app` is for development. */
   readonly azureCredential: 'default' | 'app';
   /** `false` when the in-process cache is off. */
-  readonly l1: Required<Pick<L1Options, 'maxBytes' | 'ttlMs'>> | false;
+  readonly l1: (Required<Omit<L1Options, 'jitter'>> & Pick<L1Options, 'jitter'>) | false;
   readonly dataKeys: Required<DataKeyCacheOptions>;
   readonly userSlidingWindowSeconds: number;
   readonly compressAboveBytes: number | false;

@@ -658,7 +658,7 @@ export function withInput(input: CapacityInput, changes: DeepPartial<CapacityInp
     const current = (input as unknown as Record<string, unknown>)[key];
     out[key] =
       value !== null && typeof value === 'object' && typeof current === 'object'
-        ? { ...(current as object), ...(value as object) }
+        ? { ...(current as object), ...value }
         : value;
   }
   return out as unknown as CapacityInput;

@@ -20,6 +20,7 @@ import {
   type CommandContext,
   type CommandResult,
 } from './commands';
+import { runCapacity } from './capacity';
 import { renderReport } from './render';
 import { openRoom, type CliRoom, type CliRoomOptions } from './room';
 import { Progress, RateLimiter } from './work';
@@ -42,7 +43,7 @@ export interface CliIo {
   readonly now?: () => number;
 }
 
-const COMMANDS = ['stats', 'inspect', 'verify', 'purge', 'prune', 'rewrap', 'help'] as const;
+const COMMANDS = ['stats', 'inspect', 'verify', 'purge', 'prune', 'rewrap', 'capacity', 'help'] as const;
 type Command = (typeof COMMANDS)[number];
 
 /** Settings of the library the CLI does not use: it never signs in, so no authority or credential. */
@@ -99,6 +100,7 @@ Commands:
                             sign-out everywhere for one user (user partition and on-behalf-of partitions)
   prune                     delete expired items
   rewrap                    re-encrypt every item under the current master key (resumable)
+  capacity [flags]          the capacity model for a workload (no store needed; capacity --help)
 
 Options:
   --json                    one JSON document on stdout
@@ -134,6 +136,8 @@ export async function main(argv: readonly string[], io: CliIo = {}): Promise<num
   const stderr = io.stderr ?? process.stderr;
   let json = argv.includes('--json');
   let room: CliRoom | undefined;
+  // The capacity model reads no environment and opens no store: it has flags of its own.
+  if (argv[0] === 'capacity') return runCapacity(argv.slice(1), { stdout, stderr });
   try {
     const { values, positionals } = parse(argv);
     json = values.json ?? false;

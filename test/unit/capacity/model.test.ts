@@ -56,7 +56,7 @@ describe('zipfBuckets', () => {
     expect(buckets.reduce((n, b) => n + b.count, 0)).toBe(10_000_000);
     expect(buckets.reduce((n, b) => n + b.count * b.rate, 0)).toBeCloseTo(50_000, 6);
     // Rank 1's share is 1 / H(10^7) = 1 / 16.695 (the harmonic number, to 3 decimals).
-    expect(buckets[0]!.rate / 50_000).toBeCloseTo(1 / 16.695, 4);
+    expect(buckets[0].rate / 50_000).toBeCloseTo(1 / 16.695, 4);
   });
 });
 

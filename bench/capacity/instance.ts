@@ -1,0 +1,210 @@
+/**
+ * One instance of the capacity simulation (bench/capacity/simulate.ts), run as its own
+ * process: a TokenCache as the handlers build it (DynamoDB store, KMS key ring, the given
+ * L1 and data-key settings), fed Poisson arrivals at its share of the fleet's rate, each
+ * request's caller drawn from the workload's mix and Zipf popularity. The load balancer's
+ * even random spread is the same as each instance drawing its own Poisson stream. Reports
+ * what it sent and the mean store-read and token-call times (inputs of the model).
+ * Local-only secrets travel over IPC.
+ */
+import { HttpsNetworkClient } from '../../shared/cache/http';
+import { createTokenCache } from '../../shared/cache/token-cache';
+import type { TokenCache } from '../../shared/cache/types';
+import { KmsKeyRing } from '../../shared/aws/kms-keyring';
+import { DynamoDbStore } from '../../shared/aws/dynamodb-store';
+import { silentLogger } from '../../shared/observability';
+
+/** What the parent sends to start an instance. */
+export interface InstanceSetup {
+  readonly type: 'setup';
+  readonly dynamoEndpoint: string;
+  readonly tableName: string;
+  readonly kmsEndpoint: string;
+  readonly kmsRegion: string;
+  readonly keyArn: string;
+  readonly authority: { readonly authority: string; readonly host: string; readonly ca: string };
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly appScope: string;
+  readonly oboScope: string;
+  /** Requests per second this instance serves. */
+  readonly rate: number;
+  readonly appShare: number;
+  /** Cumulative popularity of the OBO callers (Zipf), ascending to 1. */
+  readonly oboCdf: readonly number[];
+  /** Per OBO caller: where its first assertion window starts (ms after `epochMs`). */
+  readonly offsetsMs: readonly number[];
+  readonly windowMs: number;
+  /** assertions[caller][window]. */
+  readonly assertions: readonly (readonly string[])[];
+  readonly epochMs: number;
+  readonly l1: { readonly ttlMs: number; readonly jitter: number } | false;
+  readonly dataKeys: { readonly maxAgeMs: number; readonly maxUnwrappedAgeMs: number };
+}
+
+export type InstanceIn =
+  | InstanceSetup
+  | {
+      readonly type: 'run';
+      readonly startAt: number;
+      /** Requests from here on are the measured ones (before: warm-up). */
+      readonly measureFrom: number;
+      readonly endAt: number;
+    }
+  | { readonly type: 'stop' };
+
+/** What the instance reports for a run. */
+export interface InstanceReport {
+  readonly type: 'done';
+  readonly requests: number;
+  /** Requests started at or after `measureFrom`. */
+  readonly measured: number;
+  readonly failures: number;
+  readonly failureSample: string | undefined;
+  readonly storeReadMsMean: number;
+  readonly tokenCallMsMean: number;
+  /** Requests started per kind. */
+  readonly app: number;
+  readonly obo: number;
+}
+
+export type InstanceOut =
+  { readonly type: 'ready' } | InstanceReport | { readonly type: 'error'; readonly message: string };
+
+const LOCAL = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
+
+function send(m: InstanceOut): void {
+  process.send?.(m);
+}
+
+/** Index of the first CDF entry >= u. */
+function pick(cdf: readonly number[], u: number): number {
+  let lo = 0;
+  let hi = cdf.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (cdf[mid] >= u) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+let setup: InstanceSetup | undefined;
+let cache: TokenCache | undefined;
+let closers: Array<() => void> = [];
+
+function build(s: InstanceSetup): void {
+  const network = new HttpsNetworkClient({ ca: s.authority.ca });
+  const store = new DynamoDbStore({
+    tableName: s.tableName,
+    clientConfig: { region: 'us-east-1', endpoint: s.dynamoEndpoint, credentials: LOCAL },
+  });
+  const keyRing = new KmsKeyRing({
+    keyId: s.keyArn,
+    clientId: s.clientId,
+    clientConfig: { region: s.kmsRegion, endpoint: s.kmsEndpoint, credentials: LOCAL },
+  });
+  cache = createTokenCache({
+    msal: {
+      clientId: s.clientId,
+      authority: s.authority.authority,
+      clientSecret: s.clientSecret,
+      knownAuthorities: [s.authority.host],
+      networkClient: network,
+    },
+    store,
+    keyRing,
+    l1: s.l1 === false ? false : { ttlMs: s.l1.ttlMs, jitter: s.l1.jitter },
+    dataKeys: s.dataKeys,
+    logger: silentLogger,
+  });
+  closers = [() => network.destroy(), () => store.destroy(), () => keyRing.destroy()];
+}
+
+async function run(startAt: number, measureFrom: number, endAt: number): Promise<InstanceReport> {
+  const s = setup!;
+  const c = cache!;
+  await new Promise((done) => setTimeout(done, Math.max(0, startAt - Date.now())));
+  const inFlight = new Set<Promise<void>>();
+  let requests = 0;
+  let measured = 0;
+  let failures = 0;
+  let failureSample: string | undefined;
+  let storeReadMs = 0;
+  let storeReadN = 0;
+  let tokenMs = 0;
+  let tokenN = 0;
+  let app = 0;
+  let obo = 0;
+  let next = Date.now() - Math.log(1 - Math.random()) * (1000 / s.rate);
+  while (next < endAt) {
+    const wait = next - Date.now();
+    if (wait > 0) await new Promise((done) => setTimeout(done, wait));
+    const at = next;
+    next += -Math.log(1 - Math.random()) * (1000 / s.rate);
+    requests++;
+    if (at >= measureFrom) measured++;
+    let call: Promise<{
+      cache: { timings: { storeReadMs?: number; tokenCallMs?: number; writeMs?: number } };
+    }>;
+    if (Math.random() < s.appShare) {
+      app++;
+      call = c.acquireTokenForApp({ scopes: [s.appScope] });
+    } else {
+      obo++;
+      const caller = pick(s.oboCdf, Math.random());
+      const window = Math.floor((at - s.epochMs - s.offsetsMs[caller]) / s.windowMs) + 1;
+      const assertion = s.assertions[caller][window];
+      call = c.acquireTokenOnBehalfOf({ assertion, scopes: [s.oboScope] });
+    }
+    const p = call.then(
+      (r) => {
+        const t = r.cache.timings;
+        if (t.storeReadMs !== undefined) {
+          storeReadMs += t.storeReadMs;
+          storeReadN++;
+        }
+        if (t.tokenCallMs !== undefined) {
+          tokenMs += t.tokenCallMs + (t.writeMs ?? 0);
+          tokenN++;
+        }
+      },
+      (e: unknown) => {
+        failures++;
+        failureSample ??= e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      },
+    );
+    const tracked = p.finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
+  }
+  await Promise.all(inFlight);
+  return {
+    type: 'done',
+    requests,
+    measured,
+    failures,
+    failureSample,
+    storeReadMsMean: storeReadN ? storeReadMs / storeReadN : 0,
+    tokenCallMsMean: tokenN ? tokenMs / tokenN : 0,
+    app,
+    obo,
+  };
+}
+
+process.on('message', (m: InstanceIn) => {
+  const handle = async (): Promise<void> => {
+    if (m.type === 'setup') {
+      setup = m;
+      build(m);
+      send({ type: 'ready' });
+    } else if (m.type === 'run') {
+      send(await run(m.startAt, m.measureFrom, m.endAt));
+    } else {
+      for (const close of closers) close();
+      process.disconnect();
+    }
+  };
+  handle().catch((e: unknown) =>
+    send({ type: 'error', message: e instanceof Error ? e.message : String(e) }),
+  );
+});
