@@ -14,7 +14,7 @@ import {
   type CapacityEstimate,
   type CapacityInput,
 } from '../../shared/capacity/model';
-import { PRICES, PRICES_READ_ON } from '../../shared/capacity/prices';
+import { PRICES, PRICES_READ_ON, type Cited } from '../../shared/capacity/prices';
 
 const CALLERS = [10_000, 1_000_000, 10_000_000] as const;
 const RATES = [1_000, 10_000, 50_000] as const;
@@ -175,7 +175,7 @@ async function main(): Promise<void> {
   const out = path.join(__dirname, '..', '..', 'docs', 'scale.md');
   const template = await readFile(path.join(__dirname, 'scale.template.md'), 'utf8');
   const prices = Object.entries(PRICES).flatMap(([service, items]) =>
-    Object.entries(items).map(
+    (Object.entries(items) as Array<[string, Cited]>).map(
       ([name, c]) =>
         `| ${service}.${name} | ${c.value < 0.001 ? c.value.toExponential(3) : c.value} | ${c.unit} | ${c.asOf} | ${c.source} |`,
     ),

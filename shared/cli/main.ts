@@ -281,8 +281,9 @@ async function runCommand(
       return prune(ctx, { dryRun: options.dryRun });
     case 'rewrap':
       return rewrap(ctx, { dryRun: options.dryRun });
+    case 'capacity': // handled by runCapacity before any store is opened
     case 'help':
-      throw new UsageError('help has no report');
+      throw new UsageError(`${command} has no store report`);
   }
 }
 
