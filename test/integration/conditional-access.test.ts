@@ -316,18 +316,14 @@ describe('client capabilities (cp1) and the revocation window with 28 h tokens',
   const hours = (r: CachedAuthenticationResult) => ((r.expiresOn?.getTime() ?? 0) - Date.now()) / 3_600_000;
 
   it('gets CAE tokens (28 h, xms_cc) with cp1, and 1 h tokens without', async () => {
-    const cae = await world
-      .container()
-      .cache.acquireTokenOnBehalfOf({
-        assertion: await world.userToken(someUser()),
-        scopes: [DOWNSTREAM_SCOPE],
-      });
-    const plain = await world
-      .container({}, [])
-      .cache.acquireTokenOnBehalfOf({
-        assertion: await world.userToken(someUser()),
-        scopes: [DOWNSTREAM_SCOPE],
-      });
+    const cae = await world.container().cache.acquireTokenOnBehalfOf({
+      assertion: await world.userToken(someUser()),
+      scopes: [DOWNSTREAM_SCOPE],
+    });
+    const plain = await world.container({}, []).cache.acquireTokenOnBehalfOf({
+      assertion: await world.userToken(someUser()),
+      scopes: [DOWNSTREAM_SCOPE],
+    });
 
     expect(hours(cae)).toBeGreaterThan(27.9);
     expect(decodeJwt(cae.accessToken).xms_cc).toEqual(['cp1']);
