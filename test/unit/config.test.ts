@@ -329,6 +329,11 @@ describe('loadFunctionConfig', () => {
         /got "login.microsoftonline.com\/tenant"/,
       ],
       ['MSAL_KNOWN_AUTHORITIES', { MSAL_KNOWN_AUTHORITIES: 'https://localhost:8443' }, /host\[:port\] names/],
+      [
+        'MSAL_CLIENT_CAPABILITIES',
+        { MSAL_CLIENT_CAPABILITIES: 'cp1,not valid' },
+        /expected comma-separated client capabilities such as "cp1"/,
+      ],
       ['MSAL_CLIENT_SECRET', { MSAL_CLIENT_SECRET: undefined }, /exactly one of .* got none/],
       [
         'MSAL_CLIENT_SECRET',
