@@ -42,6 +42,7 @@ import {
   type Kind,
 } from './variants';
 import { startWorld } from './world';
+import { runScaleSection } from './capacity/section';
 
 const factor = Number(process.env['BENCH_TIME_FACTOR'] ?? '1');
 if (!(factor > 0 && factor <= 1)) throw new Error('BENCH_TIME_FACTOR must be in (0, 1]');
@@ -241,18 +242,16 @@ async function main(): Promise<void> {
     await section(notes, 'herd (issue 12)', async () => {
       results.herd = await runHerd({ world, ...PLAN.herd });
     });
-
-    // ── LEAD: wire issue 19's capacity section here (bench/capacity/section.ts, another
-    // branch). Its error becomes the `scale-model-error` target; nothing else is needed:
-    //   import { runScaleSection } from './capacity/section';
-    //   await section(notes, 'capacity model (issue 19)', async () => {
-    //     results.scaleModel = await runScaleSection({ timeFactor: factor, log: progress });
-    //   });
   } finally {
     for (const v of [a, b, c, d, e, f, g, unprimed]) v.close();
     network.destroy();
     await world.stop();
   }
+  // Issue 19: the capacity simulation against the model. It starts its own services and
+  // instance processes, so it runs after the world above has stopped (nothing else loads the cores).
+  await section(notes, 'capacity model (issue 19)', async () => {
+    results.scaleModel = await runScaleSection({ timeFactor: factor, log: progress });
+  });
 
   results.environment = {
     startedAt: started.toISOString(),
