@@ -49,7 +49,7 @@ export const DEFAULT_PLAN: SimulationPlan = {
   l1Jitter: 0.2,
   tokenLifetimeSeconds: 320,
   assertionWindowSeconds: 12,
-  dataKeyMaxAgeSeconds: 6,
+  dataKeyMaxAgeSeconds: 2,
   warmupSeconds: 15,
   measureSeconds: 60,
 };
