@@ -248,7 +248,9 @@ describe('CAE revocation by the downstream API', () => {
     it('with L1 on: serves it only until its L1 entry ages out (l1.ttlMs), then never', async () => {
       let now = Date.now();
       const ttlMs = 60_000;
-      const b = world.container({ l1: { ttlMs }, now: () => now });
+      // No jitter: it only shortens an entry's life (to 80-100% of ttlMs), so the window's
+      // upper bound is ttlMs with or without it, and this checks exactly that bound.
+      const b = world.container({ l1: { ttlMs, jitter: 0 }, now: () => now });
       const { request, revoked } = await warmAndEvict(b);
 
       now += ttlMs - 1_000;
