@@ -127,30 +127,17 @@ function breaks(): string[] {
   const lines = ['| break point | reached at | flags | the setting that moves it |', '|---|---|---|---|'];
   for (const b of list) {
     const scaled = b.what.includes('fleet grows');
-    const at = scaled ? breakPointScaled(b.input, b.measure) : breakPoint(b.input, b.measure);
+    const at = scaled
+      ? breakPoint(b.input, b.measure, {
+          at: (rps) => ({ requestsPerSecond: rps, instances: instancesFor(rps) }),
+          from: 100,
+        })
+      : breakPoint(b.input, b.measure);
     lines.push(
       `| ${b.what} | ${at === undefined ? 'not below 10 M rps' : `${n(at)} rps`} | \`${b.flags}\` | ${b.setting} |`,
     );
   }
   return [...lines, ''];
-}
-
-/** The rps at which `measure` reaches 1 when the instances grow with the rate. */
-function breakPointScaled(
-  input: CapacityInput,
-  measure: (e: CapacityEstimate) => number,
-): number | undefined {
-  const at = (rps: number) =>
-    measure(estimateCapacity(withInput(input, { requestsPerSecond: rps, instances: instancesFor(rps) })));
-  let lo = 100;
-  let hi = 1e7;
-  if (at(lo) >= 1 || at(hi) < 1) return undefined;
-  for (let i = 0; i < 60 && hi / lo > 1.001; i++) {
-    const mid = Math.sqrt(lo * hi);
-    if (at(mid) >= 1) hi = mid;
-    else lo = mid;
-  }
-  return hi;
 }
 
 function kmsByAge(): string[] {

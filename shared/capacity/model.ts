@@ -668,15 +668,19 @@ export function withInput(input: CapacityInput, changes: DeepPartial<CapacityInp
 export type DeepPartial<T> = { -readonly [K in keyof T]?: T[K] extends object ? Partial<T[K]> : T[K] };
 
 /**
- * The request rate at which `measure(estimate)` reaches 1 (a limit), searched from 1 to
- * 10^7 requests per second; undefined when it stays below 1 (or is above it from the start).
+ * The request rate at which `measure(estimate)` reaches 1 (a limit), searched from `from`
+ * (default 1) to 10^7 requests per second; undefined when it stays below 1 (or is above it
+ * from the start). `at` says what else changes with the rate (e.g. a fleet that grows with
+ * it); by default only `requestsPerSecond` does.
  */
 export function breakPoint(
   input: CapacityInput,
   measure: (e: CapacityEstimate) => number,
+  options: { readonly at?: (rps: number) => DeepPartial<CapacityInput>; readonly from?: number } = {},
 ): number | undefined {
-  const at = (rps: number): number => measure(estimateCapacity(withInput(input, { requestsPerSecond: rps })));
-  let lo = 1;
+  const changes = options.at ?? ((rps: number) => ({ requestsPerSecond: rps }));
+  const at = (rps: number): number => measure(estimateCapacity(withInput(input, changes(rps))));
+  let lo = options.from ?? 1;
   let hi = 1e7;
   if (at(lo) >= 1 || at(hi) < 1) return undefined;
   for (let i = 0; i < 60 && hi / lo > 1.001; i++) {
