@@ -2,13 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, ScheduledEvent } from 'aws-lambda';
+import type { APIGatewayProxyStructuredResultV2, ScheduledEvent } from 'aws-lambda';
 import { createDaemonHandler } from '../../functions/aws/daemon';
 import { createWebApiHandler } from '../../functions/aws/web-api';
 import { DaemonRunError } from '../../functions/core/daemon';
 import { createDeps } from '../../functions/aws/deps';
 import { lazy, type FunctionDeps } from '../../functions/core/deps';
-import type { WebRequest } from '../../functions/core/web-api';
 import { GrantType, startLocalAuthority, type LocalAuthority } from '../../local/authority';
 import { startDownstreamApi, type DownstreamApi } from '../../local/downstream';
 import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
@@ -17,6 +16,7 @@ import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/
 import { badHttpInput, get, mintBadInputTokens, post, type Tokens } from '../support/bad-http-input';
 import { CapturingLogger } from '../support/cache-harness';
 import { mintScopelessTokens, SCOPELESS_CASES, type ScopelessTokens } from '../support/scopeless-tokens';
+import { apiGatewayEvent } from '../support/lambda-events';
 import { registerSecret } from '../support/secret-registry';
 
 const CLIENT_ID = '2d7c9e41-8b3a-4f6d-a1e5-9c0b7d3f2e18';
@@ -24,54 +24,6 @@ const CLIENT_SECRET = 'aws-handler-test-client-secret';
 const DOWNSTREAM_AUDIENCE = 'api://downstream';
 /** The delegated scope the web API requires (API_REQUIRED_SCOPES); the authority's user tokens carry it by default. */
 const API_SCOPE = 'access_as_user';
-
-/** An API Gateway HTTP API payload-2.0 event, built as API Gateway builds it from a request. */
-function apiGatewayEvent(
-  request: WebRequest,
-  options: { stage?: string; base64?: boolean } = {},
-): APIGatewayProxyEventV2 {
-  const headers: Record<string, string> = { host: 'abc123.execute-api.eu-west-1.amazonaws.com' };
-  for (const [name, value] of Object.entries(request.headers)) {
-    if (value === undefined) continue;
-    // API Gateway lower-cases names and joins repeated headers with commas.
-    const key = name.toLowerCase();
-    const joined = typeof value === 'string' ? value : value.join(',');
-    headers[key] = headers[key] === undefined ? joined : `${headers[key]},${joined}`;
-  }
-  const stage = options.stage ?? '$default';
-  const rawPath = stage === '$default' ? request.path : `/${stage}${request.path}`;
-  const now = Date.now();
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath,
-    rawQueryString: '',
-    headers,
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'abc123',
-      domainName: 'abc123.execute-api.eu-west-1.amazonaws.com',
-      domainPrefix: 'abc123',
-      http: {
-        method: request.method,
-        path: rawPath,
-        protocol: 'HTTP/1.1',
-        sourceIp: '203.0.113.7',
-        userAgent: 'jest',
-      },
-      requestId: `apigw-${randomUUID()}`,
-      routeKey: '$default',
-      stage,
-      time: new Date(now).toUTCString(),
-      timeEpoch: now,
-    },
-    ...(request.body !== undefined
-      ? options.base64
-        ? { body: Buffer.from(request.body).toString('base64'), isBase64Encoded: true }
-        : { body: request.body, isBase64Encoded: false }
-      : { isBase64Encoded: false }),
-  };
-}
 
 function scheduledEvent(): ScheduledEvent {
   return {

@@ -6,7 +6,6 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { HttpRequest, InvocationContext } from '@azure/functions';
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { createWebApiHandler as createLambdaHandler } from '../../functions/aws/web-api';
 import { createWebApiHandler as createAzureHandler } from '../../functions/azure/web-api';
 import type { WebApiDeps } from '../../functions/core/deps';
@@ -23,6 +22,7 @@ import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import { CounterMetrics } from '../../shared/observability';
 import { MemoryStore } from '../../shared/store/memory';
 import { CapturingLogger } from './cache-harness';
+import { apiGatewayEvent } from './lambda-events';
 import { registerSecret } from './secret-registry';
 
 export const CAE_API_CLIENT_ID = '4c2e8a10-6b3d-4f5e-9a1c-7d8e9f0a1b2c';
@@ -145,7 +145,10 @@ export async function startCaeWorld(): Promise<CaeWorld> {
         async call(token, transport = 'core') {
           const authorization = `Bearer ${token}`;
           if (transport === 'aws') {
-            const result = await lambda(apiGatewayEvent(authorization), { awsRequestId: randomUUID() });
+            const result = await lambda(
+              apiGatewayEvent({ method: 'GET', path: '/api/downstream', headers: { authorization } }),
+              { awsRequestId: randomUUID() },
+            );
             return {
               status: result.statusCode ?? 0,
               headers: (result.headers ?? {}) as Record<string, string>,
@@ -195,37 +198,6 @@ export async function startCaeWorld(): Promise<CaeWorld> {
       await downstream.stop();
       await authority.stop();
     },
-  };
-}
-
-/** An API Gateway HTTP API (payload 2.0) GET of the web API. */
-function apiGatewayEvent(authorization: string): APIGatewayProxyEventV2 {
-  const now = Date.now();
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: '/api/downstream',
-    rawQueryString: '',
-    headers: { authorization, host: 'abc123.execute-api.eu-west-1.amazonaws.com' },
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'abc123',
-      domainName: 'abc123.execute-api.eu-west-1.amazonaws.com',
-      domainPrefix: 'abc123',
-      http: {
-        method: 'GET',
-        path: '/api/downstream',
-        protocol: 'HTTP/1.1',
-        sourceIp: '203.0.113.7',
-        userAgent: 'jest',
-      },
-      requestId: `apigw-${randomUUID()}`,
-      routeKey: '$default',
-      stage: '$default',
-      time: new Date(now).toUTCString(),
-      timeEpoch: now,
-    },
-    isBase64Encoded: false,
   };
 }
 
