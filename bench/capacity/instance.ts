@@ -13,6 +13,7 @@ import type { TokenCache } from '../../shared/cache/types';
 import { KmsKeyRing } from '../../shared/aws/kms-keyring';
 import { DynamoDbStore } from '../../shared/aws/dynamodb-store';
 import { silentLogger } from '../../shared/observability';
+import type { KeyRing } from '../../shared/crypto/keyring';
 
 /** What the parent sends to start an instance. */
 export interface InstanceSetup {
@@ -66,6 +67,8 @@ export interface InstanceReport {
   /** Requests started per kind. */
   readonly app: number;
   readonly obo: number;
+  /** Key-ring calls of the measured window, by `generate:<kind>` / `unwrap:<kind>`. */
+  readonly keyCalls: Readonly<Record<string, number>>;
 }
 
 export type InstanceOut =
@@ -92,6 +95,30 @@ function pick(cdf: readonly number[], u: number): number {
 let setup: InstanceSetup | undefined;
 let cache: TokenCache | undefined;
 let closers: Array<() => void> = [];
+/** Key-ring calls counted while `counting` is on (the measured window). */
+const keyCalls: Record<string, number> = {};
+let counting = false;
+
+/** `ring` with its generate and unwrap calls counted by partition kind. */
+function counted(ring: KeyRing): KeyRing {
+  const count = (op: string, kind: string | undefined): void => {
+    if (!counting) return;
+    const key = `${op}:${kind ?? 'none'}`;
+    keyCalls[key] = (keyCalls[key] ?? 0) + 1;
+  };
+  return {
+    name: ring.name,
+    ...(ring.attestsDataKeys ? { attestsDataKeys: ring.attestsDataKeys } : {}),
+    generateDataKey: (context) => {
+      count('generate', context?.partitionKind);
+      return ring.generateDataKey(context);
+    },
+    unwrapDataKey: (wrapped, keyId, context) => {
+      count('unwrap', context?.partitionKind);
+      return ring.unwrapDataKey(wrapped, keyId, context);
+    },
+  };
+}
 
 function build(s: InstanceSetup): void {
   const network = new HttpsNetworkClient({ ca: s.authority.ca });
@@ -113,7 +140,7 @@ function build(s: InstanceSetup): void {
       networkClient: network,
     },
     store,
-    keyRing,
+    keyRing: counted(keyRing),
     l1: s.l1 === false ? false : { ttlMs: s.l1.ttlMs, jitter: s.l1.jitter },
     dataKeys: s.dataKeys,
     logger: silentLogger,
@@ -125,6 +152,7 @@ async function run(startAt: number, measureFrom: number, endAt: number): Promise
   const s = setup!;
   const c = cache!;
   await new Promise((done) => setTimeout(done, Math.max(0, startAt - Date.now())));
+  const startCounting = setTimeout(() => (counting = true), Math.max(0, measureFrom - Date.now()));
   const inFlight = new Set<Promise<void>>();
   let requests = 0;
   let measured = 0;
@@ -178,6 +206,8 @@ async function run(startAt: number, measureFrom: number, endAt: number): Promise
     inFlight.add(tracked);
   }
   await Promise.all(inFlight);
+  clearTimeout(startCounting);
+  counting = false;
   return {
     type: 'done',
     requests,
@@ -188,6 +218,7 @@ async function run(startAt: number, measureFrom: number, endAt: number): Promise
     tokenCallMsMean: tokenN ? tokenMs / tokenN : 0,
     app,
     obo,
+    keyCalls: { ...keyCalls },
   };
 }
 

@@ -16,8 +16,9 @@
  * holds the old token refreshes on its own and meets a version conflict (one failed write,
  * one re-read, one merged write). An on-behalf-of partition lives as long as its incoming
  * assertion: its first request is a miss. Data keys: each instance seals with one key per
- * partition kind for `maxAgeSeconds` (or `maxUses`), and unwraps each other instance's key
- * once per `maxUnwrappedAgeSeconds` when it opens an item sealed with it.
+ * partition kind for `maxAgeSeconds` (or `maxUses`); a key is made by a sealing episode (a
+ * refresh with its writes) that finds none alive; each instance unwraps each other
+ * instance's key once per `maxUnwrappedAgeSeconds` when it opens an item sealed with it.
  *
  * Arrivals are Poisson; the formulas are renewal arguments (exact for fixed lifetimes and
  * Poisson arrivals) plus Che's approximation for LRU eviction. Lease waiters and
@@ -155,6 +156,8 @@ export interface CapacityEstimate {
     readonly calls: number;
     readonly limit: number;
     readonly utilisation: number;
+    /** Data keys made and unwrapped for each partition kind (each kind has its own keys). */
+    readonly byKind: Readonly<Record<CallerKind, { readonly generate: number; readonly unwrap: number }>>;
   };
   readonly l1: {
     /** Che's characteristic time of one instance's LRU, s (Infinity: everything fits). */
@@ -298,6 +301,14 @@ interface CallerCost {
   tokenCalls: number;
   /** Partition writes that sealed an envelope (the failed conditional ones too). */
   seals: number;
+  /**
+   * Sealing episodes per second, fleet-wide: one instance sealing once or a few times in a
+   * row for one token (a refresh, or a stale refresh's failed and merged writes), all with
+   * one data key.
+   */
+  sealEvents: number;
+  /** Seconds at least between two episodes of this caller at one instance. */
+  sealPeriodSeconds: number;
   /** Items sealed by another instance that one instance opens for the first time. */
   foreignOpensPerInstance: number;
   l1Hits: number;
@@ -417,16 +428,21 @@ export function estimateCapacity(input: CapacityInput): CapacityEstimate {
     failedWrites: 0,
     tokenCalls: 0,
     seals: 0,
+    sealEvents: 0,
+    sealPeriodSeconds: 0,
     foreignOpensPerInstance: 0,
     l1Hits: 0,
     requests: 0,
   });
   const byKind = {} as Record<CallerKind, CallerCost>;
+  const episodes = {} as Record<CallerKind, SealEpisodes[]>;
   let hottest: { kind: CallerKind; cost: CallerCost; score: number } | undefined;
   for (const kind of CALLER_KINDS) {
     const sum = zero();
+    episodes[kind] = [];
     for (const b of buckets[kind]) {
       const c = perCaller(kind, b.rate);
+      episodes[kind].push({ count: b.count, perSecond: c.sealEvents, periodSeconds: c.sealPeriodSeconds });
       for (const field of Object.keys(sum) as Array<keyof CallerCost>) sum[field] += c[field] * b.count;
       const u = units(input, kind);
       const score = Math.max(
@@ -448,7 +464,7 @@ export function estimateCapacity(input: CapacityInput): CapacityEstimate {
   }
   const total = (f: keyof CallerCost): number => CALLER_KINDS.reduce((acc, k) => acc + byKind[k][f], 0);
 
-  const keys = keyServiceCalls(input, byKind);
+  const keys = keyServiceCalls(input, byKind, episodes);
   const hot = hottest ?? { kind: 'app' as CallerKind, cost: zero(), score: 0 };
   const hu = units(input, hot.kind);
   const hotReadUnits = hot.cost.reads * hu.read;
@@ -567,6 +583,8 @@ function lastingCaller(input: CapacityInput, rate: number, theta: number, tc: nu
     failedWrites,
     tokenCalls,
     seals: partitionWrites,
+    sealEvents: versions,
+    sealPeriodSeconds: usable,
     foreignOpensPerInstance: Math.min(versions, readsPerInstance) * ((n - 1) / n),
     l1Hits: n * hits,
     requests: rate,
@@ -607,29 +625,54 @@ function windowedCaller(input: CapacityInput, rate: number, theta: number, tc: n
     failedWrites: 0,
     tokenCalls: tokenCalls / w,
     seals: tokenCalls / w,
+    sealEvents: tokenCalls / w,
+    sealPeriodSeconds: Math.min(w, usable),
     foreignOpensPerInstance: firstOpens / w,
     l1Hits: Math.max(0, hitsPerWindow) / w,
     requests: rate,
   };
 }
 
-/** Key-service calls: keys made per instance and kind, and foreign keys unwrapped. */
+/** One bucket's sealing episodes: `count` callers, each with `perSecond` fleet-wide. */
+interface SealEpisodes {
+  readonly count: number;
+  readonly perSecond: number;
+  readonly periodSeconds: number;
+}
+
+/**
+ * Key-service calls: keys made per instance and kind, and foreign keys unwrapped. A data
+ * key serves every seal of its kind at its instance for `maxAgeSeconds`, so what makes keys
+ * is sealing episodes (a refresh and the writes that go with it), not seals: an episode
+ * makes a key unless another caller's episode made one within the last `maxAgeSeconds`
+ * (the others taken as Poisson). A caller's own previous episode counts only when its
+ * episodes come closer together than a key's age.
+ */
 function keyServiceCalls(
   input: CapacityInput,
   byKind: Readonly<Record<CallerKind, CallerCost>>,
+  episodes: Readonly<Record<CallerKind, readonly SealEpisodes[]>>,
 ): CapacityEstimate['keyService'] {
   const n = input.instances;
   const life = input.instanceLifetimeSeconds;
   const age = truncatedByLifetime(input.dataKeys.maxAgeSeconds, life);
   let generate = 0;
   let unwrap = 0;
+  const perKind = {} as Record<CallerKind, { generate: number; unwrap: number }>;
   for (const kind of CALLER_KINDS) {
+    perKind[kind] = { generate: 0, unwrap: 0 };
     const seals = byKind[kind].seals / n;
     if (seals <= 0) continue;
-    // After a key's age (or uses) ends, the next seal makes a new one.
-    const perInstance = Math.max(seals / (1 + seals * age), seals / input.dataKeys.maxUses);
+    // Per instance: every episode of the kind, then those that find no live key.
+    const all = episodes[kind].reduce((acc, e) => acc + (e.count * e.perSecond) / n, 0);
+    const makers = episodes[kind].reduce((acc, e) => {
+      const own = e.periodSeconds > age ? e.perSecond / n : 0;
+      return acc + (e.count * (e.perSecond / n)) / (1 + Math.max(0, all - own) * age);
+    }, 0);
+    const perInstance = Math.max(makers, seals / input.dataKeys.maxUses);
     const born = n * perInstance;
     generate += born;
+    perKind[kind].generate = born;
     const foreignBorn = born * ((n - 1) / n);
     if (foreignBorn <= 0) continue;
     const opens = byKind[kind].foreignOpensPerInstance;
@@ -640,7 +683,9 @@ function keyServiceCalls(
       input.dataKeys.maxUnwrapped / foreignBorn,
     );
     const again = Math.max(1, age / kept);
-    unwrap += n * foreignBorn * -Math.expm1(-opens / foreignBorn) * again;
+    const unwrapped = n * foreignBorn * -Math.expm1(-opens / foreignBorn) * again;
+    unwrap += unwrapped;
+    perKind[kind].unwrap = unwrapped;
   }
   const perGenerate = input.keyService === 'kms' ? 1 : 2;
   const calls = generate * perGenerate + unwrap;
@@ -648,7 +693,7 @@ function keyServiceCalls(
     input.keyService === 'kms'
       ? PRICES.kms.requestsPerSecondQuota.value
       : PRICES.keyVault.transactionsPerSecondLimit.value;
-  return { generate, unwrap, calls, limit, utilisation: calls / limit };
+  return { generate, unwrap, calls, limit, utilisation: calls / limit, byKind: perKind };
 }
 
 /** `input` with `changes` applied (nested objects merged one level deep). */

@@ -113,8 +113,9 @@ describe('estimateCapacity, worked by hand', () => {
     expect(e.store.readUnits).toBeCloseTo(10, 9);
     expect(e.store.writeUnits).toBeCloseTo(5 * renewals, 12);
     expect(e.store.unitsPer1000Requests.read).toBeCloseTo(1000, 6);
-    // One data key per 300 s of sealing: seals s = renewals; keys = s / (1 + 300 s).
-    expect(e.keyService.generate).toBeCloseTo(renewals / (1 + 300 * renewals), 12);
+    // Each renewal seals 3,000 s after the last one's key (300 s) aged out: one new key each.
+    expect(e.keyService.generate).toBeCloseTo(renewals, 12);
+    expect(e.keyService.byKind.app.generate).toBeCloseTo(renewals, 12);
     expect(e.keyService.unwrap).toBe(0);
     expect(e.hottestKey).toMatchObject({ kind: 'app', readLimit: 3000, writeLimit: 1000 });
     expect(e.hottestKey.utilisation).toBeCloseTo(10 / 3000, 9);
@@ -193,6 +194,37 @@ describe('estimateCapacity, worked by hand', () => {
     const keysPerSecond = 20 / 300; // each instance seals all the time: one key per 300 s
     expect(e.keyService.generate).toBeCloseTo(keysPerSecond, 2);
     expect(e.keyService.unwrap).toBeCloseTo(20 * keysPerSecond * (19 / 20), 2);
+  });
+
+  it('data keys: a refresh episode seals with one key; many small callers share keys as Poisson', () => {
+    // One app partition, 4 instances with L1: a renewal is one refresh plus the stale
+    // instances' failed and merged writes, all within seconds: one key per instance episode.
+    const burst = withInput(DEFAULT_INPUT, {
+      requestsPerSecond: 40,
+      mix: { app: 1, obo: 0, user: 0 },
+      callers: { app: 1, obo: 0, user: 0 },
+      instances: 4,
+      instanceLifetimeSeconds: Number.POSITIVE_INFINITY,
+      tokenLifetimeSeconds: 320,
+      dataKeys: { maxAgeSeconds: 2 },
+    });
+    const b = estimateCapacity(burst);
+    const episodes = b.tokenCalls.total; // a refresher or a stale instance: one token call each
+    expect(b.store.writes - b.store.leaseWrites).toBeGreaterThan(1.5 * episodes);
+    expect(b.keyService.generate).toBeCloseTo(episodes, 12);
+
+    // 10^7 OBO callers, each seen about once: episodes are Poisson, rate E per instance,
+    // and a key serves all of them for its 300 s: E / (1 + 300 E) per instance.
+    const many = withInput(DEFAULT_INPUT, {
+      requestsPerSecond: 100,
+      mix: { app: 0, obo: 1, user: 0 },
+      callers: { app: 0, obo: 1e7, user: 0 },
+      instances: 10,
+      instanceLifetimeSeconds: Number.POSITIVE_INFINITY,
+    });
+    const m = estimateCapacity(many);
+    const perInstance = m.tokenCalls.total / 10;
+    expect(m.keyService.generate).toBeCloseTo((10 * perInstance) / (1 + 300 * perInstance), 6);
   });
 
   it('Cosmos DB: 2,400 B is 2.34 KB: reads 2 x 2.34 RU strong, writes 5.5 x 2.34 RU', () => {
