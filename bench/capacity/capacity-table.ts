@@ -167,7 +167,12 @@ async function main(): Promise<void> {
         `| ${service}.${name} | ${c.value < 0.001 ? c.value.toExponential(3) : c.value} | ${c.unit} | ${c.asOf} | ${c.source} |`,
     ),
   );
+  // The simulation's worst-count error, from the committed run (bench/results/scale.json).
+  const scale = JSON.parse(
+    await readFile(path.join(__dirname, '..', 'results', 'scale.json'), 'utf8'),
+  ) as { error: number };
   const generated = template
+    .replace('{{SIM_ERROR}}', `${(scale.error * 100).toFixed(1)}%`)
     .replace('{{TABLES}}', [...table('daemon-heavy'), ...table('OBO-heavy')].join('\n'))
     .replace('{{BREAKS}}', breaks().join('\n'))
     .replace('{{KMS_BY_AGE}}', kmsByAge().join('\n'))

@@ -41,6 +41,12 @@ export interface InstanceSetup {
   readonly epochMs: number;
   readonly l1: { readonly ttlMs: number; readonly jitter: number } | false;
   readonly dataKeys: { readonly maxAgeMs: number; readonly maxUnwrappedAgeMs: number };
+  /**
+   * Mean lifetime of an instance (exponential), ms; undefined: it lives the whole run. At
+   * the end of one, this process replaces it by a new one: a new TokenCache with its own
+   * clients, L1 and data keys (requests in flight finish on the old one).
+   */
+  readonly lifetimeMs?: number;
 }
 
 export type InstanceIn =
@@ -67,6 +73,8 @@ export interface InstanceReport {
   /** Requests started per kind. */
   readonly app: number;
   readonly obo: number;
+  /** Instances this process ran (1 without a lifetime). */
+  readonly generations: number;
   /** Key-ring calls of the measured window, by `generate:<kind>` / `unwrap:<kind>`. */
   readonly keyCalls: Readonly<Record<string, number>>;
 }
@@ -93,8 +101,12 @@ function pick(cdf: readonly number[], u: number): number {
 }
 
 let setup: InstanceSetup | undefined;
-let cache: TokenCache | undefined;
-let closers: Array<() => void> = [];
+/** One instance: its cache and what closes its clients. */
+interface Generation {
+  readonly cache: TokenCache;
+  readonly close: () => void;
+}
+let current: Generation | undefined;
 /** Key-ring calls counted while `counting` is on (the measured window). */
 const keyCalls: Record<string, number> = {};
 let counting = false;
@@ -120,7 +132,7 @@ function counted(ring: KeyRing): KeyRing {
   };
 }
 
-function build(s: InstanceSetup): void {
+function build(s: InstanceSetup): Generation {
   const network = new HttpsNetworkClient({ ca: s.authority.ca });
   const store = new DynamoDbStore({
     tableName: s.tableName,
@@ -131,7 +143,7 @@ function build(s: InstanceSetup): void {
     clientId: s.clientId,
     clientConfig: { region: s.kmsRegion, endpoint: s.kmsEndpoint, credentials: LOCAL },
   });
-  cache = createTokenCache({
+  const cache = createTokenCache({
     msal: {
       clientId: s.clientId,
       authority: s.authority.authority,
@@ -145,12 +157,26 @@ function build(s: InstanceSetup): void {
     dataKeys: s.dataKeys,
     logger: silentLogger,
   });
-  closers = [() => network.destroy(), () => store.destroy(), () => keyRing.destroy()];
+  return {
+    cache,
+    close: () => {
+      network.destroy();
+      store.destroy();
+      keyRing.destroy();
+    },
+  };
+}
+
+/** An exponential lifetime of mean `meanMs` (Infinity without one). */
+function lifetime(meanMs: number | undefined): number {
+  return meanMs === undefined ? Number.POSITIVE_INFINITY : -Math.log(1 - Math.random()) * meanMs;
 }
 
 async function run(startAt: number, measureFrom: number, endAt: number): Promise<InstanceReport> {
   const s = setup!;
-  const c = cache!;
+  let gen = current!;
+  let generations = 1;
+  let genInFlight = new Set<Promise<void>>();
   await new Promise((done) => setTimeout(done, Math.max(0, startAt - Date.now())));
   const startCounting = setTimeout(() => (counting = true), Math.max(0, measureFrom - Date.now()));
   const inFlight = new Set<Promise<void>>();
@@ -165,7 +191,21 @@ async function run(startAt: number, measureFrom: number, endAt: number): Promise
   let app = 0;
   let obo = 0;
   let next = Date.now() - Math.log(1 - Math.random()) * (1000 / s.rate);
+  let retireAt = Date.now() + lifetime(s.lifetimeMs);
   while (next < endAt) {
+    if (next >= retireAt) {
+      // The instance ends: a new one takes the next request; the old one's clients close
+      // once its requests in flight are done.
+      const old = gen;
+      const draining = [...genInFlight];
+      void Promise.allSettled(draining).then(() => old.close());
+      gen = build(s);
+      current = gen;
+      genInFlight = new Set();
+      generations++;
+      retireAt = next + lifetime(s.lifetimeMs);
+    }
+    const c = gen.cache;
     const wait = next - Date.now();
     if (wait > 0) await new Promise((done) => setTimeout(done, wait));
     const at = next;
@@ -202,8 +242,13 @@ async function run(startAt: number, measureFrom: number, endAt: number): Promise
         failureSample ??= e instanceof Error ? `${e.name}: ${e.message}` : String(e);
       },
     );
-    const tracked = p.finally(() => inFlight.delete(tracked));
+    const mine = genInFlight;
+    const tracked = p.finally(() => {
+      inFlight.delete(tracked);
+      mine.delete(tracked);
+    });
     inFlight.add(tracked);
+    mine.add(tracked);
   }
   await Promise.all(inFlight);
   clearTimeout(startCounting);
@@ -218,6 +263,7 @@ async function run(startAt: number, measureFrom: number, endAt: number): Promise
     tokenCallMsMean: tokenN ? tokenMs / tokenN : 0,
     app,
     obo,
+    generations,
     keyCalls: { ...keyCalls },
   };
 }
@@ -226,12 +272,12 @@ process.on('message', (m: InstanceIn) => {
   const handle = async (): Promise<void> => {
     if (m.type === 'setup') {
       setup = m;
-      build(m);
+      current = build(m);
       send({ type: 'ready' });
     } else if (m.type === 'run') {
       send(await run(m.startAt, m.measureFrom, m.endAt));
     } else {
-      for (const close of closers) close();
+      current?.close();
       process.disconnect();
     }
   };

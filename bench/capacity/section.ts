@@ -111,7 +111,11 @@ export function renderScale(s: ScaleSection): string {
       `(goal <= ${pct(s.goal)}: ${s.met ? 'met' : 'missed'}).`,
     '',
     `The workload of shared/capacity/model.ts, scaled down: ${p.instances} instances (processes, one TokenCache each: ` +
-      `DynamoDB store on dynalite, KMS key ring on the local KMS, L1 ttl ${p.l1TtlSeconds} s with jitter ${p.l1Jitter}), ` +
+      `DynamoDB store on dynalite, KMS key ring on the local KMS, L1 ttl ${p.l1TtlSeconds} s with jitter ${p.l1Jitter}` +
+      (p.instanceLifetimeSeconds === undefined
+        ? '), '
+        : `; each instance ends after an exponential lifetime of mean ${p.instanceLifetimeSeconds} s and a new ` +
+          `TokenCache, with an empty L1 and no data keys, takes its place: ${sim.instancesServed} instances in all), `) +
       `${p.requestsPerSecond} requests/s in Poisson arrivals, ${Math.round(p.appShare * 100)}% for one daemon app partition, ` +
       `the rest on behalf of ${p.oboCallers} callers of Zipf(${p.zipfExponent}) popularity, each presenting a new ` +
       `incoming token every ${p.assertionWindowSeconds} s. Tokens live ${p.tokenLifetimeSeconds} s (MSAL renews them ` +

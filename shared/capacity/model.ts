@@ -309,6 +309,12 @@ interface CallerCost {
   sealEvents: number;
   /** Seconds at least between two episodes of this caller at one instance. */
   sealPeriodSeconds: number;
+  /**
+   * Items of this caller that an instance ending at a random moment had opened (or sealed)
+   * and that its successor reads again before they are superseded: each needs its data key
+   * unwrapped again, since a new instance starts with no keys.
+   */
+  itemsMetAgain: number;
   /** Items sealed by another instance that one instance opens for the first time. */
   foreignOpensPerInstance: number;
   l1Hits: number;
@@ -430,6 +436,7 @@ export function estimateCapacity(input: CapacityInput): CapacityEstimate {
     seals: 0,
     sealEvents: 0,
     sealPeriodSeconds: 0,
+    itemsMetAgain: 0,
     foreignOpensPerInstance: 0,
     l1Hits: 0,
     requests: 0,
@@ -442,7 +449,12 @@ export function estimateCapacity(input: CapacityInput): CapacityEstimate {
     episodes[kind] = [];
     for (const b of buckets[kind]) {
       const c = perCaller(kind, b.rate);
-      episodes[kind].push({ count: b.count, perSecond: c.sealEvents, periodSeconds: c.sealPeriodSeconds });
+      episodes[kind].push({
+        count: b.count,
+        perSecond: c.sealEvents,
+        periodSeconds: c.sealPeriodSeconds,
+        metAgain: c.itemsMetAgain,
+      });
       for (const field of Object.keys(sum) as Array<keyof CallerCost>) sum[field] += c[field] * b.count;
       const u = units(input, kind);
       const score = Math.max(
@@ -585,6 +597,7 @@ function lastingCaller(input: CapacityInput, rate: number, theta: number, tc: nu
     seals: partitionWrites,
     sealEvents: versions,
     sealPeriodSeconds: usable,
+    itemsMetAgain: metAgain(perInstance, usable + (rate > 0 ? 1 / rate : 0)),
     foreignOpensPerInstance: Math.min(versions, readsPerInstance) * ((n - 1) / n),
     l1Hits: n * hits,
     requests: rate,
@@ -627,10 +640,22 @@ function windowedCaller(input: CapacityInput, rate: number, theta: number, tc: n
     seals: tokenCalls / w,
     sealEvents: tokenCalls / w,
     sealPeriodSeconds: Math.min(w, usable),
+    itemsMetAgain: metAgain(perInstance, Math.min(w, usable)),
     foreignOpensPerInstance: firstOpens / w,
     l1Hits: Math.max(0, hitsPerWindow) / w,
     requests: rate,
   };
+}
+
+/**
+ * For an item that lives `span` seconds, requested at one instance at `rate`: the chance
+ * that the instance had a request for it before a random moment of its life (so it sealed
+ * or opened it) and has another after it: (1/span) ∫ (1 - e^-rate t)(1 - e^-rate (span - t)) dt.
+ */
+export function metAgain(rate: number, span: number): number {
+  if (!(rate > 0 && span > 0)) return 0;
+  const x = rate * span;
+  return 1 - (2 * -Math.expm1(-x)) / x + Math.exp(-x);
 }
 
 /** One bucket's sealing episodes: `count` callers, each with `perSecond` fleet-wide. */
@@ -638,6 +663,8 @@ interface SealEpisodes {
   readonly count: number;
   readonly perSecond: number;
   readonly periodSeconds: number;
+  /** {@link CallerCost.itemsMetAgain} of each caller. */
+  readonly metAgain: number;
 }
 
 /**
@@ -673,8 +700,26 @@ function keyServiceCalls(
     const born = n * perInstance;
     generate += born;
     perKind[kind].generate = born;
+    // An instance that ends leaves a successor with no keys: it unwraps again the keys of
+    // the live items its predecessor had met and it reads, distinct keys of the K whose
+    // items are live (born over a key's age and its items' life).
+    let restarts = 0;
+    if (Number.isFinite(life)) {
+      const met = episodes[kind].reduce((acc, e) => acc + e.count * e.metAgain, 0);
+      const weight = episodes[kind].reduce((acc, e) => acc + e.count * e.perSecond, 0);
+      const period =
+        weight > 0
+          ? episodes[kind].reduce((acc, e) => acc + e.count * e.perSecond * e.periodSeconds, 0) / weight
+          : 0;
+      const live = born * (age + period);
+      restarts = live > 0 ? (n / life) * live * -Math.expm1(-met / live) : 0;
+    }
     const foreignBorn = born * ((n - 1) / n);
-    if (foreignBorn <= 0) continue;
+    if (foreignBorn <= 0) {
+      unwrap += restarts;
+      perKind[kind].unwrap = restarts;
+      continue;
+    }
     const opens = byKind[kind].foreignOpensPerInstance;
     // Each foreign key is unwrapped once if this instance opens any item sealed with it,
     // again when its unwrapped copy ages out (or is evicted) while it is still in use.
@@ -683,7 +728,7 @@ function keyServiceCalls(
       input.dataKeys.maxUnwrapped / foreignBorn,
     );
     const again = Math.max(1, age / kept);
-    const unwrapped = n * foreignBorn * -Math.expm1(-opens / foreignBorn) * again;
+    const unwrapped = n * foreignBorn * -Math.expm1(-opens / foreignBorn) * again + restarts;
     unwrap += unwrapped;
     perKind[kind].unwrap = unwrapped;
   }

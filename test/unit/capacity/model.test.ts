@@ -12,6 +12,7 @@ import {
   poissonAtLeast,
   requestsPerCycle,
   truncatedByLifetime,
+  metAgain,
   validateInput,
   withInput,
   zipfBuckets,
@@ -225,6 +226,54 @@ describe('estimateCapacity, worked by hand', () => {
     const m = estimateCapacity(many);
     const perInstance = m.tokenCalls.total / 10;
     expect(m.keyService.generate).toBeCloseTo((10 * perInstance) / (1 + 300 * perInstance), 6);
+  });
+
+  it('metAgain: (1/span) ∫ (1 - e^-rt)(1 - e^-r(span - t)) dt, by quadrature', () => {
+    const quad = (rate: number, span: number): number => {
+      const steps = 20_000;
+      let acc = 0;
+      for (let i = 0; i < steps; i++) {
+        const t = ((i + 0.5) * span) / steps;
+        acc += (1 - Math.exp(-rate * t)) * (1 - Math.exp(-rate * (span - t)));
+      }
+      return acc / steps;
+    };
+    for (const [rate, span] of [
+      [0.05, 12],
+      [1, 12],
+      [3, 20],
+      [0.001, 3300],
+    ] as const)
+      expect(metAgain(rate, span)).toBeCloseTo(quad(rate, span), 6);
+    expect(metAgain(0, 12)).toBe(0);
+  });
+
+  it('instances that end: their successors unwrap the keys of live items again', () => {
+    const forever = withInput(DEFAULT_INPUT, { instanceLifetimeSeconds: Number.POSITIVE_INFINITY });
+    const hourly = withInput(forever, { instanceLifetimeSeconds: 3600 });
+    const a = estimateCapacity(forever).keyService;
+    const b = estimateCapacity(hourly).keyService;
+    expect(b.unwrap).toBeGreaterThan(a.unwrap);
+    // One instance, one daemon partition requested 100 times a second, living 100 s: no
+    // other instance's keys, so every unwrap is a successor's. Each successor reads the
+    // partition at once (metAgain ~1) and unwraps its key: 1 per restart, K = born x (age + usable).
+    const daemon = withInput(DEFAULT_INPUT, {
+      requestsPerSecond: 100,
+      mix: { app: 1, obo: 0, user: 0 },
+      callers: { app: 1, obo: 0, user: 0 },
+      instances: 1,
+      instanceLifetimeSeconds: 100,
+    });
+    const d = estimateCapacity(daemon).keyService;
+    const usable = daemon.tokenLifetimeSeconds - daemon.refreshMarginSeconds;
+    const met = metAgain(100, usable + 1 / 100);
+    expect(met).toBeGreaterThan(0.9999);
+    const live = d.generate * (truncatedByLifetime(daemon.dataKeys.maxAgeSeconds, 100) + usable);
+    expect(d.unwrap).toBeCloseTo((1 / 100) * live * -Math.expm1(-met / live), 12);
+    expect(
+      estimateCapacity(withInput(daemon, { instanceLifetimeSeconds: Number.POSITIVE_INFINITY })).keyService
+        .unwrap,
+    ).toBe(0);
   });
 
   it('Cosmos DB: 2,400 B is 2.34 KB: reads 2 x 2.34 RU strong, writes 5.5 x 2.34 RU', () => {
