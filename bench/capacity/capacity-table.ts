@@ -168,9 +168,9 @@ async function main(): Promise<void> {
     ),
   );
   // The simulation's worst-count error, from the committed run (bench/results/scale.json).
-  const scale = JSON.parse(
-    await readFile(path.join(__dirname, '..', 'results', 'scale.json'), 'utf8'),
-  ) as { error: number };
+  const scale = JSON.parse(await readFile(path.join(__dirname, '..', 'results', 'scale.json'), 'utf8')) as {
+    error: number;
+  };
   const generated = template
     .replace('{{SIM_ERROR}}', `${(scale.error * 100).toFixed(1)}%`)
     .replace('{{TABLES}}', [...table('daemon-heavy'), ...table('OBO-heavy')].join('\n'))
