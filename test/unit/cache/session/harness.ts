@@ -91,16 +91,16 @@ export class FaultyRing implements KeyRing {
   ) {
     this.name = name ?? inner.name;
   }
-  async generateDataKey(context?: DataKeyContext): Promise<DataKey> {
+  async generateDataKey(_context?: DataKeyContext): Promise<DataKey> {
     this.generateCalls += 1;
     if (this.generateFault) throw new KeyServiceError(this.name, 'generate', this.generateFault, 'injected');
-    return this.inner.generateDataKey(context);
+    return this.inner.generateDataKey();
   }
-  async unwrapDataKey(wrapped: Uint8Array, keyId: string, context?: UnwrapContext): Promise<Uint8Array> {
+  async unwrapDataKey(wrapped: Uint8Array, keyId: string, _context?: UnwrapContext): Promise<Uint8Array> {
     this.unwrapCalls += 1;
     await this.hold;
     if (this.unwrapFault) throw new KeyServiceError(this.name, 'unwrap', this.unwrapFault, 'injected');
-    return this.inner.unwrapDataKey(wrapped, keyId, context);
+    return this.inner.unwrapDataKey(wrapped, keyId);
   }
 }
 
