@@ -8,7 +8,7 @@ import {
   SizeLimitError,
 } from '../../../../shared/errors';
 import { MemoryStore } from '../../../../shared/store/memory';
-import { LATER, documentWith, masterKey, rig, storedDocument, tokenKeys, type Rig } from './harness';
+import { documentWith, masterKey, rig, storedDocument, tokenKeys, type Rig } from './harness';
 
 const KEY = 'writer-partition-key';
 
