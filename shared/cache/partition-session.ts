@@ -22,7 +22,7 @@ import type { L1Cache, OpenedEnvelopes } from './l1';
 import { RequestTrace } from './metadata';
 import type { SharedReads } from './shared-reads';
 import { SessionEvents } from './session/events';
-import { readPartition, type ReadMode } from './session/reader';
+import { readPartition } from './session/reader';
 import {
   absent,
   documentOf,
@@ -100,9 +100,10 @@ export class PartitionSession implements ICachePlugin {
   load(): Promise<Snapshot> {
     if (!this.loading) {
       this.loadedAt = performance.now();
-      this.loading = this.read('first').then((s) => {
-        this.trace.loadedFrom = loadSource(s);
-        return (this.snapshot = s);
+      this.loading = readPartition(this.ctx, this.key, this.kind, 'first').then((r) => {
+        this.events.read(r);
+        this.trace.loadedFrom = loadSource(r.snapshot);
+        return (this.snapshot = r.snapshot);
       });
     }
     return this.loading;
@@ -159,7 +160,7 @@ export class PartitionSession implements ICachePlugin {
    */
   async refresh(): Promise<{ readonly version: string | undefined; readonly source: LoadSource }> {
     const startedAt = performance.now();
-    const fresh = await this.read('fresh');
+    const fresh = await this.readFresh();
     this.loadedAt = startedAt;
     this.snapshot = fresh;
     this.loading = Promise.resolve(fresh);
@@ -210,7 +211,7 @@ export class PartitionSession implements ICachePlugin {
         expiry: this.expiry,
         now: this.ctx.now,
         retries: this.ctx.conflictRetries,
-        reread: () => this.read('fresh'),
+        reread: () => this.readFresh(),
       },
       { base, mine, version },
     );
@@ -242,10 +243,11 @@ export class PartitionSession implements ICachePlugin {
     }
   }
 
-  /** One read through the reader, reported to the sink. */
-  private async read(mode: ReadMode): Promise<Snapshot> {
-    const report = await readPartition(this.ctx, this.key, this.kind, mode);
-    this.events.read(report);
-    return report.snapshot;
+  /** A fresh read through the reader (past L1 and shared reads), reported to the sink. */
+  private readFresh(): Promise<Snapshot> {
+    return readPartition(this.ctx, this.key, this.kind, 'fresh').then((r) => {
+      this.events.read(r);
+      return r.snapshot;
+    });
   }
 }

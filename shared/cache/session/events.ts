@@ -76,7 +76,11 @@ export class SessionEvents {
   read(r: ReadReport): void {
     const { metrics } = this.ctx;
     const kind = this.kind;
-    if (r.l1 === 'hit') metrics.increment(Metric.L1Hit, 1, { kind });
+    if (r.l1 === 'hit') {
+      // Loaded from L1: no store read, no open, nothing else to report.
+      metrics.increment(Metric.L1Hit, 1, { kind });
+      return;
+    }
     if (r.l1 === 'miss') metrics.increment(Metric.L1Miss, 1, { kind });
     if (r.storeCalled) {
       metrics.increment(Metric.StoreRead, 1, { kind });

@@ -54,9 +54,8 @@ export async function readPartition(
   kind: PartitionKind,
   mode: ReadMode,
 ): Promise<ReadReport> {
-  const none = { storeCalled: false, storeReadMs: 0, opened: false, openMs: 0, keyServiceCalls: 0 };
   const l1 = mode === 'first' && ctx.l1 ? (ctx.l1.get(key) ?? null) : undefined;
-  if (l1) return { ...none, snapshot: loaded('l1', l1.json, l1.version), l1: 'hit' };
+  if (l1) return reportOf(loaded('l1', l1.json, l1.version), 'hit', undefined, undefined);
   const l1Answer: ReadReport['l1'] = l1 === null ? 'miss' : undefined;
 
   const readStarted = performance.now();
@@ -72,38 +71,27 @@ export async function readPartition(
   } catch (error) {
     // The acquire goes on through the authority; a later write uses mustNotExist, so if
     // the item does exist the write conflicts and re-reads instead of overwriting it.
-    return {
-      ...none,
-      snapshot: absent('store-unavailable'),
-      l1: l1Answer,
-      storeCalled: !joined,
-      storeReadMs: performance.now() - readStarted,
-      error,
-    };
+    const store = { called: !joined, ms: performance.now() - readStarted };
+    return reportOf(absent('store-unavailable'), l1Answer, store, undefined, error);
   }
-  const stored = { l1: l1Answer, storeCalled: !joined, storeReadMs: performance.now() - readStarted };
+  const store = { called: !joined, ms: performance.now() - readStarted };
   if (!item) {
     ctx.l1?.delete(key);
-    return { ...none, ...stored, snapshot: absent('no-item') };
+    return reportOf(absent('no-item'), l1Answer, store, undefined);
   }
   const known = ctx.opened.get(key, item.blob);
   if (known !== undefined) {
     ctx.l1?.set(key, { json: known, version: item.version, expiresAt: item.expiresAt });
-    return { ...none, ...stored, snapshot: loaded('store', known, item.version) };
+    return reportOf(loaded('store', known, item.version), l1Answer, store, undefined);
   }
   const calls = { keyServiceCalls: 0 };
   const openStarted = performance.now();
-  const opening = { ...stored, opened: true, keyServiceCalls: 0 };
   try {
     const { json, doc } = await openDocument(ctx.envelope, item.blob, key, kind, calls);
     ctx.opened.set(key, item.blob, json);
     ctx.l1?.set(key, { json, version: item.version, expiresAt: item.expiresAt });
-    return {
-      ...opening,
-      snapshot: loaded('store', json, item.version, doc),
-      openMs: performance.now() - openStarted,
-      keyServiceCalls: calls.keyServiceCalls,
-    };
+    const open = { ms: performance.now() - openStarted, keyServiceCalls: calls.keyServiceCalls };
+    return reportOf(loaded('store', json, item.version, doc), l1Answer, store, open);
   } catch (error) {
     const snapshot: Snapshot =
       error instanceof EnvelopeError
@@ -114,14 +102,29 @@ export async function readPartition(
             json: '',
             version: item.version,
           };
-    return {
-      ...opening,
-      snapshot,
-      openMs: performance.now() - openStarted,
-      keyServiceCalls: calls.keyServiceCalls,
-      error,
-    };
+    const open = { ms: performance.now() - openStarted, keyServiceCalls: calls.keyServiceCalls };
+    return reportOf(snapshot, l1Answer, store, open, error);
   }
+}
+
+/** A report of one shape for every path (the hot paths build no spread objects). */
+function reportOf(
+  snapshot: Snapshot,
+  l1: ReadReport['l1'],
+  store: { readonly called: boolean; readonly ms: number } | undefined,
+  open: { readonly ms: number; readonly keyServiceCalls: number } | undefined,
+  error?: unknown,
+): ReadReport {
+  return {
+    snapshot,
+    l1,
+    storeCalled: store?.called ?? false,
+    storeReadMs: store?.ms ?? 0,
+    opened: open !== undefined,
+    openMs: open?.ms ?? 0,
+    keyServiceCalls: open?.keyServiceCalls ?? 0,
+    error,
+  };
 }
 
 /** Opens `blob` and parses it; a plaintext that is no MSAL document is an EnvelopeError too. */
