@@ -30,6 +30,7 @@ import { FastHits, type FastHitRequest } from './fast-hit';
 import { HttpsNetworkClient } from './http';
 import { L1Cache, OpenedEnvelopes } from './l1';
 import { SharedReads } from './shared-reads';
+import { keyErrorsCountedBySessions } from './session/events';
 import {
   PartitionSession,
   PartitionWrites,
@@ -134,7 +135,9 @@ class PersistentTokenCache implements TokenCache {
     const now = options.now ?? Date.now;
     this.network = options.msal.networkClient ?? new HttpsNetworkClient();
     this.userWindowSeconds = options.userSlidingWindowSeconds ?? TokenCacheDefaults.userSlidingWindowSeconds;
-    const keys = new DataKeyCache(options.keyRing, { ...options.dataKeys, metrics: this.metrics, now });
+    // keyring.error is counted by the sessions' events sink (with the partition kind), once.
+    const metrics = keyErrorsCountedBySessions(this.metrics);
+    const keys = new DataKeyCache(options.keyRing, { ...options.dataKeys, metrics, now });
     const l1 =
       options.l1 === false
         ? undefined
