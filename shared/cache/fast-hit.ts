@@ -10,10 +10,9 @@
  * the request to msal-node as before. test/unit/cache/fast-hit.property.test.ts checks
  * it against msal-node's own lookup over generated cache documents.
  */
-import { randomUUID } from 'node:crypto';
+import { hash as digest, randomUUID } from 'node:crypto';
 import type { AuthenticationResult } from '@azure/msal-node';
 import { LRUCache } from 'lru-cache';
-import { sha256Base64Url } from './partitions';
 
 /** The request, as far as the lookup depends on it. */
 export interface FastHitRequest {
@@ -134,7 +133,8 @@ export class FastHits {
     const hash =
       request.kind === 'obo'
         ? typeof request.assertion === 'string' && request.assertion !== ''
-          ? sha256Base64Url(request.assertion)
+          ? // msal's userAssertionHash: base64url(sha256(assertion)); the one-shot hash is the cheap one.
+            digest('sha256', request.assertion, 'base64url')
           : undefined
         : undefined;
     if (request.kind === 'obo' && hash === undefined) return undefined;
