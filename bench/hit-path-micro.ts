@@ -9,8 +9,13 @@
  *   npx tsx bench/hit-path-micro.ts [rounds=40] [block=10]
  *   HIT_MICRO_ONLY=b,g npx tsx bench/hit-path-micro.ts   # only some series (for --cpu-prof)
  */
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { HttpsNetworkClient } from '../shared/cache/http';
+import { DataKeyCache } from '../shared/crypto/data-key-cache';
+import { Envelope } from '../shared/crypto/envelope';
+import { LocalKeyRing } from '../shared/crypto/local-keyring';
 import { addAltEnvelopes, populate } from './population';
 import { shuffled, summarize } from './stats';
 import {
@@ -32,6 +37,9 @@ interface Series {
   readonly request: (assertion: string) => Promise<boolean | undefined>;
   readonly wallUs: number[];
   readonly cpuUs: number[];
+  /** The cache's own timings of the request (CacheMetadata.timings), µs. */
+  readonly readUs: number[];
+  readonly openUs: number[];
   fast: number;
   count: number;
 }
@@ -87,11 +95,15 @@ async function main(): Promise<void> {
                 ? await v.cache.acquireTokenOnBehalfOf({ assertion, scopes: [OBO_SCOPE] })
                 : await v.cache.acquireTokenForApp({ scopes: [APP_SCOPE] });
             if (r.cache.fastHit) s.fast++;
+            s.readUs.push((r.cache.timings.storeReadMs ?? 0) * 1000);
+            s.openUs.push((r.cache.timings.envelopeOpenMs ?? 0) * 1000);
             s.count++;
             return r.fromCache;
           },
           wallUs: [],
           cpuUs: [],
+          readUs: [],
+          openUs: [],
           fast: 0,
           count: 0,
         };
@@ -107,6 +119,8 @@ async function main(): Promise<void> {
           request: (assertion) => v.request(kind, assertion),
           wallUs: [],
           cpuUs: [],
+          readUs: [],
+          openUs: [],
           fast: 0,
           count: 0,
         });
@@ -116,8 +130,12 @@ async function main(): Promise<void> {
     const assertions = population.users.map((u) => u.assertion);
     // Warm: every user at least twice per series (a miss learns, the next hits).
     for (const s of measured) for (let i = 0; i < 3 * USERS; i++) await s.request(assertions[i % USERS]);
-    for (const s of measured) s.fast = s.count = 0;
+    for (const s of measured) {
+      s.fast = s.count = 0;
+      s.readUs.length = s.openUs.length = 0;
+    }
     let turn = 0;
+    const before = await world.counters();
     for (let round = 0; round < rounds; round++) {
       for (const s of shuffled(measured, round + 1)) {
         const cpu = process.cpuUsage();
@@ -131,17 +149,22 @@ async function main(): Promise<void> {
         s.cpuUs.push((used.user + used.system) / block);
       }
     }
+    const after = await world.counters();
+    const opens = await measureOpens(population.users[0].json);
     console.log(
       `hit-path micro: ${rounds} rounds x ${block} per series, ${USERS} users, node ${process.version}`,
     );
-    console.log('series   wall p50 µs  CPU/req p50 µs  fast hits');
+    console.log('series   wall p50 µs  CPU/req p50 µs  fast hits  store read p50 µs  open p50 µs');
     const p50 = new Map<string, { wall: number; cpu: number }>();
     for (const s of measured) {
       const wall = summarize(s.wallUs).p50;
       const cpu = summarize(s.cpuUs).p50;
       p50.set(s.id, { wall, cpu });
       console.log(
-        `${s.id.padEnd(8)}${wall.toFixed(1).padStart(12)}${cpu.toFixed(1).padStart(16)}${(s.count ? `${s.fast}/${s.count}` : '').padStart(11)}`,
+        `${s.id.padEnd(8)}${wall.toFixed(1).padStart(12)}${cpu.toFixed(1).padStart(16)}${(s.count ? `${s.fast}/${s.count}` : '').padStart(11)}` +
+          (s.count
+            ? `${summarize(s.readUs).p50.toFixed(1).padStart(19)}${summarize(s.openUs).p50.toFixed(1).padStart(13)}`
+            : ''),
       );
     }
     for (const kind of ['obo', 'app'] as const) {
@@ -154,11 +177,52 @@ async function main(): Promise<void> {
       if (pf && pe) parts.push(`f/e CPU ${(pf.cpu / pe.cpu).toFixed(3)}x`);
       console.log(`${kind}: ${parts.join(', ')}`);
     }
+    console.log(
+      `service calls during the measured section: KMS Decrypt ${after.kmsDecrypt - before.kmsDecrypt}, ` +
+        `GenerateDataKey ${after.kmsGenerateDataKey - before.kmsGenerateDataKey}, token ${after.tokenCalls - before.tokenCalls}`,
+    );
+    console.log(
+      `Envelope.open in this process (SDK clients loaded), CPU/op p50: compressed ${opens.compressed.toFixed(1)} µs, ` +
+        `uncompressed ${opens.uncompressed.toFixed(1)} µs, inflateRawSync alone ${opens.inflate.toFixed(1)} µs`,
+    );
   } finally {
     for (const close of closers) close();
     network.destroy();
     await world.stop();
   }
+}
+
+/**
+ * Envelope.open of one user's partition, compressed (as shipped) and not, and the bare
+ * inflate, in this process: with the SDK clients loaded it costs more than alone
+ * (bench/open-micro.ts). Local key ring, data key cached: no key service.
+ */
+async function measureOpens(
+  json: string,
+): Promise<{ compressed: number; uncompressed: number; inflate: number }> {
+  const keys = new DataKeyCache(new LocalKeyRing({ masterKey: randomBytes(32) }));
+  const packed = new Envelope({ keys });
+  const plain = new Envelope({ keys, compressAboveBytes: false });
+  const bytes = Buffer.from(json, 'utf8');
+  const key = 'obo:hit-path-micro';
+  const [sealedPacked, sealedPlain] = [await packed.seal(bytes, key), await plain.seal(bytes, key)];
+  const deflated = deflateRawSync(bytes);
+  const ops = [
+    { id: 'compressed', run: () => packed.open(sealedPacked, key), cpu: [] as number[] },
+    { id: 'uncompressed', run: () => plain.open(sealedPlain, key), cpu: [] as number[] },
+    { id: 'inflate', run: () => Promise.resolve(inflateRawSync(deflated)), cpu: [] as number[] },
+  ];
+  for (const op of ops) for (let i = 0; i < 300; i++) await op.run();
+  for (let round = 0; round < 20; round++) {
+    for (const op of shuffled(ops, round + 1)) {
+      const cpu = process.cpuUsage();
+      for (let i = 0; i < 200; i++) await op.run();
+      const used = process.cpuUsage(cpu);
+      op.cpu.push((used.user + used.system) / 200);
+    }
+  }
+  const [compressed, uncompressed, inflate] = ops.map((op) => summarize(op.cpu).p50);
+  return { compressed, uncompressed, inflate };
 }
 
 main().catch((e: unknown) => {
