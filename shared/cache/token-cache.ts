@@ -131,6 +131,8 @@ class PersistentTokenCache implements TokenCache {
   private readonly tenantAuthorities = new Map<string, string>();
   /** Store key of each tenant's app partition (bounded like tenantAuthorities). */
   private readonly appKeys = new Map<string, string>();
+  /** Authorities whose metadata was resolved once (bounded like tenantAuthorities). */
+  private readonly metadataSeen = new Set<string>();
 
   constructor(options: TokenCacheOptions) {
     validate(options);
@@ -518,9 +520,6 @@ class PersistentTokenCache implements TokenCache {
     }
     return key;
   }
-
-  /** Authorities whose metadata was resolved once (bounded: tenants come from requests). */
-  private readonly metadataSeen = new Set<string>();
 
   private async resolveMetadata(authority: string): Promise<void> {
     await this.metadata.resolve(authority);
