@@ -1,10 +1,11 @@
 /**
  * Micro-measure of the warm-hit targets of issue 16 on the bench's own variants, without
- * the full run: (a) L1 off, (b) L1 on, (g) memo off (every hit opens an envelope), the
- * store floor (f) and the SDK floor (e), over dynalite and the local KMS and authority in
- * a child process (bench/servers.ts), 10 users. Interleaved shuffled blocks; wall p50 and
- * CPU per request; the ratios the targets use (`memo-off-penalty-ms` = g - a wall p50,
- * `l1-hit-p50-us` = b wall p50, `warm-hit-cpu-vs-getitem` = a CPU / e CPU).
+ * the full run: (a) L1 off, (b) L1 on, (g) memo off (every hit opens an envelope), (u)
+ * (g) over uncompressed envelopes, the store floor (f) and the SDK floor (e), over dynalite
+ * and the local KMS and authority in a child process (bench/servers.ts), 10 users.
+ * Interleaved shuffled blocks; wall p50 and CPU per request; the ratios the targets use
+ * (`memo-off-penalty-ms` = g - a wall p50, `l1-hit-p50-us` = b wall p50,
+ * `warm-hit-cpu-vs-getitem` = a CPU / e CPU); then Envelope.open in this same process.
  *
  *   npx tsx bench/hit-path-micro.ts [rounds=40] [block=10]
  *   HIT_MICRO_ONLY=b,g npx tsx bench/hit-path-micro.ts   # only some series (for --cpu-prof)
@@ -12,7 +13,12 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { DynamoDbStore } from '../shared/aws/dynamodb-store';
+import { KmsKeyRing } from '../shared/aws/kms-keyring';
 import { HttpsNetworkClient } from '../shared/cache/http';
+import { createTokenCache } from '../shared/cache/token-cache';
+import { CounterMetrics, silentLogger } from '../shared/observability';
+import type { StoredItem, TokenStore } from '../shared/store/store';
 import { DataKeyCache } from '../shared/crypto/data-key-cache';
 import { Envelope } from '../shared/crypto/envelope';
 import { LocalKeyRing } from '../shared/crypto/local-keyring';
@@ -26,7 +32,7 @@ import {
   ProjectVariant,
   StoreFloorVariant,
 } from './variants';
-import { startWorld } from './world';
+import { BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, startWorld } from './world';
 
 type Kind = 'obo' | 'app';
 const USERS = 10;
@@ -77,6 +83,45 @@ async function main(): Promise<void> {
       })),
       { key: keyOf('app', ''), kind: 'app' as const, json: population.app.json },
     ]);
+    // (u): (g) over two uncompressed envelopes of each partition, so every hit opens one
+    // without inflating: what dropping compression would save on a memo-off hit.
+    const plainParts = [
+      ...population.users.map((u) => ({
+        key: keyOf('obo', u.assertion),
+        kind: 'obo' as const,
+        json: u.json,
+      })),
+      { key: keyOf('app', ''), kind: 'app' as const, json: population.app.json },
+    ];
+    for (const n of [0, 1]) {
+      await addAltEnvelopes(world, plainParts, { itemKey: (k) => plainKey(k, n), compressAboveBytes: false });
+    }
+    const uStore = new DynamoDbStore({ tableName: table, clientConfig: world.dynamoConfig });
+    const uRing = new KmsKeyRing({
+      keyId: world.info.kms.keyArn,
+      clientId: BENCH_CLIENT_ID,
+      clientConfig: world.kmsConfig,
+    });
+    closers.push(
+      () => uStore.destroy(),
+      () => uRing.destroy(),
+    );
+    const u = {
+      cache: createTokenCache({
+        msal: {
+          clientId: BENCH_CLIENT_ID,
+          authority: world.info.authority.authority,
+          clientSecret: BENCH_CLIENT_SECRET,
+          knownAuthorities: [world.info.authority.host],
+          networkClient: network,
+        },
+        store: new PlainAlternatingStore(uStore),
+        keyRing: uRing,
+        l1: false,
+        metrics: new CounterMetrics(),
+        logger: silentLogger,
+      }),
+    };
     const e = new ItemFloorVariant(world.dynamoConfig, table, keyOf);
     const f = new StoreFloorVariant(a.store, keyOf);
     const series: Series[] = [];
@@ -85,6 +130,7 @@ async function main(): Promise<void> {
         ['a', a],
         ['b', b],
         ['g', g],
+        ['u', u],
       ] as const) {
         const s: Series = {
           id: `${id} ${kind}`,
@@ -172,6 +218,8 @@ async function main(): Promise<void> {
       const [pa, pb, pg, pe, pf] = ['a', 'b', 'g', 'e', 'f'].map(get);
       const parts: string[] = [];
       if (pa && pg) parts.push(`memo-off penalty (g-a wall) ${((pg.wall - pa.wall) / 1000).toFixed(3)} ms`);
+      const pu = get('u');
+      if (pa && pu) parts.push(`uncompressed (u-a wall) ${((pu.wall - pa.wall) / 1000).toFixed(3)} ms`);
       if (pb) parts.push(`L1 hit (b) ${pb.wall.toFixed(1)} µs`);
       if (pa && pe) parts.push(`a/e CPU ${(pa.cpu / pe.cpu).toFixed(3)}x`);
       if (pf && pe) parts.push(`f/e CPU ${(pf.cpu / pe.cpu).toFixed(3)}x`);
@@ -223,6 +271,34 @@ async function measureOpens(
   }
   const [compressed, uncompressed, inflate] = ops.map((op) => summarize(op.cpu).p50);
   return { compressed, uncompressed, inflate };
+}
+
+const plainKey = (key: string, n: number): string => `${key}#plain${n}`;
+
+/** (u)'s store: each read of a key returns, in turn, one of two uncompressed envelopes of it. */
+class PlainAlternatingStore implements TokenStore {
+  readonly name: string;
+  readonly maxItemBytes: number;
+  private readonly turn = new Map<string, number>();
+
+  constructor(private readonly inner: TokenStore) {
+    this.name = inner.name;
+    this.maxItemBytes = inner.maxItemBytes;
+  }
+
+  read(key: string): Promise<StoredItem | undefined> {
+    const n = this.turn.get(key) ?? 0;
+    this.turn.set(key, 1 - n);
+    return this.inner.read(plainKey(key, n));
+  }
+
+  write(): Promise<string> {
+    return Promise.reject(new Error('(u) is measured on warm hits only: no write expected'));
+  }
+
+  delete(): Promise<void> {
+    return Promise.reject(new Error('(u) is measured on warm hits only: no delete expected'));
+  }
 }
 
 main().catch((e: unknown) => {
