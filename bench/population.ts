@@ -55,7 +55,7 @@ export class PartitionReader {
   private readonly keyRing: KmsKeyRing;
   private readonly envelope: Envelope;
 
-  constructor(world: World) {
+  constructor(world: World, options: { compressAboveBytes?: number | false } = {}) {
     this.store = new DynamoDbStore({
       tableName: world.info.dynamo.tableName,
       clientConfig: world.dynamoConfig,
@@ -65,7 +65,10 @@ export class PartitionReader {
       clientId: BENCH_CLIENT_ID,
       clientConfig: world.kmsConfig,
     });
-    this.envelope = new Envelope({ keys: new DataKeyCache(this.keyRing) });
+    this.envelope = new Envelope({
+      keys: new DataKeyCache(this.keyRing),
+      ...(options.compressAboveBytes !== undefined ? { compressAboveBytes: options.compressAboveBytes } : {}),
+    });
   }
 
   /** The stored partition of `kind` (the KMS ring binds data keys to it): its plaintext and sizes, or undefined when absent. */
@@ -137,11 +140,17 @@ async function batchPut(world: World, items: readonly Record<string, AttributeVa
 export async function addAltEnvelopes(
   world: World,
   partitions: readonly { key: string; kind: PartitionKind; json: string }[],
+  /** Where each envelope is stored (default {@link altKey}) and whether it is compressed (default as shipped). */
+  options: { itemKey?: (key: string) => string; compressAboveBytes?: number | false } = {},
 ): Promise<void> {
-  const reader = new PartitionReader(world);
+  const reader = new PartitionReader(
+    world,
+    options.compressAboveBytes !== undefined ? { compressAboveBytes: options.compressAboveBytes } : {},
+  );
+  const itemKey = options.itemKey ?? altKey;
   try {
     const items = await mapLimit(partitions, 8, async (p, i) =>
-      storeItem(altKey(p.key), await reader.seal(p.key, p.kind, p.json), 2e14 + i),
+      storeItem(itemKey(p.key), await reader.seal(p.key, p.kind, p.json), 2e14 + i),
     );
     await batchPut(world, items);
   } finally {

@@ -10,10 +10,9 @@
  * the request to msal-node as before. test/unit/cache/fast-hit.property.test.ts checks
  * it against msal-node's own lookup over generated cache documents.
  */
-import { randomUUID } from 'node:crypto';
+import { hash as digest, randomUUID } from 'node:crypto';
 import type { AuthenticationResult } from '@azure/msal-node';
 import { LRUCache } from 'lru-cache';
-import { sha256Base64Url } from './partitions';
 
 /** The request, as far as the lookup depends on it. */
 export interface FastHitRequest {
@@ -31,6 +30,11 @@ export interface FastHitRequest {
 export interface FastHitSnapshot {
   readonly json: string;
   readonly version: string | undefined;
+  /**
+   * `json` already parsed (the session's validated document, when it just opened the
+   * envelope): read, never kept or changed, and saves a second JSON.parse of a new version.
+   */
+  readonly doc?: unknown;
 }
 
 /** msal-node's default `tokenRenewalOffsetSeconds` (the cache's MSAL config never sets it). */
@@ -134,7 +138,8 @@ export class FastHits {
     const hash =
       request.kind === 'obo'
         ? typeof request.assertion === 'string' && request.assertion !== ''
-          ? sha256Base64Url(request.assertion)
+          ? // msal's userAssertionHash: base64url(sha256(assertion)); the one-shot hash is the cheap one.
+            digest('sha256', request.assertion, 'base64url')
           : undefined
         : undefined;
     if (request.kind === 'obo' && hash === undefined) return undefined;
@@ -173,7 +178,8 @@ export class FastHits {
       else if (learned.canonical !== result.authority) learned.canonical = null;
     }
     if (request.kind !== 'app' || !result.fromCache || !result.accessToken) return;
-    const tokens = this.indexOf(storeKey, snapshot);
+    // After msal-node ran: index the JSON itself, never a document something may have used since.
+    const tokens = this.indexOf(storeKey, { json: snapshot.json, version: snapshot.version });
     const served = tokens?.filter(
       (t) => t.credentialType === BEARER_CREDENTIAL && t.secret === result.accessToken,
     );
@@ -226,7 +232,10 @@ export class FastHits {
     const known = this.index.get(key);
     // Same string object on an L1 hit: the comparison is a pointer check.
     if (known && known.json === snapshot.json) return known.tokens;
-    const built: DocumentIndex = { json: snapshot.json, tokens: indexDocument(snapshot.json) };
+    const built: DocumentIndex = {
+      json: snapshot.json,
+      tokens: indexDocument(snapshot.doc === undefined ? snapshot.json : snapshot.doc),
+    };
     this.index.set(key, built);
     return built.tokens;
   }
@@ -254,16 +263,19 @@ function searchScopes(scopes: readonly string[]): readonly string[] | undefined 
 }
 
 /**
- * The access tokens msal-node would hold after deserializing `json`, or undefined when
+ * The access tokens msal-node would hold after deserializing `source` (the JSON, or it
+ * parsed), or undefined when
  * the document holds anything where msal-node's deserialize or lookup could throw or
  * classify differently (never served then).
  */
-function indexDocument(json: string): readonly IndexedToken[] | undefined {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(json);
-  } catch {
-    return undefined;
+function indexDocument(source: unknown): readonly IndexedToken[] | undefined {
+  let doc: unknown = source;
+  if (typeof source === 'string') {
+    try {
+      doc = JSON.parse(source);
+    } catch {
+      return undefined;
+    }
   }
   if (!isRecord(doc)) return undefined;
   const seen = new Set<string>();

@@ -2,12 +2,13 @@
  * Partition keys. Each caller's tokens live in one partition; the store only ever sees a
  * hash of the logical key, so it holds no user ids or assertions.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Partition } from './types';
 
 /** base64url(sha256(text)), no padding. */
 export function sha256Base64Url(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('base64url');
+  // The one-shot hash: no Hash object per call (it runs several times on every request).
+  return hash('sha256', text, 'base64url');
 }
 
 /**

@@ -88,6 +88,9 @@ export const TokenCacheDefaults = {
 /** Reruns of one request after the store served it (the partition changed, yet MSAL missed). */
 const MAX_GATED_RUNS = 3;
 
+/** Most tenants (authorities) the hit path remembers things of; past it, each request works them out. */
+const MAX_REMEMBERED_TENANTS = 1024;
+
 /** Item lifetime when a partition holds no dated token (should not happen; bounded anyway). */
 const FALLBACK_LIFETIME_SECONDS = 3600;
 
@@ -123,10 +126,19 @@ class PersistentTokenCache implements TokenCache {
   private readonly onResult: TokenCacheOptions['onResult'];
   /** OBO and app hits matched without msal-node (see fast-hit.ts); undefined when off. */
   private readonly fastHits: FastHits | undefined;
+  /** The tenant of `msal.authority` (the app partition's when a request names none). */
+  private readonly defaultTenant: string;
+  /** Authority URL per tenant id (bounded: tenants come from requests). */
+  private readonly tenantAuthorities = new Map<string, string>();
+  /** Store key of each tenant's app partition (bounded like tenantAuthorities). */
+  private readonly appKeys = new Map<string, string>();
+  /** Authorities whose metadata was resolved once (bounded like tenantAuthorities). */
+  private readonly metadataSeen = new Set<string>();
 
   constructor(options: TokenCacheOptions) {
     validate(options);
     this.msal = options.msal;
+    this.defaultTenant = tenantOf(options.msal.authority);
     this.logger =
       options.logger ?? new JsonLogger({ level: 'warn', base: { component: 'msal-cloud-cache' } });
     this.metrics = options.metrics ?? noMetrics;
@@ -238,9 +250,9 @@ class PersistentTokenCache implements TokenCache {
 
   acquireTokenForApp(request: AppTokenRequest): Promise<CachedAuthenticationResult> {
     requireScopes(request.scopes);
-    const tenantId = request.tenantId ?? tenantOf(this.msal.authority);
+    const tenantId = request.tenantId ?? this.defaultTenant;
     const partition: Partition = { kind: 'app', tenantId };
-    const authority = authorityFor(this.msal.authority, tenantId);
+    const authority = this.tenantAuthority(tenantId);
     const fast: FastHitRequest = { kind: 'app', scopes: request.scopes };
     return this.coalesced(partition, authority, request.scopes, { fast }, async (cca) => {
       const result = await cca.acquireTokenByClientCredential({ scopes: [...request.scopes] });
@@ -365,7 +377,18 @@ class PersistentTokenCache implements TokenCache {
 
   private authorityOf(partition: Partition): string {
     const tenantId = partition.kind === 'user' ? undefined : partition.tenantId;
-    return tenantId === undefined ? this.msal.authority : authorityFor(this.msal.authority, tenantId);
+    return tenantId === undefined ? this.msal.authority : this.tenantAuthority(tenantId);
+  }
+
+  /** `authorityFor(msal.authority, tenantId)`, remembered per tenant (a URL parse per request otherwise). */
+  private tenantAuthority(tenantId: string): string {
+    let authority = this.tenantAuthorities.get(tenantId);
+    if (authority === undefined) {
+      authority = authorityFor(this.msal.authority, tenantId);
+      if (this.tenantAuthorities.size < MAX_REMEMBERED_TENANTS)
+        this.tenantAuthorities.set(tenantId, authority);
+    }
+    return authority;
   }
 
   /**
@@ -398,13 +421,14 @@ class PersistentTokenCache implements TokenCache {
       extra.forceRefresh ?? false,
       ...(extra.claims !== undefined ? [extra.claims] : []),
     ]);
-    const requestKey = `${key}.${sha256Base64Url(fingerprint)}`;
     // With claims MSAL skips the cached token, so waiting on another instance's is useless.
     const lease = extra.claims === undefined;
     const run = (): Promise<CachedAuthenticationResult> =>
-      this.acquireGated(partition, authority, requestKey, fn, extra.fast, lease);
+      this.acquireGated(partition, key, authority, fingerprint, fn, extra.fast, lease);
     if (!this.flights) return run();
-    const { promise, joined } = this.flights.run(requestKey, run);
+    // In process the fingerprint itself is the key (it holds no secret: the store key is
+    // a hash); its hash, the lease's key in the store, is made only on a miss.
+    const { promise, joined } = this.flights.run(fingerprint, run);
     if (!joined) return promise as Promise<CachedAuthenticationResult>;
     this.metrics.increment(Metric.FlightJoined, 1, { kind: partition.kind });
     return (promise as Promise<CachedAuthenticationResult>).then((r) => this.joinedResult(r, started));
@@ -430,17 +454,27 @@ class PersistentTokenCache implements TokenCache {
 
   private async acquireGated(
     partition: Partition,
+    key: string,
     authority: string,
-    requestKey: string,
+    fingerprint: string,
     fn: (client: ConfidentialClientApplication) => Promise<AuthenticationResult>,
     fast: FastHitRequest | undefined,
     lease: boolean,
   ): Promise<CachedAuthenticationResult> {
-    const session = this.session(partition);
-    const [, snapshot] = await Promise.all([this.metadata.resolve(authority), session.load()]);
+    const session = this.session(partition, key);
+    // The authority's metadata is fetched beside the first load; once it has been
+    // resolved, a hit (which needs none) does not ask again, and a miss asks in msalConfig.
+    const metadata = this.metadataSeen.has(authority) ? undefined : this.resolveMetadata(authority);
+    const snapshot = await session.load();
     // The token msal-node would find in this snapshot, matched without it (fast-hit.ts).
     const hit = fast && this.fastHits?.serve(fast, authority, session.key, snapshot);
-    if (hit) return this.withMetadata(hit, session, session.trace.started, true);
+    if (hit) {
+      // resolve() does not reject (a failed fetch resolves undefined); never leave one unheard.
+      void metadata?.catch(() => undefined);
+      return this.withMetadata(hit, session, session.trace.started, true);
+    }
+    await metadata;
+    const requestKey = `${key}.${sha256Base64Url(fingerprint)}`;
     const leases = lease ? this.leases : undefined;
     const deadline = this.ctx.now() + (leases?.settings.maxWaitMs ?? 0);
     // Traced inside the gate: only token requests that really went out are counted.
@@ -480,16 +514,23 @@ class PersistentTokenCache implements TokenCache {
   }
 
   storeKeyOf(partition: Partition): string {
-    return storeKey(logicalKey(this.msal.clientId, partition));
+    // App keys hash no secret and repeat on every app request: remembered per tenant.
+    if (partition.kind !== 'app') return storeKey(logicalKey(this.msal.clientId, partition));
+    let key = this.appKeys.get(partition.tenantId);
+    if (key === undefined) {
+      key = storeKey(logicalKey(this.msal.clientId, partition));
+      if (this.appKeys.size < MAX_REMEMBERED_TENANTS) this.appKeys.set(partition.tenantId, key);
+    }
+    return key;
   }
 
-  private session(partition: Partition): PartitionSession {
-    return new PartitionSession(
-      this.ctx,
-      this.storeKeyOf(partition),
-      partition.kind,
-      this.expiryPolicy(partition),
-    );
+  private async resolveMetadata(authority: string): Promise<void> {
+    await this.metadata.resolve(authority);
+    if (this.metadataSeen.size < MAX_REMEMBERED_TENANTS) this.metadataSeen.add(authority);
+  }
+
+  private session(partition: Partition, key: string = this.storeKeyOf(partition)): PartitionSession {
+    return new PartitionSession(this.ctx, key, partition.kind, this.expiryPolicy(partition));
   }
 
   /** Item expiry per partition kind, as DESIGN.md sets it. */

@@ -16,6 +16,7 @@ import {
   type NetworkResponse,
 } from '@azure/msal-node';
 import { FastHits, hasClaims, type FastHitRequest } from '../../../shared/cache/fast-hit';
+import { parseDocument } from '../../../shared/cache/cache-document';
 
 const CLIENT = '0b7c3f2a-1d4e-4a6b-9c8d-7e6f5a4b3c2d';
 const OTHER_CLIENT = '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d';
@@ -361,6 +362,14 @@ describe('FastHits against msal-node', () => {
             json,
             version: String(++version),
           });
+          // The session's parsed document in place of a second parse: the same answer.
+          const fromDoc = fast.serve(request, authorityOf(tenant), 'key-doc', {
+            json,
+            version: String(version),
+            doc: parseDocument(json),
+          });
+          expect(fromDoc === undefined).toBe(served === undefined);
+          if (served && fromDoc) expect(comparable(fromDoc)).toEqual(comparable(served));
           const msal = await msalAnswer(request, tenant, json);
           local.cases += 1;
           if (msal.served) local.msalServed += 1;
