@@ -15,6 +15,7 @@ import {
 import { CLIENT_CAPABILITY, InvalidClaimsError, parseClaims } from '../auth/claims';
 import { DataKeyCache } from '../crypto/data-key-cache';
 import { Envelope } from '../crypto/envelope';
+import type { PartitionKind } from '../crypto/keyring';
 import {
   ConfigurationError,
   InteractionRequiredError,
@@ -41,6 +42,7 @@ import {
   RequestTrace,
   type CacheMetadata,
   type CachedAuthenticationResult,
+  type LoadSource,
   type StoreUnusedReason,
 } from './metadata';
 import { epochSeconds } from '../store/store';
@@ -625,7 +627,7 @@ class PersistentTokenCache implements TokenCache {
 /** MSAL's refresh offset: it renews access tokens this close to expiry. */
 const MSAL_REFRESH_OFFSET_SECONDS = 300;
 
-function unusedReason(loadedFrom: string, t: RequestTrace, nowSeconds: number): StoreUnusedReason {
+function unusedReason(loadedFrom: LoadSource, t: RequestTrace, nowSeconds: number): StoreUnusedReason {
   switch (loadedFrom) {
     case 'absent':
       return 'absent';
@@ -646,7 +648,7 @@ function tracedNetwork(
   inner: INetworkModule,
   trace: RequestTrace,
   metrics: Metrics,
-  kind: string,
+  kind: PartitionKind,
 ): INetworkModule {
   return {
     sendGetRequestAsync: (url, options, timeout) => inner.sendGetRequestAsync(url, options, timeout),
