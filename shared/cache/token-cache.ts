@@ -32,6 +32,7 @@ import { HttpsNetworkClient } from './http';
 import { L1Cache, OpenedEnvelopes } from './l1';
 import { SharedReads } from './shared-reads';
 import { keyErrorsCountedBySessions } from './session/events';
+import { isUnavailable } from './session/snapshot';
 import {
   PartitionSession,
   PartitionWrites,
@@ -329,10 +330,10 @@ class PersistentTokenCache implements TokenCache {
     const session = this.session(partition);
     // Read the store, not L1: this instance's L1 entry may be what served the rejected
     // token. The read also replaces that entry with what the store holds now.
-    await session.refresh();
+    const fresh = await session.refresh();
     let json = '';
     await session.prime({ deserialize: (j: string) => void (json = j) });
-    if (!json) return session.source === 'unavailable' ? 'failed' : 'not-found';
+    if (!json) return isUnavailable(fresh) ? 'failed' : 'not-found';
     const doc = parseDocument(json);
     const tokens = doc['AccessToken'] ?? {};
     const rejected = Object.keys(tokens).filter((k) => tokens[k]?.['secret'] === accessToken);
