@@ -27,9 +27,12 @@ export {
   type CacheMetadata,
   type CacheTimings,
   type CachedAuthenticationResult,
+  type LoadSource,
   type StoreUnusedReason,
   type TokenSource,
+  type WriteFailReason,
   type WriteOutcome,
+  type WriteSkipReason,
 } from './cache/metadata';
 export { logicalKey, storeKey } from './cache/partitions';
 

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
 import { Metric, type Logger, type Metrics } from '../observability';
 import type { LeaseStore, TokenStore } from '../store/store';
-import type { LoadSource } from './partition-session';
+import { isUnavailable, type PartitionKind, type Snapshot } from './session/snapshot';
 
 /**
  * Concurrent calls with the same key share one call in flight: every caller gets its
@@ -49,10 +49,10 @@ export interface LeaseSettings {
 
 /** What a gate needs of the partition session. */
 export interface GatedPartition {
-  /** The version loaded before MSAL ran (undefined: absent). */
-  readonly loadedVersion: string | undefined;
-  readonly source: LoadSource | undefined;
-  refresh(): Promise<{ readonly version: string | undefined; readonly source: LoadSource }>;
+  /** The partition as read before MSAL ran (undefined: not loaded). */
+  readonly current: Snapshot | undefined;
+  /** Reads the partition again, past L1. */
+  refresh(): Promise<Snapshot>;
 }
 
 /** How the gate let the token request through, or why it did not. */
@@ -92,7 +92,7 @@ export class LeaseGate {
       readonly metrics: Metrics;
       readonly logger: Logger;
       readonly now: () => number;
-      readonly kind: string;
+      readonly kind: PartitionKind;
     },
   ) {}
 
@@ -115,8 +115,9 @@ export class LeaseGate {
   }
 
   private async decide(): Promise<GateOutcome> {
-    if (this.partition.source === 'unavailable') return this.outcome('unavailable');
-    const base = this.partition.loadedVersion;
+    // The store down, or the key service (locked): no lease can tell who calls the authority.
+    if (isUnavailable(this.partition.current)) return this.outcome('unavailable');
+    const base = this.partition.current?.version;
     try {
       if (await this.tryAcquire()) return this.outcome('holder');
     } catch (e) {
@@ -126,7 +127,7 @@ export class LeaseGate {
     for (let attempt = 0; ; attempt++) {
       await sleep(this.pollDelay(attempt));
       const fresh = await this.partition.refresh();
-      if (fresh.source === 'unavailable') return this.outcome('unavailable');
+      if (isUnavailable(fresh)) return this.outcome('unavailable');
       if (fresh.version !== base) {
         this.served = true;
         return this.outcome('served');
@@ -142,7 +143,7 @@ export class LeaseGate {
       // A holder writes before it releases: if it released between the read above and
       // the lease just taken, this read sees its write.
       const after = await this.partition.refresh();
-      if (after.source !== 'unavailable' && after.version !== base) {
+      if (!isUnavailable(after) && after.version !== base) {
         this.served = true;
         return this.outcome('served');
       }
@@ -164,7 +165,7 @@ export class LeaseGate {
     return outcome;
   }
 
-  private failed(operation: string, e: unknown): void {
+  private failed(operation: 'acquire' | 'release', e: unknown): void {
     this.ctx.metrics.increment(Metric.StoreError, 1, {
       kind: this.ctx.kind,
       operation: `lease-${operation}`,

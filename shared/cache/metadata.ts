@@ -5,6 +5,11 @@
  * under any concurrency. It holds no token, assertion, user id or store key.
  */
 import type { AuthenticationResult } from '@azure/msal-node';
+import type { EnvelopeFailure } from '../errors';
+import type { WriteFailReason, WriteSkipReason } from './session/events';
+import type { LoadSource, PartitionKind } from './session/snapshot';
+
+export type { LoadSource, WriteFailReason, WriteSkipReason };
 
 /** Where the token came from. */
 export type TokenSource = 'l1' | 'store' | 'authority';
@@ -54,7 +59,7 @@ export interface CacheTimings {
 /** Per-result cache metadata; see {@link cacheMetadataOf}. */
 export interface CacheMetadata {
   /** The partition kind (never its key or its owner). */
-  readonly partition: 'app' | 'obo' | 'user';
+  readonly partition: PartitionKind;
   readonly tokenSource: TokenSource;
   /**
    * True when this request joined an identical one in flight in this process and shared
@@ -62,15 +67,17 @@ export interface CacheMetadata {
    */
   readonly joined?: boolean;
   /** Where the partition was loaded from: `l1`, `store`, `absent`, `unreadable`, `unavailable`. */
-  readonly loadedFrom: string;
+  readonly loadedFrom: LoadSource;
   /** True when the token was matched in the opened partition without msal-node (README, Fast hits). */
   readonly fastHit?: boolean;
   readonly storeUnusedReason?: StoreUnusedReason;
-  /** The envelope failure when `storeUnusedReason` is `rejected` (an `EnvelopeFailure`). */
-  readonly rejectReason?: string;
+  /** The envelope failure when `storeUnusedReason` is `rejected`. */
+  readonly rejectReason?: EnvelopeFailure;
   readonly write: WriteOutcome;
-  readonly writeSkipReason?: string;
-  readonly writeFailReason?: string;
+  /** Why the write was skipped (the `reason` of `cache.write.skipped`). */
+  readonly writeSkipReason?: WriteSkipReason;
+  /** Why the write failed (the `reason` of `cache.write.failed`, named by the error's `ErrorCode`). */
+  readonly writeFailReason?: WriteFailReason;
   /** Version conflicts met by this request's write (each one re-read and merged). */
   readonly conflicts: number;
   readonly storeReads: number;
@@ -148,11 +155,11 @@ export class RequestTrace {
   writeMs = 0;
   opened = false;
   wrote = false;
-  rejectReason: string | undefined;
-  writeSkipReason: string | undefined;
-  writeFailReason: string | undefined;
+  rejectReason: EnvelopeFailure | undefined;
+  writeSkipReason: WriteSkipReason | undefined;
+  writeFailReason: WriteFailReason | undefined;
   /** Where the partition was first loaded from (the session's snapshot changes after a write). */
-  loadedFrom: string | undefined;
+  loadedFrom: LoadSource | undefined;
   /** Why the load failed, when it did. */
   loadFailure: 'store-unavailable' | 'key-service-unavailable' | undefined;
   /** Latest access-token expiry (epoch s) of the loaded partition, read when a write needed the document. */

@@ -91,6 +91,11 @@ export class PartitionSession implements ICachePlugin {
     return this.snapshot?.state;
   }
 
+  /** The partition as last read or written (undefined: not loaded yet). */
+  get current(): Snapshot | undefined {
+    return this.snapshot;
+  }
+
   /** The version loaded (undefined: absent or not loaded). */
   get loadedVersion(): string | undefined {
     return this.snapshot?.version;
@@ -158,13 +163,13 @@ export class PartitionSession implements ICachePlugin {
    * Reads the partition again, bypassing L1, and makes it what the next MSAL client of
    * this request is primed with. For a request waiting on another instance's token call.
    */
-  async refresh(): Promise<{ readonly version: string | undefined; readonly source: LoadSource }> {
+  async refresh(): Promise<Snapshot> {
     const startedAt = performance.now();
     const fresh = await this.readFresh();
     this.loadedAt = startedAt;
     this.snapshot = fresh;
     this.loading = Promise.resolve(fresh);
-    return { version: fresh.version, source: loadSource(fresh) };
+    return fresh;
   }
 
   private async persistTimed(mineRaw: CacheDocument): Promise<void> {

@@ -15,6 +15,7 @@ import {
 import { CLIENT_CAPABILITY, InvalidClaimsError, parseClaims } from '../auth/claims';
 import { DataKeyCache } from '../crypto/data-key-cache';
 import { Envelope } from '../crypto/envelope';
+import type { PartitionKind } from '../crypto/keyring';
 import {
   ConfigurationError,
   InteractionRequiredError,
@@ -31,6 +32,7 @@ import { HttpsNetworkClient } from './http';
 import { L1Cache, OpenedEnvelopes } from './l1';
 import { SharedReads } from './shared-reads';
 import { keyErrorsCountedBySessions } from './session/events';
+import { isUnavailable } from './session/snapshot';
 import {
   PartitionSession,
   PartitionWrites,
@@ -41,6 +43,7 @@ import {
   RequestTrace,
   type CacheMetadata,
   type CachedAuthenticationResult,
+  type LoadSource,
   type StoreUnusedReason,
 } from './metadata';
 import { epochSeconds } from '../store/store';
@@ -339,10 +342,10 @@ class PersistentTokenCache implements TokenCache {
     const session = this.session(partition);
     // Read the store, not L1: this instance's L1 entry may be what served the rejected
     // token. The read also replaces that entry with what the store holds now.
-    await session.refresh();
+    const fresh = await session.refresh();
     let json = '';
     await session.prime({ deserialize: (j: string) => void (json = j) });
-    if (!json) return session.source === 'unavailable' ? 'failed' : 'not-found';
+    if (!json) return isUnavailable(fresh) ? 'failed' : 'not-found';
     const doc = parseDocument(json);
     const tokens = doc['AccessToken'] ?? {};
     const rejected = Object.keys(tokens).filter((k) => tokens[k]?.['secret'] === accessToken);
@@ -666,7 +669,7 @@ class PersistentTokenCache implements TokenCache {
 /** MSAL's refresh offset: it renews access tokens this close to expiry. */
 const MSAL_REFRESH_OFFSET_SECONDS = 300;
 
-function unusedReason(loadedFrom: string, t: RequestTrace, nowSeconds: number): StoreUnusedReason {
+function unusedReason(loadedFrom: LoadSource, t: RequestTrace, nowSeconds: number): StoreUnusedReason {
   switch (loadedFrom) {
     case 'absent':
       return 'absent';
@@ -687,7 +690,7 @@ function tracedNetwork(
   inner: INetworkModule,
   trace: RequestTrace,
   metrics: Metrics,
-  kind: string,
+  kind: PartitionKind,
 ): INetworkModule {
   return {
     sendGetRequestAsync: (url, options, timeout) => inner.sendGetRequestAsync(url, options, timeout),

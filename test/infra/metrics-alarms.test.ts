@@ -86,7 +86,7 @@ describe('TokenCacheStack alarms on the cache metrics', () => {
     const lines: string[] = [];
     const sink = new EmfMetrics({ env: fn!.Properties.Environment!.Variables!, write: (l) => lines.push(l) });
     for (const kind of ['app', 'obo', 'user']) {
-      // As shared/cache/partition-session.ts and token-cache.ts record them.
+      // As the session's events sink (shared/cache/session/events.ts) and token-cache.ts record them.
       sink.increment(Metric.WriteFailed, 1, { kind, reason: 'conflict-retries-exhausted' });
       sink.increment(Metric.WriteFailed, 1, { kind, reason: 'store-unavailable' });
       sink.increment(Metric.EnvelopeRejected, 1, { kind, reason: 'authentication-failed' });

@@ -58,6 +58,21 @@ export type Snapshot = AbsentSnapshot | LoadedSnapshot | RejectedSnapshot | Lock
 /** Where the partition was loaded from, as the result's `loadedFrom` names it (stable, public). */
 export type LoadSource = 'l1' | 'store' | 'absent' | 'unreadable' | 'unavailable';
 
+/**
+ * What is stored is not known now: the store read failed (absent, `store-unavailable`) or
+ * the key service could not open the item (locked). Both are `loadedFrom: 'unavailable'`.
+ */
+export function isUnavailable(snapshot: Snapshot | undefined): boolean {
+  switch (snapshot?.state) {
+    case 'absent':
+      return snapshot.reason === 'store-unavailable';
+    case 'locked':
+      return true;
+    default:
+      return false;
+  }
+}
+
 /** An absent snapshot: no item, or the store could not be read. */
 export function absent(reason: AbsentSnapshot['reason']): AbsentSnapshot {
   return { state: 'absent', reason, json: '', version: undefined };

@@ -153,7 +153,7 @@ describe('PartitionSession', () => {
     const fresh = await session.refresh();
     const served = await primed(session);
 
-    expect(fresh).toEqual({ version: v2, source: 'store' });
+    expect([fresh.state, fresh.version, session.source]).toEqual(['loaded', v2, 'store']);
     expect(tokenKeys(JSON.parse(served[0]) as CacheDocument)).toEqual(['a', 'b']);
   });
 });
