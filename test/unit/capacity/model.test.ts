@@ -100,6 +100,24 @@ describe('building blocks', () => {
   });
 });
 
+/** One kind of caller only: `callers` of it at `rps` over `instances` instances. */
+function only(
+  kind: 'app' | 'obo',
+  rps: number,
+  callers: number,
+  instances: number,
+  more: Parameters<typeof withInput>[1] = {},
+): CapacityInput {
+  return withInput(DEFAULT_INPUT, {
+    requestsPerSecond: rps,
+    mix: { app: kind === 'app' ? 1 : 0, obo: kind === 'obo' ? 1 : 0, user: 0 },
+    callers: { app: kind === 'app' ? callers : 0, obo: kind === 'obo' ? callers : 0, user: 0 },
+    instances,
+    instanceLifetimeSeconds: Number.POSITIVE_INFINITY,
+    ...more,
+  });
+}
+
 describe('estimateCapacity, worked by hand', () => {
   it('one daemon tenant, L1 off, one instance: 10 reads/s; one renewal every 3300.1 s', () => {
     const e = estimateCapacity(daemonOnly);
@@ -182,15 +200,8 @@ describe('estimateCapacity, worked by hand', () => {
   });
 
   it("KMS: N busy instances reading each other's items unwrap N x (N - 1) keys per key age", () => {
-    const input = withInput(DEFAULT_INPUT, {
-      requestsPerSecond: 20_000,
-      mix: { app: 0, obo: 1, user: 0 },
-      callers: { app: 0, obo: 1e7, user: 0 },
-      instances: 20,
-      instanceLifetimeSeconds: Number.POSITIVE_INFINITY,
-      // Age, not uses, ends each key (10,000 uses would end them first at this rate).
-      dataKeys: { maxUses: 1e9 },
-    });
+    // Age, not uses, ends each key (10,000 uses would end them first at this rate).
+    const input = only('obo', 20_000, 1e7, 20, { dataKeys: { maxUses: 1e9 } });
     const e = estimateCapacity(input);
     const keysPerSecond = 20 / 300; // each instance seals all the time: one key per 300 s
     expect(e.keyService.generate).toBeCloseTo(keysPerSecond, 2);
@@ -200,15 +211,7 @@ describe('estimateCapacity, worked by hand', () => {
   it('data keys: a refresh episode seals with one key; many small callers share keys as Poisson', () => {
     // One app partition, 4 instances with L1: a renewal is one refresh plus the stale
     // instances' failed and merged writes, all within seconds: one key per instance episode.
-    const burst = withInput(DEFAULT_INPUT, {
-      requestsPerSecond: 40,
-      mix: { app: 1, obo: 0, user: 0 },
-      callers: { app: 1, obo: 0, user: 0 },
-      instances: 4,
-      instanceLifetimeSeconds: Number.POSITIVE_INFINITY,
-      tokenLifetimeSeconds: 320,
-      dataKeys: { maxAgeSeconds: 2 },
-    });
+    const burst = only('app', 40, 1, 4, { tokenLifetimeSeconds: 320, dataKeys: { maxAgeSeconds: 2 } });
     const b = estimateCapacity(burst);
     const episodes = b.tokenCalls.total; // a refresher or a stale instance: one token call each
     expect(b.store.writes - b.store.leaseWrites).toBeGreaterThan(1.5 * episodes);
@@ -216,13 +219,7 @@ describe('estimateCapacity, worked by hand', () => {
 
     // 10^7 OBO callers, each seen about once: episodes are Poisson, rate E per instance,
     // and a key serves all of them for its 300 s: E / (1 + 300 E) per instance.
-    const many = withInput(DEFAULT_INPUT, {
-      requestsPerSecond: 100,
-      mix: { app: 0, obo: 1, user: 0 },
-      callers: { app: 0, obo: 1e7, user: 0 },
-      instances: 10,
-      instanceLifetimeSeconds: Number.POSITIVE_INFINITY,
-    });
+    const many = only('obo', 100, 1e7, 10);
     const m = estimateCapacity(many);
     const perInstance = m.tokenCalls.total / 10;
     expect(m.keyService.generate).toBeCloseTo((10 * perInstance) / (1 + 300 * perInstance), 6);
@@ -257,13 +254,7 @@ describe('estimateCapacity, worked by hand', () => {
     // One instance, one daemon partition requested 100 times a second, living 100 s: no
     // other instance's keys, so every unwrap is a successor's. Each successor reads the
     // partition at once (metAgain ~1) and unwraps its key: 1 per restart, K = born x (age + usable).
-    const daemon = withInput(DEFAULT_INPUT, {
-      requestsPerSecond: 100,
-      mix: { app: 1, obo: 0, user: 0 },
-      callers: { app: 1, obo: 0, user: 0 },
-      instances: 1,
-      instanceLifetimeSeconds: 100,
-    });
+    const daemon = only('app', 100, 1, 1, { instanceLifetimeSeconds: 100 });
     const d = estimateCapacity(daemon).keyService;
     const usable = daemon.tokenLifetimeSeconds - daemon.refreshMarginSeconds;
     const met = metAgain(100, usable + 1 / 100);
