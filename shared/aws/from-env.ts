@@ -8,6 +8,7 @@ import { Agent } from 'node:https';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { ClientCredential, TokenCache } from '../cache/types';
 import { loadCacheConfig, type CacheConfig } from '../config';
+import { DYNAMODB_STORE_DEFAULTS, KMS_KEY_RING_DEFAULTS } from '../defaults';
 import { ConfigurationError } from '../errors';
 import type { Logger, Metrics } from '../observability';
 import { peerError } from '../peers';
@@ -34,9 +35,6 @@ import { KmsKeyRing } from './kms-keyring';
 import { webIdentityAssertion } from './web-identity-assertion';
 
 const ENTRY = 'msal-cloud-cache/aws';
-/** Per attempt; bounded so that a slow store or key service costs the cache, not the request. */
-const STORE_TIMEOUT_MS = 1500;
-const KEY_SERVICE_TIMEOUT_MS = 2000;
 
 /**
  * Builds the token cache from the environment (see the README's configuration table).
@@ -137,7 +135,7 @@ function createStore(config: CacheConfig, ca: readonly string[] | undefined): To
     clientConfig: {
       ...(config.awsRegion ? { region: config.awsRegion } : {}),
       ...(store.endpoint ? { endpoint: store.endpoint } : {}),
-      ...(ca ? { requestHandler: awsHandler(ca, STORE_TIMEOUT_MS) } : {}),
+      ...(ca ? { requestHandler: awsHandler(ca, DYNAMODB_STORE_DEFAULTS.timeoutMs) } : {}),
     },
   });
 }
@@ -157,7 +155,7 @@ export function createKeyRing(config: CacheConfig, ca: readonly string[] | undef
     clientConfig: {
       ...(config.awsRegion ? { region: config.awsRegion } : {}),
       ...(ring.endpoint ? { endpoint: ring.endpoint } : {}),
-      ...(ca ? { requestHandler: awsHandler(ca, KEY_SERVICE_TIMEOUT_MS) } : {}),
+      ...(ca ? { requestHandler: awsHandler(ca, KMS_KEY_RING_DEFAULTS.timeoutMs) } : {}),
     },
   });
 }

@@ -13,6 +13,12 @@ import {
   KMSServiceException,
   type KMSClientConfig,
 } from '@aws-sdk/client-kms';
+import {
+  DATA_KEY_BYTES,
+  ENCRYPTION_CONTEXT_KIND_KEY,
+  ENCRYPTION_CONTEXT_PURPOSE,
+  KMS_KEY_RING_DEFAULTS,
+} from '../defaults';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../errors';
 import type { DataKey, DataKeyContext, KeyRing, PartitionKind } from '../crypto/keyring';
 
@@ -26,7 +32,7 @@ interface KmsKeyRingBaseOptions {
   readonly keyId: string;
   /** The application (client) id; it goes into the encryption context of every call. */
   readonly clientId: string;
-  /** Budget for one key-service call, SDK retries included. @default 2000 */
+  /** Budget for one key-service call, SDK retries included. @defaultValue {@link KMS_KEY_RING_DEFAULTS.budgetMs} */
   readonly timeoutMs?: number;
 }
 
@@ -46,10 +52,10 @@ export type KmsKeyRingOptions = KmsKeyRingBaseOptions &
   );
 
 /** The `purpose` value in the encryption context of every call. */
-export const kmsEncryptionContextPurpose = 'msal-token-cache';
+export const kmsEncryptionContextPurpose = ENCRYPTION_CONTEXT_PURPOSE;
 
 /** The encryption context key that names the partition kind. */
-export const kmsEncryptionContextKindKey = 'kind';
+export const kmsEncryptionContextKindKey = ENCRYPTION_CONTEXT_KIND_KEY;
 
 /** The encryption context the ring sends for `clientId` and a partition kind (for key policies and grants). */
 export function kmsEncryptionContext(clientId: string, kind?: PartitionKind): Record<string, string> {
@@ -59,8 +65,6 @@ export function kmsEncryptionContext(clientId: string, kind?: PartitionKind): Re
     ...(kind ? { [kmsEncryptionContextKindKey]: kind } : {}),
   };
 }
-
-const dataKeyBytes = 32;
 
 /**
  * A {@link KeyRing} backed by AWS KMS.
@@ -93,7 +97,7 @@ export class KmsKeyRing implements KeyRing {
         `expected the application (client) id, got ${JSON.stringify(options.clientId)}`,
       );
     }
-    const timeoutMs = options.timeoutMs ?? 2000;
+    const timeoutMs = options.timeoutMs ?? KMS_KEY_RING_DEFAULTS.budgetMs;
     if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
       throw new ConfigurationError(
         'timeoutMs',
@@ -131,7 +135,7 @@ export class KmsKeyRing implements KeyRing {
       throw this.failure('generate', this.keyId, e);
     }
     const { Plaintext, CiphertextBlob, KeyId } = output;
-    if (!Plaintext || Plaintext.length !== dataKeyBytes || !CiphertextBlob || !KeyId) {
+    if (!Plaintext || Plaintext.length !== DATA_KEY_BYTES || !CiphertextBlob || !KeyId) {
       throw new KeyServiceError(
         this.name,
         'generate',
@@ -166,12 +170,12 @@ export class KmsKeyRing implements KeyRing {
     } catch (e) {
       throw this.failure('unwrap', keyId, e);
     }
-    if (!output.Plaintext || output.Plaintext.length !== dataKeyBytes) {
+    if (!output.Plaintext || output.Plaintext.length !== DATA_KEY_BYTES) {
       throw new KeyServiceError(
         this.name,
         'unwrap',
         KeyServiceFailure.InvalidCiphertext,
-        `Decrypt with ${keyId} returned ${output.Plaintext?.length ?? 0} bytes, not a ${dataKeyBytes}-byte data key`,
+        `Decrypt with ${keyId} returned ${output.Plaintext?.length ?? 0} bytes, not a ${DATA_KEY_BYTES}-byte data key`,
       );
     }
     return output.Plaintext;

@@ -19,6 +19,7 @@ import {
   type RequestOptions,
 } from '@azure/cosmos';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import { COSMOS_STORE_DEFAULTS } from '../defaults';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
 import { assertItemSize, COSMOS_MAX_ITEM_BYTES, utf8Length } from '../store/limits';
 import {
@@ -40,7 +41,7 @@ export interface CosmosStoreBaseOptions {
    * Longest one store operation may take, the SDK's own retries included. The SDK retries a
    * reset connection ten times a second apart whatever its requestTimeout says; past this
    * budget the operation is abandoned and reported, so a sick store costs the cache, not
-   * the request. @default 3000
+   * the request. @defaultValue {@link COSMOS_STORE_DEFAULTS.budgetMs}
    */
   readonly operationBudgetMs?: number;
 }
@@ -61,7 +62,7 @@ export type CosmosStoreEndpointOptions = CosmosStoreBaseOptions & {
   readonly containerId: string;
   /**
    * Further client options (retries, agent, user agent suffix...).
-   * @default { connectionPolicy: { requestTimeout: 1500 } } (the SDK's own default is 60 s)
+   * @defaultValue `{ connectionPolicy: { requestTimeout: COSMOS_STORE_DEFAULTS.timeoutMs } }` (the SDK's own default is 60 s)
    */
   readonly clientOptions?: Omit<CosmosClientOptions, 'endpoint' | 'key' | 'aadCredentials'>;
   readonly container?: never;
@@ -110,10 +111,6 @@ interface LeaseItem extends ItemDefinition {
  * `_attachments`: about 200 bytes) and that count towards the 2 MB limit.
  */
 const SYSTEM_PROPERTIES_BYTES = 512;
-/** Per-request timeout of a client the store builds, unless clientOptions sets one. */
-const DEFAULT_REQUEST_TIMEOUT_MS = 1500;
-/** Default of {@link CosmosStoreBaseOptions.operationBudgetMs}. */
-const DEFAULT_OPERATION_BUDGET_MS = 3000;
 /** Largest `ttl` Cosmos DB accepts (int32 seconds). */
 const MAX_TTL_SECONDS = 2 ** 31 - 1;
 /** Substatus of a 404 whose container or database is missing, as opposed to the item. */
@@ -135,7 +132,7 @@ export class CosmosStore implements TokenStore, LeaseStore {
 
   constructor(options: CosmosStoreOptions) {
     this.now = options.now ?? Date.now;
-    this.operationBudgetMs = options.operationBudgetMs ?? DEFAULT_OPERATION_BUDGET_MS;
+    this.operationBudgetMs = options.operationBudgetMs ?? COSMOS_STORE_DEFAULTS.budgetMs;
     if (!Number.isFinite(this.operationBudgetMs) || this.operationBudgetMs <= 0) {
       throw new ConfigurationError(
         'operationBudgetMs',
@@ -186,7 +183,10 @@ export class CosmosStore implements TokenStore, LeaseStore {
     this.ownedClient = new CosmosClient({
       ...clientOptions,
       // A function's whole budget is seconds: fail a silent connection fast, as DynamoDbStore does.
-      connectionPolicy: { requestTimeout: DEFAULT_REQUEST_TIMEOUT_MS, ...clientOptions?.connectionPolicy },
+      connectionPolicy: {
+        requestTimeout: COSMOS_STORE_DEFAULTS.timeoutMs,
+        ...clientOptions?.connectionPolicy,
+      },
       endpoint,
       ...(key !== undefined ? { key } : { aadCredentials: credential ?? new DefaultAzureCredential() }),
     });

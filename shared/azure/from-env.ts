@@ -15,6 +15,7 @@ import {
 import type { ClientCredential, TokenCache } from '../cache/types';
 import { loadCacheConfig, type CacheConfig } from '../config';
 import type { KeyRing } from '../crypto/keyring';
+import { COSMOS_STORE_DEFAULTS } from '../defaults';
 import { ConfigurationError } from '../errors';
 import type { Logger, Metrics } from '../observability';
 import { openTelemetry, otelMeterProviderRegistered } from '../otel';
@@ -41,8 +42,6 @@ import { KeyVaultKeyRing } from './keyvault-keyring';
 import { managedIdentityAssertion } from './managed-identity-assertion';
 
 const ENTRY = 'msal-cloud-cache/azure';
-/** Bounded like the DynamoDB store (the SDK's own default is 60 s): a slow store must cost the cache, not the request. */
-const STORE_TIMEOUT_MS = 1500;
 
 /** Options of {@link createTokenCacheFromEnv}. */
 /**
@@ -176,7 +175,7 @@ function createStore(
       ? { agent: new Agent({ keepAlive: true, ca: [...ca] }) }
       : {}),
     connectionPolicy: {
-      requestTimeout: STORE_TIMEOUT_MS,
+      requestTimeout: COSMOS_STORE_DEFAULTS.timeoutMs,
       // An emulator has no regional endpoints to discover; the account endpoint is all there is.
       ...(isLoopback(store.endpoint) ? { enableEndpointDiscovery: false } : {}),
     },

@@ -5,6 +5,7 @@
  */
 import './peers';
 
+export { COSMOS_STORE_DEFAULTS, KEY_VAULT_KEY_RING_DEFAULTS } from '../defaults';
 export {
   CosmosStore,
   type CosmosStoreOptions,

@@ -23,6 +23,7 @@ import {
   type CryptographyClientOptions,
   type KeyVaultKey,
 } from '@azure/keyvault-keys';
+import { DATA_KEY_BYTES, KEY_VAULT_KEY_RING_DEFAULTS } from '../defaults';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../errors';
 import {
   attestationDigest,
@@ -57,7 +58,7 @@ export interface KeyVaultKeyRingOptions {
   /**
    * How long the resolved current key version is reused before Key Vault is asked again,
    * i.e. the longest a rotation can go unnoticed by a warm instance. 0 asks every time.
-   * @default 300_000 (5 minutes)
+   * @defaultValue {@link KEY_VAULT_KEY_RING_DEFAULTS.currentVersionTtlMs} (5 minutes)
    */
   readonly currentVersionTtlMs?: number;
 }
@@ -67,7 +68,6 @@ const WRAP_ALGORITHM = 'RSA-OAEP-256';
 /** The attestation algorithm; fixed, so it is not stored in the envelope. */
 const SIGN_ALGORITHM = 'ES256';
 const ES256_SIGNATURE_BYTES = 64;
-const DATA_KEY_BYTES = 32;
 /** Bound on cached per-version clients: envelope headers name versions, and headers come from the store. */
 const MAX_CLIENTS = 32;
 const KEY_NAME = /^[0-9a-zA-Z-]{1,127}$/;
@@ -148,7 +148,7 @@ export class KeyVaultKeyRing implements KeyRing {
         'expected a TokenCredential (an object with getToken), e.g. ManagedIdentityCredential',
       );
     }
-    const ttl = options.currentVersionTtlMs ?? 300_000;
+    const ttl = options.currentVersionTtlMs ?? KEY_VAULT_KEY_RING_DEFAULTS.currentVersionTtlMs;
     if (!Number.isFinite(ttl) || ttl < 0) {
       throw new ConfigurationError(
         'currentVersionTtlMs',
