@@ -21,6 +21,7 @@ import {
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { COSMOS_STORE_DEFAULTS } from '../defaults';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
+import { budgetOption, type Budget } from '../options';
 import { assertItemSize, COSMOS_MAX_ITEM_BYTES, utf8Length } from '../store/limits';
 import {
   checkLeaseTtl,
@@ -43,6 +44,8 @@ export interface CosmosStoreBaseOptions {
    * budget the operation is abandoned and reported, so a sick store costs the cache, not
    * the request. @defaultValue {@link COSMOS_STORE_DEFAULTS.budgetMs}
    */
+  readonly budgetMs?: number;
+  /** @deprecated The old name of `budgetMs`; still works. */
   readonly operationBudgetMs?: number;
 }
 
@@ -51,6 +54,7 @@ export interface CosmosStoreContainerOptions extends CosmosStoreBaseOptions {
   /** Partition key `/pk`, `defaultTtl: -1`. Its client stays yours to dispose. */
   readonly container: Container;
   readonly endpoint?: never;
+  readonly timeoutMs?: never;
 }
 
 /** Let the store build its client. */
@@ -65,6 +69,12 @@ export type CosmosStoreEndpointOptions = CosmosStoreBaseOptions & {
    * @defaultValue `{ connectionPolicy: { requestTimeout: COSMOS_STORE_DEFAULTS.timeoutMs } }` (the SDK's own default is 60 s)
    */
   readonly clientOptions?: Omit<CosmosClientOptions, 'endpoint' | 'key' | 'aadCredentials'>;
+  /**
+   * Request timeout of each attempt of the client the store builds, in ms
+   * (`clientOptions.connectionPolicy.requestTimeout`, which it must not be set with).
+   * @defaultValue {@link COSMOS_STORE_DEFAULTS.timeoutMs}
+   */
+  readonly timeoutMs?: number;
   readonly container?: never;
 } & (
     | {
@@ -127,18 +137,16 @@ export class CosmosStore implements TokenStore, LeaseStore {
   /** The container in use. */
   readonly container: Container;
   private readonly now: () => number;
-  private readonly operationBudgetMs: number;
+  private readonly callBudget: Budget;
   private readonly ownedClient: CosmosClient | undefined;
 
   constructor(options: CosmosStoreOptions) {
     this.now = options.now ?? Date.now;
-    this.operationBudgetMs = options.operationBudgetMs ?? COSMOS_STORE_DEFAULTS.budgetMs;
-    if (!Number.isFinite(this.operationBudgetMs) || this.operationBudgetMs <= 0) {
-      throw new ConfigurationError(
-        'operationBudgetMs',
-        `expected a positive number of milliseconds, received ${String(options.operationBudgetMs)}`,
-      );
-    }
+    this.callBudget = budgetOption(
+      options,
+      { name: 'operationBudgetMs', value: options.operationBudgetMs },
+      COSMOS_STORE_DEFAULTS.budgetMs,
+    );
     if (options.container && options.endpoint !== undefined) {
       throw new ConfigurationError(
         'container',
@@ -146,6 +154,12 @@ export class CosmosStore implements TokenStore, LeaseStore {
       );
     }
     if (options.container) {
+      if (options.timeoutMs !== undefined) {
+        throw new ConfigurationError(
+          'timeoutMs',
+          'applies only to the client the store builds from endpoint; configure your own client instead',
+        );
+      }
       this.container = options.container;
       this.ownedClient = undefined;
       return;
@@ -156,7 +170,7 @@ export class CosmosStore implements TokenStore, LeaseStore {
         'received neither container nor endpoint; pass a ready Container, or endpoint, databaseId and containerId',
       );
     }
-    const { endpoint, databaseId, containerId, key, credential, clientOptions } = options;
+    const { endpoint, databaseId, containerId, key, credential, clientOptions, timeoutMs } = options;
     if (!URL.canParse(endpoint) || !/^https?:$/.test(new URL(endpoint).protocol)) {
       throw new ConfigurationError(
         'endpoint',
@@ -184,7 +198,7 @@ export class CosmosStore implements TokenStore, LeaseStore {
       ...clientOptions,
       // A function's whole budget is seconds: fail a silent connection fast, as DynamoDbStore does.
       connectionPolicy: {
-        requestTimeout: COSMOS_STORE_DEFAULTS.timeoutMs,
+        requestTimeout: perAttemptTimeout(timeoutMs, clientOptions?.connectionPolicy?.requestTimeout),
         ...clientOptions?.connectionPolicy,
       },
       endpoint,
@@ -388,7 +402,7 @@ export class CosmosStore implements TokenStore, LeaseStore {
 
   /** Request options that abandon the operation when its budget is spent. */
   private budget(): RequestOptions {
-    return { abortSignal: AbortSignal.timeout(this.operationBudgetMs) };
+    return { abortSignal: AbortSignal.timeout(this.callBudget.ms) };
   }
 
   private etagOf(header: string | undefined, property: string | undefined, operation: 'write'): string {
@@ -439,8 +453,8 @@ export class CosmosStore implements TokenStore, LeaseStore {
       return new StoreUnavailableError(
         this.name,
         operation,
-        `Cosmos DB did not complete the ${operation} on ${where} within ${this.operationBudgetMs} ms ` +
-          '(operationBudgetMs), retries included; check the network path to the endpoint',
+        `Cosmos DB did not complete the ${operation} on ${where} within ${this.callBudget.ms} ms ` +
+          `(${this.callBudget.setting}), retries included; check the network path to the endpoint`,
         { cause: error },
       );
     }
@@ -481,4 +495,22 @@ function ownerIsMissing(error: unknown): boolean {
 function statusOf(error: unknown): number | undefined {
   const code = (error as { code?: unknown } | undefined)?.code;
   return typeof code === 'number' ? code : undefined;
+}
+
+/** The per-attempt request timeout of a client the store builds. */
+function perAttemptTimeout(timeoutMs: number | undefined, requestTimeout: number | undefined): number {
+  if (timeoutMs === undefined) return COSMOS_STORE_DEFAULTS.timeoutMs;
+  if (requestTimeout !== undefined) {
+    throw new ConfigurationError(
+      'timeoutMs',
+      'clientOptions.connectionPolicy.requestTimeout is set too; keep one of the two',
+    );
+  }
+  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+    throw new ConfigurationError(
+      'timeoutMs',
+      `expected a positive number of ms, received ${String(timeoutMs)}`,
+    );
+  }
+  return timeoutMs;
 }

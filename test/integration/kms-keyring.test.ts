@@ -53,13 +53,19 @@ describe('KmsKeyRing', () => {
 
   const ring = (
     keyId: string,
-    options: { clientId?: string; timeoutMs?: number; clientConfig?: KMSClientConfig } = {},
+    options: {
+      clientId?: string;
+      timeoutMs?: number;
+      budgetMs?: number;
+      clientConfig?: KMSClientConfig;
+    } = {},
   ): KmsKeyRing => {
     const created = new KmsKeyRing({
       keyId,
       clientId: options.clientId ?? 'app-1',
       clientConfig: options.clientConfig ?? noRetries,
       timeoutMs: options.timeoutMs,
+      budgetMs: options.budgetMs,
     });
     rings.push(created);
     return created;
@@ -81,6 +87,9 @@ describe('KmsKeyRing', () => {
       ['clientId', { keyId: 'alias/k', clientId: '' }],
       ['timeoutMs', { keyId: 'alias/k', clientId: 'app-1', timeoutMs: 0 }],
       ['timeoutMs', { keyId: 'alias/k', clientId: 'app-1', timeoutMs: 1.5 }],
+      ['budgetMs', { keyId: 'alias/k', clientId: 'app-1', budgetMs: 0 }],
+      ['budgetMs', { keyId: 'alias/k', clientId: 'app-1', budgetMs: 1.5 }],
+      ['budgetMs', { keyId: 'alias/k', clientId: 'app-1', budgetMs: 100, timeoutMs: 100 }],
     ])('rejects a bad %s (%j) with a ConfigurationError naming it', (setting, partial) => {
       const construct = () => new KmsKeyRing({ ...partial, clientConfig: noRetries });
 
@@ -369,6 +378,22 @@ describe('KmsKeyRing', () => {
         KeyServiceFailure.Unavailable,
       ]);
       expect(generate.message).toContain('no answer within 100 ms');
+      expect(generate.cause).toMatchObject({ name: 'AbortError' });
+    });
+
+    it('no answer within budgetMs is unavailable (timeoutMs above is its deprecated name)', async () => {
+      const { arn, dataKey } = await prepared();
+      const keyRing = ring(arn, { budgetMs: 150 });
+      kms.setFault({ kind: 'hang' });
+
+      const generate = await keyServiceError(keyRing.generateDataKey());
+      const unwrap = await keyServiceError(keyRing.unwrapDataKey(dataKey.wrapped, dataKey.keyId));
+
+      expect([generate.reason, unwrap.reason]).toEqual([
+        KeyServiceFailure.Unavailable,
+        KeyServiceFailure.Unavailable,
+      ]);
+      expect(generate.message).toContain('no answer within 150 ms');
       expect(generate.cause).toMatchObject({ name: 'AbortError' });
     });
 

@@ -524,6 +524,59 @@ describe('CosmosStore operation budget', () => {
     }
   });
 
+  it('abandons an operation past budgetMs, naming it (operationBudgetMs above is its deprecated name)', async () => {
+    const store = new CosmosStore({
+      endpoint: proxy.endpoint,
+      key: cosmos.key,
+      databaseId: cosmos.databaseId,
+      containerId: cosmos.containerId,
+      budgetMs: 900,
+      timeoutMs: 300,
+      clientOptions: { connectionPolicy: { enableEndpointDiscovery: false } },
+    });
+    try {
+      await store.read('warm-up-key');
+      proxy.setFault({ kind: 'reset' });
+
+      const error = await store.read('some-key').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect((error as Error).message).toMatch(/within 900 ms \(budgetMs\)/);
+    } finally {
+      proxy.setFault(undefined);
+      store.destroy();
+    }
+  });
+
+  it('refuses both budgetMs and operationBudgetMs, or a bad budgetMs', () => {
+    expect(
+      () => new CosmosStore({ container: cosmos.container, budgetMs: 1000, operationBudgetMs: 1000 }),
+    ).toThrow(/^budgetMs: received both budgetMs and operationBudgetMs/);
+    expect(() => new CosmosStore({ container: cosmos.container, budgetMs: -1 })).toThrow(/^budgetMs: /);
+  });
+
+  it('takes timeoutMs (per attempt) only for a client it builds, and not beside requestTimeout', () => {
+    // @ts-expect-error -- timeoutMs configures the client the store builds; a container's client is the caller's
+    expect(() => new CosmosStore({ container: cosmos.container, timeoutMs: 500 })).toThrow(
+      /^timeoutMs: applies only/,
+    );
+    const endpoint = { endpoint: proxy.endpoint, key: cosmos.key, databaseId: 'd', containerId: 'c' };
+    expect(
+      () =>
+        new CosmosStore({
+          ...endpoint,
+          timeoutMs: 500,
+          clientOptions: { connectionPolicy: { requestTimeout: 9 } },
+        }),
+    ).toThrow(/^timeoutMs: clientOptions.connectionPolicy.requestTimeout is set too/);
+    expect(() => new CosmosStore({ ...endpoint, timeoutMs: 0 })).toThrow(
+      /^timeoutMs: expected a positive number/,
+    );
+  });
+
   it('refuses a budget that is not a positive number', () => {
     expect(() => new CosmosStore({ container: cosmos.container, operationBudgetMs: 0 })).toThrow(
       /operationBudgetMs/,
