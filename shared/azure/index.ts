@@ -12,7 +12,13 @@ export {
   type CosmosStoreContainerOptions,
   type CosmosStoreEndpointOptions,
 } from './cosmos-store';
-export { KeyVaultKeyRing, type KeyVaultKeyRingOptions } from './keyvault-keyring';
+export {
+  KeyVaultKeyRing,
+  type KeyVaultKeyRingBaseOptions,
+  type KeyVaultKeyRingClientOptions,
+  type KeyVaultKeyRingConfigOptions,
+  type KeyVaultKeyRingOptions,
+} from './keyvault-keyring';
 export {
   createTokenCacheFromConfig,
   createTokenCacheFromEnv,
