@@ -671,30 +671,12 @@ function readKeyRing(read: EnvReader): KeyRingConfig {
       return { kind, keyId, ...(endpoint ? { endpoint: read.url('AWS_ENDPOINT_URL_KMS', endpoint) } : {}) };
     }
     case 'azure-keyvault': {
-      const keyId = read.url(
-        'TOKEN_CACHE_KEYVAULT_KEY_ID',
-        read.required(
-          'TOKEN_CACHE_KEYVAULT_KEY_ID',
-          'a Key Vault key id, https://<vault>/keys/<name>[/<version>]',
-        ),
-      );
-      if (!/^https?:\/\/[^/]+\/keys\/[0-9A-Za-z-]+(\/[0-9A-Za-z]+)?$/.test(keyId)) {
-        throw invalid('TOKEN_CACHE_KEYVAULT_KEY_ID', 'https://<vault>/keys/<name>[/<version>]', keyId);
-      }
-      const signingKeyId = read.url(
+      const keyId = keyVaultKeyId(read, 'TOKEN_CACHE_KEYVAULT_KEY_ID', 'a Key Vault key id');
+      const signingKeyId = keyVaultKeyId(
+        read,
         'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
-        read.required(
-          'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
-          'the Key Vault EC P-256 key that signs data keys, https://<vault>/keys/<name>[/<version>]',
-        ),
+        'the Key Vault EC P-256 key that signs data keys',
       );
-      if (!/^https?:\/\/[^/]+\/keys\/[0-9A-Za-z-]+(\/[0-9A-Za-z]+)?$/.test(signingKeyId)) {
-        throw invalid(
-          'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
-          'https://<vault>/keys/<name>[/<version>]',
-          signingKeyId,
-        );
-      }
       return { kind, keyId, signingKeyId };
     }
     case 'local': {
@@ -728,6 +710,16 @@ function readKeyRing(read: EnvReader): KeyRingConfig {
       return { kind, masterKey, keyId, previousKeys };
     }
   }
+}
+
+/** A Key Vault key id variable: required, a URL, `https://<vault>/keys/<name>[/<version>]`. */
+function keyVaultKeyId(read: EnvReader, variable: string, what: string): string {
+  const form = 'https://<vault>/keys/<name>[/<version>]';
+  const value = read.url(variable, read.required(variable, `${what}, ${form}`));
+  if (!/^https?:\/\/[^/]+\/keys\/[0-9A-Za-z-]+(\/[0-9A-Za-z]+)?$/.test(value)) {
+    throw invalid(variable, form, value);
+  }
+  return value;
 }
 
 /** A 32-byte base64 master key; never echoed, not even a wrong one. */

@@ -132,11 +132,7 @@ function createStore(config: CacheConfig, ca: readonly string[] | undefined): To
   }
   return new DynamoDbStore({
     tableName: store.tableName,
-    clientConfig: {
-      ...(config.awsRegion ? { region: config.awsRegion } : {}),
-      ...(store.endpoint ? { endpoint: store.endpoint } : {}),
-      ...(ca ? { requestHandler: awsHandler(ca, DYNAMODB_STORE_DEFAULTS.timeoutMs) } : {}),
-    },
+    clientConfig: awsClientConfig(config, store.endpoint, ca, DYNAMODB_STORE_DEFAULTS.timeoutMs),
   });
 }
 
@@ -152,11 +148,7 @@ export function createKeyRing(config: CacheConfig, ca: readonly string[] | undef
   return new KmsKeyRing({
     keyId: ring.keyId,
     clientId: config.msal.clientId,
-    clientConfig: {
-      ...(config.awsRegion ? { region: config.awsRegion } : {}),
-      ...(ring.endpoint ? { endpoint: ring.endpoint } : {}),
-      ...(ca ? { requestHandler: awsHandler(ca, KMS_KEY_RING_DEFAULTS.timeoutMs) } : {}),
-    },
+    clientConfig: awsClientConfig(config, ring.endpoint, ca, KMS_KEY_RING_DEFAULTS.timeoutMs),
   });
 }
 
@@ -217,6 +209,20 @@ async function readSecret(
   } finally {
     client.destroy();
   }
+}
+
+/** Region, endpoint override and (with extra CAs) a handler trusting them, bounded per attempt. */
+function awsClientConfig(
+  config: Pick<CacheConfig, 'awsRegion'>,
+  endpoint: string | undefined,
+  ca: readonly string[] | undefined,
+  timeoutMs: number,
+): { region?: string; endpoint?: string; requestHandler?: NodeHttpHandler } {
+  return {
+    ...(config.awsRegion ? { region: config.awsRegion } : {}),
+    ...(endpoint ? { endpoint } : {}),
+    ...(ca ? { requestHandler: awsHandler(ca, timeoutMs) } : {}),
+  };
 }
 
 function awsHandler(ca: readonly string[], timeoutMs: number): NodeHttpHandler {

@@ -107,6 +107,21 @@ interface CurrentKey {
   readonly expiresAt: number;
 }
 
+/** A key's current version, cached until it expires; concurrent callers share one lookup. */
+class CurrentVersion {
+  private cached: CurrentKey | undefined;
+  private resolving: Promise<CurrentKey> | undefined;
+
+  async get(now: number, resolve: () => Promise<CurrentKey>): Promise<CurrentKey> {
+    if (this.cached && this.cached.expiresAt > now) return this.cached;
+    this.resolving ??= resolve().finally(() => {
+      this.resolving = undefined;
+    });
+    this.cached = await this.resolving;
+    return this.cached;
+  }
+}
+
 /**
  * Key ring backed by an Azure Key Vault RSA key.
  * @example
@@ -141,8 +156,8 @@ export class KeyVaultKeyRing implements KeyRing {
   /** Public halves of signing key versions, with when to ask again (a disabled version stops verifying). */
   private readonly verifyKeys = new Map<string, { readonly key: KeyObject; readonly expiresAt: number }>();
   private readonly fetchingVerifyKeys = new Map<string, Promise<KeyObject>>();
-  private currentSigner: CurrentKey | undefined;
-  private resolvingSigner: Promise<CurrentKey> | undefined;
+  /** The current signing key version. */
+  private readonly currentSigner = new CurrentVersion();
   /** A remote-only client of one key version. */
   private readonly newCryptographyClient: (key: KeyVaultKey) => CryptographyClient;
   private readonly now: () => number;
@@ -150,8 +165,8 @@ export class KeyVaultKeyRing implements KeyRing {
   private readonly keyClient: KeyClient;
   /** Remote-only clients per versioned kid, oldest first (Map keeps insertion order). */
   private readonly clients = new Map<string, CryptographyClient>();
-  private current: CurrentKey | undefined;
-  private resolving: Promise<CurrentKey> | undefined;
+  /** The current wrapping key version. */
+  private readonly current = new CurrentVersion();
 
   constructor(options: KeyVaultKeyRingOptions) {
     this.key = parseKeyId(options.keyId, 'keyId');
@@ -220,7 +235,10 @@ export class KeyVaultKeyRing implements KeyRing {
    * attestation digest with the current signing key version. @throws KeyServiceError
    */
   async generateDataKey(): Promise<DataKey> {
-    const [{ kid }, { kid: signingKid }] = await Promise.all([this.currentKey(), this.currentSigningKey()]);
+    const [{ kid }, { kid: signingKid }] = await Promise.all([
+      this.current.get(this.now(), () => this.resolveCurrentKey(this.key)),
+      this.currentSigner.get(this.now(), () => this.resolveCurrentKey(this.signingKey)),
+    ]);
     const plaintext = randomBytes(DATA_KEY_BYTES);
     let wrapped: Uint8Array;
     try {
@@ -347,28 +365,6 @@ export class KeyVaultKeyRing implements KeyRing {
     }
     this.verifyKeys.set(signingKid, { key: publicKey, expiresAt: this.now() + this.ttlMs });
     return publicKey;
-  }
-
-  /** The current version, cached for `currentVersionTtlMs`; concurrent callers share one lookup. */
-  private async currentKey(): Promise<CurrentKey> {
-    const cached = this.current;
-    if (cached && cached.expiresAt > this.now()) return cached;
-    this.resolving ??= this.resolveCurrentKey(this.key).finally(() => {
-      this.resolving = undefined;
-    });
-    this.current = await this.resolving;
-    return this.current;
-  }
-
-  /** The current signing key version, cached like {@link currentKey}. */
-  private async currentSigningKey(): Promise<CurrentKey> {
-    const cached = this.currentSigner;
-    if (cached && cached.expiresAt > this.now()) return cached;
-    this.resolvingSigner ??= this.resolveCurrentKey(this.signingKey).finally(() => {
-      this.resolvingSigner = undefined;
-    });
-    this.currentSigner = await this.resolvingSigner;
-    return this.currentSigner;
   }
 
   private async resolveCurrentKey(configured: ParsedKeyId): Promise<CurrentKey> {

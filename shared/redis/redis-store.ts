@@ -129,18 +129,25 @@ const CONFLICT = 0;
 const FOREIGN = -1;
 
 /**
+ * The scripts' first step: read the item's version and expiry into `version` and
+ * `expiresAt`, and answer FOREIGN for a key this store did not write (a hash missing
+ * either field, a non-numeric expiry, or a hash without ours).
+ */
+const READ_ITEM = `local current = redis.call('HMGET', KEYS[1], '${FIELDS.version}', '${FIELDS.expiresAt}')
+local version, expiresAt = current[1], tonumber(current[2])
+if (version == false) ~= (current[2] == false) or (current[2] ~= false and expiresAt == nil) then
+  return ${FOREIGN}
+end
+if version == false and redis.call('EXISTS', KEYS[1]) == 1 then return ${FOREIGN} end`;
+
+/**
  * Conditional write. KEYS[1] the item; ARGV: now (epoch s), mode (`create` | `replace`),
  * expected version, new version, expiresAt (epoch s), blob. Returns 1 (written), 0 (conflict)
  * or -1 (the key holds a hash this store did not write). A key of another type makes HMGET
  * fail with WRONGTYPE, which aborts the script before anything is written.
  */
 const WRITE_SCRIPT = `
-local current = redis.call('HMGET', KEYS[1], '${FIELDS.version}', '${FIELDS.expiresAt}')
-local version, expiresAt = current[1], tonumber(current[2])
-if (version == false) ~= (current[2] == false) or (current[2] ~= false and expiresAt == nil) then
-  return ${FOREIGN}
-end
-if version == false and redis.call('EXISTS', KEYS[1]) == 1 then return ${FOREIGN} end
+${READ_ITEM}
 local live = version ~= false and expiresAt > tonumber(ARGV[1])
 if ARGV[2] == 'create' then
   if live then return ${CONFLICT} end
@@ -154,12 +161,7 @@ return ${APPLIED}
 
 /** Conditional delete. KEYS[1] the item; ARGV: now (epoch s), expected version. Same results. */
 const DELETE_SCRIPT = `
-local current = redis.call('HMGET', KEYS[1], '${FIELDS.version}', '${FIELDS.expiresAt}')
-local version, expiresAt = current[1], tonumber(current[2])
-if (version == false) ~= (current[2] == false) or (current[2] ~= false and expiresAt == nil) then
-  return ${FOREIGN}
-end
-if version == false and redis.call('EXISTS', KEYS[1]) == 1 then return ${FOREIGN} end
+${READ_ITEM}
 if version == false or expiresAt <= tonumber(ARGV[1]) or version ~= ARGV[2] then
   return ${CONFLICT}
 end
