@@ -1,5 +1,4 @@
 import { TokenCacheDefaults, createTokenCache } from '../../shared/cache/token-cache';
-import { CacheConfigDefaults } from '../../shared/config';
 import { DataKeyCache } from '../../shared/crypto/data-key-cache';
 import { Envelope } from '../../shared/crypto/envelope';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
@@ -7,7 +6,6 @@ import {
   COALESCING_DEFAULTS,
   CONFLICT_RETRY_DEFAULTS,
   DATA_KEY_BYTES,
-  DATA_KEY_CACHE_DEFAULTS,
   ENVELOPE_DEFAULTS,
   L1_DEFAULTS,
   TOKEN_CACHE_DEFAULTS,
@@ -31,24 +29,6 @@ function cacheWith(compressAboveBytes: unknown) {
 }
 
 describe('shared/defaults', () => {
-  describe('the environment configuration', () => {
-    it('derives every default from the constants, in its own units', () => {
-      expect(CacheConfigDefaults).toMatchObject({
-        l1MaxBytes: L1_DEFAULTS.maxBytes,
-        l1TtlSeconds: L1_DEFAULTS.ttlMs / 1000,
-        dataKeyMaxAgeSeconds: DATA_KEY_CACHE_DEFAULTS.maxAgeMs / 1000,
-        dataKeyMaxUses: DATA_KEY_CACHE_DEFAULTS.maxUses,
-        dataKeyMaxUnwrapped: DATA_KEY_CACHE_DEFAULTS.maxUnwrapped,
-        dataKeyMaxUnwrappedAgeSeconds: DATA_KEY_CACHE_DEFAULTS.maxUnwrappedAgeMs / 1000,
-        userSlidingWindowSeconds: TOKEN_CACHE_DEFAULTS.userSlidingWindowSeconds,
-        compressAboveBytes: ENVELOPE_DEFAULTS.compressAboveBytes,
-        conflictMaxAttempts: CONFLICT_RETRY_DEFAULTS.maxAttempts,
-        conflictBaseDelayMs: CONFLICT_RETRY_DEFAULTS.baseDelayMs,
-        conflictMaxDelayMs: CONFLICT_RETRY_DEFAULTS.maxDelayMs,
-      });
-    });
-  });
-
   describe('TokenCacheDefaults (deprecated)', () => {
     it('is the constants, flattened', () => {
       expect(TokenCacheDefaults).toMatchObject({
