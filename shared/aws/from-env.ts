@@ -15,19 +15,17 @@ import { peerError } from '../peers';
 import {
   assembleTokenCache,
   collectProblem,
-  fail,
   localClientCredential,
-  localKeyRing,
-  localStore,
   trustedCas,
   unsupportedKind,
   defaultLogger,
   type FromEnvOptions,
+  otherKeyRing,
+  otherStore,
 } from '../runtime';
 
 export type { FromEnvOptions } from '../runtime';
 import type { KeyRing } from '../crypto/keyring';
-import { buildRegisteredStore } from '../store/factories';
 import type { TokenStore } from '../store/store';
 import { DynamoDbStore } from './dynamodb-store';
 import { emfEnabled, lambdaMetrics } from './emf';
@@ -123,13 +121,7 @@ export async function resolveClientCredential(
 
 function createStore(config: CacheConfig, ca: readonly string[] | undefined): TokenStore {
   const store = config.store;
-  if (store.kind === 'redis') return buildRegisteredStore(store, ca);
-  if (store.kind !== 'dynamodb') {
-    return (
-      localStore(config) ??
-      fail(unsupportedKind('TOKEN_CACHE_STORE', store.kind, ENTRY, ['dynamodb', 'memory']))
-    );
-  }
+  if (store.kind !== 'dynamodb') return otherStore(config, ca, ENTRY, 'dynamodb');
   return new DynamoDbStore({
     tableName: store.tableName,
     clientConfig: awsClientConfig(config, store.endpoint, ca, DYNAMODB_STORE_DEFAULTS.timeoutMs),
@@ -139,12 +131,7 @@ function createStore(config: CacheConfig, ca: readonly string[] | undefined): To
 /** The key ring a config names (KMS or local); also used by the operator CLI. */
 export function createKeyRing(config: CacheConfig, ca: readonly string[] | undefined): KeyRing {
   const ring = config.keyRing;
-  if (ring.kind !== 'aws-kms') {
-    return (
-      localKeyRing(config) ??
-      fail(unsupportedKind('TOKEN_CACHE_KEY_RING', ring.kind, ENTRY, ['aws-kms', 'local']))
-    );
-  }
+  if (ring.kind !== 'aws-kms') return otherKeyRing(config, ENTRY, 'aws-kms');
   return new KmsKeyRing({
     keyId: ring.keyId,
     clientId: config.msal.clientId,

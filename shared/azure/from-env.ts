@@ -22,20 +22,18 @@ import { openTelemetry, otelMeterProviderRegistered } from '../otel';
 import {
   assembleTokenCache,
   collectProblem,
-  fail,
   isLoopback,
   localClientCredential,
-  localKeyRing,
-  localStore,
   trustedCas,
   unsupportedKind,
   defaultLogger,
   type FromEnvOptions,
   type RuntimeOptions,
+  otherKeyRing,
+  otherStore,
 } from '../runtime';
 
 export type { FromEnvOptions } from '../runtime';
-import { buildRegisteredStore } from '../store/factories';
 import type { TokenStore } from '../store/store';
 import { CosmosStore } from './cosmos-store';
 import { KeyVaultKeyRing } from './keyvault-keyring';
@@ -161,13 +159,7 @@ function createStore(
   azure: TokenCredential | undefined,
 ): TokenStore {
   const store = config.store;
-  if (store.kind === 'redis') return buildRegisteredStore(store, ca);
-  if (store.kind !== 'cosmos') {
-    return (
-      localStore(config) ??
-      fail(unsupportedKind('TOKEN_CACHE_STORE', store.kind, ENTRY, ['cosmos', 'memory']))
-    );
-  }
+  if (store.kind !== 'cosmos') return otherStore(config, ca, ENTRY, 'cosmos');
   const client = new CosmosClient({
     endpoint: store.endpoint,
     ...(store.key ? { key: store.key.reveal() } : { aadCredentials: azure ?? new DefaultAzureCredential() }),
@@ -190,12 +182,7 @@ export function createKeyRing(
   azure: TokenCredential | undefined,
 ): KeyRing {
   const ring = config.keyRing;
-  if (ring.kind !== 'azure-keyvault') {
-    return (
-      localKeyRing(config) ??
-      fail(unsupportedKind('TOKEN_CACHE_KEY_RING', ring.kind, ENTRY, ['azure-keyvault', 'local']))
-    );
-  }
+  if (ring.kind !== 'azure-keyvault') return otherKeyRing(config, ENTRY, 'azure-keyvault');
   return new KeyVaultKeyRing({
     keyId: ring.keyId,
     signingKeyId: ring.signingKeyId,
