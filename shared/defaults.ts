@@ -93,6 +93,15 @@ export const COSMOS_STORE_DEFAULTS = {
   budgetMs: 3000,
 } as const;
 
+/** Defaults of `RedisStoreOptions`. */
+export const REDIS_STORE_DEFAULTS = {
+  keyPrefix: 'msal-cloud-cache:',
+  /** Whole operation, connecting included. */
+  budgetMs: 1000,
+  /** One connection attempt of a client the store builds. */
+  connectTimeoutMs: 1000,
+} as const;
+
 /** Defaults of `KmsKeyRingOptions`. */
 export const KMS_KEY_RING_DEFAULTS = {
   /** Connection and request timeout of each attempt of a client the ring builds. */
