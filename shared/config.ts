@@ -12,6 +12,13 @@
 import { inspect } from 'node:util';
 import { CLIENT_CAPABILITY } from './auth/claims';
 import type { DataKeyCacheOptions, L1Options, TokenCacheOptions } from './cache/types';
+import {
+  CONFLICT_RETRY_DEFAULTS,
+  DATA_KEY_BYTES,
+  DATA_KEY_CACHE_DEFAULTS,
+  L1_DEFAULTS,
+  TOKEN_CACHE_DEFAULTS,
+} from './defaults';
 import { ConfigurationError } from './errors';
 import type { LogLevel } from './observability';
 
@@ -125,21 +132,21 @@ export interface CacheConfig {
 }
 
 /**
- * Defaults of the settings, in the units of their variables. The library's own defaults
- * (`TokenCacheDefaults`) are the same values; test/unit/config.test.ts ties them together.
+ * Defaults of the settings, in the units of their variables: the library's own defaults
+ * (shared/defaults.ts) converted, never written twice.
  */
 export const CacheConfigDefaults = {
-  l1MaxBytes: 16 * 1024 * 1024,
-  l1TtlSeconds: 300,
-  dataKeyMaxAgeSeconds: 300,
-  dataKeyMaxUses: 10_000,
-  dataKeyMaxUnwrapped: 1_000,
-  dataKeyMaxUnwrappedAgeSeconds: 900,
-  userSlidingWindowSeconds: 14 * 24 * 3600,
-  compressAboveBytes: 1024,
-  conflictMaxAttempts: 20,
-  conflictBaseDelayMs: 10,
-  conflictMaxDelayMs: 500,
+  l1MaxBytes: L1_DEFAULTS.maxBytes,
+  l1TtlSeconds: L1_DEFAULTS.ttlMs / 1000,
+  dataKeyMaxAgeSeconds: DATA_KEY_CACHE_DEFAULTS.maxAgeMs / 1000,
+  dataKeyMaxUses: DATA_KEY_CACHE_DEFAULTS.maxUses,
+  dataKeyMaxUnwrapped: DATA_KEY_CACHE_DEFAULTS.maxUnwrapped,
+  dataKeyMaxUnwrappedAgeSeconds: DATA_KEY_CACHE_DEFAULTS.maxUnwrappedAgeMs / 1000,
+  userSlidingWindowSeconds: TOKEN_CACHE_DEFAULTS.userSlidingWindowSeconds,
+  compressAboveBytes: TOKEN_CACHE_DEFAULTS.compressAboveBytes,
+  conflictMaxAttempts: CONFLICT_RETRY_DEFAULTS.maxAttempts,
+  conflictBaseDelayMs: CONFLICT_RETRY_DEFAULTS.baseDelayMs,
+  conflictMaxDelayMs: CONFLICT_RETRY_DEFAULTS.maxDelayMs,
   localKeyId: 'local-1',
   webIdentityTokenDurationSeconds: 900,
 } as const;
@@ -664,30 +671,12 @@ function readKeyRing(read: EnvReader): KeyRingConfig {
       return { kind, keyId, ...(endpoint ? { endpoint: read.url('AWS_ENDPOINT_URL_KMS', endpoint) } : {}) };
     }
     case 'azure-keyvault': {
-      const keyId = read.url(
-        'TOKEN_CACHE_KEYVAULT_KEY_ID',
-        read.required(
-          'TOKEN_CACHE_KEYVAULT_KEY_ID',
-          'a Key Vault key id, https://<vault>/keys/<name>[/<version>]',
-        ),
-      );
-      if (!/^https?:\/\/[^/]+\/keys\/[0-9A-Za-z-]+(\/[0-9A-Za-z]+)?$/.test(keyId)) {
-        throw invalid('TOKEN_CACHE_KEYVAULT_KEY_ID', 'https://<vault>/keys/<name>[/<version>]', keyId);
-      }
-      const signingKeyId = read.url(
+      const keyId = keyVaultKeyId(read, 'TOKEN_CACHE_KEYVAULT_KEY_ID', 'a Key Vault key id');
+      const signingKeyId = keyVaultKeyId(
+        read,
         'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
-        read.required(
-          'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
-          'the Key Vault EC P-256 key that signs data keys, https://<vault>/keys/<name>[/<version>]',
-        ),
+        'the Key Vault EC P-256 key that signs data keys',
       );
-      if (!/^https?:\/\/[^/]+\/keys\/[0-9A-Za-z-]+(\/[0-9A-Za-z]+)?$/.test(signingKeyId)) {
-        throw invalid(
-          'TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID',
-          'https://<vault>/keys/<name>[/<version>]',
-          signingKeyId,
-        );
-      }
       return { kind, keyId, signingKeyId };
     }
     case 'local': {
@@ -723,13 +712,23 @@ function readKeyRing(read: EnvReader): KeyRingConfig {
   }
 }
 
+/** A Key Vault key id variable: required, a URL, `https://<vault>/keys/<name>[/<version>]`. */
+function keyVaultKeyId(read: EnvReader, variable: string, what: string): string {
+  const form = 'https://<vault>/keys/<name>[/<version>]';
+  const value = read.url(variable, read.required(variable, `${what}, ${form}`));
+  if (!/^https?:\/\/[^/]+\/keys\/[0-9A-Za-z-]+(\/[0-9A-Za-z]+)?$/.test(value)) {
+    throw invalid(variable, form, value);
+  }
+  return value;
+}
+
 /** A 32-byte base64 master key; never echoed, not even a wrong one. */
 function masterKeyOf(variable: string, value: string, id?: string): SecretValue {
   const bytes = /^[A-Za-z0-9+/_-]+={0,2}$/.test(value) ? Buffer.from(value, 'base64') : undefined;
-  if (bytes?.length !== 32) {
+  if (bytes?.length !== DATA_KEY_BYTES) {
     throw new ConfigurationError(
       variable,
-      `expected 32 bytes, base64 (e.g. \`openssl rand -base64 32\`)${id ? ` for key "${id}"` : ''}, got ${
+      `expected ${DATA_KEY_BYTES} bytes, base64 (e.g. \`openssl rand -base64 ${DATA_KEY_BYTES}\`)${id ? ` for key "${id}"` : ''}, got ${
         bytes ? `${bytes.length} bytes` : 'a value that is not base64'
       }`,
     );

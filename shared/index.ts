@@ -5,6 +5,14 @@
  * loads no cloud SDK.
  */
 export { createTokenCache, TokenCacheDefaults } from './cache/token-cache';
+export {
+  COALESCING_DEFAULTS,
+  CONFLICT_RETRY_DEFAULTS,
+  DATA_KEY_CACHE_DEFAULTS,
+  ENVELOPE_DEFAULTS,
+  L1_DEFAULTS,
+  TOKEN_CACHE_DEFAULTS,
+} from './defaults';
 export type {
   AppTokenRequest,
   AuthCodeRequest,

@@ -9,11 +9,18 @@ import { rootCertificates } from 'node:tls';
 import { HttpsNetworkClient } from './cache/http';
 import { createTokenCache } from './cache/token-cache';
 import type { ClientCredential, TokenCache, TokenCacheOptions } from './cache/types';
-import { cacheOptionsOf, type CacheConfig, type Environment } from './config';
+import {
+  cacheOptionsOf,
+  type CacheConfig,
+  type Environment,
+  type KeyRingConfig,
+  type StoreConfig,
+} from './config';
 import type { KeyRing } from './crypto/keyring';
 import { LocalKeyRing } from './crypto/local-keyring';
 import { ConfigurationError } from './errors';
 import { JsonLogger, type Logger, type Metrics } from './observability';
+import { buildRegisteredStore } from './store/factories';
 import { MemoryStore } from './store/memory';
 import type { TokenStore } from './store/store';
 
@@ -103,6 +110,40 @@ export function localKeyRing(config: Pick<CacheConfig, 'keyRing'>): KeyRing | un
       Object.entries(ring.previousKeys).map(([id, key]) => [id, key.reveal()]),
     ),
   });
+}
+
+/**
+ * The store of a config that does not name this entry point's own cloud store
+ * (`cloudKind`): Redis through its registered factory, or the in-process store.
+ * @throws ConfigurationError for another cloud's store, naming the entry point that builds it
+ */
+export function otherStore(
+  config: Pick<CacheConfig, 'store'>,
+  ca: readonly string[] | undefined,
+  entry: string,
+  cloudKind: StoreConfig['kind'],
+): TokenStore {
+  const store = config.store;
+  if (store.kind === 'redis') return buildRegisteredStore(store, ca);
+  return (
+    localStore(config) ?? fail(unsupportedKind('TOKEN_CACHE_STORE', store.kind, entry, [cloudKind, 'memory']))
+  );
+}
+
+/**
+ * The key ring of a config that does not name this entry point's own cloud ring
+ * (`cloudKind`): the local ring.
+ * @throws ConfigurationError for another cloud's ring, naming the entry point that builds it
+ */
+export function otherKeyRing(
+  config: Pick<CacheConfig, 'keyRing'>,
+  entry: string,
+  cloudKind: KeyRingConfig['kind'],
+): KeyRing {
+  return (
+    localKeyRing(config) ??
+    fail(unsupportedKind('TOKEN_CACHE_KEY_RING', config.keyRing.kind, entry, [cloudKind, 'local']))
+  );
 }
 
 /** A configured kind that this entry point cannot build: say which one can. */

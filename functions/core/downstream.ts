@@ -58,7 +58,9 @@ export class DownstreamError extends Error {
 export interface DownstreamClient {
   /** @throws DownstreamError when there is no usable answer; a non-2xx answer is returned, not thrown */
   call(request: DownstreamRequest): Promise<DownstreamResponse>;
-  /** Closes idle keep-alive sockets. */
+  /** Closes idle keep-alive sockets: `destroy`, as on every store, key ring and client of this library. */
+  destroy(): void;
+  /** @deprecated Renamed {@link DownstreamClient.destroy}, the one lifecycle verb of this library. */
   close(): void;
 }
 
@@ -77,6 +79,7 @@ export function createDownstreamClient(options: DownstreamClientOptions): Downst
     : new HttpAgent({ keepAlive: true });
   const send = secure ? httpsRequest : httpRequest;
   const where = `${url.host}${url.pathname}`;
+  const destroy = (): void => agent.destroy();
 
   return {
     call(request) {
@@ -145,9 +148,8 @@ export function createDownstreamClient(options: DownstreamClientOptions): Downst
         req.end(payload);
       });
     },
-    close() {
-      agent.destroy();
-    },
+    destroy,
+    close: destroy,
   };
 }
 

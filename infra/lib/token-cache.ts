@@ -5,12 +5,10 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { FunctionVariable } from '../../functions/core/config';
+import { ENCRYPTION_CONTEXT_KIND_KEY, ENCRYPTION_CONTEXT_PURPOSE } from '../../shared/defaults';
 
-/** The `purpose` the KMS key ring puts in every encryption context; the key grant is conditioned on it. */
-export const ENCRYPTION_CONTEXT_PURPOSE = 'msal-token-cache';
-
-/** The encryption context key the KMS key ring puts the partition kind under; grants can be limited to kinds with it. */
-export const ENCRYPTION_CONTEXT_KIND_KEY = 'kind';
+/** The `purpose` and kind key of the KMS key ring's encryption context, which the key grant is conditioned on (declared in shared/defaults.ts). */
+export { ENCRYPTION_CONTEXT_KIND_KEY, ENCRYPTION_CONTEXT_PURPOSE };
 
 /** The partition kinds of the token cache (`app`, `obo`, `user`), as the KMS key ring names them. */
 export type TokenCachePartitionKind = 'app' | 'obo' | 'user';

@@ -17,6 +17,7 @@ import {
   type DynamoDBClientConfig,
 } from '@aws-sdk/client-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { DYNAMODB_STORE_DEFAULTS } from '../defaults';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
 import { assertItemSize, DYNAMODB_MAX_ITEM_BYTES, utf8Length } from '../store/limits';
 import {
@@ -52,17 +53,14 @@ export interface DynamoDbStoreConfigOptions extends DynamoDbStoreBaseOptions {
   /** Configuration of the client the store builds (region, credentials, endpoint...). */
   readonly clientConfig: DynamoDBClientConfig;
   readonly client?: never;
-  /** Connection and request timeout of each attempt, in ms (ignored if clientConfig has a requestHandler). @default 1500 */
+  /** Connection and request timeout of each attempt, in ms (ignored if clientConfig has a requestHandler). @defaultValue {@link DYNAMODB_STORE_DEFAULTS.timeoutMs} */
   readonly timeoutMs?: number;
-  /** Attempts per operation, the first included. @default clientConfig.maxAttempts, else 3 */
+  /** Attempts per operation, the first included. @defaultValue clientConfig.maxAttempts, else {@link DYNAMODB_STORE_DEFAULTS.maxAttempts} */
   readonly maxAttempts?: number;
 }
 
 /** Either a ready client or its config, never both. */
 export type DynamoDbStoreOptions = DynamoDbStoreClientOptions | DynamoDbStoreConfigOptions;
-
-const DEFAULT_TIMEOUT_MS = 1500;
-const DEFAULT_MAX_ATTEMPTS = 3;
 
 /** Error names with which DynamoDB asks the caller to slow down. */
 const THROTTLING_ERRORS = new Set([
@@ -138,7 +136,7 @@ export class DynamoDbStore implements TokenStore, LeaseStore {
     this.ownsClient = true;
     this.timeoutMs = options.clientConfig.requestHandler
       ? undefined
-      : (options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+      : (options.timeoutMs ?? DYNAMODB_STORE_DEFAULTS.timeoutMs);
   }
 
   /** Destroys the client if the store built it (a client passed in stays yours). */
@@ -353,10 +351,10 @@ export class DynamoDbStore implements TokenStore, LeaseStore {
         `expected an integer of at least 1, received ${maxAttempts}`,
       );
     }
-    const perAttempt = timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const perAttempt = timeoutMs ?? DYNAMODB_STORE_DEFAULTS.timeoutMs;
     return new DynamoDBClient({
       ...clientConfig,
-      maxAttempts: maxAttempts ?? clientConfig.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      maxAttempts: maxAttempts ?? clientConfig.maxAttempts ?? DYNAMODB_STORE_DEFAULTS.maxAttempts,
       // Without throwOnRequestTimeout the SDK only logs a warning when requestTimeout passes.
       requestHandler:
         clientConfig.requestHandler ??

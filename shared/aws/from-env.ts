@@ -8,25 +8,24 @@ import { Agent } from 'node:https';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { ClientCredential, TokenCache } from '../cache/types';
 import { loadCacheConfig, type CacheConfig } from '../config';
+import { DYNAMODB_STORE_DEFAULTS, KMS_KEY_RING_DEFAULTS } from '../defaults';
 import { ConfigurationError } from '../errors';
 import type { Logger, Metrics } from '../observability';
 import { peerError } from '../peers';
 import {
   assembleTokenCache,
   collectProblem,
-  fail,
   localClientCredential,
-  localKeyRing,
-  localStore,
   trustedCas,
   unsupportedKind,
   defaultLogger,
   type FromEnvOptions,
+  otherKeyRing,
+  otherStore,
 } from '../runtime';
 
 export type { FromEnvOptions } from '../runtime';
 import type { KeyRing } from '../crypto/keyring';
-import { buildRegisteredStore } from '../store/factories';
 import type { TokenStore } from '../store/store';
 import { DynamoDbStore } from './dynamodb-store';
 import { emfEnabled, lambdaMetrics } from './emf';
@@ -34,9 +33,6 @@ import { KmsKeyRing } from './kms-keyring';
 import { webIdentityAssertion } from './web-identity-assertion';
 
 const ENTRY = 'msal-cloud-cache/aws';
-/** Per attempt; bounded so that a slow store or key service costs the cache, not the request. */
-const STORE_TIMEOUT_MS = 1500;
-const KEY_SERVICE_TIMEOUT_MS = 2000;
 
 /**
  * Builds the token cache from the environment (see the README's configuration table).
@@ -125,40 +121,21 @@ export async function resolveClientCredential(
 
 function createStore(config: CacheConfig, ca: readonly string[] | undefined): TokenStore {
   const store = config.store;
-  if (store.kind === 'redis') return buildRegisteredStore(store, ca);
-  if (store.kind !== 'dynamodb') {
-    return (
-      localStore(config) ??
-      fail(unsupportedKind('TOKEN_CACHE_STORE', store.kind, ENTRY, ['dynamodb', 'memory']))
-    );
-  }
+  if (store.kind !== 'dynamodb') return otherStore(config, ca, ENTRY, 'dynamodb');
   return new DynamoDbStore({
     tableName: store.tableName,
-    clientConfig: {
-      ...(config.awsRegion ? { region: config.awsRegion } : {}),
-      ...(store.endpoint ? { endpoint: store.endpoint } : {}),
-      ...(ca ? { requestHandler: awsHandler(ca, STORE_TIMEOUT_MS) } : {}),
-    },
+    clientConfig: awsClientConfig(config, store.endpoint, ca, DYNAMODB_STORE_DEFAULTS.timeoutMs),
   });
 }
 
 /** The key ring a config names (KMS or local); also used by the operator CLI. */
 export function createKeyRing(config: CacheConfig, ca: readonly string[] | undefined): KeyRing {
   const ring = config.keyRing;
-  if (ring.kind !== 'aws-kms') {
-    return (
-      localKeyRing(config) ??
-      fail(unsupportedKind('TOKEN_CACHE_KEY_RING', ring.kind, ENTRY, ['aws-kms', 'local']))
-    );
-  }
+  if (ring.kind !== 'aws-kms') return otherKeyRing(config, ENTRY, 'aws-kms');
   return new KmsKeyRing({
     keyId: ring.keyId,
     clientId: config.msal.clientId,
-    clientConfig: {
-      ...(config.awsRegion ? { region: config.awsRegion } : {}),
-      ...(ring.endpoint ? { endpoint: ring.endpoint } : {}),
-      ...(ca ? { requestHandler: awsHandler(ca, KEY_SERVICE_TIMEOUT_MS) } : {}),
-    },
+    clientConfig: awsClientConfig(config, ring.endpoint, ca, KMS_KEY_RING_DEFAULTS.timeoutMs),
   });
 }
 
@@ -219,6 +196,20 @@ async function readSecret(
   } finally {
     client.destroy();
   }
+}
+
+/** Region, endpoint override and (with extra CAs) a handler trusting them, bounded per attempt. */
+function awsClientConfig(
+  config: Pick<CacheConfig, 'awsRegion'>,
+  endpoint: string | undefined,
+  ca: readonly string[] | undefined,
+  timeoutMs: number,
+): { region?: string; endpoint?: string; requestHandler?: NodeHttpHandler } {
+  return {
+    ...(config.awsRegion ? { region: config.awsRegion } : {}),
+    ...(endpoint ? { endpoint } : {}),
+    ...(ca ? { requestHandler: awsHandler(ca, timeoutMs) } : {}),
+  };
 }
 
 function awsHandler(ca: readonly string[], timeoutMs: number): NodeHttpHandler {

@@ -7,6 +7,7 @@
  */
 import './peers';
 
+export { DYNAMODB_STORE_DEFAULTS, KMS_KEY_RING_DEFAULTS } from '../defaults';
 export {
   DynamoDbStore,
   type DynamoDbStoreOptions,

@@ -13,7 +13,14 @@ import {
   KMSServiceException,
   type KMSClientConfig,
 } from '@aws-sdk/client-kms';
+import {
+  DATA_KEY_BYTES,
+  ENCRYPTION_CONTEXT_KIND_KEY,
+  ENCRYPTION_CONTEXT_PURPOSE,
+  KMS_KEY_RING_DEFAULTS,
+} from '../defaults';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../errors';
+import { budgetOption } from '../options';
 import type { DataKey, DataKeyContext, KeyRing, PartitionKind } from '../crypto/keyring';
 
 /** Settings every {@link KmsKeyRing} needs. */
@@ -26,7 +33,12 @@ interface KmsKeyRingBaseOptions {
   readonly keyId: string;
   /** The application (client) id; it goes into the encryption context of every call. */
   readonly clientId: string;
-  /** Budget for one key-service call, SDK retries included. @default 2000 */
+  /** Whole-call budget of one key-service call, SDK retries included. @defaultValue {@link KMS_KEY_RING_DEFAULTS.budgetMs} */
+  readonly budgetMs?: number;
+  /**
+   * @deprecated The old name of `budgetMs` (the whole call, not one attempt); still works.
+   * Per-attempt timeouts go on the client (`clientConfig.requestHandler`).
+   */
   readonly timeoutMs?: number;
 }
 
@@ -46,10 +58,10 @@ export type KmsKeyRingOptions = KmsKeyRingBaseOptions &
   );
 
 /** The `purpose` value in the encryption context of every call. */
-export const kmsEncryptionContextPurpose = 'msal-token-cache';
+export const kmsEncryptionContextPurpose = ENCRYPTION_CONTEXT_PURPOSE;
 
 /** The encryption context key that names the partition kind. */
-export const kmsEncryptionContextKindKey = 'kind';
+export const kmsEncryptionContextKindKey = ENCRYPTION_CONTEXT_KIND_KEY;
 
 /** The encryption context the ring sends for `clientId` and a partition kind (for key policies and grants). */
 export function kmsEncryptionContext(clientId: string, kind?: PartitionKind): Record<string, string> {
@@ -59,8 +71,6 @@ export function kmsEncryptionContext(clientId: string, kind?: PartitionKind): Re
     ...(kind ? { [kmsEncryptionContextKindKey]: kind } : {}),
   };
 }
-
-const dataKeyBytes = 32;
 
 /**
  * A {@link KeyRing} backed by AWS KMS.
@@ -78,7 +88,7 @@ export class KmsKeyRing implements KeyRing {
   private readonly ownsClient: boolean;
   private readonly keyId: string;
   private readonly clientId: string;
-  private readonly timeoutMs: number;
+  private readonly budgetMs: number;
 
   constructor(options: KmsKeyRingOptions) {
     if (typeof options.keyId !== 'string' || options.keyId.trim() === '') {
@@ -93,13 +103,12 @@ export class KmsKeyRing implements KeyRing {
         `expected the application (client) id, got ${JSON.stringify(options.clientId)}`,
       );
     }
-    const timeoutMs = options.timeoutMs ?? 2000;
-    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
-      throw new ConfigurationError(
-        'timeoutMs',
-        `expected a positive whole number of milliseconds, got ${String(timeoutMs)}`,
-      );
-    }
+    const budget = budgetOption(
+      options,
+      { name: 'timeoutMs', value: options.timeoutMs },
+      KMS_KEY_RING_DEFAULTS.budgetMs,
+      { wholeMs: true },
+    );
     const hasClient = options.client !== undefined;
     const hasConfig = options.clientConfig !== undefined;
     if (hasClient === hasConfig) {
@@ -112,7 +121,7 @@ export class KmsKeyRing implements KeyRing {
     this.ownsClient = !hasClient;
     this.keyId = options.keyId;
     this.clientId = options.clientId;
-    this.timeoutMs = timeoutMs;
+    this.budgetMs = budget.ms;
   }
 
   /** Asks KMS for a fresh AES-256 data key; `keyId` of the result is the key ARN KMS used. */
@@ -125,13 +134,13 @@ export class KmsKeyRing implements KeyRing {
           KeySpec: 'AES_256',
           EncryptionContext: kmsEncryptionContext(this.clientId, context.partitionKind),
         }),
-        { abortSignal: AbortSignal.timeout(this.timeoutMs) },
+        { abortSignal: AbortSignal.timeout(this.budgetMs) },
       );
     } catch (e) {
       throw this.failure('generate', this.keyId, e);
     }
     const { Plaintext, CiphertextBlob, KeyId } = output;
-    if (!Plaintext || Plaintext.length !== dataKeyBytes || !CiphertextBlob || !KeyId) {
+    if (!Plaintext || Plaintext.length !== DATA_KEY_BYTES || !CiphertextBlob || !KeyId) {
       throw new KeyServiceError(
         this.name,
         'generate',
@@ -161,17 +170,17 @@ export class KmsKeyRing implements KeyRing {
           KeyId: keyId,
           EncryptionContext: kmsEncryptionContext(this.clientId, context.partitionKind),
         }),
-        { abortSignal: AbortSignal.timeout(this.timeoutMs) },
+        { abortSignal: AbortSignal.timeout(this.budgetMs) },
       );
     } catch (e) {
       throw this.failure('unwrap', keyId, e);
     }
-    if (!output.Plaintext || output.Plaintext.length !== dataKeyBytes) {
+    if (!output.Plaintext || output.Plaintext.length !== DATA_KEY_BYTES) {
       throw new KeyServiceError(
         this.name,
         'unwrap',
         KeyServiceFailure.InvalidCiphertext,
-        `Decrypt with ${keyId} returned ${output.Plaintext?.length ?? 0} bytes, not a ${dataKeyBytes}-byte data key`,
+        `Decrypt with ${keyId} returned ${output.Plaintext?.length ?? 0} bytes, not a ${DATA_KEY_BYTES}-byte data key`,
       );
     }
     return output.Plaintext;
@@ -189,7 +198,7 @@ export class KmsKeyRing implements KeyRing {
       this.name,
       operation,
       reason,
-      `${what}: ${describe(cause, this.timeoutMs)}. ${advice[reason]}`,
+      `${what}: ${describe(cause, this.budgetMs)}. ${advice[reason]}`,
       {
         cause,
       },
@@ -268,10 +277,10 @@ function classify(cause: unknown): KeyServiceFailure {
   return KeyServiceFailure.Unknown;
 }
 
-function describe(cause: unknown, timeoutMs: number): string {
+function describe(cause: unknown, budgetMs: number): string {
   const e = asErrorLike(cause);
   if (!e) return `failed with ${String(cause)}`;
-  if (e.name === 'AbortError') return `no answer within ${timeoutMs} ms`;
+  if (e.name === 'AbortError') return `no answer within ${budgetMs} ms`;
   const status = e.$metadata?.httpStatusCode;
   return `${e.name}${status === undefined ? '' : ` (HTTP ${status})`}: ${e.message}`;
 }

@@ -38,7 +38,7 @@ export function openRoom(config: CacheConfig, _options: CliRoomOptions = {}): Cl
   });
   const container = client.database(store.databaseId).container(store.containerId);
   return {
-    store: new CosmosStore({ container, operationBudgetMs: 3 * TIMEOUT_MS }),
+    store: new CosmosStore({ container, budgetMs: 3 * TIMEOUT_MS }),
     source: new CosmosScanSource({ container }),
     keyRing: keyRing!,
     destroy: async () => client.dispose(),

@@ -19,7 +19,9 @@ import {
   type RequestOptions,
 } from '@azure/cosmos';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import { COSMOS_STORE_DEFAULTS } from '../defaults';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
+import { budgetOption, type Budget } from '../options';
 import { assertItemSize, COSMOS_MAX_ITEM_BYTES, utf8Length } from '../store/limits';
 import {
   checkLeaseTtl,
@@ -40,8 +42,10 @@ export interface CosmosStoreBaseOptions {
    * Longest one store operation may take, the SDK's own retries included. The SDK retries a
    * reset connection ten times a second apart whatever its requestTimeout says; past this
    * budget the operation is abandoned and reported, so a sick store costs the cache, not
-   * the request. @default 3000
+   * the request. @defaultValue {@link COSMOS_STORE_DEFAULTS.budgetMs}
    */
+  readonly budgetMs?: number;
+  /** @deprecated The old name of `budgetMs`; still works. */
   readonly operationBudgetMs?: number;
 }
 
@@ -50,6 +54,7 @@ export interface CosmosStoreContainerOptions extends CosmosStoreBaseOptions {
   /** Partition key `/pk`, `defaultTtl: -1`. Its client stays yours to dispose. */
   readonly container: Container;
   readonly endpoint?: never;
+  readonly timeoutMs?: never;
 }
 
 /** Let the store build its client. */
@@ -61,9 +66,15 @@ export type CosmosStoreEndpointOptions = CosmosStoreBaseOptions & {
   readonly containerId: string;
   /**
    * Further client options (retries, agent, user agent suffix...).
-   * @default { connectionPolicy: { requestTimeout: 1500 } } (the SDK's own default is 60 s)
+   * @defaultValue `{ connectionPolicy: { requestTimeout: COSMOS_STORE_DEFAULTS.timeoutMs } }` (the SDK's own default is 60 s)
    */
   readonly clientOptions?: Omit<CosmosClientOptions, 'endpoint' | 'key' | 'aadCredentials'>;
+  /**
+   * Request timeout of each attempt of the client the store builds, in ms
+   * (`clientOptions.connectionPolicy.requestTimeout`, which it must not be set with).
+   * @defaultValue {@link COSMOS_STORE_DEFAULTS.timeoutMs}
+   */
+  readonly timeoutMs?: number;
   readonly container?: never;
 } & (
     | {
@@ -110,10 +121,6 @@ interface LeaseItem extends ItemDefinition {
  * `_attachments`: about 200 bytes) and that count towards the 2 MB limit.
  */
 const SYSTEM_PROPERTIES_BYTES = 512;
-/** Per-request timeout of a client the store builds, unless clientOptions sets one. */
-const DEFAULT_REQUEST_TIMEOUT_MS = 1500;
-/** Default of {@link CosmosStoreBaseOptions.operationBudgetMs}. */
-const DEFAULT_OPERATION_BUDGET_MS = 3000;
 /** Largest `ttl` Cosmos DB accepts (int32 seconds). */
 const MAX_TTL_SECONDS = 2 ** 31 - 1;
 /** Substatus of a 404 whose container or database is missing, as opposed to the item. */
@@ -130,18 +137,16 @@ export class CosmosStore implements TokenStore, LeaseStore {
   /** The container in use. */
   readonly container: Container;
   private readonly now: () => number;
-  private readonly operationBudgetMs: number;
+  private readonly callBudget: Budget;
   private readonly ownedClient: CosmosClient | undefined;
 
   constructor(options: CosmosStoreOptions) {
     this.now = options.now ?? Date.now;
-    this.operationBudgetMs = options.operationBudgetMs ?? DEFAULT_OPERATION_BUDGET_MS;
-    if (!Number.isFinite(this.operationBudgetMs) || this.operationBudgetMs <= 0) {
-      throw new ConfigurationError(
-        'operationBudgetMs',
-        `expected a positive number of milliseconds, received ${String(options.operationBudgetMs)}`,
-      );
-    }
+    this.callBudget = budgetOption(
+      options,
+      { name: 'operationBudgetMs', value: options.operationBudgetMs },
+      COSMOS_STORE_DEFAULTS.budgetMs,
+    );
     if (options.container && options.endpoint !== undefined) {
       throw new ConfigurationError(
         'container',
@@ -149,6 +154,12 @@ export class CosmosStore implements TokenStore, LeaseStore {
       );
     }
     if (options.container) {
+      if (options.timeoutMs !== undefined) {
+        throw new ConfigurationError(
+          'timeoutMs',
+          'applies only to the client the store builds from endpoint; configure your own client instead',
+        );
+      }
       this.container = options.container;
       this.ownedClient = undefined;
       return;
@@ -159,7 +170,7 @@ export class CosmosStore implements TokenStore, LeaseStore {
         'received neither container nor endpoint; pass a ready Container, or endpoint, databaseId and containerId',
       );
     }
-    const { endpoint, databaseId, containerId, key, credential, clientOptions } = options;
+    const { endpoint, databaseId, containerId, key, credential, clientOptions, timeoutMs } = options;
     if (!URL.canParse(endpoint) || !/^https?:$/.test(new URL(endpoint).protocol)) {
       throw new ConfigurationError(
         'endpoint',
@@ -186,7 +197,10 @@ export class CosmosStore implements TokenStore, LeaseStore {
     this.ownedClient = new CosmosClient({
       ...clientOptions,
       // A function's whole budget is seconds: fail a silent connection fast, as DynamoDbStore does.
-      connectionPolicy: { requestTimeout: DEFAULT_REQUEST_TIMEOUT_MS, ...clientOptions?.connectionPolicy },
+      connectionPolicy: {
+        requestTimeout: perAttemptTimeout(timeoutMs, clientOptions?.connectionPolicy?.requestTimeout),
+        ...clientOptions?.connectionPolicy,
+      },
       endpoint,
       ...(key !== undefined ? { key } : { aadCredentials: credential ?? new DefaultAzureCredential() }),
     });
@@ -388,7 +402,7 @@ export class CosmosStore implements TokenStore, LeaseStore {
 
   /** Request options that abandon the operation when its budget is spent. */
   private budget(): RequestOptions {
-    return { abortSignal: AbortSignal.timeout(this.operationBudgetMs) };
+    return { abortSignal: AbortSignal.timeout(this.callBudget.ms) };
   }
 
   private etagOf(header: string | undefined, property: string | undefined, operation: 'write'): string {
@@ -439,8 +453,8 @@ export class CosmosStore implements TokenStore, LeaseStore {
       return new StoreUnavailableError(
         this.name,
         operation,
-        `Cosmos DB did not complete the ${operation} on ${where} within ${this.operationBudgetMs} ms ` +
-          '(operationBudgetMs), retries included; check the network path to the endpoint',
+        `Cosmos DB did not complete the ${operation} on ${where} within ${this.callBudget.ms} ms ` +
+          `(${this.callBudget.setting}), retries included; check the network path to the endpoint`,
         { cause: error },
       );
     }
@@ -481,4 +495,22 @@ function ownerIsMissing(error: unknown): boolean {
 function statusOf(error: unknown): number | undefined {
   const code = (error as { code?: unknown } | undefined)?.code;
   return typeof code === 'number' ? code : undefined;
+}
+
+/** The per-attempt request timeout of a client the store builds. */
+function perAttemptTimeout(timeoutMs: number | undefined, requestTimeout: number | undefined): number {
+  if (timeoutMs === undefined) return COSMOS_STORE_DEFAULTS.timeoutMs;
+  if (requestTimeout !== undefined) {
+    throw new ConfigurationError(
+      'timeoutMs',
+      'clientOptions.connectionPolicy.requestTimeout is set too; keep one of the two',
+    );
+  }
+  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+    throw new ConfigurationError(
+      'timeoutMs',
+      `expected a positive number of ms, received ${String(timeoutMs)}`,
+    );
+  }
+  return timeoutMs;
 }

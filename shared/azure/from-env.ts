@@ -15,34 +15,31 @@ import {
 import type { ClientCredential, TokenCache } from '../cache/types';
 import { loadCacheConfig, type CacheConfig } from '../config';
 import type { KeyRing } from '../crypto/keyring';
+import { COSMOS_STORE_DEFAULTS } from '../defaults';
 import { ConfigurationError } from '../errors';
 import type { Logger, Metrics } from '../observability';
 import { openTelemetry, otelMeterProviderRegistered } from '../otel';
 import {
   assembleTokenCache,
   collectProblem,
-  fail,
   isLoopback,
   localClientCredential,
-  localKeyRing,
-  localStore,
   trustedCas,
   unsupportedKind,
   defaultLogger,
   type FromEnvOptions,
   type RuntimeOptions,
+  otherKeyRing,
+  otherStore,
 } from '../runtime';
 
 export type { FromEnvOptions } from '../runtime';
-import { buildRegisteredStore } from '../store/factories';
 import type { TokenStore } from '../store/store';
 import { CosmosStore } from './cosmos-store';
 import { KeyVaultKeyRing } from './keyvault-keyring';
 import { managedIdentityAssertion } from './managed-identity-assertion';
 
 const ENTRY = 'msal-cloud-cache/azure';
-/** Bounded like the DynamoDB store (the SDK's own default is 60 s): a slow store must cost the cache, not the request. */
-const STORE_TIMEOUT_MS = 1500;
 
 /** Options of {@link createTokenCacheFromEnv}. */
 /**
@@ -162,13 +159,7 @@ function createStore(
   azure: TokenCredential | undefined,
 ): TokenStore {
   const store = config.store;
-  if (store.kind === 'redis') return buildRegisteredStore(store, ca);
-  if (store.kind !== 'cosmos') {
-    return (
-      localStore(config) ??
-      fail(unsupportedKind('TOKEN_CACHE_STORE', store.kind, ENTRY, ['cosmos', 'memory']))
-    );
-  }
+  if (store.kind !== 'cosmos') return otherStore(config, ca, ENTRY, 'cosmos');
   const client = new CosmosClient({
     endpoint: store.endpoint,
     ...(store.key ? { key: store.key.reveal() } : { aadCredentials: azure ?? new DefaultAzureCredential() }),
@@ -176,7 +167,7 @@ function createStore(
       ? { agent: new Agent({ keepAlive: true, ca: [...ca] }) }
       : {}),
     connectionPolicy: {
-      requestTimeout: STORE_TIMEOUT_MS,
+      requestTimeout: COSMOS_STORE_DEFAULTS.timeoutMs,
       // An emulator has no regional endpoints to discover; the account endpoint is all there is.
       ...(isLoopback(store.endpoint) ? { enableEndpointDiscovery: false } : {}),
     },
@@ -191,12 +182,7 @@ export function createKeyRing(
   azure: TokenCredential | undefined,
 ): KeyRing {
   const ring = config.keyRing;
-  if (ring.kind !== 'azure-keyvault') {
-    return (
-      localKeyRing(config) ??
-      fail(unsupportedKind('TOKEN_CACHE_KEY_RING', ring.kind, ENTRY, ['azure-keyvault', 'local']))
-    );
-  }
+  if (ring.kind !== 'azure-keyvault') return otherKeyRing(config, ENTRY, 'azure-keyvault');
   return new KeyVaultKeyRing({
     keyId: ring.keyId,
     signingKeyId: ring.signingKeyId,

@@ -5,13 +5,20 @@
  */
 import './peers';
 
+export { COSMOS_STORE_DEFAULTS, KEY_VAULT_KEY_RING_DEFAULTS } from '../defaults';
 export {
   CosmosStore,
   type CosmosStoreOptions,
   type CosmosStoreContainerOptions,
   type CosmosStoreEndpointOptions,
 } from './cosmos-store';
-export { KeyVaultKeyRing, type KeyVaultKeyRingOptions } from './keyvault-keyring';
+export {
+  KeyVaultKeyRing,
+  type KeyVaultKeyRingBaseOptions,
+  type KeyVaultKeyRingClientOptions,
+  type KeyVaultKeyRingConfigOptions,
+  type KeyVaultKeyRingOptions,
+} from './keyvault-keyring';
 export {
   createTokenCacheFromConfig,
   createTokenCacheFromEnv,

@@ -23,6 +23,7 @@ import {
   type CryptographyClientOptions,
   type KeyVaultKey,
 } from '@azure/keyvault-keys';
+import { DATA_KEY_BYTES, KEY_VAULT_KEY_RING_DEFAULTS } from '../defaults';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../errors';
 import {
   attestationDigest,
@@ -32,8 +33,8 @@ import {
   type UnwrapContext,
 } from '../crypto/keyring';
 
-/** Options of {@link KeyVaultKeyRing}. */
-export interface KeyVaultKeyRingOptions {
+/** Settings every {@link KeyVaultKeyRing} takes. */
+export interface KeyVaultKeyRingBaseOptions {
   /**
    * The Key Vault key: `https://<vault>.vault.azure.net/keys/<name>` to follow rotations
    * (data keys are wrapped by the current version), or `.../keys/<name>/<version>` to pin
@@ -47,27 +48,48 @@ export interface KeyVaultKeyRingOptions {
    * signed by a version of this key.
    */
   readonly signingKeyId: string;
+  /**
+   * How long the resolved current key version is reused before Key Vault is asked again,
+   * i.e. the longest a rotation can go unnoticed by a warm instance. 0 asks every time.
+   * @defaultValue {@link KEY_VAULT_KEY_RING_DEFAULTS.currentVersionTtlMs} (5 minutes)
+   */
+  readonly currentVersionTtlMs?: number;
+  /** Clock in epoch milliseconds, for the version and public-key caches. @defaultValue Date.now */
+  readonly now?: () => number;
+}
+
+/** Use a `KeyClient` you built (and configured: retries, TLS, tracing) yourself. */
+export interface KeyVaultKeyRingClientOptions extends KeyVaultKeyRingBaseOptions {
+  /**
+   * A ready client of the vault holding `keyId` and `signingKeyId`; the ring never closes
+   * it. Its cryptography clients come from `client.getCryptographyClient`, which reads each
+   * key version once before its first operation (so reads need `get` on the key too).
+   */
+  readonly client: KeyClient;
+  readonly credential?: never;
+  readonly cryptographyClientOptions?: never;
+}
+
+/** Let the ring build its clients from a credential and options. */
+export interface KeyVaultKeyRingConfigOptions extends KeyVaultKeyRingBaseOptions {
   /** Credential for Key Vault (e.g. `ManagedIdentityCredential`, `DefaultAzureCredential`). */
   readonly credential: TokenCredential;
   /**
    * Options for the SDK clients (retries, TLS, challenge verification, service version).
-   * @default {} (the SDK's defaults: 3 retries, system CAs, challenge resource verified)
+   * @defaultValue `{}` (the SDK's defaults: 3 retries, system CAs, challenge resource verified)
    */
   readonly cryptographyClientOptions?: CryptographyClientOptions;
-  /**
-   * How long the resolved current key version is reused before Key Vault is asked again,
-   * i.e. the longest a rotation can go unnoticed by a warm instance. 0 asks every time.
-   * @default 300_000 (5 minutes)
-   */
-  readonly currentVersionTtlMs?: number;
+  readonly client?: never;
 }
+
+/** Options of {@link KeyVaultKeyRing}: a ready `client`, or a `credential` to build clients with, not both. */
+export type KeyVaultKeyRingOptions = KeyVaultKeyRingClientOptions | KeyVaultKeyRingConfigOptions;
 
 /** The wrapping algorithm; fixed, so it is not stored in the envelope. */
 const WRAP_ALGORITHM = 'RSA-OAEP-256';
 /** The attestation algorithm; fixed, so it is not stored in the envelope. */
 const SIGN_ALGORITHM = 'ES256';
 const ES256_SIGNATURE_BYTES = 64;
-const DATA_KEY_BYTES = 32;
 /** Bound on cached per-version clients: envelope headers name versions, and headers come from the store. */
 const MAX_CLIENTS = 32;
 const KEY_NAME = /^[0-9a-zA-Z-]{1,127}$/;
@@ -83,6 +105,21 @@ interface ParsedKeyId {
 interface CurrentKey {
   readonly kid: string;
   readonly expiresAt: number;
+}
+
+/** A key's current version, cached until it expires; concurrent callers share one lookup. */
+class CurrentVersion {
+  private cached: CurrentKey | undefined;
+  private resolving: Promise<CurrentKey> | undefined;
+
+  async get(now: number, resolve: () => Promise<CurrentKey>): Promise<CurrentKey> {
+    if (this.cached && this.cached.expiresAt > now) return this.cached;
+    this.resolving ??= resolve().finally(() => {
+      this.resolving = undefined;
+    });
+    this.cached = await this.resolving;
+    return this.cached;
+  }
 }
 
 /**
@@ -119,16 +156,17 @@ export class KeyVaultKeyRing implements KeyRing {
   /** Public halves of signing key versions, with when to ask again (a disabled version stops verifying). */
   private readonly verifyKeys = new Map<string, { readonly key: KeyObject; readonly expiresAt: number }>();
   private readonly fetchingVerifyKeys = new Map<string, Promise<KeyObject>>();
-  private currentSigner: CurrentKey | undefined;
-  private resolvingSigner: Promise<CurrentKey> | undefined;
-  private readonly credential: TokenCredential;
-  private readonly clientOptions: CryptographyClientOptions;
+  /** The current signing key version. */
+  private readonly currentSigner = new CurrentVersion();
+  /** A remote-only client of one key version. */
+  private readonly newCryptographyClient: (key: KeyVaultKey) => CryptographyClient;
+  private readonly now: () => number;
   private readonly ttlMs: number;
   private readonly keyClient: KeyClient;
   /** Remote-only clients per versioned kid, oldest first (Map keeps insertion order). */
   private readonly clients = new Map<string, CryptographyClient>();
-  private current: CurrentKey | undefined;
-  private resolving: Promise<CurrentKey> | undefined;
+  /** The current wrapping key version. */
+  private readonly current = new CurrentVersion();
 
   constructor(options: KeyVaultKeyRingOptions) {
     this.key = parseKeyId(options.keyId, 'keyId');
@@ -142,23 +180,54 @@ export class KeyVaultKeyRing implements KeyRing {
         'must name a different key than keyId (an EC P-256 key used only for signing: key separation)',
       );
     }
-    if (typeof options.credential?.getToken !== 'function') {
+    if (options.client !== undefined) {
+      if (options.credential !== undefined || options.cryptographyClientOptions !== undefined) {
+        throw new ConfigurationError(
+          'client',
+          'received client and credential or cryptographyClientOptions too; pass a ready KeyClient or the credential to build one, not both',
+        );
+      }
+      if (typeof options.client.getKey !== 'function' || typeof options.client.vaultUrl !== 'string') {
+        throw new ConfigurationError('client', 'expected a KeyClient from @azure/keyvault-keys');
+      }
+      const clientVault = options.client.vaultUrl.replace(/\/+$/, '').toLowerCase();
+      for (const [setting, parsed] of [
+        ['keyId', this.key],
+        ['signingKeyId', this.signingKey],
+      ] as const) {
+        if (parsed.vaultUrl.toLowerCase() !== clientVault) {
+          throw new ConfigurationError(
+            setting,
+            `names the vault ${parsed.vaultUrl}, but client is for ${options.client.vaultUrl}; use a client of that vault`,
+          );
+        }
+      }
+    } else if (typeof options.credential?.getToken !== 'function') {
       throw new ConfigurationError(
         'credential',
-        'expected a TokenCredential (an object with getToken), e.g. ManagedIdentityCredential',
+        'expected a TokenCredential (an object with getToken), e.g. ManagedIdentityCredential, or a ready KeyClient as client',
       );
     }
-    const ttl = options.currentVersionTtlMs ?? 300_000;
+    const ttl = options.currentVersionTtlMs ?? KEY_VAULT_KEY_RING_DEFAULTS.currentVersionTtlMs;
     if (!Number.isFinite(ttl) || ttl < 0) {
       throw new ConfigurationError(
         'currentVersionTtlMs',
         `expected a duration in milliseconds >= 0, received ${ttl}`,
       );
     }
-    this.credential = options.credential;
-    this.clientOptions = { ...options.cryptographyClientOptions };
     this.ttlMs = ttl;
-    this.keyClient = new KeyClient(this.key.vaultUrl, this.credential, { ...this.clientOptions });
+    this.now = options.now ?? Date.now;
+    if (options.client !== undefined) {
+      const client = options.client;
+      this.keyClient = client;
+      this.newCryptographyClient = (key) =>
+        client.getCryptographyClient(key.name, { keyVersion: key.properties.version });
+    } else {
+      const { credential } = options;
+      const clientOptions = { ...options.cryptographyClientOptions };
+      this.keyClient = new KeyClient(this.key.vaultUrl, credential, { ...clientOptions });
+      this.newCryptographyClient = (key) => new CryptographyClient(key, credential, { ...clientOptions });
+    }
   }
 
   /**
@@ -166,7 +235,10 @@ export class KeyVaultKeyRing implements KeyRing {
    * attestation digest with the current signing key version. @throws KeyServiceError
    */
   async generateDataKey(): Promise<DataKey> {
-    const [{ kid }, { kid: signingKid }] = await Promise.all([this.currentKey(), this.currentSigningKey()]);
+    const [{ kid }, { kid: signingKid }] = await Promise.all([
+      this.current.get(this.now(), () => this.resolveCurrentKey(this.key)),
+      this.currentSigner.get(this.now(), () => this.resolveCurrentKey(this.signingKey)),
+    ]);
     const plaintext = randomBytes(DATA_KEY_BYTES);
     let wrapped: Uint8Array;
     try {
@@ -242,7 +314,7 @@ export class KeyVaultKeyRing implements KeyRing {
   /** The public half of a signing key version, fetched with `keys/get` and cached for `currentVersionTtlMs`. */
   private async verifyKey(signingKid: string): Promise<KeyObject> {
     const cached = this.verifyKeys.get(signingKid);
-    if (cached && cached.expiresAt > Date.now()) return cached.key;
+    if (cached && cached.expiresAt > this.now()) return cached.key;
     let pending = this.fetchingVerifyKeys.get(signingKid);
     if (!pending) {
       pending = this.fetchVerifyKey(signingKid).finally(() => {
@@ -291,30 +363,8 @@ export class KeyVaultKeyRing implements KeyRing {
       const oldest = this.verifyKeys.keys().next().value;
       if (oldest !== undefined) this.verifyKeys.delete(oldest);
     }
-    this.verifyKeys.set(signingKid, { key: publicKey, expiresAt: Date.now() + this.ttlMs });
+    this.verifyKeys.set(signingKid, { key: publicKey, expiresAt: this.now() + this.ttlMs });
     return publicKey;
-  }
-
-  /** The current version, cached for `currentVersionTtlMs`; concurrent callers share one lookup. */
-  private async currentKey(): Promise<CurrentKey> {
-    const cached = this.current;
-    if (cached && cached.expiresAt > Date.now()) return cached;
-    this.resolving ??= this.resolveCurrentKey(this.key).finally(() => {
-      this.resolving = undefined;
-    });
-    this.current = await this.resolving;
-    return this.current;
-  }
-
-  /** The current signing key version, cached like {@link currentKey}. */
-  private async currentSigningKey(): Promise<CurrentKey> {
-    const cached = this.currentSigner;
-    if (cached && cached.expiresAt > Date.now()) return cached;
-    this.resolvingSigner ??= this.resolveCurrentKey(this.signingKey).finally(() => {
-      this.resolvingSigner = undefined;
-    });
-    this.currentSigner = await this.resolvingSigner;
-    return this.currentSigner;
   }
 
   private async resolveCurrentKey(configured: ParsedKeyId): Promise<CurrentKey> {
@@ -346,7 +396,7 @@ export class KeyVaultKeyRing implements KeyRing {
         `${kid} is disabled; enable it or rotate the key`,
       );
     }
-    return { kid, expiresAt: Date.now() + this.ttlMs };
+    return { kid, expiresAt: this.now() + this.ttlMs };
   }
 
   /**
@@ -364,7 +414,7 @@ export class KeyVaultKeyRing implements KeyRing {
       name: parsed.name,
       properties: { id: kid, name: parsed.name, vaultUrl: parsed.vaultUrl, version: parsed.version },
     };
-    const client = new CryptographyClient(key, this.credential, { ...this.clientOptions });
+    const client = this.newCryptographyClient(key);
     if (this.clients.size >= MAX_CLIENTS) {
       const oldest = this.clients.keys().next().value;
       if (oldest !== undefined) this.clients.delete(oldest);

@@ -6,6 +6,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { ConfigurationError } from '../errors';
+import { L1_DEFAULTS } from '../defaults';
 
 /** One opened partition: MSAL's JSON as stored, with the store version it came from. */
 export interface L1Entry {
@@ -16,7 +17,7 @@ export interface L1Entry {
 }
 
 /** Default age bound of {@link OpenedEnvelopes} entries: 5 minutes, L1's default age. */
-export const OPENED_ENVELOPES_TTL_MS = 5 * 60_000;
+export const OPENED_ENVELOPES_TTL_MS = L1_DEFAULTS.ttlMs;
 
 /** Per-entry overhead estimate (key, version, bookkeeping), in bytes. */
 const ENTRY_OVERHEAD = 128;

@@ -14,6 +14,7 @@ import {
 } from '@azure/msal-node';
 import { CLIENT_CAPABILITY, InvalidClaimsError, parseClaims } from '../auth/claims';
 import { DataKeyCache } from '../crypto/data-key-cache';
+import { COALESCING_DEFAULTS, CONFLICT_RETRY_DEFAULTS, L1_DEFAULTS, TOKEN_CACHE_DEFAULTS } from '../defaults';
 import { Envelope } from '../crypto/envelope';
 import type { PartitionKind } from '../crypto/keyring';
 import {
@@ -29,7 +30,7 @@ import { GatedNetwork, LeaseGate, SingleFlight, type LeaseSettings } from './coa
 import { latestAccessTokenExpiry, parseDocument, type CacheDocument } from './cache-document';
 import { FastHits, type FastHitRequest } from './fast-hit';
 import { HttpsNetworkClient } from './http';
-import { L1Cache, OpenedEnvelopes } from './l1';
+import { L1Cache, OPENED_ENVELOPES_TTL_MS, OpenedEnvelopes } from './l1';
 import { SharedReads } from './shared-reads';
 import { keyErrorsCountedBySessions } from './session/events';
 import { isUnavailable } from './session/snapshot';
@@ -66,26 +67,33 @@ import type {
   TokenCacheOptions,
 } from './types';
 
-/** Defaults of {@link TokenCacheOptions}; see the README for why. */
+/** Memo of opened envelopes (see OpenedEnvelopes): bounded, not an option. */
+const OPENED_ENVELOPES_MAX_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Defaults of {@link TokenCacheOptions} as one flat object.
+ * @deprecated Use the constants of shared/defaults.ts (`TOKEN_CACHE_DEFAULTS`,
+ * `L1_DEFAULTS`, `COALESCING_DEFAULTS`, `CONFLICT_RETRY_DEFAULTS`), which this is built from.
+ */
 export const TokenCacheDefaults = {
-  l1MaxBytes: 16 * 1024 * 1024,
-  l1TtlMs: 5 * 60_000,
-  l1Jitter: 0.2,
-  userSlidingWindowSeconds: 14 * 24 * 3600,
-  compressAboveBytes: 1024,
-  conflictMaxAttempts: 20,
-  conflictBaseDelayMs: 10,
-  conflictMaxDelayMs: 500,
-  /** Memo of opened envelopes (see OpenedEnvelopes): bounded, not an option. */
-  openedEnvelopesMaxBytes: 8 * 1024 * 1024,
-  coalescingLease: true,
-  leaseTtlMs: 3000,
-  leaseMaxWaitMs: 5000,
-  leasePollBaseMs: 20,
-  leasePollMaxMs: 100,
-  maxInFlight: 10_000,
-  /** Age bound of the memo's entries when L1 is off (with L1 on, `l1.ttlMs`). */
-  openedEnvelopesTtlMs: 5 * 60_000,
+  l1MaxBytes: L1_DEFAULTS.maxBytes,
+  l1TtlMs: L1_DEFAULTS.ttlMs,
+  l1Jitter: L1_DEFAULTS.jitter,
+  userSlidingWindowSeconds: TOKEN_CACHE_DEFAULTS.userSlidingWindowSeconds,
+  compressAboveBytes: TOKEN_CACHE_DEFAULTS.compressAboveBytes,
+  conflictMaxAttempts: CONFLICT_RETRY_DEFAULTS.maxAttempts,
+  conflictBaseDelayMs: CONFLICT_RETRY_DEFAULTS.baseDelayMs,
+  conflictMaxDelayMs: CONFLICT_RETRY_DEFAULTS.maxDelayMs,
+  /** Not an option. */
+  openedEnvelopesMaxBytes: OPENED_ENVELOPES_MAX_BYTES,
+  coalescingLease: COALESCING_DEFAULTS.lease,
+  leaseTtlMs: COALESCING_DEFAULTS.leaseTtlMs,
+  leaseMaxWaitMs: COALESCING_DEFAULTS.maxWaitMs,
+  leasePollBaseMs: COALESCING_DEFAULTS.pollBaseMs,
+  leasePollMaxMs: COALESCING_DEFAULTS.pollMaxMs,
+  maxInFlight: COALESCING_DEFAULTS.maxInFlight,
+  /** Not an option. */
+  openedEnvelopesTtlMs: OPENED_ENVELOPES_TTL_MS,
 } as const;
 
 /** Reruns of one request after the store served it (the partition changed, yet MSAL missed). */
@@ -149,7 +157,8 @@ class PersistentTokenCache implements TokenCache {
     this.fastHits = options.fastHits === false ? undefined : new FastHits(options.msal.clientId);
     const now = options.now ?? Date.now;
     this.network = options.msal.networkClient ?? new HttpsNetworkClient();
-    this.userWindowSeconds = options.userSlidingWindowSeconds ?? TokenCacheDefaults.userSlidingWindowSeconds;
+    this.userWindowSeconds =
+      options.userSlidingWindowSeconds ?? TOKEN_CACHE_DEFAULTS.userSlidingWindowSeconds;
     // keyring.error is counted by the sessions' events sink (with the partition kind), once.
     const metrics = keyErrorsCountedBySessions(this.metrics);
     const keys = new DataKeyCache(options.keyRing, { ...options.dataKeys, metrics, now });
@@ -158,26 +167,26 @@ class PersistentTokenCache implements TokenCache {
         ? undefined
         : new L1Cache(
             {
-              maxBytes: options.l1?.maxBytes ?? TokenCacheDefaults.l1MaxBytes,
-              ttlMs: options.l1?.ttlMs ?? TokenCacheDefaults.l1TtlMs,
-              jitter: options.l1?.jitter ?? TokenCacheDefaults.l1Jitter,
+              maxBytes: options.l1?.maxBytes ?? L1_DEFAULTS.maxBytes,
+              ttlMs: options.l1?.ttlMs ?? L1_DEFAULTS.ttlMs,
+              jitter: options.l1?.jitter ?? L1_DEFAULTS.jitter,
             },
             now,
           );
     const coalescing = options.coalescing === false ? undefined : (options.coalescing ?? {});
     this.flights = coalescing
-      ? new SingleFlight(coalescing.maxInFlight ?? TokenCacheDefaults.maxInFlight)
+      ? new SingleFlight(coalescing.maxInFlight ?? COALESCING_DEFAULTS.maxInFlight)
       : undefined;
-    const useLease = coalescing && (coalescing.lease ?? TokenCacheDefaults.coalescingLease);
+    const useLease = coalescing && (coalescing.lease ?? COALESCING_DEFAULTS.lease);
     this.leases =
       useLease && hasLeases(options.store)
         ? {
             store: options.store,
             settings: {
-              leaseTtlMs: coalescing.leaseTtlMs ?? TokenCacheDefaults.leaseTtlMs,
-              maxWaitMs: coalescing.maxWaitMs ?? TokenCacheDefaults.leaseMaxWaitMs,
-              pollBaseMs: coalescing.pollBaseMs ?? TokenCacheDefaults.leasePollBaseMs,
-              pollMaxMs: coalescing.pollMaxMs ?? TokenCacheDefaults.leasePollMaxMs,
+              leaseTtlMs: coalescing.leaseTtlMs ?? COALESCING_DEFAULTS.leaseTtlMs,
+              maxWaitMs: coalescing.maxWaitMs ?? COALESCING_DEFAULTS.maxWaitMs,
+              pollBaseMs: coalescing.pollBaseMs ?? COALESCING_DEFAULTS.pollBaseMs,
+              pollMaxMs: coalescing.pollMaxMs ?? COALESCING_DEFAULTS.pollMaxMs,
             },
           }
         : undefined;
@@ -186,26 +195,24 @@ class PersistentTokenCache implements TokenCache {
       writes: new PartitionWrites(),
       envelope: new Envelope({
         keys,
-        compressAboveBytes: options.compressAboveBytes ?? TokenCacheDefaults.compressAboveBytes,
+        // The envelope applies the default and validates the value (once, there).
+        compressAboveBytes: options.compressAboveBytes,
       }),
       l1,
       ...(options.sharedReads === false ? {} : { reads: new SharedReads() }),
       // The memo holds decrypted JSON like L1 does, so it is aged like L1: `l1.ttlMs`, or
       // 5 minutes with L1 off (where it keeps the warm read path cheap).
-      opened: new OpenedEnvelopes(TokenCacheDefaults.openedEnvelopesMaxBytes, {
-        ttlMs:
-          options.l1 === false
-            ? TokenCacheDefaults.openedEnvelopesTtlMs
-            : (options.l1?.ttlMs ?? TokenCacheDefaults.l1TtlMs),
+      opened: new OpenedEnvelopes(OPENED_ENVELOPES_MAX_BYTES, {
+        ttlMs: options.l1 === false ? OPENED_ENVELOPES_TTL_MS : (options.l1?.ttlMs ?? L1_DEFAULTS.ttlMs),
         now,
       }),
       logger: this.logger,
       metrics: this.metrics,
       now,
       conflictRetries: {
-        maxAttempts: options.conflictRetries?.maxAttempts ?? TokenCacheDefaults.conflictMaxAttempts,
-        baseDelayMs: options.conflictRetries?.baseDelayMs ?? TokenCacheDefaults.conflictBaseDelayMs,
-        maxDelayMs: options.conflictRetries?.maxDelayMs ?? TokenCacheDefaults.conflictMaxDelayMs,
+        maxAttempts: options.conflictRetries?.maxAttempts ?? CONFLICT_RETRY_DEFAULTS.maxAttempts,
+        baseDelayMs: options.conflictRetries?.baseDelayMs ?? CONFLICT_RETRY_DEFAULTS.baseDelayMs,
+        maxDelayMs: options.conflictRetries?.maxDelayMs ?? CONFLICT_RETRY_DEFAULTS.maxDelayMs,
       },
     };
     this.metadata = new AuthorityMetadataCache(
@@ -824,11 +831,6 @@ function validate(options: TokenCacheOptions): void {
         'coalescing.leaseTtlMs',
         `expected whole milliseconds in 1..60000, got ${String(c.leaseTtlMs)}`,
       );
-    }
-  }
-  if (options.compressAboveBytes !== undefined && options.compressAboveBytes !== false) {
-    if (!Number.isInteger(options.compressAboveBytes) || options.compressAboveBytes < 0) {
-      throw new ConfigurationError('compressAboveBytes', 'expected false or a non-negative integer');
     }
   }
 }

@@ -53,33 +53,33 @@ export type MsalOptions = {
   readonly clientCapabilities?: readonly string[];
 } & ClientCredential;
 
-/** Bounds of the in-process L1 cache of opened partitions. */
+/** Bounds of the in-process L1 cache of opened partitions (defaults: shared/defaults.ts, exported from the root). */
 export interface L1Options {
-  /** Total bytes of plaintext cache JSON kept. @default 16 MiB */
+  /** Total bytes of plaintext cache JSON kept (16 MiB). @defaultValue {@link L1_DEFAULTS.maxBytes} */
   readonly maxBytes?: number;
-  /** Longest an entry is served without a store read. @default 300_000 (5 minutes) */
+  /** Longest an entry is served without a store read (5 minutes). @defaultValue {@link L1_DEFAULTS.ttlMs} */
   readonly ttlMs?: number;
   /**
    * Each entry lives a random `ttlMs * (1 - jitter)` to `ttlMs`, so a fleet that loaded a
    * hot partition at once (a deploy) does not re-read it in step (docs/scale.md). 0 to 0.5.
-   * @default 0.2
+   * @defaultValue {@link L1_DEFAULTS.jitter}
    */
   readonly jitter?: number;
 }
 
 /** Bounds of the data-key cache (see docs/envelope.md). */
 export interface DataKeyCacheOptions {
-  /** Longest one data key is used for new writes. @default 300_000 (5 minutes) */
+  /** Longest one data key is used for new writes (5 minutes). @defaultValue {@link DATA_KEY_CACHE_DEFAULTS.maxAgeMs} */
   readonly maxAgeMs?: number;
-  /** Most envelopes sealed with one data key. @default 10_000 */
+  /** Most envelopes sealed with one data key. @defaultValue {@link DATA_KEY_CACHE_DEFAULTS.maxUses} */
   readonly maxUses?: number;
-  /** Unwrapped data keys kept for reads. @default 1_000 */
+  /** Unwrapped data keys kept for reads. @defaultValue {@link DATA_KEY_CACHE_DEFAULTS.maxUnwrapped} */
   readonly maxUnwrapped?: number;
   /**
    * Longest an unwrapped data key is reused for reads before the ring is asked again:
    * with the opened-envelope memo's age, the revocation window (a disabled master key
-   * stops warm instances reading within this time).
-   * @default 900_000 (15 minutes)
+   * stops warm instances reading within this time). 15 minutes.
+   * @defaultValue {@link DATA_KEY_CACHE_DEFAULTS.maxUnwrappedAgeMs}
    */
   readonly maxUnwrappedAgeMs?: number;
 }
@@ -93,18 +93,18 @@ export interface CoalescingOptions {
   /**
    * Take a lease in the store on a miss (cross-instance). Costs one conditional write per
    * miss, nothing on a hit; ignored when the store has no leases.
-   * @default true
+   * @defaultValue {@link COALESCING_DEFAULTS.lease}
    */
   readonly lease?: boolean;
-  /** How long a lease holds unless released: longer than a token call takes. @default 3000 */
+  /** How long a lease holds unless released: longer than a token call takes. @defaultValue {@link COALESCING_DEFAULTS.leaseTtlMs} */
   readonly leaseTtlMs?: number;
-  /** Longest a request waits for another instance's token before calling the authority itself. @default 5000 */
+  /** Longest a request waits for another instance's token before calling the authority itself. @defaultValue {@link COALESCING_DEFAULTS.maxWaitMs} */
   readonly maxWaitMs?: number;
-  /** First re-read of the partition by a waiter, ms; doubling with jitter. @default 20 */
+  /** First re-read of the partition by a waiter, ms; doubling with jitter. @defaultValue {@link COALESCING_DEFAULTS.pollBaseMs} */
   readonly pollBaseMs?: number;
-  /** Longest pause between a waiter's re-reads, ms. @default 100 */
+  /** Longest pause between a waiter's re-reads, ms. @defaultValue {@link COALESCING_DEFAULTS.pollMaxMs} */
   readonly pollMaxMs?: number;
-  /** Most distinct acquisitions shared at once in a process; beyond, requests run alone. @default 10_000 */
+  /** Most distinct acquisitions shared at once in a process; beyond, requests run alone. @defaultValue {@link COALESCING_DEFAULTS.maxInFlight} */
   readonly maxInFlight?: number;
 }
 
@@ -113,30 +113,30 @@ export interface TokenCacheOptions {
   readonly msal: MsalOptions;
   readonly store: TokenStore;
   readonly keyRing: KeyRing;
-  /** In-process cache of opened partitions, or `false` to read the store on every request. @default enabled with the L1Options defaults */
+  /** In-process cache of opened partitions, or `false` to read the store on every request. @defaultValue enabled with {@link L1_DEFAULTS} */
   readonly l1?: L1Options | false;
   readonly dataKeys?: DataKeyCacheOptions;
-  /** How long a signed-in user's partition lives after its last write. @default 1_209_600 (14 days) */
+  /** How long a signed-in user's partition lives after its last write (14 days). @defaultValue {@link TOKEN_CACHE_DEFAULTS.userSlidingWindowSeconds} */
   readonly userSlidingWindowSeconds?: number;
-  /** Compress the MSAL JSON inside the envelope when it is larger than this many bytes. `false` never compresses. @default 1024 */
+  /** Compress the MSAL JSON inside the envelope when it is larger than this many bytes. `false` never compresses. @defaultValue {@link ENVELOPE_DEFAULTS.compressAboveBytes} */
   readonly compressAboveBytes?: number | false;
   /** Bounded retries of a conflicting write (re-read, merge, write again). */
   readonly conflictRetries?: {
-    /** @default 20 (32 writers racing on one partition needed up to 10 in the benchmark) */ readonly maxAttempts?: number;
-    /** First backoff ceiling; full jitter, doubling each attempt. @default 10 */ readonly baseDelayMs?: number;
-    /** @default 500 */ readonly maxDelayMs?: number;
+    /** @defaultValue {@link CONFLICT_RETRY_DEFAULTS.maxAttempts} */ readonly maxAttempts?: number;
+    /** First backoff ceiling; full jitter, doubling each attempt. @defaultValue {@link CONFLICT_RETRY_DEFAULTS.baseDelayMs} */ readonly baseDelayMs?: number;
+    /** @defaultValue {@link CONFLICT_RETRY_DEFAULTS.maxDelayMs} */ readonly maxDelayMs?: number;
   };
   /**
    * Concurrent requests of this process loading one partition share one store read
-   * (shared/cache/shared-reads.ts), instead of one read each. @default true
+   * (shared/cache/shared-reads.ts), instead of one read each. @defaultValue {@link TOKEN_CACHE_DEFAULTS.sharedReads}
    */
   readonly sharedReads?: boolean;
-  /** One token request per caller: single flight and the store lease, or `false` for neither. @default enabled with the CoalescingOptions defaults */
+  /** One token request per caller: single flight and the store lease, or `false` for neither. @defaultValue enabled with {@link COALESCING_DEFAULTS} */
   readonly coalescing?: CoalescingOptions | false;
   /**
    * Serve an OBO or app hit without msal-node when the opened partition provably holds
    * the token msal-node would return (see the README, Fast hits); `false` always asks msal-node.
-   * @default true
+   * @defaultValue {@link TOKEN_CACHE_DEFAULTS.fastHits}
    */
   readonly fastHits?: boolean;
   /** @default a JsonLogger at level warn */

@@ -24,6 +24,7 @@
  * Poisson arrivals) plus Che's approximation for LRU eviction. Lease waiters and
  * multi-instance refreshes of on-behalf-of tokens are first-order terms.
  */
+import { DATA_KEY_CACHE_DEFAULTS, L1_DEFAULTS } from '../defaults';
 import { ConfigurationError } from '../errors';
 import { PRICES, SECONDS_PER_MONTH } from './prices';
 
@@ -92,7 +93,12 @@ export const DEFAULT_INPUT: CapacityInput = {
   zipfExponent: 1,
   instances: 100,
   instanceLifetimeSeconds: 3600,
-  l1: { enabled: true, ttlSeconds: 300, maxBytes: 16 * 1024 * 1024, jitter: 0.2 },
+  l1: {
+    enabled: true,
+    ttlSeconds: L1_DEFAULTS.ttlMs / 1000,
+    maxBytes: L1_DEFAULTS.maxBytes,
+    jitter: L1_DEFAULTS.jitter,
+  },
   sharedReads: true,
   // Measured by `npm run bench` (blob sizes): an OBO or app partition's envelope is
   // ~2.4 KB for ~4.9 KB of MSAL JSON; a user partition carries refresh and ID tokens too.
@@ -104,7 +110,12 @@ export const DEFAULT_INPUT: CapacityInput = {
   refreshMarginSeconds: 300,
   storeReadSeconds: 0.005,
   tokenCallSeconds: 0.15,
-  dataKeys: { maxAgeSeconds: 300, maxUses: 10_000, maxUnwrappedAgeSeconds: 900, maxUnwrapped: 1000 },
+  dataKeys: {
+    maxAgeSeconds: DATA_KEY_CACHE_DEFAULTS.maxAgeMs / 1000,
+    maxUses: DATA_KEY_CACHE_DEFAULTS.maxUses,
+    maxUnwrappedAgeSeconds: DATA_KEY_CACHE_DEFAULTS.maxUnwrappedAgeMs / 1000,
+    maxUnwrapped: DATA_KEY_CACHE_DEFAULTS.maxUnwrapped,
+  },
   lease: true,
   consistency: 'strong',
   store: 'dynamodb',

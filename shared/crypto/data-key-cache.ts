@@ -5,6 +5,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { DataKeyCacheOptions } from '../cache/types';
+import { DATA_KEY_BYTES as KEY_BYTES, DATA_KEY_CACHE_DEFAULTS as DEFAULTS } from '../defaults';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../errors';
 import { Metric, noMetrics, type Metrics } from '../observability';
 import type { DataKey, DataKeyAttestation, DataKeyContext, KeyRing, PartitionKind } from './keyring';
@@ -14,7 +15,6 @@ export interface KeyCallTrace {
   keyServiceCalls: number;
 }
 
-const KEY_BYTES = 32;
 /** The envelope stores the key id and the wrapped key behind 16-bit lengths. */
 const MAX_FIELD_BYTES = 0xffff;
 
@@ -55,11 +55,15 @@ export class DataKeyCache {
   ) {
     this.ringName = ring.name;
     this.attestsDataKeys = ring.attestsDataKeys === true;
-    this.maxAgeMs = positive(options.maxAgeMs ?? 300_000, 'dataKeys.maxAgeMs', false);
-    this.maxUses = positive(options.maxUses ?? 10_000, 'dataKeys.maxUses', true);
+    this.maxAgeMs = positive(options.maxAgeMs ?? DEFAULTS.maxAgeMs, 'dataKeys.maxAgeMs', false);
+    this.maxUses = positive(options.maxUses ?? DEFAULTS.maxUses, 'dataKeys.maxUses', true);
     this.unwrapped = new LRUCache({
-      max: positive(options.maxUnwrapped ?? 1_000, 'dataKeys.maxUnwrapped', true),
-      ttl: positive(options.maxUnwrappedAgeMs ?? 900_000, 'dataKeys.maxUnwrappedAgeMs', false),
+      max: positive(options.maxUnwrapped ?? DEFAULTS.maxUnwrapped, 'dataKeys.maxUnwrapped', true),
+      ttl: positive(
+        options.maxUnwrappedAgeMs ?? DEFAULTS.maxUnwrappedAgeMs,
+        'dataKeys.maxUnwrappedAgeMs',
+        false,
+      ),
       // Age is measured on the cache's own clock, so tests can move it.
       perf: { now: () => this.now() },
       // Every check reads the clock (lru-cache otherwise reuses a reading until a timer fires).

@@ -14,6 +14,7 @@ import {
   KeyServiceError,
   KeyServiceFailure,
 } from '../errors';
+import { DATA_KEY_BYTES as KEY_BYTES, ENVELOPE_DEFAULTS } from '../defaults';
 import type { DataKeyCache, KeyCallTrace } from './data-key-cache';
 import type { DataKeyAttestation, DataKeyContext } from './keyring';
 
@@ -24,7 +25,6 @@ const VERSION = 1;
 const VERSION_ATTESTED = 2;
 const FLAG_COMPRESSED = 0x01;
 const KNOWN_FLAGS = FLAG_COMPRESSED;
-const KEY_BYTES = 32;
 const SALT_BYTES = 16;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
@@ -68,7 +68,7 @@ export interface EnvelopeOptions {
   /**
    * Compress the plaintext (deflate-raw) when it is larger than this many bytes and the
    * compressed form is smaller. `false` never compresses.
-   * @default 1024
+   * @defaultValue {@link ENVELOPE_DEFAULTS.compressAboveBytes}
    */
   readonly compressAboveBytes?: number | false;
   /**
@@ -102,7 +102,7 @@ export class Envelope {
         `must be 1 to 255 bytes of UTF-8 to fit the envelope header, received ${this.ringName.length} bytes`,
       );
     }
-    const compress = options.compressAboveBytes ?? 1024;
+    const compress = options.compressAboveBytes ?? ENVELOPE_DEFAULTS.compressAboveBytes;
     if (compress !== false && !(Number.isInteger(compress) && compress >= 0)) {
       throw new ConfigurationError(
         'compressAboveBytes',

@@ -4,11 +4,11 @@
  * master key; the wrapped form and its AAD are specified in docs/envelope.md.
  */
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { DATA_KEY_BYTES as KEY_BYTES } from '../defaults';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../errors';
 import type { DataKey, KeyRing } from './keyring';
 
 const RING_NAME = 'local';
-const KEY_BYTES = 32;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 /** nonce || ciphertext of the 32-byte data key || tag. */
@@ -157,7 +157,7 @@ function toMasterKey(value: Uint8Array | string, setting: string): KeyObject {
     if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(text)) {
       throw new ConfigurationError(
         setting,
-        `expected 32 bytes as base64, received a ${value.length}-character string that is not base64`,
+        `expected ${KEY_BYTES} bytes as base64, received a ${value.length}-character string that is not base64`,
       );
     }
     bytes = Buffer.from(text, 'base64');
@@ -174,8 +174,8 @@ function toMasterKey(value: Uint8Array | string, setting: string): KeyObject {
     bytes.fill(0);
     throw new ConfigurationError(
       setting,
-      `an AES-256 master key must be 32 bytes, received ${length} bytes. ` +
-        `Generate one with: node -e "console.log(require('crypto').randomBytes(32).toString('base64'))"`,
+      `an AES-256 master key must be ${KEY_BYTES} bytes, received ${length} bytes. ` +
+        `Generate one with: node -e "console.log(require('crypto').randomBytes(${KEY_BYTES}).toString('base64'))"`,
     );
   }
   const key = createSecretKey(bytes);

@@ -23,3 +23,4 @@ export {
   type RedisStoreOptions,
 } from './redis-store';
 export { createRedisStoreFromConfig } from './from-config';
+export { REDIS_STORE_DEFAULTS } from '../defaults';

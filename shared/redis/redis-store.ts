@@ -23,7 +23,9 @@ import {
   type RedisClientOptions,
   type RedisClusterOptions,
 } from '@redis/client';
+import { REDIS_STORE_DEFAULTS } from '../defaults';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
+import { budgetOption, type Budget } from '../options';
 import { assertItemSize, utf8Length } from '../store/limits';
 import {
   checkLeaseTtl,
@@ -53,15 +55,18 @@ export const REDIS_MAX_VALUE_BYTES = 512 * 1024 * 1024;
 
 /** Options every {@link RedisStore} takes. */
 export interface RedisStoreBaseOptions {
-  /** Prepended to every key; lets an ACL grant only `~<prefix>*`. @default 'msal-cloud-cache:' */
+  /** Prepended to every key; lets an ACL grant only `~<prefix>*`. @defaultValue {@link REDIS_STORE_DEFAULTS.keyPrefix} */
   readonly keyPrefix?: string;
   /** Largest item accepted: blob, key, version and field bytes. @default 409600 (400 KiB) */
   readonly maxItemBytes?: number;
   /**
    * Longest one store operation may take, connecting included; past it the operation fails
    * with {@link StoreUnavailableError}. A write that timed out may still be applied by the
-   * server: the next write's version check catches that. @default 1000
+   * server: the next write's version check catches that.
+   * @defaultValue {@link REDIS_STORE_DEFAULTS.budgetMs}
    */
+  readonly budgetMs?: number;
+  /** @deprecated The old name of `budgetMs`; still works. */
   readonly commandTimeoutMs?: number;
   /** Clock in epoch milliseconds, for expiry. @default Date.now */
   readonly now?: () => number;
@@ -101,7 +106,7 @@ export interface RedisStoreConfigOptions extends RedisStoreBaseOptions {
   readonly clientOptions: RedisClientOptions;
   readonly client?: never;
   readonly clusterOptions?: never;
-  /** Timeout of one connection attempt, in ms (unless clientOptions.socket sets one). @default 1000 */
+  /** Timeout of one connection attempt, in ms (unless clientOptions.socket sets one). @defaultValue {@link REDIS_STORE_DEFAULTS.connectTimeoutMs} */
   readonly connectTimeoutMs?: number;
 }
 
@@ -111,16 +116,13 @@ export interface RedisStoreClusterOptions extends RedisStoreBaseOptions {
   readonly clusterOptions: RedisClusterOptions;
   readonly client?: never;
   readonly clientOptions?: never;
-  /** Timeout of one connection attempt, in ms (unless the defaults' socket sets one). @default 1000 */
+  /** Timeout of one connection attempt, in ms (unless the defaults' socket sets one). @defaultValue {@link REDIS_STORE_DEFAULTS.connectTimeoutMs} */
   readonly connectTimeoutMs?: number;
 }
 
 /** Either a ready client, or the options of a client or a cluster; never two of them. */
 export type RedisStoreOptions = RedisStoreClientOptions | RedisStoreConfigOptions | RedisStoreClusterOptions;
 
-const DEFAULT_KEY_PREFIX = 'msal-cloud-cache:';
-const DEFAULT_COMMAND_TIMEOUT_MS = 1000;
-const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
 /** Field names of the hash; one byte each, counted in the size. */
 const FIELDS = { version: 'v', expiresAt: 'e', blob: 'b' } as const;
 /** Result codes of the scripts. */
@@ -129,18 +131,25 @@ const CONFLICT = 0;
 const FOREIGN = -1;
 
 /**
+ * The scripts' first step: read the item's version and expiry into `version` and
+ * `expiresAt`, and answer FOREIGN for a key this store did not write (a hash missing
+ * either field, a non-numeric expiry, or a hash without ours).
+ */
+const READ_ITEM = `local current = redis.call('HMGET', KEYS[1], '${FIELDS.version}', '${FIELDS.expiresAt}')
+local version, expiresAt = current[1], tonumber(current[2])
+if (version == false) ~= (current[2] == false) or (current[2] ~= false and expiresAt == nil) then
+  return ${FOREIGN}
+end
+if version == false and redis.call('EXISTS', KEYS[1]) == 1 then return ${FOREIGN} end`;
+
+/**
  * Conditional write. KEYS[1] the item; ARGV: now (epoch s), mode (`create` | `replace`),
  * expected version, new version, expiresAt (epoch s), blob. Returns 1 (written), 0 (conflict)
  * or -1 (the key holds a hash this store did not write). A key of another type makes HMGET
  * fail with WRONGTYPE, which aborts the script before anything is written.
  */
 const WRITE_SCRIPT = `
-local current = redis.call('HMGET', KEYS[1], '${FIELDS.version}', '${FIELDS.expiresAt}')
-local version, expiresAt = current[1], tonumber(current[2])
-if (version == false) ~= (current[2] == false) or (current[2] ~= false and expiresAt == nil) then
-  return ${FOREIGN}
-end
-if version == false and redis.call('EXISTS', KEYS[1]) == 1 then return ${FOREIGN} end
+${READ_ITEM}
 local live = version ~= false and expiresAt > tonumber(ARGV[1])
 if ARGV[2] == 'create' then
   if live then return ${CONFLICT} end
@@ -154,12 +163,7 @@ return ${APPLIED}
 
 /** Conditional delete. KEYS[1] the item; ARGV: now (epoch s), expected version. Same results. */
 const DELETE_SCRIPT = `
-local current = redis.call('HMGET', KEYS[1], '${FIELDS.version}', '${FIELDS.expiresAt}')
-local version, expiresAt = current[1], tonumber(current[2])
-if (version == false) ~= (current[2] == false) or (current[2] ~= false and expiresAt == nil) then
-  return ${FOREIGN}
-end
-if version == false and redis.call('EXISTS', KEYS[1]) == 1 then return ${FOREIGN} end
+${READ_ITEM}
 if version == false or expiresAt <= tonumber(ARGV[1]) or version ~= ARGV[2] then
   return ${CONFLICT}
 end
@@ -219,7 +223,7 @@ export class RedisStore implements TokenStore, LeaseStore {
   readonly client: AnyRedisClient;
   private readonly commands: Commands;
   private readonly keyPrefix: string;
-  private readonly commandTimeoutMs: number;
+  private readonly budget: Budget;
   private readonly now: () => number;
   private readonly ownsClient: boolean;
   private connecting: Promise<unknown> | undefined;
@@ -241,7 +245,7 @@ export class RedisStore implements TokenStore, LeaseStore {
           : `received ${given.join(' and ')}; pass exactly one of client, clientOptions and clusterOptions`,
       );
     }
-    this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    this.keyPrefix = options.keyPrefix ?? REDIS_STORE_DEFAULTS.keyPrefix;
     if (typeof this.keyPrefix !== 'string') {
       throw new ConfigurationError('keyPrefix', `expected a string, received ${typeof this.keyPrefix}`);
     }
@@ -256,10 +260,10 @@ export class RedisStore implements TokenStore, LeaseStore {
         `expected a whole number of bytes from 1 to ${REDIS_MAX_VALUE_BYTES} (Redis's value limit), received ${String(options.maxItemBytes)}`,
       );
     }
-    this.commandTimeoutMs = positiveMs(
-      'commandTimeoutMs',
-      options.commandTimeoutMs,
-      DEFAULT_COMMAND_TIMEOUT_MS,
+    this.budget = budgetOption(
+      options,
+      { name: 'commandTimeoutMs', value: options.commandTimeoutMs },
+      REDIS_STORE_DEFAULTS.budgetMs,
     );
     this.now = options.now ?? Date.now;
 
@@ -276,7 +280,7 @@ export class RedisStore implements TokenStore, LeaseStore {
       const connectTimeout = positiveMs(
         'connectTimeoutMs',
         options.connectTimeoutMs,
-        DEFAULT_CONNECT_TIMEOUT_MS,
+        REDIS_STORE_DEFAULTS.connectTimeoutMs,
       );
       this.client = options.clientOptions
         ? createClient(withStoreDefaults(options.clientOptions, connectTimeout))
@@ -423,7 +427,7 @@ export class RedisStore implements TokenStore, LeaseStore {
   }
 
   /**
-   * One operation within {@link RedisStoreBaseOptions.commandTimeoutMs}, connecting first if
+   * One operation within {@link RedisStoreBaseOptions.budgetMs}, connecting first if
    * needed; every failure but a conflict becomes a {@link StoreUnavailableError}.
    */
   private async run<T>(
@@ -432,7 +436,7 @@ export class RedisStore implements TokenStore, LeaseStore {
   ): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new OperationTimeout(this.commandTimeoutMs)), this.commandTimeoutMs);
+      timer = setTimeout(() => reject(new OperationTimeout(this.budget.ms)), this.budget.ms);
     });
     try {
       return await Promise.race([this.ready().then(() => action(this.commands)), deadline]);
@@ -488,9 +492,9 @@ export class RedisStore implements TokenStore, LeaseStore {
       return new StoreUnavailableError(
         this.name,
         operation,
-        `no answer from Redis within ${this.commandTimeoutMs} ms (commandTimeoutMs)` +
+        `no answer from Redis within ${this.budget.ms} ms (${this.budget.setting})` +
           `${this.lastError ? ` (last connection error: ${describe(this.lastError)})` : ''}; ` +
-          'check the network path to the endpoint and its health, or raise commandTimeoutMs',
+          `check the network path to the endpoint and its health, or raise ${this.budget.setting}`,
         { cause: this.lastError ? new AggregateError([error, this.lastError], text) : error },
       );
     }

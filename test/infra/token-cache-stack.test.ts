@@ -13,6 +13,7 @@ import {
   createApp,
 } from '../../infra';
 import { ensureLambdaBundles } from '../support/lambda-bundles';
+import { kmsEncryptionContext } from '../../shared/aws/kms-keyring';
 import { loadFunctionConfig } from '../../functions/core/config';
 
 interface Statement {
@@ -207,6 +208,24 @@ describe('TokenCacheStack', () => {
           }),
         ]);
         expect(statements).toHaveLength(5);
+      },
+    );
+
+    it.each(['webApi', 'daemon'] as const)(
+      "%s's key grant requires exactly the encryption context the KMS key ring sends for its kind",
+      (name) => {
+        const sent = kmsEncryptionContext(CLIENT, name === 'webApi' ? 'obo' : 'app');
+        const grant = statementsOf(stack[name]).find((s) => actionsOf(s).includes('kms:GenerateDataKey'));
+        const condition = grant?.Condition?.StringEquals;
+
+        expect(condition).toEqual(
+          Object.fromEntries(
+            Object.entries(sent).map(([key, value]) => [
+              `kms:EncryptionContext:${key}`,
+              key === 'kind' ? [value] : value,
+            ]),
+          ),
+        );
       },
     );
 

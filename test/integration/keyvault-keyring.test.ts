@@ -6,10 +6,14 @@
 import { randomBytes } from 'node:crypto';
 import { Agent } from 'node:https';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
-import { CryptographyClient, type CryptographyClientOptions } from '@azure/keyvault-keys';
+import { CryptographyClient, KeyClient, type CryptographyClientOptions } from '@azure/keyvault-keys';
 import { startLocalKeyVault, type LocalKeyVault } from '../../local/keyvault';
 import { createDevCertificate, type DevCertificate } from '../../local/tls';
-import { KeyVaultKeyRing, type KeyVaultKeyRingOptions } from '../../shared/azure/keyvault-keyring';
+import {
+  KeyVaultKeyRing,
+  type KeyVaultKeyRingConfigOptions,
+  type KeyVaultKeyRingOptions,
+} from '../../shared/azure/keyvault-keyring';
 import { attestationDigest, type DataKeyAttestation } from '../../shared/crypto/keyring';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../../shared/errors';
 import { runKeyRingContract } from '../contract/keyring-contract';
@@ -75,7 +79,7 @@ describe('KeyVaultKeyRing', () => {
   };
   const newKey = () => vault.createKey(`ring-key-${++keyCount}`);
   const unversioned = (name: string, on: LocalKeyVault = vault) => `${on.vaultUrl}/keys/${name}`;
-  const ring = (keyId: string, options: Partial<KeyVaultKeyRingOptions> = {}) =>
+  const ring = (keyId: string, options: Partial<KeyVaultKeyRingConfigOptions> = {}) =>
     new KeyVaultKeyRing({
       keyId,
       signingKeyId,
@@ -345,6 +349,67 @@ describe('KeyVaultKeyRing', () => {
       const stillOld = await keyRing.generateDataKey();
 
       expect(stillOld.keyId).toBe(key.id);
+    });
+  });
+
+  describe('clock (now)', () => {
+    it('ages the cached current version on the clock it is given', async () => {
+      const key = await newKey();
+      let now = 1_000_000;
+      const keyRing = ring(unversioned(key.name), { currentVersionTtlMs: 60_000, now: () => now });
+      const first = await keyRing.generateDataKey();
+      const rotated = await vault.rotateKey(key.name);
+
+      now += 59_999;
+      const cached = await keyRing.generateDataKey();
+      now += 2;
+      const fresh = await keyRing.generateDataKey();
+
+      expect([first.keyId, cached.keyId, fresh.keyId]).toEqual([key.id, key.id, rotated.id]);
+    });
+  });
+
+  describe('a ready KeyClient (client)', () => {
+    const keyClient = () => new KeyClient(vault.vaultUrl, fixedCredential, { ...clientOptions });
+    const withClient = (keyId: string, client: KeyClient = keyClient()) =>
+      new KeyVaultKeyRing({ keyId, signingKeyId, client });
+
+    it('wraps, attests and opens through the client', async () => {
+      const key = await newKey();
+      const keyRing = withClient(unversioned(key.name));
+
+      const dataKey = await keyRing.generateDataKey();
+      const opened = await withClient(unversioned(key.name)).unwrapDataKey(dataKey.wrapped, dataKey.keyId, {
+        attestation: dataKey.attestation,
+      });
+
+      expect(dataKey.keyId).toBe(key.id);
+      expect(dataKey.attestation?.signingKeyId).toBe(signingVersionId);
+      expect(Buffer.from(opened).equals(Buffer.from(dataKey.plaintext))).toBe(true);
+      expect(vault.counters.calls('wrapKey')).toBe(1);
+      expect(vault.counters.calls('unwrapKey')).toBe(1);
+    });
+
+    it('refuses client together with credential or cryptographyClientOptions', () => {
+      const both = {
+        keyId: unversioned('k'),
+        signingKeyId,
+        client: keyClient(),
+        credential: fixedCredential,
+      };
+      // @ts-expect-error -- the options type allows a client or a credential, not both
+      const build = () => new KeyVaultKeyRing(both);
+
+      expect(build).toThrow(ConfigurationError);
+      expect(build).toThrow(/^client: received client and credential/);
+    });
+
+    it('refuses a client of another vault than keyId names', () => {
+      const build = () => withClient('https://other-vault.vault.azure.net/keys/k');
+
+      expect(build).toThrow(
+        /^keyId: names the vault https:\/\/other-vault.vault.azure.net, but client is for/,
+      );
     });
   });
 

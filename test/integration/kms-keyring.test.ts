@@ -53,13 +53,19 @@ describe('KmsKeyRing', () => {
 
   const ring = (
     keyId: string,
-    options: { clientId?: string; timeoutMs?: number; clientConfig?: KMSClientConfig } = {},
+    options: {
+      clientId?: string;
+      timeoutMs?: number;
+      budgetMs?: number;
+      clientConfig?: KMSClientConfig;
+    } = {},
   ): KmsKeyRing => {
     const created = new KmsKeyRing({
       keyId,
       clientId: options.clientId ?? 'app-1',
       clientConfig: options.clientConfig ?? noRetries,
       timeoutMs: options.timeoutMs,
+      budgetMs: options.budgetMs,
     });
     rings.push(created);
     return created;
@@ -81,6 +87,9 @@ describe('KmsKeyRing', () => {
       ['clientId', { keyId: 'alias/k', clientId: '' }],
       ['timeoutMs', { keyId: 'alias/k', clientId: 'app-1', timeoutMs: 0 }],
       ['timeoutMs', { keyId: 'alias/k', clientId: 'app-1', timeoutMs: 1.5 }],
+      ['budgetMs', { keyId: 'alias/k', clientId: 'app-1', budgetMs: 0 }],
+      ['budgetMs', { keyId: 'alias/k', clientId: 'app-1', budgetMs: 1.5 }],
+      ['budgetMs', { keyId: 'alias/k', clientId: 'app-1', budgetMs: 100, timeoutMs: 100 }],
     ])('rejects a bad %s (%j) with a ConfigurationError naming it', (setting, partial) => {
       const construct = () => new KmsKeyRing({ ...partial, clientConfig: noRetries });
 
@@ -356,9 +365,12 @@ describe('KmsKeyRing', () => {
       },
     );
 
-    it('no answer within timeoutMs is unavailable', async () => {
+    it.each([
+      ['budgetMs', { budgetMs: 150 }, 150],
+      ['timeoutMs, its deprecated name,', { timeoutMs: 100 }, 100],
+    ] as const)('no answer within %s is unavailable', async (_name, budget, ms) => {
       const { arn, dataKey } = await prepared();
-      const keyRing = ring(arn, { timeoutMs: 100 });
+      const keyRing = ring(arn, budget);
       kms.setFault({ kind: 'hang' });
 
       const generate = await keyServiceError(keyRing.generateDataKey());
@@ -368,7 +380,7 @@ describe('KmsKeyRing', () => {
         KeyServiceFailure.Unavailable,
         KeyServiceFailure.Unavailable,
       ]);
-      expect(generate.message).toContain('no answer within 100 ms');
+      expect(generate.message).toContain(`no answer within ${ms} ms`);
       expect(generate.cause).toMatchObject({ name: 'AbortError' });
     });
 

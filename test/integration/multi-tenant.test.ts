@@ -191,6 +191,7 @@ describe('multi-tenant web API (local authority + msal-node)', () => {
         downstreamTokens.push(request.accessToken);
         return Promise.resolve({ status: 200, body: { ok: true }, durationMs: 1 });
       },
+      destroy: () => undefined,
       close: () => undefined,
     };
     let cache: TokenCache;
@@ -458,6 +459,7 @@ describe('multi-tenant web API (local authority + msal-node)', () => {
           called.push(tid);
           return Promise.resolve({ status: tid === ALLOWED ? 500 : 200, body: {}, durationMs: 1 });
         },
+        destroy: () => undefined,
         close: () => undefined,
       };
       const logger = new CapturingLogger();

@@ -495,33 +495,77 @@ describe('CosmosStore operation budget', () => {
     await cosmos.stop();
   });
 
-  it('abandons a read the SDK keeps retrying against resetting connections, and says why', async () => {
-    const store = new CosmosStore({
-      endpoint: proxy.endpoint,
-      key: cosmos.key,
-      databaseId: cosmos.databaseId,
-      containerId: cosmos.containerId,
-      operationBudgetMs: 1200,
-      clientOptions: { connectionPolicy: { enableEndpointDiscovery: false, requestTimeout: 300 } },
-    });
-    try {
-      await store.read('warm-up-key');
-      proxy.setFault({ kind: 'reset' });
-      const attemptsBefore = proxy.counts.faulted;
+  it.each([
+    [
+      'operationBudgetMs',
+      {
+        operationBudgetMs: 1200,
+        clientOptions: { connectionPolicy: { enableEndpointDiscovery: false, requestTimeout: 300 } },
+      },
+    ],
+    [
+      'budgetMs',
+      {
+        budgetMs: 1200,
+        timeoutMs: 300,
+        clientOptions: { connectionPolicy: { enableEndpointDiscovery: false } },
+      },
+    ],
+  ] as const)(
+    'abandons a read the SDK keeps retrying against resetting connections, and says why (%s)',
+    async (setting, budget) => {
+      const store = new CosmosStore({
+        endpoint: proxy.endpoint,
+        key: cosmos.key,
+        databaseId: cosmos.databaseId,
+        containerId: cosmos.containerId,
+        ...budget,
+      });
+      try {
+        await store.read('warm-up-key');
+        proxy.setFault({ kind: 'reset' });
+        const attemptsBefore = proxy.counts.faulted;
 
-      const error = await store.read('some-key').then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+        const error = await store.read('some-key').then(
+          () => undefined,
+          (e: unknown) => e,
+        );
 
-      expect(error).toBeInstanceOf(StoreUnavailableError);
-      expect((error as Error).message).toMatch(/within 1200 ms \(operationBudgetMs\)/);
-      // Without the budget the SDK makes 11 attempts a second apart; within 1.2 s it can make at most 3.
-      expect(proxy.counts.faulted - attemptsBefore).toBeLessThanOrEqual(3);
-    } finally {
-      proxy.setFault(undefined);
-      store.destroy();
-    }
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+        expect((error as Error).message).toMatch(new RegExp(`within 1200 ms \\(${setting}\\)`));
+        // Without the budget the SDK makes 11 attempts a second apart; within 1.2 s it can make at most 3.
+        expect(proxy.counts.faulted - attemptsBefore).toBeLessThanOrEqual(3);
+      } finally {
+        proxy.setFault(undefined);
+        store.destroy();
+      }
+    },
+  );
+
+  it('refuses both budgetMs and operationBudgetMs, or a bad budgetMs', () => {
+    expect(
+      () => new CosmosStore({ container: cosmos.container, budgetMs: 1000, operationBudgetMs: 1000 }),
+    ).toThrow(/^budgetMs: received both budgetMs and operationBudgetMs/);
+    expect(() => new CosmosStore({ container: cosmos.container, budgetMs: -1 })).toThrow(/^budgetMs: /);
+  });
+
+  it('takes timeoutMs (per attempt) only for a client it builds, and not beside requestTimeout', () => {
+    // @ts-expect-error -- timeoutMs configures the client the store builds; a container's client is the caller's
+    expect(() => new CosmosStore({ container: cosmos.container, timeoutMs: 500 })).toThrow(
+      /^timeoutMs: applies only/,
+    );
+    const endpoint = { endpoint: proxy.endpoint, key: cosmos.key, databaseId: 'd', containerId: 'c' };
+    expect(
+      () =>
+        new CosmosStore({
+          ...endpoint,
+          timeoutMs: 500,
+          clientOptions: { connectionPolicy: { requestTimeout: 9 } },
+        }),
+    ).toThrow(/^timeoutMs: clientOptions.connectionPolicy.requestTimeout is set too/);
+    expect(() => new CosmosStore({ ...endpoint, timeoutMs: 0 })).toThrow(
+      /^timeoutMs: expected a positive number/,
+    );
   });
 
   it('refuses a budget that is not a positive number', () => {

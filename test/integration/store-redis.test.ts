@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,6 +97,12 @@ describe('RedisStore', () => {
         'connectTimeoutMs',
       ],
       ['a zero commandTimeoutMs', { clientOptions, commandTimeoutMs: 0 }, 'commandTimeoutMs'],
+      ['a zero budgetMs', { clientOptions, budgetMs: 0 }, 'budgetMs'],
+      [
+        'budgetMs with commandTimeoutMs, its deprecated name',
+        { clientOptions, budgetMs: 100, commandTimeoutMs: 100 },
+        'budgetMs',
+      ],
       ['a negative connectTimeoutMs', { clientOptions, connectTimeoutMs: -1 }, 'connectTimeoutMs'],
       ['a fractional maxItemBytes', { clientOptions, maxItemBytes: 1.5 }, 'maxItemBytes'],
       ['a maxItemBytes over 512 MB', { clientOptions, maxItemBytes: 513 * 1024 * 1024 }, 'maxItemBytes'],
@@ -476,6 +484,29 @@ describe('RedisStore', () => {
       const error = await failureOf(store.read(freshKey()));
 
       expect(error).toBeInstanceOf(StoreUnavailableError);
+    });
+
+    it('gives up after budgetMs on a server that accepts and never answers, naming it', async () => {
+      const held = new Set<Socket>();
+      const silent = createServer((socket) => {
+        held.add(socket);
+      });
+      silent.listen(0, '127.0.0.1');
+      await once(silent, 'listening');
+      const store = newStore({
+        clientOptions: { url: `redis://127.0.0.1:${(silent.address() as AddressInfo).port}` },
+        budgetMs: 400,
+      });
+      try {
+        const error = await failureOf(store.read(freshKey()));
+
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+        expect(error.message).toMatch(/within 400 ms \(budgetMs\)/);
+      } finally {
+        store.destroy();
+        for (const socket of held) socket.destroy();
+        silent.close();
+      }
     });
   });
 
