@@ -19,6 +19,7 @@ import {
   L1_DEFAULTS,
   TOKEN_CACHE_DEFAULTS,
 } from './defaults';
+import { MAX_L1_JITTER } from './cache/l1';
 import { ConfigurationError } from './errors';
 import type { LogLevel } from './observability';
 
@@ -122,6 +123,8 @@ export interface CacheConfig {
   readonly azureCredential: 'default' | 'app';
   /** `false` when the in-process cache is off. */
   readonly l1: (Required<Omit<L1Options, 'jitter'>> & Pick<L1Options, 'jitter'>) | false;
+  /** Concurrent first loads of one partition in the process share one store read. */
+  readonly sharedReads: boolean;
   readonly dataKeys: Required<DataKeyCacheOptions>;
   readonly userSlidingWindowSeconds: number;
   readonly compressAboveBytes: number | false;
@@ -138,6 +141,8 @@ export interface CacheConfig {
 export const CacheConfigDefaults = {
   l1MaxBytes: L1_DEFAULTS.maxBytes,
   l1TtlSeconds: L1_DEFAULTS.ttlMs / 1000,
+  l1Jitter: L1_DEFAULTS.jitter,
+  sharedReads: TOKEN_CACHE_DEFAULTS.sharedReads,
   dataKeyMaxAgeSeconds: DATA_KEY_CACHE_DEFAULTS.maxAgeMs / 1000,
   dataKeyMaxUses: DATA_KEY_CACHE_DEFAULTS.maxUses,
   dataKeyMaxUnwrapped: DATA_KEY_CACHE_DEFAULTS.maxUnwrapped,
@@ -190,6 +195,8 @@ export const CacheVariables = [
   'TOKEN_CACHE_LOCAL_PREVIOUS_KEYS',
   'TOKEN_CACHE_L1_MAX_BYTES',
   'TOKEN_CACHE_L1_TTL_SECONDS',
+  'TOKEN_CACHE_L1_JITTER',
+  'TOKEN_CACHE_SHARED_READS',
   'TOKEN_CACHE_DATA_KEY_MAX_AGE_SECONDS',
   'TOKEN_CACHE_DATA_KEY_MAX_USES',
   'TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED',
@@ -280,6 +287,7 @@ export function readCacheConfig(read: EnvReader): CacheConfig {
   const d = CacheConfigDefaults;
   const l1MaxBytes = read.integer('TOKEN_CACHE_L1_MAX_BYTES', d.l1MaxBytes, 0);
   const l1TtlSeconds = read.integer('TOKEN_CACHE_L1_TTL_SECONDS', d.l1TtlSeconds, 1);
+  const l1Jitter = read.fraction('TOKEN_CACHE_L1_JITTER', d.l1Jitter, MAX_L1_JITTER);
   const compress = read.attempt(() => {
     const value = read.optional('TOKEN_CACHE_COMPRESS_ABOVE_BYTES');
     if (value?.toLowerCase() === 'false') return false as const;
@@ -303,7 +311,8 @@ export function readCacheConfig(read: EnvReader): CacheConfig {
       keyId: '',
     }),
     azureCredential,
-    l1: l1MaxBytes === 0 ? false : { maxBytes: l1MaxBytes, ttlMs: l1TtlSeconds * 1000 },
+    l1: l1MaxBytes === 0 ? false : { maxBytes: l1MaxBytes, ttlMs: l1TtlSeconds * 1000, jitter: l1Jitter },
+    sharedReads: read.boolean('TOKEN_CACHE_SHARED_READS', d.sharedReads),
     dataKeys: {
       maxAgeMs: read.integer('TOKEN_CACHE_DATA_KEY_MAX_AGE_SECONDS', d.dataKeyMaxAgeSeconds, 1) * 1000,
       maxUses: read.integer('TOKEN_CACHE_DATA_KEY_MAX_USES', d.dataKeyMaxUses, 1),
@@ -336,10 +345,17 @@ export function cacheOptionsOf(
   config: CacheConfig,
 ): Pick<
   TokenCacheOptions,
-  'l1' | 'dataKeys' | 'userSlidingWindowSeconds' | 'compressAboveBytes' | 'conflictRetries' | 'coalescing'
+  | 'l1'
+  | 'sharedReads'
+  | 'dataKeys'
+  | 'userSlidingWindowSeconds'
+  | 'compressAboveBytes'
+  | 'conflictRetries'
+  | 'coalescing'
 > {
   return {
     l1: config.l1,
+    sharedReads: config.sharedReads,
     dataKeys: config.dataKeys,
     userSlidingWindowSeconds: config.userSlidingWindowSeconds,
     compressAboveBytes: config.compressAboveBytes,
@@ -385,6 +401,18 @@ export class EnvReader {
       if (value === undefined) return fallback;
       if (!/^\d+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
         throw invalid(name, `a whole number >= ${min}${alternative}`, value);
+      }
+      return Number(value);
+    }, fallback);
+  }
+
+  /** A decimal number from 0 to `max`, or `fallback` when unset; a bad value is recorded and yields `fallback`. */
+  fraction(name: string, fallback: number, max: number): number {
+    return this.attempt(() => {
+      const value = this.optional(name);
+      if (value === undefined) return fallback;
+      if (!/^(\d+(\.\d*)?|\.\d+)$/.test(value) || Number(value) > max) {
+        throw invalid(name, `a number from 0 to ${max}`, value);
       }
       return Number(value);
     }, fallback);

@@ -60,7 +60,8 @@ describe('loadFunctionConfig', () => {
       expect(config.store).toEqual({ kind: 'dynamodb', tableName: 'token-cache' });
       expect(config.keyRing).toEqual({ kind: 'aws-kms', keyId: 'alias/token-cache' });
       expect(config.azureCredential).toBe('default');
-      expect(config.l1).toEqual({ maxBytes: 16 * 1024 * 1024, ttlMs: 300_000 });
+      expect(config.l1).toEqual({ maxBytes: 16 * 1024 * 1024, ttlMs: 300_000, jitter: 0.2 });
+      expect(config.sharedReads).toBe(true);
       expect(config.coalescing).toBe('on');
       expect(config.downstream).toEqual({
         url: 'https://graph.microsoft.com/v1.0/me',
@@ -121,7 +122,7 @@ describe('loadFunctionConfig', () => {
         keyId: 'alias/token-cache',
         endpoint: 'http://localhost:4000',
       });
-      expect(config.l1).toEqual({ maxBytes: 1048576, ttlMs: 30_000 });
+      expect(config.l1).toEqual({ maxBytes: 1048576, ttlMs: 30_000, jitter: 0.2 });
       expect(config.coalescing).toBe('local');
       expect(config.downstream.scopes).toEqual(['api://downstream/Data.Read', 'api://downstream/Data.Write']);
       expect(config.downstream.appScope).toBe('api://other/.default');
@@ -550,6 +551,18 @@ describe('loadFunctionConfig', () => {
         { TOKEN_CACHE_L1_TTL_SECONDS: '0' },
         /expected a whole number >= 1, got "0"/,
       ],
+      [
+        'TOKEN_CACHE_L1_JITTER',
+        { TOKEN_CACHE_L1_JITTER: '0.6' },
+        /expected a number from 0 to 0.5, got "0.6"/,
+      ],
+      ['TOKEN_CACHE_L1_JITTER', { TOKEN_CACHE_L1_JITTER: '-0.1' }, /got "-0.1"/],
+      ['TOKEN_CACHE_L1_JITTER', { TOKEN_CACHE_L1_JITTER: '20%' }, /got "20%"/],
+      [
+        'TOKEN_CACHE_SHARED_READS',
+        { TOKEN_CACHE_SHARED_READS: 'yes' },
+        /expected "true" or "false", got "yes"/,
+      ],
       ['TOKEN_CACHE_COALESCING', { TOKEN_CACHE_COALESCING: 'yes' }, /got "yes"/],
       [
         'DOWNSTREAM_URL',
@@ -912,6 +925,8 @@ describe('configuration layers', () => {
         baseEnv({
           TOKEN_CACHE_L1_MAX_BYTES: '1024',
           TOKEN_CACHE_L1_TTL_SECONDS: '7',
+          TOKEN_CACHE_L1_JITTER: '0.05',
+          TOKEN_CACHE_SHARED_READS: 'false',
           TOKEN_CACHE_DATA_KEY_MAX_AGE_SECONDS: '60',
           TOKEN_CACHE_DATA_KEY_MAX_USES: '5',
           TOKEN_CACHE_DATA_KEY_MAX_UNWRAPPED: '9',
@@ -927,7 +942,8 @@ describe('configuration layers', () => {
     );
 
     expect(defaults).toEqual({
-      l1: { maxBytes: TokenCacheDefaults.l1MaxBytes, ttlMs: TokenCacheDefaults.l1TtlMs },
+      l1: { maxBytes: TokenCacheDefaults.l1MaxBytes, ttlMs: TokenCacheDefaults.l1TtlMs, jitter: 0.2 },
+      sharedReads: true,
       dataKeys: { maxAgeMs: 300_000, maxUses: 10_000, maxUnwrapped: 1_000, maxUnwrappedAgeMs: 900_000 },
       userSlidingWindowSeconds: TokenCacheDefaults.userSlidingWindowSeconds,
       compressAboveBytes: TokenCacheDefaults.compressAboveBytes,
@@ -939,7 +955,8 @@ describe('configuration layers', () => {
       coalescing: { lease: true },
     });
     expect(set).toEqual({
-      l1: { maxBytes: 1024, ttlMs: 7000 },
+      l1: { maxBytes: 1024, ttlMs: 7000, jitter: 0.05 },
+      sharedReads: false,
       dataKeys: { maxAgeMs: 60_000, maxUses: 5, maxUnwrapped: 9, maxUnwrappedAgeMs: 120_000 },
       userSlidingWindowSeconds: 3600,
       compressAboveBytes: false,
