@@ -461,6 +461,8 @@ class PersistentTokenCache implements TokenCache {
     fast: FastHitRequest | undefined,
     lease: boolean,
   ): Promise<CachedAuthenticationResult> {
+    const l1Hit = fast && this.l1FastHit(partition.kind, key, authority, fast);
+    if (l1Hit) return l1Hit;
     const session = this.session(partition, key);
     // The authority's metadata is fetched beside the first load; once it has been
     // resolved, a hit (which needs none) does not ask again, and a miss asks in msalConfig.
@@ -511,6 +513,29 @@ class PersistentTokenCache implements TokenCache {
       if (fast) this.fastHits?.learn(fast, authority, session.key, await session.load(), result);
       return this.withMetadata(result, session, session.trace.started);
     }
+  }
+
+  /**
+   * A fast hit straight from L1, with no session or trace: an L1 hit reads no store, opens
+   * nothing and writes nothing, so its metadata and metrics are those a session would give
+   * it (`withMetadata` below). Undefined: take the session path (which reads L1 again).
+   */
+  private l1FastHit(
+    kind: Partition['kind'],
+    key: string,
+    authority: string,
+    fast: FastHitRequest,
+  ): CachedAuthenticationResult | undefined {
+    // Unseen metadata: the session path resolves it beside the load.
+    if (!this.fastHits || !this.ctx.l1 || !this.metadataSeen.has(authority)) return undefined;
+    const started = performance.now();
+    const entry = this.ctx.l1.get(key);
+    if (!entry) return undefined;
+    const hit = this.fastHits.serve(fast, authority, key, { json: entry.json, version: entry.version });
+    if (!hit?.fromCache) return undefined;
+    // What the session's events sink counts for an L1 load (session/events.ts).
+    this.metrics.increment(Metric.L1Hit, 1, { kind });
+    return this.withL1Metadata(hit, kind, started);
   }
 
   storeKeyOf(partition: Partition): string {
@@ -649,6 +674,33 @@ class PersistentTokenCache implements TokenCache {
       ...(reason ? { reason } : {}),
     });
     this.metrics.observe?.(Metric.AcquireDuration, timings.totalMs, { kind, source: tokenSource });
+    this.report(cache);
+    return { ...result, cache };
+  }
+
+  /** {@link withMetadata} of a fast L1 hit (always `fromCache`): no reads, opens, token calls or writes. */
+  private withL1Metadata(
+    result: AuthenticationResult,
+    kind: Partition['kind'],
+    started: number,
+  ): CachedAuthenticationResult {
+    const timings: CacheMetadata['timings'] = { totalMs: performance.now() - started };
+    const cache: CacheMetadata = {
+      partition: kind,
+      tokenSource: 'l1',
+      loadedFrom: 'l1',
+      fastHit: true,
+      write: 'none',
+      conflicts: 0,
+      storeReads: 0,
+      storeWrites: 0,
+      keyServiceCalls: 0,
+      tokenRequests: 0,
+      timings,
+    };
+    this.metrics.increment(Metric.CacheHit, 1, { kind });
+    this.metrics.increment(Metric.TokenSource, 1, { kind, source: 'l1' });
+    this.metrics.observe?.(Metric.AcquireDuration, timings.totalMs, { kind, source: 'l1' });
     this.report(cache);
     return { ...result, cache };
   }
