@@ -222,16 +222,18 @@ class PersistentTokenCache implements TokenCache {
       request.tenantId === undefined
         ? { kind: 'obo', assertion: request.assertion }
         : { kind: 'obo', assertion: request.assertion, tenantId: request.tenantId };
+    // Hashed once: the store key and the fast hit's userAssertionHash are the same digest.
+    const assertionHash = sha256Base64Url(request.assertion);
     // With claims MSAL skips the cached token, so a fast hit never applies.
     const fast: FastHitRequest | undefined =
       claims === undefined
-        ? { kind: 'obo', assertion: request.assertion, scopes: request.scopes }
+        ? { kind: 'obo', assertion: request.assertion, assertionHash, scopes: request.scopes }
         : undefined;
     return this.coalesced(
       partition,
       this.authorityOf(partition),
       request.scopes,
-      { fast, claims },
+      { fast, claims, assertionHash },
       async (cca) => {
         const result = await cca.acquireTokenOnBehalfOf({
           oboAssertion: request.assertion,
@@ -405,11 +407,16 @@ class PersistentTokenCache implements TokenCache {
       readonly forceRefresh?: boolean;
       readonly fast?: FastHitRequest | undefined;
       readonly claims?: string | undefined;
+      /** sha256Base64Url of an OBO partition's assertion, already computed. */
+      readonly assertionHash?: string;
     },
     fn: (client: ConfidentialClientApplication) => Promise<AuthenticationResult>,
   ): Promise<CachedAuthenticationResult> {
     const started = performance.now();
-    const key = this.storeKeyOf(partition);
+    const key =
+      partition.kind === 'obo' && extra.assertionHash !== undefined
+        ? storeKey(logicalKey(this.msal.clientId, partition, extra.assertionHash))
+        : this.storeKeyOf(partition);
     // Everything that makes MSAL send a different token request: the partition (caller),
     // the request kind, the authority (tenant included), the scopes, as a set, and the
     // claims (a claims request never shares a call without them).
