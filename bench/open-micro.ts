@@ -125,6 +125,8 @@ async function main(): Promise<void> {
   const plain = new Envelope({ keys, compressAboveBytes: false });
   const json = oboDocument();
   const bytes = Buffer.from(json, 'utf8');
+  // open()'s result: a fresh Uint8Array, not a Buffer.
+  const opened = new Uint8Array(bytes);
   const sealedPacked = await packed.seal(bytes, KEY);
   const sealedPlain = await plain.seal(bytes, KEY);
   if (!parseEnvelopeHeader(sealedPacked).compressed) throw new Error('expected a compressed envelope');
@@ -153,6 +155,13 @@ async function main(): Promise<void> {
     { id: 'open, uncompressed', run: () => plain.open(sealedPlain, KEY), cpuUs: [] },
     { id: 'inflateRawSync alone', run: () => inflateRawSync(deflated), cpuUs: [] },
     { id: 'utf-8 decode', run: () => bytes.toString('utf8'), cpuUs: [] },
+    // What the reader did with open()'s Uint8Array before (a copy) and does now (a view).
+    { id: 'utf-8 decode, Buffer.from copy', run: () => Buffer.from(opened).toString('utf8'), cpuUs: [] },
+    {
+      id: 'utf-8 decode, Buffer view',
+      run: () => Buffer.from(opened.buffer, opened.byteOffset, opened.byteLength).toString('utf8'),
+      cpuUs: [],
+    },
     { id: 'parseDocument', run: () => parseDocument(json), cpuUs: [] },
     {
       id: 'fast-hit index, JSON parsed again',

@@ -20,6 +20,8 @@ export interface FastHitRequest {
   readonly scopes: readonly string[];
   /** The incoming assertion (OBO). */
   readonly assertion?: string;
+  /** `base64url(sha256(assertion))` when the caller already computed it (the store key hashes it too). */
+  readonly assertionHash?: string;
   /** Any request asking to skip the cache is never served here. */
   readonly forceRefresh?: boolean;
   /** Claims of any kind (a claims challenge, client claims) are never served here. */
@@ -139,7 +141,7 @@ export class FastHits {
       request.kind === 'obo'
         ? typeof request.assertion === 'string' && request.assertion !== ''
           ? // msal's userAssertionHash: base64url(sha256(assertion)); the one-shot hash is the cheap one.
-            digest('sha256', request.assertion, 'base64url')
+            (request.assertionHash ?? digest('sha256', request.assertion, 'base64url'))
           : undefined
         : undefined;
     if (request.kind === 'obo' && hash === undefined) return undefined;

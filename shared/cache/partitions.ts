@@ -16,14 +16,21 @@ export function sha256Base64Url(text: string): string {
  * `obo:{clientId}:{sha256(assertion)}` (`obo:{clientId}:{tenantId}:{sha256(assertion)}` when
  * the exchange runs in the caller's tenant), `user:{clientId}:{homeAccountId}`.
  */
-export function logicalKey(clientId: string, partition: Partition): string {
+export function logicalKey(
+  clientId: string,
+  partition: Partition,
+  /** `sha256Base64Url(partition.assertion)` when the caller already has it (OBO only). */
+  assertionHash?: string,
+): string {
   switch (partition.kind) {
     case 'app':
       return `app:${clientId}:${partition.tenantId}`;
-    case 'obo':
+    case 'obo': {
+      const hashed = assertionHash ?? sha256Base64Url(partition.assertion);
       return partition.tenantId === undefined
-        ? `obo:${clientId}:${sha256Base64Url(partition.assertion)}`
-        : `obo:${clientId}:${partition.tenantId}:${sha256Base64Url(partition.assertion)}`;
+        ? `obo:${clientId}:${hashed}`
+        : `obo:${clientId}:${partition.tenantId}:${hashed}`;
+    }
     case 'user':
       return `user:${clientId}:${partition.homeAccountId}`;
   }

@@ -232,16 +232,18 @@ class PersistentTokenCache implements TokenCache {
       request.tenantId === undefined
         ? { kind: 'obo', assertion: request.assertion }
         : { kind: 'obo', assertion: request.assertion, tenantId: request.tenantId };
+    // Hashed once: the store key and the fast hit's userAssertionHash are the same digest.
+    const assertionHash = sha256Base64Url(request.assertion);
     // With claims MSAL skips the cached token, so a fast hit never applies.
     const fast: FastHitRequest | undefined =
       claims === undefined
-        ? { kind: 'obo', assertion: request.assertion, scopes: request.scopes }
+        ? { kind: 'obo', assertion: request.assertion, assertionHash, scopes: request.scopes }
         : undefined;
     return this.coalesced(
       partition,
       this.authorityOf(partition),
       request.scopes,
-      { fast, claims },
+      { fast, claims, assertionHash },
       async (cca) => {
         const result = await cca.acquireTokenOnBehalfOf({
           oboAssertion: request.assertion,
@@ -415,11 +417,16 @@ class PersistentTokenCache implements TokenCache {
       readonly forceRefresh?: boolean;
       readonly fast?: FastHitRequest | undefined;
       readonly claims?: string | undefined;
+      /** sha256Base64Url of an OBO partition's assertion, already computed. */
+      readonly assertionHash?: string;
     },
     fn: (client: ConfidentialClientApplication) => Promise<AuthenticationResult>,
   ): Promise<CachedAuthenticationResult> {
     const started = performance.now();
-    const key = this.storeKeyOf(partition);
+    const key =
+      partition.kind === 'obo' && extra.assertionHash !== undefined
+        ? storeKey(logicalKey(this.msal.clientId, partition, extra.assertionHash))
+        : this.storeKeyOf(partition);
     // Everything that makes MSAL send a different token request: the partition (caller),
     // the request kind, the authority (tenant included), the scopes, as a set, and the
     // claims (a claims request never shares a call without them).
@@ -471,6 +478,8 @@ class PersistentTokenCache implements TokenCache {
     fast: FastHitRequest | undefined,
     lease: boolean,
   ): Promise<CachedAuthenticationResult> {
+    const l1Hit = fast && this.l1FastHit(partition.kind, key, authority, fast);
+    if (l1Hit) return l1Hit;
     const session = this.session(partition, key);
     // The authority's metadata is fetched beside the first load; once it has been
     // resolved, a hit (which needs none) does not ask again, and a miss asks in msalConfig.
@@ -521,6 +530,29 @@ class PersistentTokenCache implements TokenCache {
       if (fast) this.fastHits?.learn(fast, authority, session.key, await session.load(), result);
       return this.withMetadata(result, session, session.trace.started);
     }
+  }
+
+  /**
+   * A fast hit straight from L1, with no session or trace: an L1 hit reads no store, opens
+   * nothing and writes nothing, so its metadata and metrics are those a session would give
+   * it (`withMetadata` below). Undefined: take the session path (which reads L1 again).
+   */
+  private l1FastHit(
+    kind: Partition['kind'],
+    key: string,
+    authority: string,
+    fast: FastHitRequest,
+  ): CachedAuthenticationResult | undefined {
+    // Unseen metadata: the session path resolves it beside the load.
+    if (!this.fastHits || !this.ctx.l1 || !this.metadataSeen.has(authority)) return undefined;
+    const started = performance.now();
+    const entry = this.ctx.l1.get(key);
+    if (!entry) return undefined;
+    const hit = this.fastHits.serve(fast, authority, key, { json: entry.json, version: entry.version });
+    if (!hit?.fromCache) return undefined;
+    // What the session's events sink counts for an L1 load (session/events.ts).
+    this.metrics.increment(Metric.L1Hit, 1, { kind });
+    return this.withL1Metadata(hit, kind, started);
   }
 
   storeKeyOf(partition: Partition): string {
@@ -659,6 +691,33 @@ class PersistentTokenCache implements TokenCache {
       ...(reason ? { reason } : {}),
     });
     this.metrics.observe?.(Metric.AcquireDuration, timings.totalMs, { kind, source: tokenSource });
+    this.report(cache);
+    return { ...result, cache };
+  }
+
+  /** {@link withMetadata} of a fast L1 hit (always `fromCache`): no reads, opens, token calls or writes. */
+  private withL1Metadata(
+    result: AuthenticationResult,
+    kind: Partition['kind'],
+    started: number,
+  ): CachedAuthenticationResult {
+    const timings: CacheMetadata['timings'] = { totalMs: performance.now() - started };
+    const cache: CacheMetadata = {
+      partition: kind,
+      tokenSource: 'l1',
+      loadedFrom: 'l1',
+      fastHit: true,
+      write: 'none',
+      conflicts: 0,
+      storeReads: 0,
+      storeWrites: 0,
+      keyServiceCalls: 0,
+      tokenRequests: 0,
+      timings,
+    };
+    this.metrics.increment(Metric.CacheHit, 1, { kind });
+    this.metrics.increment(Metric.TokenSource, 1, { kind, source: 'l1' });
+    this.metrics.observe?.(Metric.AcquireDuration, timings.totalMs, { kind, source: 'l1' });
     this.report(cache);
     return { ...result, cache };
   }

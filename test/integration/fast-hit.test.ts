@@ -9,6 +9,7 @@ import { ConfidentialClientApplication } from '@azure/msal-node';
 import { DynamoDbStore } from '../../shared/aws/dynamodb-store';
 import type { CachedAuthenticationResult } from '../../shared/cache/metadata';
 import { GrantType } from '../../local/authority';
+import { Metric } from '../../shared/observability';
 import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
 import { API_CLIENT_ID, DOWNSTREAM_SCOPE, startCacheWorld, type CacheWorld } from '../support/cache-harness';
 
@@ -79,6 +80,37 @@ describe('fast hits through the TokenCache', () => {
       expect(hit.accessToken).toBe(miss.accessToken);
       expect(hit.fromCache).toBe(true);
     }
+  });
+
+  // A fast hit from L1 builds no partition session: it must report what a session would.
+  it('an L1 fast hit counts the metrics and gives the metadata of an L1 hit through msal-node', async () => {
+    const fastWorld = world.instance({ store, l1: {} });
+    const msalWorld = world.instance({ store, l1: {}, fastHits: false });
+    const request = { assertion: await assertion(), scopes: [DOWNSTREAM_SCOPE] };
+    await fastWorld.cache.acquireTokenOnBehalfOf(request);
+    await fastWorld.cache.acquireTokenOnBehalfOf(request);
+    await msalWorld.cache.acquireTokenOnBehalfOf(request);
+    await msalWorld.cache.acquireTokenOnBehalfOf(request);
+    fastWorld.metrics.reset();
+    msalWorld.metrics.reset();
+
+    const fast = await fastWorld.cache.acquireTokenOnBehalfOf(request);
+    const viaMsal = await msalWorld.cache.acquireTokenOnBehalfOf(request);
+
+    expect(fast.cache.fastHit).toBe(true);
+    expect(viaMsal.cache.fastHit).toBeUndefined();
+    const fastRest: Record<string, unknown> = { ...fast.cache };
+    const msalRest: Record<string, unknown> = { ...viaMsal.cache };
+    for (const rest of [fastRest, msalRest]) {
+      delete rest.fastHit;
+      delete rest.timings;
+    }
+    expect(fastRest).toEqual(msalRest);
+    expect(fastRest).toMatchObject({ tokenSource: 'l1', loadedFrom: 'l1', write: 'none' });
+    expect(Object.keys(fast.cache.timings)).toEqual(Object.keys(viaMsal.cache.timings));
+    expect(fastWorld.metrics.snapshot()).toEqual(msalWorld.metrics.snapshot());
+    expect(fastWorld.metrics.get(Metric.L1Hit, { kind: 'obo' })).toBe(1);
+    expect(fastWorld.metrics.get(Metric.TokenSource, { kind: 'obo', source: 'l1' })).toBe(1);
   });
 
   it('OBO with L1 off: each hit reads the store and is still served without msal-node', async () => {

@@ -136,7 +136,9 @@ async function openDocument(
   trace: { keyServiceCalls: number },
 ): Promise<{ json: string; doc: CacheDocument }> {
   const plaintext = await envelope.open(blob, key, { partitionKind: kind }, trace);
-  const json = Buffer.from(plaintext).toString('utf8');
+  // A view, not Buffer.from(plaintext)'s copy: the string is decoded from the bytes once,
+  // and open() returns a fresh buffer nothing else holds (envelope.ts concat).
+  const json = Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength).toString('utf8');
   try {
     return { json, doc: parseDocument(json) };
   } catch (cause) {

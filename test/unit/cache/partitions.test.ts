@@ -25,6 +25,18 @@ describe('partitions', () => {
       const assertion = jwt({ exp: 1, oid: 'secret-oid' });
       expect(logicalKey('c1', { kind: 'obo', assertion })).not.toContain(assertion.split('.')[1]);
     });
+
+    it('uses an OBO assertion hash the caller already computed, with and without a tenant', () => {
+      const assertion = jwt({ exp: 1 });
+      const hashed = sha256Base64Url(assertion);
+      for (const partition of [
+        { kind: 'obo', assertion },
+        { kind: 'obo', assertion, tenantId: 't1' },
+      ] as const) {
+        expect(logicalKey('c1', partition, hashed)).toBe(logicalKey('c1', partition));
+      }
+      expect(logicalKey('c1', { kind: 'obo', assertion }, 'given')).toBe('obo:c1:given');
+    });
   });
 
   describe('storeKey', () => {
