@@ -1,4 +1,4 @@
-/** The error checks many suites make: an options validation and a failing key-service call. */
+/** The error checks many suites make: an options validation, a failing key-service call, a rejection. */
 import { ConfigurationError, KeyServiceError } from '../../shared/errors';
 
 /** Expects `build` to throw a ConfigurationError for `setting` whose message starts with the setting's name. */
@@ -22,4 +22,14 @@ export async function keyServiceError(promise: Promise<unknown>): Promise<KeySer
   );
   expect(error).toBeInstanceOf(KeyServiceError);
   return error as KeyServiceError;
+}
+
+/** What `promise` rejects with; a promise that resolves fails the test. */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
 }
