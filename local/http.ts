@@ -1,9 +1,9 @@
 /**
  * The HTTP plumbing every local server shares (authority, Key Vault, KMS, downstream, STS,
- * managed identity): a JSON answer with its length, a bounded request body, and listening
- * on a port. Each server keeps only its own routes and error shapes.
+ * managed identity): a JSON answer with its length, a bounded request body, listening on a
+ * port and closing. Each server keeps only its own routes and error shapes.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 
 /** Writes `body` as JSON with its length; `headers` are added and may replace the content type. */
@@ -50,5 +50,13 @@ export function listen(server: Server, port: number, host = 'localhost'): Promis
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });
+  });
+}
+
+/** Closes `server`, dropping its open (keep-alive) connections so that close does not wait on them. */
+export function stopServer(server: HttpServer): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
   });
 }

@@ -11,7 +11,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { listen, sendJson } from './http';
+import { listen, sendJson, stopServer } from './http';
 import { LocalOidcIssuer } from './oidc-issuer';
 
 /** A managed identity of the app: its client (application) id and its principal (object) id, the token's `sub`. */
@@ -172,10 +172,6 @@ export async function startLocalManagedIdentity(
     setFault(next) {
       fault = next ? { ...next, remaining: next.count ?? Number.POSITIVE_INFINITY } : undefined;
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    stop: () => stopServer(server),
   };
 }

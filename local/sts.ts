@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { listen, readBody } from './http';
+import { listen, readBody, stopServer } from './http';
 import { LocalOidcIssuer } from './oidc-issuer';
 
 /** Options of {@link startLocalSts}. */
@@ -161,11 +161,7 @@ export async function startLocalSts(options: LocalStsOptions = {}): Promise<Loca
     setFault(next) {
       fault = next ? { ...next, remaining: next.count ?? Number.POSITIVE_INFINITY } : undefined;
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    stop: () => stopServer(server),
   };
 }
 
