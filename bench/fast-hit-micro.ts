@@ -7,7 +7,6 @@
  *   npx tsx bench/fast-hit-micro.ts [rounds=40] [block=50]
  */
 import { performance } from 'node:perf_hooks';
-import { KmsKeyRing } from '../shared/aws/kms-keyring';
 import { DynamoDbStore } from '../shared/aws/dynamodb-store';
 import { HttpsNetworkClient } from '../shared/cache/http';
 import { createTokenCache } from '../shared/cache/token-cache';
@@ -15,7 +14,7 @@ import type { TokenCache } from '../shared/cache/types';
 import { silentLogger } from '../shared/observability';
 import { shuffled, summarize } from './stats';
 import { APP_SCOPE, OBO_SCOPE } from './variants';
-import { BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, startWorld } from './world';
+import { benchKeyRing, benchMsal, BENCH_CLIENT_ID, startWorld } from './world';
 
 type Kind = 'obo' | 'app';
 interface Series {
@@ -45,23 +44,13 @@ async function main(): Promise<void> {
             tableName: world.info.dynamo.tableName,
             clientConfig: world.dynamoConfig,
           });
-          const keyRing = new KmsKeyRing({
-            keyId: world.info.kms.keyArn,
-            clientId: BENCH_CLIENT_ID,
-            clientConfig: world.kmsConfig,
-          });
+          const keyRing = benchKeyRing(world);
           closers.push(
             () => store.destroy(),
             () => keyRing.destroy(),
           );
           const cache = createTokenCache({
-            msal: {
-              clientId: BENCH_CLIENT_ID,
-              authority: world.info.authority.authority,
-              clientSecret: BENCH_CLIENT_SECRET,
-              knownAuthorities: [world.info.authority.host],
-              networkClient: network,
-            },
+            msal: benchMsal(world, network),
             store,
             keyRing,
             l1: l1 ? {} : false,

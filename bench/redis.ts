@@ -34,7 +34,7 @@ import {
   type StoreCounts,
   type Variant,
 } from './variants';
-import { BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, startWorld, type World } from './world';
+import { benchKeyRing, benchMsal, BENCH_CLIENT_ID, startWorld, type World } from './world';
 
 const factor = Number(process.env['BENCH_TIME_FACTOR'] ?? '1');
 if (!(factor > 0 && factor <= 1)) throw new Error('BENCH_TIME_FACTOR must be in (0, 1]');
@@ -59,19 +59,9 @@ class RedisProjectVariant implements Variant {
 
   constructor(world: World, network: HttpsNetworkClient, url: string) {
     this.store = new RedisStore({ clientOptions: { url } });
-    this.keyRing = new KmsKeyRing({
-      keyId: world.info.kms.keyArn,
-      clientId: BENCH_CLIENT_ID,
-      clientConfig: world.kmsConfig,
-    });
+    this.keyRing = benchKeyRing(world);
     this.cache = createTokenCache({
-      msal: {
-        clientId: BENCH_CLIENT_ID,
-        authority: world.info.authority.authority,
-        clientSecret: BENCH_CLIENT_SECRET,
-        knownAuthorities: [world.info.authority.host],
-        networkClient: network,
-      },
+      msal: benchMsal(world, network),
       store: this.store,
       keyRing: this.keyRing,
       l1: false,

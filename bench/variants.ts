@@ -42,7 +42,7 @@ import { CounterMetrics, Metric, silentLogger } from '../shared/observability';
 import { VersionConflictError } from '../shared/errors';
 import { DynamoDbStore } from '../shared/aws/dynamodb-store';
 import type { StoredItem, TokenStore, WriteOptions } from '../shared/store/store';
-import { BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, type World } from './world';
+import { benchKeyRing, benchMsal, BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, type World } from './world';
 
 /** The two warm requests measured. */
 export type Kind = 'obo' | 'app';
@@ -151,20 +151,10 @@ export class ProjectVariant implements Variant {
         ? { ...world.dynamoConfig, endpoint: options.dynamoEndpoint }
         : world.dynamoConfig,
     });
-    this.keyRing = new KmsKeyRing({
-      keyId: world.info.kms.keyArn,
-      clientId: BENCH_CLIENT_ID,
-      clientConfig: world.kmsConfig,
-    });
+    this.keyRing = benchKeyRing(world);
     this.counting = options.countWrites ? new CountingStore(this.store) : undefined;
     this.cache = createTokenCache({
-      msal: {
-        clientId: BENCH_CLIENT_ID,
-        authority: world.info.authority.authority,
-        clientSecret: BENCH_CLIENT_SECRET,
-        knownAuthorities: [world.info.authority.host],
-        networkClient: network,
-      },
+      msal: benchMsal(world, network),
       store: id === 'g' ? new AlternatingStore(this.store) : (this.counting ?? this.store),
       keyRing: this.keyRing,
       l1: id === 'b' ? {} : false,

@@ -6,7 +6,16 @@ import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import type { KMSClientConfig } from '@aws-sdk/client-kms';
-import type { ServerOps, ServersInfo, ServiceCounters } from './protocol';
+import { KmsKeyRing } from '../shared/aws/kms-keyring';
+import type { HttpsNetworkClient } from '../shared/cache/http';
+import type { MsalOptions } from '../shared/cache/types';
+import {
+  BENCH_CLIENT_ID,
+  BENCH_CLIENT_SECRET,
+  type ServerOps,
+  type ServersInfo,
+  type ServiceCounters,
+} from './protocol';
 
 export { BENCH_CLIENT_ID, BENCH_CLIENT_SECRET } from './protocol';
 export type { ServiceCounters } from './protocol';
@@ -23,6 +32,26 @@ export interface World {
   mint(oids: string[], audience: string, expiresInSeconds?: number): Promise<string[]>;
   setTokenLatency(ms: number): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** The bench app's MSAL settings against the world's authority, calling it over `network`. */
+export function benchMsal(world: World, network: HttpsNetworkClient): MsalOptions {
+  return {
+    clientId: BENCH_CLIENT_ID,
+    authority: world.info.authority.authority,
+    clientSecret: BENCH_CLIENT_SECRET,
+    knownAuthorities: [world.info.authority.host],
+    networkClient: network,
+  };
+}
+
+/** A KMS ring on the world's key for the bench app (the caller destroys it). */
+export function benchKeyRing(world: World): KmsKeyRing {
+  return new KmsKeyRing({
+    keyId: world.info.kms.keyArn,
+    clientId: BENCH_CLIENT_ID,
+    clientConfig: world.kmsConfig,
+  });
 }
 
 /** Starts the services in a child process and waits until they listen. */

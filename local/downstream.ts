@@ -5,11 +5,11 @@
  * user's tokens as a CAE resource does (downstream-revocation.ts): 401 with a claims challenge.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { ANY_SCOPE, createBearerValidator } from '../shared/auth/bearer';
 import { AuthenticationError } from '../shared/errors';
 import type { LocalAuthority } from './authority/types';
 import { RevocationList, type DownstreamRevocation } from './downstream-revocation';
+import { listen, readBody, sendJson } from './http';
 
 /** Options of {@link startDownstreamApi}. */
 export interface DownstreamApiOptions {
@@ -101,7 +101,7 @@ export async function startDownstreamApi(options: DownstreamApiOptions): Promise
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    const body = await readBody(req);
+    const body = (await readBody(req, MAX_BODY_BYTES)).toString('utf8');
     if (method === 'POST' && path === '/_admin/revoke') {
       adminRevoke(body, res);
       return;
@@ -186,11 +186,7 @@ export async function startDownstreamApi(options: DownstreamApiOptions): Promise
       else res.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, 'localhost', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listen(server, options.port ?? 0);
 
   return {
     url: `http://localhost:${port}/api/data`,
@@ -208,22 +204,9 @@ export async function startDownstreamApi(options: DownstreamApiOptions): Promise
   };
 }
 
+/** A JSON answer the stub's callers must not cache. */
 function send(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  res.end(JSON.stringify(body));
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-    });
-    req.on('error', reject);
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-  });
+  sendJson(res, status, body, { 'content-type': 'application/json', 'cache-control': 'no-store' });
 }
 
 function parseJson(text: string): unknown {

@@ -32,8 +32,8 @@ import {
 } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
+import { listen, readBody, sendJson } from './http';
 import { createDevCertificate, type DevCertificate } from './tls';
 
 const generateRsaKeyPair = promisify(generateKeyPair);
@@ -528,14 +528,7 @@ export async function startLocalKeyVault(options: LocalKeyVaultOptions = {}): Pr
     );
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, 'localhost', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  vaultUrl = `https://localhost:${(server.address() as AddressInfo).port}`;
+  vaultUrl = `https://localhost:${await listen(server, options.port ?? 0)}`;
 
   const requireKey = (name: string): void => {
     if (!keys.has(name)) throw new Error(`local key vault: no key named ${name}`);
@@ -707,26 +700,12 @@ function send(
   body: unknown,
   headers: Record<string, string> = {},
 ): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'x-ms-keyvault-service-version': 'local',
-    ...headers,
-  });
-  res.end(text);
+  sendJson(res, status, body, { 'x-ms-keyvault-service-version': 'local', ...headers });
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES)
-      throw new VaultHttpError(400, 'BadParameter', 'The request body is too large.');
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const tooLarge = () => new VaultHttpError(400, 'BadParameter', 'The request body is too large.');
+  const text = (await readBody(req, MAX_BODY_BYTES, tooLarge)).toString('utf8');
   if (text.trim() === '') return {};
   let parsed: unknown;
   try {

@@ -11,8 +11,8 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { json, LocalOidcIssuer } from './oidc-issuer';
+import { listen, sendJson, stopServer } from './http';
+import { LocalOidcIssuer } from './oidc-issuer';
 
 /** A managed identity of the app: its client (application) id and its principal (object) id, the token's `sub`. */
 export interface LocalIdentity {
@@ -88,28 +88,31 @@ export async function startLocalManagedIdentity(
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (await ref.issuer!.serve(req, res, url.pathname)) return;
     if (req.method !== 'GET' || url.pathname !== '/msi/token') {
-      return json(res, 404, { statusCode: 404, message: 'Not found' });
+      return sendJson(res, 404, { statusCode: 404, message: 'Not found' });
     }
     calls++;
     if (fault && fault.remaining > 0) {
       fault.remaining--;
       if (fault.kind === 'unavailable') {
-        return json(res, 503, { statusCode: 503, message: 'The managed identity endpoint is unavailable.' });
+        return sendJson(res, 503, {
+          statusCode: 503,
+          message: 'The managed identity endpoint is unavailable.',
+        });
       }
       await new Promise((resolve) => setTimeout(resolve, fault?.delayMs ?? 10_000).unref());
     }
     if (req.headers['x-identity-header'] !== header) {
-      return json(res, 401, { statusCode: 401, message: 'Missing or wrong X-IDENTITY-HEADER.' });
+      return sendJson(res, 401, { statusCode: 401, message: 'Missing or wrong X-IDENTITY-HEADER.' });
     }
     const q = url.searchParams;
     if (q.get('api-version') !== '2019-08-01') {
-      return json(res, 400, {
+      return sendJson(res, 400, {
         statusCode: 400,
         message: `Unsupported api-version '${q.get('api-version') ?? ''}'.`,
       });
     }
     const resource = q.get('resource');
-    if (!resource) return json(res, 400, { statusCode: 400, message: 'resource is required.' });
+    if (!resource) return sendJson(res, 400, { statusCode: 400, message: 'resource is required.' });
     const wanted = q.get('client_id') ?? q.get('principal_id') ?? q.get('mi_res_id');
     const identity =
       wanted === null
@@ -118,7 +121,7 @@ export async function startLocalManagedIdentity(
             (u) => u.clientId === wanted || u.principalId === wanted || wanted.endsWith(`/${u.clientId}`),
           );
     if (!identity) {
-      return json(res, 400, {
+      return sendJson(res, 400, {
         statusCode: 400,
         message:
           wanted === null
@@ -141,7 +144,7 @@ export async function startLocalManagedIdentity(
       exp: now + lifetime,
       uti: randomUUID(),
     });
-    json(res, 200, {
+    sendJson(res, 200, {
       access_token: token,
       expires_on: String(now + lifetime),
       resource,
@@ -152,15 +155,12 @@ export async function startLocalManagedIdentity(
 
   const server = createServer((req, res) => {
     handle(req, res).catch(() => {
-      if (!res.headersSent) json(res, 500, { statusCode: 500, message: 'internal error' });
+      if (!res.headersSent) sendJson(res, 500, { statusCode: 500, message: 'internal error' });
       else res.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, 'localhost', () => resolve());
-  });
-  const origin = `http://localhost:${(server.address() as AddressInfo).port}`;
+  const port = await listen(server, options.port ?? 0);
+  const origin = `http://localhost:${port}`;
   const issuer = (ref.issuer = new LocalOidcIssuer(origin));
   const endpoint = `${origin}/msi/token`;
   return {
@@ -172,10 +172,6 @@ export async function startLocalManagedIdentity(
     setFault(next) {
       fault = next ? { ...next, remaining: next.count ?? Number.POSITIVE_INFINITY } : undefined;
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    stop: () => stopServer(server),
   };
 }

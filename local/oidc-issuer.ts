@@ -7,6 +7,7 @@
 import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { exportJWK, SignJWT, type JWK } from 'jose';
+import { sendJson } from './http';
 
 /** Path of the JWKS below the issuer URL. */
 const JWKS_PATH = '/.well-known/jwks.json';
@@ -43,7 +44,7 @@ export class LocalOidcIssuer {
     if (req.method !== 'GET') return false;
     if (path === '/.well-known/openid-configuration') {
       this.discoveryCalls++;
-      json(res, 200, {
+      sendJson(res, 200, {
         issuer: this.issuer,
         jwks_uri: `${this.issuer}${JWKS_PATH}`,
         response_types_supported: ['id_token'],
@@ -55,28 +56,9 @@ export class LocalOidcIssuer {
     if (path === JWKS_PATH) {
       this.discoveryCalls++;
       this.publicJwk ??= { ...(await exportJWK(this.publicKey)), kid: this.kid, alg: 'RS256', use: 'sig' };
-      json(res, 200, { keys: [this.publicJwk] });
+      sendJson(res, 200, { keys: [this.publicJwk] });
       return true;
     }
     return false;
   }
-}
-
-/** Writes a JSON response. */
-export function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-/** Reads a request body up to `limit` bytes. */
-export async function readBody(req: IncomingMessage, limit = 64 * 1024): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new Error('request body too large');
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

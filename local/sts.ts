@@ -8,8 +8,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { LocalOidcIssuer, readBody } from './oidc-issuer';
+import { listen, readBody, stopServer } from './http';
+import { LocalOidcIssuer } from './oidc-issuer';
 
 /** Options of {@link startLocalSts}. */
 export interface LocalStsOptions {
@@ -75,7 +75,7 @@ export async function startLocalSts(options: LocalStsOptions = {}): Promise<Loca
     if (req.method !== 'POST' || path !== '/') {
       return error(res, 404, 'Sender', 'UnknownOperationException', 'Unknown operation');
     }
-    const params = new URLSearchParams(await readBody(req));
+    const params = new URLSearchParams((await readBody(req, 64 * 1024)).toString('utf8'));
     const action = params.get('Action');
     if (action !== 'GetWebIdentityToken') {
       return error(res, 400, 'Sender', 'InvalidAction', `Could not find operation ${action ?? ''}`);
@@ -145,11 +145,8 @@ export async function startLocalSts(options: LocalStsOptions = {}): Promise<Loca
       else res.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, 'localhost', () => resolve());
-  });
-  const endpoint = `http://localhost:${(server.address() as AddressInfo).port}`;
+  const port = await listen(server, options.port ?? 0);
+  const endpoint = `http://localhost:${port}`;
   const issuer = (ref.issuer = new LocalOidcIssuer(endpoint));
   return {
     endpoint,
@@ -164,11 +161,7 @@ export async function startLocalSts(options: LocalStsOptions = {}): Promise<Loca
     setFault(next) {
       fault = next ? { ...next, remaining: next.count ?? Number.POSITIVE_INFINITY } : undefined;
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    stop: () => stopServer(server),
   };
 }
 

@@ -6,14 +6,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { format, resolveConfig } from 'prettier';
-import {
-  breakPoint,
-  DEFAULT_INPUT,
-  estimateCapacity,
-  withInput,
-  type CapacityEstimate,
-  type CapacityInput,
-} from '../../shared/capacity/model';
+import { breakPoint, DEFAULT_INPUT, estimateCapacity, withInput } from '../../shared/capacity/model';
+import type { CapacityEstimate, CapacityInput } from '../../shared/capacity/model';
 import { PRICES, PRICES_READ_ON, type Cited } from '../../shared/capacity/prices';
 
 const CALLERS = [10_000, 1_000_000, 10_000_000] as const;

@@ -8,6 +8,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LEASE_SUFFIX } from '../../shared/store/store';
+import { forward } from '../../test/support/fault-proxy';
 
 /** Requests seen, by operation (`GetItem`, `PutItem`, `Decrypt`, ...), and by operation on lease items. */
 export interface ProxyCounts {
@@ -60,25 +61,13 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       if (pkOf(body.toString('utf8'))?.endsWith(LEASE_SUFFIX)) {
         leaseOperations[operation] = (leaseOperations[operation] ?? 0) + 1;
       }
-      const forward = http.request(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method: req.method,
-          path: req.url,
-          headers: { ...req.headers, host: upstream.host },
-          agent,
+      forward(upstream, agent, req, res, {
+        body,
+        onError: (e) => {
+          res.writeHead(502, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ __type: 'ProxyError', message: e.message }));
         },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        },
-      );
-      forward.on('error', (e) => {
-        res.writeHead(502, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ __type: 'ProxyError', message: e.message }));
       });
-      forward.end(body);
     });
   });
   await new Promise<void>((resolve, reject) => {

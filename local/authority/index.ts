@@ -12,16 +12,5 @@ export {
   DEFAULT_AUTHENTICATION_CONTEXT,
   type ConditionalAccessRule,
 } from './conditional-access';
-export type {
-  AuthorityCounters,
-  AuthorityFault,
-  IssueAuthCodeOptions,
-  LocalAuthority,
-  LocalAuthorityOptions,
-  LocalClient,
-  LocalFederatedCredential,
-  LocalUser,
-  MintUserTokenOptions,
-  MsalAuthorityMetadata,
-  RevocationFilter,
-} from './types';
+// Every type of the authority's surface (types.ts holds nothing else).
+export type * from './types';

@@ -9,8 +9,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { ConfigurationError } from '../../shared/errors';
+import { listen, readBody, sendJson } from '../http';
 import { createDevCertificate } from '../tls';
 import { DEFAULT_CALLER_CLIENT_ID, DEFAULT_TENANT_ID, DEFAULT_USER } from './constants';
 import { Entra, EntraError } from './entra-errors';
@@ -270,22 +270,22 @@ class RunningAuthority implements LocalAuthority {
     const [, tenantId = '', ...rest] = path.split('/');
     const endpoint = rest.join('/');
     if (!TENANT_SEGMENT.test(tenantId)) {
-      send(res, 404, { error: 'not_found', error_description: `No route for ${req.method} ${path}` });
+      sendJson(res, 404, { error: 'not_found', error_description: `No route for ${req.method} ${path}` });
       return;
     }
     if (req.method === 'GET' && endpoint === 'v2.0/.well-known/openid-configuration') {
       this.counters.countMetadata();
-      send(res, 200, this.openidConfiguration(tenantId));
+      sendJson(res, 200, this.openidConfiguration(tenantId));
     } else if (req.method === 'GET' && endpoint === 'discovery/instance') {
       this.counters.countMetadata();
-      send(res, 200, this.instanceDiscovery(tenantId));
+      sendJson(res, 200, this.instanceDiscovery(tenantId));
     } else if (req.method === 'GET' && endpoint === 'discovery/v2.0/keys') {
       this.counters.countJwks();
-      send(res, 200, this.signer.jwks());
+      sendJson(res, 200, this.signer.jwks());
     } else if (req.method === 'POST' && endpoint === 'oauth2/v2.0/token') {
       await this.token(req, res, tenantId, correlationId);
     } else {
-      send(res, 404, { error: 'not_found', error_description: `No route for ${req.method} ${path}` });
+      sendJson(res, 404, { error: 'not_found', error_description: `No route for ${req.method} ${path}` });
     }
   }
 
@@ -298,7 +298,11 @@ class RunningAuthority implements LocalAuthority {
     const headers: Record<string, string> = { 'cache-control': 'no-store', pragma: 'no-cache' };
     if (correlationId) headers['client-request-id'] = correlationId;
     try {
-      const params = new URLSearchParams(await readBody(req));
+      const params = new URLSearchParams(
+        (
+          await readBody(req, MAX_BODY_BYTES, (size) => Entra.invalidParameter('body', `${size}+ bytes`))
+        ).toString('utf8'),
+      );
       this.counters.countToken(tenantId, params.get('grant_type') ?? '');
       if (this.tokenLatencyMs > 0) await new Promise((done) => setTimeout(done, this.tokenLatencyMs));
       const fault = this.fault;
@@ -307,7 +311,7 @@ class RunningAuthority implements LocalAuthority {
         if (fault.retryAfterSeconds !== undefined) headers['retry-after'] = String(fault.retryAfterSeconds);
         throw Entra.fault(fault.status);
       }
-      send(res, 200, await this.tokens.handle(tenantId, params), headers);
+      sendJson(res, 200, await this.tokens.handle(tenantId, params), headers);
     } catch (e) {
       const error =
         e instanceof EntraError
@@ -318,7 +322,7 @@ class RunningAuthority implements LocalAuthority {
               50000,
               `Unexpected error in the local authority: ${String(e)}`,
             );
-      send(res, error.status, error.body(correlationId), headers);
+      sendJson(res, error.status, error.body(correlationId), headers);
     }
   }
 }
@@ -326,50 +330,6 @@ class RunningAuthority implements LocalAuthority {
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(Entra.invalidParameter('body', `${size}+ bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function send(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...headers,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
-}
-
-function listen(server: Server, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    // 'localhost', not 127.0.0.1: the issuer names localhost, and clients resolve it the same way.
-    server.listen(port, 'localhost', () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
 }
 
 /**

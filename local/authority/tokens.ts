@@ -125,17 +125,15 @@ function timeClaims(t: Lifetime): JWTPayload {
   };
 }
 
-/** An app-only (client credentials) access token: `idtyp: app`, `roles`, the service principal's `oid`. */
-export function appAccessTokenClaims(
-  t: Lifetime & {
-    readonly tenantId: string;
-    readonly audience: string;
-    readonly clientId: string;
-    readonly clientAuth: ClientAuthMethod;
-    readonly roles: readonly string[];
-  },
-): JWTPayload {
-  const servicePrincipalId = derivedGuid('service-principal', t.tenantId, t.clientId);
+/** What every access token is issued for: its lifetime, audience and client. */
+type ClientToken = Lifetime & {
+  readonly audience: string;
+  readonly clientId: string;
+  readonly clientAuth: ClientAuthMethod;
+};
+
+/** What every access token says of its audience, lifetime and the client it was issued to. */
+function clientClaims(t: ClientToken): JWTPayload {
   return {
     aud: t.audience,
     ...timeClaims(t),
@@ -143,6 +141,16 @@ export function appAccessTokenClaims(
     azp: t.clientId,
     appid: t.clientId,
     azpacr: t.clientAuth,
+  };
+}
+
+/** An app-only (client credentials) access token: `idtyp: app`, `roles`, the service principal's `oid`. */
+export function appAccessTokenClaims(
+  t: ClientToken & { readonly tenantId: string; readonly roles: readonly string[] },
+): JWTPayload {
+  const servicePrincipalId = derivedGuid('service-principal', t.tenantId, t.clientId);
+  return {
+    ...clientClaims(t),
     idtyp: 'app',
     oid: servicePrincipalId,
     sub: servicePrincipalId,
@@ -154,20 +162,10 @@ export function appAccessTokenClaims(
 
 /** A delegated access token: the user's `oid`, `tid`, `preferred_username`, `scp`. */
 export function userAccessTokenClaims(
-  t: Lifetime & {
-    readonly audience: string;
-    readonly clientId: string;
-    readonly clientAuth: ClientAuthMethod;
-    readonly user: TokenUser;
-    readonly scp: readonly string[];
-  },
+  t: ClientToken & { readonly user: TokenUser; readonly scp: readonly string[] },
 ): JWTPayload {
   return {
-    aud: t.audience,
-    ...timeClaims(t),
-    azp: t.clientId,
-    appid: t.clientId,
-    azpacr: t.clientAuth,
+    ...clientClaims(t),
     name: t.user.name,
     oid: t.user.oid,
     preferred_username: t.user.preferredUsername,

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen, readBody } from '../http';
 
 /** A JSON request or response body. */
 export type JsonObject = Record<string, unknown>;
@@ -109,7 +109,13 @@ export async function startAwsJsonServer(options: AwsJsonServerOptions): Promise
     }
     const operation = target.slice(prefix.length);
     counts.set(operation, (counts.get(operation) ?? 0) + 1);
-    const input = parseBody(await readBody(req));
+    const input = parseBody(
+      await readBody(
+        req,
+        maxBodyBytes,
+        () => new AwsJsonError('SerializationException', `request body larger than ${maxBodyBytes} bytes`),
+      ),
+    );
     const output = await options.handle(operation, input, { authorization: req.headers.authorization });
     if (output === noAnswer) return;
     sendJson(res, 200, output);
@@ -130,14 +136,7 @@ export async function startAwsJsonServer(options: AwsJsonServerOptions): Promise
       );
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listen(server, options.port ?? 0, '127.0.0.1');
 
   let stopped: Promise<void> | undefined;
   return {
@@ -153,19 +152,6 @@ export async function startAwsJsonServer(options: AwsJsonServerOptions): Promise
       return stopped;
     },
   };
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBodyBytes) {
-      throw new AwsJsonError('SerializationException', `request body larger than ${maxBodyBytes} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }
 
 function parseBody(body: Buffer): JsonObject {

@@ -15,6 +15,7 @@ import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
 import { startLocalKeyVault, type LocalKeyVault } from '../../local/keyvault';
 import { startLocalKms, type LocalKms } from '../../local/kms';
 import { createDevCertificate } from '../../local/tls';
+import { awsChildEnv, azureCacheEnv } from '../support/cloud-services';
 import { registerSecret } from '../support/secret-registry';
 
 const execFileAsync = promisify(execFile);
@@ -322,13 +323,7 @@ export const handler = async (): Promise<{ fromCache: boolean; tokenType: string
       fs.writeFileSync(caFile, authority.ca);
       const { arn } = await kms.createKey({ description: 'consumer' });
       const env = {
-        PATH: process.env.PATH ?? '',
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'local',
-        AWS_SECRET_ACCESS_KEY: 'local',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-        AWS_ENDPOINT_URL_KMS: kms.endpoint,
+        ...awsChildEnv({ dynamo, kms }),
         MSAL_CLIENT_ID: CLIENT_ID,
         MSAL_CLIENT_SECRET: CLIENT_SECRET,
         MSAL_AUTHORITY: authority.authority(),
@@ -477,8 +472,6 @@ export const handler = async (): Promise<{ fromCache: boolean; tokenType: string
     }, 120_000);
 
     it('serves a token through createTokenCacheFromEnv over Cosmos DB and Key Vault, then from the cache', async () => {
-      const key = await vault.createKey('consumer');
-      const signingKey = await vault.createKey('consumer-sign', { kty: 'EC' });
       const env = {
         PATH: process.env.PATH ?? '',
         MSAL_CLIENT_ID: CLIENT_ID,
@@ -486,13 +479,7 @@ export const handler = async (): Promise<{ fromCache: boolean; tokenType: string
         MSAL_AUTHORITY: authority.authority(),
         MSAL_KNOWN_AUTHORITIES: authority.host,
         EXTRA_CA_FILE: caFile,
-        TOKEN_CACHE_COSMOS_ENDPOINT: cosmos.endpoint,
-        TOKEN_CACHE_COSMOS_DATABASE: cosmos.databaseId,
-        TOKEN_CACHE_COSMOS_CONTAINER: cosmos.containerId,
-        TOKEN_CACHE_COSMOS_KEY: cosmos.key,
-        TOKEN_CACHE_KEYVAULT_KEY_ID: `${vault.vaultUrl}/keys/${key.name}`,
-        TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: `${vault.vaultUrl}/keys/${signingKey.name}`,
-        TOKEN_CACHE_AZURE_CREDENTIAL: 'app',
+        ...(await azureCacheEnv(cosmos, vault, 'consumer')),
       };
       const source = `import { createTokenCacheFromEnv } from 'msal-cloud-cache/azure';
          const cache = await createTokenCacheFromEnv();

@@ -6,9 +6,10 @@
  * mapping of each service fault, rotation, configuration) stays in the ring's own test.
  */
 import { inspect } from 'node:util';
-import { KeyServiceError, KeyServiceFailure } from '../../shared/errors';
+import { KeyServiceFailure } from '../../shared/errors';
 import { transient } from '../../shared/cli/work';
 import type { DataKey, KeyRing, PartitionKind, UnwrapContext } from '../../shared/crypto/keyring';
+import { keyServiceError } from '../support/expect-errors';
 
 /** What a ring is, known before its service starts (so the suite can pick its tests). */
 export interface KeyRingTraits {
@@ -41,15 +42,6 @@ const KINDS: readonly PartitionKind[] = ['app', 'obo', 'user'];
 /** What unwrapping `key` needs besides the wrapped bytes: its kind and attestation. */
 function contextOf(key: DataKey, partitionKind: PartitionKind = 'obo'): UnwrapContext {
   return { partitionKind, attestation: key.attestation };
-}
-
-async function keyServiceError(promise: Promise<unknown>): Promise<KeyServiceError> {
-  const outcome: unknown = await promise.then(
-    (value) => ({ resolved: value }),
-    (e: unknown) => e,
-  );
-  expect(outcome).toBeInstanceOf(KeyServiceError);
-  return outcome as KeyServiceError;
 }
 
 /** The data key in the encodings a careless message or cause could carry it. */

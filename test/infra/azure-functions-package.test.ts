@@ -13,11 +13,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { packageAzureFunctions } from '../../infra/build/bundle';
-import { GrantType, startLocalAuthority, type LocalAuthority } from '../../local/authority';
-import { startLocalCosmos, type LocalCosmos } from '../../local/cosmos';
-import { startDownstreamApi, type DownstreamApi } from '../../local/downstream';
-import { startLocalKeyVault, type LocalKeyVault } from '../../local/keyvault';
-import { createDevCertificate } from '../../local/tls';
+import { GrantType } from '../../local/authority';
+import { azureCacheEnv, startAzureServices, type AzureServices } from '../support/cloud-services';
 import { registerSecret } from '../support/secret-registry';
 
 const execFileAsync = promisify(execFile);
@@ -86,10 +83,7 @@ describe('the Azure Functions package (npm run package:azure)', () => {
   let built: { dir: string; zip: string };
   let work: string;
   let appDir: string;
-  let authority: LocalAuthority;
-  let cosmos: LocalCosmos;
-  let vault: LocalKeyVault;
-  let downstream: DownstreamApi;
+  let services: AzureServices | undefined;
   let env: Record<string, string>;
 
   beforeAll(async () => {
@@ -102,20 +96,13 @@ describe('the Azure Functions package (npm run package:azure)', () => {
     fs.writeFileSync(path.join(work, 'worker', 'functions-core.cjs'), CORE_API);
     fs.writeFileSync(path.join(work, 'worker', 'host.cjs'), HOST);
 
-    const certificate = await createDevCertificate();
-    authority = await startLocalAuthority({
-      certificate,
-      clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }],
+    services = await startAzureServices({
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      downstreamAudience: DOWNSTREAM_AUDIENCE,
     });
-    registerSecret('client-secret', CLIENT_SECRET);
-    [cosmos, vault, downstream] = await Promise.all([
-      startLocalCosmos(),
-      startLocalKeyVault({ certificate, authorityUrl: authority.url, tenantId: authority.tenantId }),
-      startDownstreamApi({ authority, audience: DOWNSTREAM_AUDIENCE }),
-    ]);
-    const key = await vault.createKey('functions-package');
-    const signingKey = await vault.createKey('functions-package-sign', { kty: 'EC' });
-    fs.writeFileSync(path.join(work, 'ca.pem'), certificate.cert);
+    const { authority, cosmos, vault, downstream } = services;
+    fs.writeFileSync(path.join(work, 'ca.pem'), services.certificate.cert);
     env = {
       PATH: process.env.PATH ?? '',
       MSAL_CLIENT_ID: CLIENT_ID,
@@ -123,13 +110,7 @@ describe('the Azure Functions package (npm run package:azure)', () => {
       MSAL_KNOWN_AUTHORITIES: authority.host,
       MSAL_CLIENT_SECRET: CLIENT_SECRET,
       EXTRA_CA_FILE: path.join(work, 'ca.pem'),
-      TOKEN_CACHE_COSMOS_ENDPOINT: cosmos.endpoint,
-      TOKEN_CACHE_COSMOS_DATABASE: cosmos.databaseId,
-      TOKEN_CACHE_COSMOS_CONTAINER: cosmos.containerId,
-      TOKEN_CACHE_COSMOS_KEY: cosmos.key,
-      TOKEN_CACHE_KEYVAULT_KEY_ID: `${vault.vaultUrl}/keys/${key.name}`,
-      TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: `${vault.vaultUrl}/keys/${signingKey.name}`,
-      TOKEN_CACHE_AZURE_CREDENTIAL: 'app',
+      ...(await azureCacheEnv(cosmos, vault, 'functions-package')),
       DOWNSTREAM_URL: downstream.url,
       DOWNSTREAM_SCOPES: `${DOWNSTREAM_AUDIENCE}/.default`,
       API_REQUIRED_SCOPES: 'access_as_user',
@@ -138,7 +119,7 @@ describe('the Azure Functions package (npm run package:azure)', () => {
   }, 120_000);
 
   afterAll(async () => {
-    await Promise.all([authority?.stop(), cosmos?.stop(), vault?.stop(), downstream?.stop()]);
+    await services?.stop();
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
 
@@ -181,6 +162,7 @@ describe('the Azure Functions package (npm run package:azure)', () => {
   });
 
   it('registers the web API, health and daemon functions with the host, and serves a caller from two instances', async () => {
+    const { authority } = services!;
     const token = await authority.mintUserToken({ audience: CLIENT_ID });
     registerSecret('assertion', token);
     authority.counters.reset();

@@ -12,7 +12,11 @@ import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
 import { startLocalKms, type LocalKms } from '../../local/kms';
 import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/secrets-manager';
 import { startLocalSts, type LocalSts } from '../../local/sts';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { get } from '../support/bad-http-input';
+import { awsChildEnv } from '../support/cloud-services';
 import { ensureLambdaBundles } from '../support/lambda-bundles';
+import { apiGatewayEvent, scheduledEvent } from '../support/lambda-events';
 
 /*
  * The code `cdk synth` deploys is the code that runs: this file builds the bundles the
@@ -61,52 +65,8 @@ async function startDownstream(): Promise<{ url: string; calls: string[]; stop()
 }
 
 /** An API Gateway HTTP API (payload 2.0) event for `GET /api/downstream`. */
-function httpEvent(authorization?: string): Record<string, unknown> {
-  const now = Date.now();
-  return {
-    version: '2.0',
-    routeKey: 'GET /api/downstream',
-    rawPath: '/api/downstream',
-    rawQueryString: '',
-    headers: {
-      host: 'abc123.execute-api.eu-west-1.amazonaws.com',
-      ...(authorization ? { authorization } : {}),
-    },
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'abc123',
-      domainName: 'abc123.execute-api.eu-west-1.amazonaws.com',
-      domainPrefix: 'abc123',
-      http: {
-        method: 'GET',
-        path: '/api/downstream',
-        protocol: 'HTTP/1.1',
-        sourceIp: '203.0.113.7',
-        userAgent: 'jest',
-      },
-      requestId: `req-${now}`,
-      routeKey: 'GET /api/downstream',
-      stage: '$default',
-      time: new Date(now).toUTCString(),
-      timeEpoch: now,
-    },
-    isBase64Encoded: false,
-  };
-}
-
-/** An EventBridge scheduled event. */
-function scheduledEvent(): Record<string, unknown> {
-  return {
-    version: '0',
-    id: 'cdc73f9d-aea9-11e3-9d5a-835b769c0d9c',
-    'detail-type': 'Scheduled Event',
-    source: 'aws.events',
-    account: '123456789012',
-    time: new Date().toISOString(),
-    region: 'eu-west-1',
-    resources: ['arn:aws:events:eu-west-1:123456789012:rule/DaemonSchedule'],
-    detail: {},
-  };
+function httpEvent(authorization?: string): APIGatewayProxyEventV2 {
+  return apiGatewayEvent(get(authorization ? { authorization } : {}));
 }
 
 /** `base` with `overrides` applied; an undefined value removes the variable. */
@@ -209,14 +169,7 @@ describe('Lambda bundles from cdk synth', () => {
       ],
     ]);
     env = (bundle) => ({
-      PATH: process.env.PATH ?? '',
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-      AWS_ENDPOINT_URL_KMS: kms.endpoint,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+      ...awsChildEnv({ dynamo, kms, secrets }),
       MSAL_KNOWN_AUTHORITIES: authority.host,
       EXTRA_CA_FILE: caFile,
       ...Object.fromEntries(

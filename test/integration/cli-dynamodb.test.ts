@@ -5,27 +5,23 @@
  * rewrapped item with no token call.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbStore } from '../../shared/aws/dynamodb-store';
 import type { CliIo } from '../../shared/cli/main';
 import { openRoom } from '../../shared/cli/room';
 import { DataKeyCache } from '../../shared/crypto/data-key-cache';
 import { Envelope, parseEnvelopeHeader } from '../../shared/crypto/envelope';
-import { LocalKeyRing } from '../../shared/crypto/local-keyring';
-import { StoreUnavailableError, VersionConflictError } from '../../shared/errors';
 import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
 import { startCacheWorld, type CacheWorld } from '../support/cache-harness';
 import {
   dynamoWriter,
   libraryTemplates,
   populate,
-  runCli,
-  servePopulation,
   type CliReport,
   type Member,
 } from '../support/cli-population';
-import { registerSecret, secretRegistry } from '../support/secret-registry';
+import { expectLastWritesKept, expectServedWithNoTokenCall, keyRotation } from '../support/cli-rotation';
+import { raceWriters, scannedCli, untamperedUser } from '../support/cli-rotation';
 
 const COUNT = 10_000;
 const EXPIRED = 40;
@@ -37,21 +33,11 @@ describe('msal-cloud-cache CLI on DynamoDB (dynalite, 10,000 items)', () => {
   let client: DynamoDBClient;
   let members: Member[];
   const tampered: string[] = [];
-  const oldKey = randomBytes(32).toString('base64');
-  const newKey = randomBytes(32).toString('base64');
-  registerSecret('master-key', Buffer.from(oldKey, 'base64'));
-  registerSecret('master-key', Buffer.from(newKey, 'base64'));
-  const oldRing = (): LocalKeyRing => new LocalKeyRing({ masterKey: oldKey, keyId: 'local-1' });
-  const rotatedRing = (): LocalKeyRing =>
-    new LocalKeyRing({ masterKey: newKey, keyId: 'local-2', previousKeys: { 'local-1': oldKey } });
+  const rotation = keyRotation();
   let env: Record<string, string>;
   let rotatedEnv: Record<string, string>;
-
-  const cli = async (argv: string[], environment = env, io: Parameters<typeof runCli>[2] = {}) => {
-    const run = await runCli<CliReport>(argv, environment, io);
-    expect(secretRegistry().scan(run.stdout + run.stderr, () => 'cli output')).toEqual([]);
-    return run;
-  };
+  const cli = (argv: string[], environment = env, io: Parameters<typeof scannedCli>[2] = {}) =>
+    scannedCli(argv, environment, io);
 
   beforeAll(async () => {
     dynamo = await startLocalDynamo();
@@ -60,7 +46,7 @@ describe('msal-cloud-cache CLI on DynamoDB (dynalite, 10,000 items)', () => {
     const templates = await libraryTemplates(world);
     members = await populate(dynamoWriter(client, dynamo.tableName), {
       templates,
-      keyRing: oldRing(),
+      keyRing: rotation.oldRing(),
       count: COUNT,
       expired: EXPIRED,
       parallel: 16,
@@ -93,22 +79,14 @@ describe('msal-cloud-cache CLI on DynamoDB (dynalite, 10,000 items)', () => {
     );
     const aws = { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_REGION: 'us-east-1' };
     Object.assign(process.env, aws);
-    env = {
+    env = rotation.env({
       ...aws,
-      MSAL_CLIENT_ID: '6f1c7a2e-3b54-4d7e-9c1a-0e2f4b6d8a10',
       TOKEN_CACHE_STORE: 'dynamodb',
       TOKEN_CACHE_TABLE_NAME: dynamo.tableName,
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-      TOKEN_CACHE_KEY_RING: 'local',
-      TOKEN_CACHE_LOCAL_MASTER_KEY: oldKey,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    };
-    rotatedEnv = {
-      ...env,
-      TOKEN_CACHE_LOCAL_MASTER_KEY: newKey,
-      TOKEN_CACHE_LOCAL_KEY_ID: 'local-2',
-      TOKEN_CACHE_LOCAL_PREVIOUS_KEYS: `local-1:${oldKey}`,
-    };
+    });
+    rotatedEnv = rotation.rotated(env);
   }, 120_000);
 
   afterAll(async () => {
@@ -180,36 +158,13 @@ describe('msal-cloud-cache CLI on DynamoDB (dynalite, 10,000 items)', () => {
       clientConfig: dynamo.clientConfig,
       timeoutMs: 10_000,
     });
-    const envelope = new Envelope({ keys: new DataKeyCache(rotatedRing()) });
+    const envelope = new Envelope({ keys: new DataKeyCache(rotation.rotatedRing()) });
     const raced = members.filter((m) => m.kind === 'user').slice(10, 40);
-    const lastWrite = new Map<string, string>();
-    let stop = false;
-    const writer = async (member: Member): Promise<void> => {
-      for (let n = 0; !stop; n++) {
-        const item = await store.read(member.key).catch(() => undefined);
-        if (!item) continue;
-        const json = JSON.parse(Buffer.from(await envelope.open(item.blob, member.key)).toString()) as Record<
-          string,
-          unknown
-        >;
-        const next = JSON.stringify({ ...json, Marker: { writer: { n: String(n) } } });
-        try {
-          await store.write(member.key, await envelope.seal(Buffer.from(next), member.key), {
-            condition: { expectedVersion: item.version },
-            expiresAt: item.expiresAt,
-          });
-          lastWrite.set(member.key, next);
-        } catch (e) {
-          // Lost the race (to the rewrap or another writer), or a slow answer: try again.
-          if (!(e instanceof VersionConflictError || e instanceof StoreUnavailableError)) throw e;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    };
-    const writers = Promise.all(raced.map(writer));
+    const writers = raceWriters(store, envelope, raced, 20);
+    const { lastWrite } = writers;
     // And a writer still on the old key (an instance not yet redeployed) that rewrites five
     // partitions between the rewrap's read and its write: those five must be redone.
-    const oldEnvelope = new Envelope({ keys: new DataKeyCache(oldRing()) });
+    const oldEnvelope = new Envelope({ keys: new DataKeyCache(rotation.oldRing()) });
     const stillOld: string[] = [];
     for (const m of members.filter(
       (m) => m.kind === 'user' && !raced.includes(m) && !tampered.includes(m.key),
@@ -254,8 +209,7 @@ describe('msal-cloud-cache CLI on DynamoDB (dynalite, 10,000 items)', () => {
         openRoom: racingRoom,
       });
     } finally {
-      stop = true;
-      await writers;
+      await writers.stop();
     }
     store.destroy();
     expect(second.code).toBe(1); // the three tampered items, left as they are
@@ -266,40 +220,25 @@ describe('msal-cloud-cache CLI on DynamoDB (dynalite, 10,000 items)', () => {
     expect(second.json.redone).toBeGreaterThanOrEqual(5);
 
     // 3. No writer's update was overwritten.
-    const check = new Envelope({
-      keys: new DataKeyCache(new LocalKeyRing({ masterKey: newKey, keyId: 'local-2' })),
-    });
+    const check = new Envelope({ keys: new DataKeyCache(rotation.newRing()) });
     const reader = new DynamoDbStore({
       tableName: dynamo.tableName,
       clientConfig: dynamo.clientConfig,
       timeoutMs: 10_000,
     });
-    for (const [key, json] of lastWrite) {
-      const item = (await reader.read(key))!;
-      expect(Buffer.from(await check.open(item.blob, key)).toString()).toBe(json);
-    }
+    await expectLastWritesKept(reader, check, lastWrite);
 
     // 4. Nothing is left under the old key but the tampered items.
     const stats = await cli(['stats', '--json'], rotatedEnv);
     expect(stats.json.byKeyId).toEqual({ 'local-2': COUNT - 3, 'local-1': 2 });
 
     // 5. The library, with only the new key, serves every live item with no token call.
-    world.authority.counters.reset();
-    const { cache } = world.instance({
-      store: reader,
-      keyRing: new LocalKeyRing({ masterKey: newKey, keyId: 'local-2' }),
-    });
-    const live = members.slice(0, -EXPIRED).filter((m) => !tampered.includes(m.key));
-    expect(await servePopulation(cache, live, 32)).toBe(live.length);
-    expect(world.authority.counters.token()).toBe(0);
+    await expectServedWithNoTokenCall(world, reader, rotation, { members, expired: EXPIRED, tampered });
     reader.destroy();
   }, 180_000);
 
   it('inspect shows a user partition without secrets; purge and prune delete conditionally', async () => {
-    const user = members.find((m) => m.kind === 'user' && !tampered.includes(m.key)) as Extract<
-      Member,
-      { kind: 'user' }
-    >;
+    const user = untamperedUser(members, tampered);
     const shown = await cli(['inspect', '--user', user.homeAccountId, '--json'], rotatedEnv);
     expect([shown.code, shown.json.opens, shown.json.header.keyId]).toEqual([0, true, 'local-2']);
     const purged = await cli(

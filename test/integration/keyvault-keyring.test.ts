@@ -15,8 +15,9 @@ import {
   type KeyVaultKeyRingOptions,
 } from '../../shared/azure/keyvault-keyring';
 import { attestationDigest, type DataKeyAttestation } from '../../shared/crypto/keyring';
-import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../../shared/errors';
+import { ConfigurationError, KeyServiceFailure } from '../../shared/errors';
 import { runKeyRingContract } from '../contract/keyring-contract';
+import { keyServiceError } from '../support/expect-errors';
 
 const BEARER = 'keyring-test-bearer';
 
@@ -26,15 +27,6 @@ const fixedCredential: TokenCredential = {
     return { token: BEARER, expiresOnTimestamp: Date.now() + 3600_000 };
   },
 };
-
-async function keyServiceError(promise: Promise<unknown>): Promise<KeyServiceError> {
-  const error: unknown = await promise.then(
-    () => new Error('expected the call to fail'),
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(KeyServiceError);
-  return error as KeyServiceError;
-}
 
 describe('KeyVaultKeyRing', () => {
   let certificate: DevCertificate;

@@ -15,17 +15,9 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { startLocalKms, type LocalKms, type LocalKmsFault } from '../../local/kms';
 import { KmsKeyRing, kmsEncryptionContext } from '../../shared/aws/kms-keyring';
-import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../../shared/errors';
+import { ConfigurationError, KeyServiceFailure } from '../../shared/errors';
 import { runKeyRingContract } from '../contract/keyring-contract';
-
-async function keyServiceError(promise: Promise<unknown>): Promise<KeyServiceError> {
-  const error: unknown = await promise.then(
-    () => new Error('expected the call to fail'),
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(KeyServiceError);
-  return error as KeyServiceError;
-}
+import { keyServiceError } from '../support/expect-errors';
 
 describe('KmsKeyRing', () => {
   let kms: LocalKms;

@@ -1,12 +1,5 @@
-import * as http from 'node:http';
-import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { TokenCredential } from '@azure/identity';
-import {
-  ConfigurationError,
-  SizeLimitError,
-  StoreUnavailableError,
-  VersionConflictError,
-} from '../../shared/errors';
+import { SizeLimitError, StoreUnavailableError, VersionConflictError } from '../../shared/errors';
 import {
   CosmosStore,
   cosmosItemSize,
@@ -16,7 +9,10 @@ import {
 import { startLocalCosmos, type LocalCosmos } from '../../local/cosmos';
 import { leaseItemKey } from '../../shared/store/store';
 import { runStoreContract } from '../contract/store-contract';
-import { startFaultProxy as startResetProxy, type FaultProxy as ResetProxy } from '../support/fault-proxy';
+import { cosmosError, cosmosItemRequest, startFaultProxy, type FaultProxy } from '../support/fault-proxy';
+import { startSilentServer, type SilentServer } from '../support/fault-proxy';
+import { expectConfigurationError } from '../support/expect-errors';
+import { freePort } from '../../local/net';
 
 runStoreContract('cosmos', async () => {
   const cosmos = await startLocalCosmos();
@@ -101,18 +97,7 @@ describe('CosmosStore', () => {
       ['both key and credential', { ...where, key: 'k', credential }, 'key'],
       ['an empty key', { ...where, key: '' }, 'key'],
     ])('rejects %s with a ConfigurationError naming the option', (_case, options, setting) => {
-      const error = ((): unknown => {
-        try {
-          new CosmosStore(options as unknown as CosmosStoreOptions);
-        } catch (e) {
-          return e;
-        }
-        return undefined;
-      })();
-
-      expect(error).toBeInstanceOf(ConfigurationError);
-      expect(error).toMatchObject({ setting });
-      expect((error as Error).message).toMatch(new RegExp(`^${setting}: `));
+      expectConfigurationError(() => new CosmosStore(options as unknown as CosmosStoreOptions), setting);
     });
 
     it('builds its client with DefaultAzureCredential when given neither key nor credential', () => {
@@ -317,11 +302,15 @@ describe('CosmosStore', () => {
       proxy = await startFaultProxy(cosmos.endpoint);
     });
 
-    afterEach(() => proxy.failItems(undefined));
+    afterEach(() => proxy.setFault(undefined));
 
     afterAll(async () => {
-      await proxy.close();
+      await proxy.stop();
     });
+
+    /** Answers every item request with `status` (and `substatus`) until healed. */
+    const failItems = (status: number, substatus?: number) =>
+      proxy.setFault(cosmosError(status, substatus), cosmosItemRequest);
 
     /** A store talking to the account through the proxy, the SDK retrying 429 twice. */
     function proxiedStore(): CosmosStore {
@@ -337,15 +326,16 @@ describe('CosmosStore', () => {
       const store = proxiedStore();
       const key = freshKey();
       await store.write(key, Uint8Array.of(1), create());
-      proxy.failItems({ status: 429, substatus: 3200 });
+      failItems(429, 3200);
+      const failedBefore = proxy.counts.faulted;
 
       const error = await failureOf(store.read(key));
 
       expect(error).toBeInstanceOf(StoreUnavailableError);
       expect(error).toMatchObject({ throttled: true, operation: 'read', store: 'cosmos' });
       expect(error.cause).toMatchObject({ code: 429 });
-      expect(proxy.failed()).toBe(3);
-      proxy.failItems(undefined);
+      expect(proxy.counts.faulted - failedBefore).toBe(3);
+      proxy.setFault(undefined);
       await expect(store.read(key)).resolves.toMatchObject({ blob: Uint8Array.of(1) });
     });
 
@@ -357,7 +347,7 @@ describe('CosmosStore', () => {
       'reports a missing container (404/1003) on %s as StoreUnavailableError, not as an absent item',
       async (operation, act) => {
         const store = proxiedStore();
-        proxy.failItems({ status: 404, substatus: 1003 });
+        failItems(404, 1003);
 
         const error = await failureOf(act(store));
 
@@ -380,24 +370,16 @@ describe('CosmosStore', () => {
     });
 
     describe('when the endpoint accepts connections but never answers', () => {
-      let silent: Server;
-      const sockets = new Set<Socket>();
+      let silent: SilentServer;
 
       beforeAll(async () => {
-        silent = createTcpServer((socket) => {
-          sockets.add(socket);
-          socket.on('close', () => sockets.delete(socket));
-        });
-        await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+        silent = await startSilentServer();
       });
 
-      afterAll(async () => {
-        for (const socket of sockets) socket.destroy();
-        await new Promise((resolve) => silent.close(resolve));
-      });
+      afterAll(() => silent.stop());
 
       it('times out and fails with StoreUnavailableError instead of hanging', async () => {
-        const { port } = silent.address() as AddressInfo;
+        const { port } = silent;
         const store = endpointStore({
           endpoint: `http://127.0.0.1:${port}`,
           clientOptions: { connectionPolicy: { enableEndpointDiscovery: false, requestTimeout: 200 } },
@@ -413,82 +395,13 @@ describe('CosmosStore', () => {
   });
 });
 
-interface FaultProxy {
-  readonly endpoint: string;
-  /** While set, every item request is answered with this status (and substatus); `undefined` passes all through. */
-  failItems(fault: { status: number; substatus?: number } | undefined): void;
-  /** How many requests were failed since the fault was last set. */
-  failed(): number;
-  close(): Promise<void>;
-}
-
-/**
- * A pass-through HTTP proxy in front of cosmosdb-server with a switch for the answers the
- * server itself never gives (429, 404 for a missing container).
- */
-async function startFaultProxy(target: string): Promise<FaultProxy> {
-  const upstream = new URL(target);
-  let fault: { status: number; substatus?: number } | undefined;
-  let failed = 0;
-  const server = http.createServer((req, res) => {
-    if (fault && req.url?.includes('/docs')) {
-      failed++;
-      req.resume();
-      res.writeHead(fault.status, {
-        'content-type': 'application/json',
-        'x-ms-retry-after-ms': '1',
-        ...(fault.substatus === undefined ? {} : { 'x-ms-substatus': String(fault.substatus) }),
-      });
-      res.end(JSON.stringify({ code: String(fault.status), message: 'injected by the test proxy' }));
-      return;
-    }
-    const forward = http.request(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    forward.on('error', (error) => res.destroy(error));
-    req.pipe(forward);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    failItems: (next) => {
-      if (next) failed = 0;
-      fault = next;
-    },
-    failed: () => failed,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
-async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 describe('CosmosStore operation budget', () => {
   let cosmos: LocalCosmos;
-  let proxy: ResetProxy;
+  let proxy: FaultProxy;
 
   beforeAll(async () => {
     cosmos = await startLocalCosmos();
-    proxy = await startResetProxy(cosmos.endpoint);
+    proxy = await startFaultProxy(cosmos.endpoint);
   });
   afterAll(async () => {
     await proxy.stop();

@@ -1,5 +1,3 @@
-import { createServer, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import {
   DynamoDBClient,
   GetItemCommand,
@@ -8,16 +6,14 @@ import {
   RequestLimitExceeded,
   ThrottlingException,
 } from '@aws-sdk/client-dynamodb';
-import {
-  ConfigurationError,
-  SizeLimitError,
-  StoreUnavailableError,
-  VersionConflictError,
-} from '../../shared/errors';
+import { SizeLimitError, StoreUnavailableError, VersionConflictError } from '../../shared/errors';
 import { DynamoDbStore, dynamoDbItemSize, type DynamoDbStoreOptions } from '../../shared/aws/dynamodb-store';
 import { leaseItemKey } from '../../shared/store/store';
 import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
 import { runStoreContract } from '../contract/store-contract';
+import { expectConfigurationError } from '../support/expect-errors';
+import { freePort } from '../../local/net';
+import { startSilentServer, type SilentServer } from '../support/fault-proxy';
 
 runStoreContract('dynamodb', async () => {
   const dynamo = await startLocalDynamo();
@@ -103,18 +99,7 @@ describe('DynamoDbStore', () => {
         'timeoutMs',
       ],
     ])('rejects %s with a ConfigurationError naming the option', (_case, options, setting) => {
-      const error = ((): unknown => {
-        try {
-          new DynamoDbStore(options as unknown as DynamoDbStoreOptions);
-        } catch (e) {
-          return e;
-        }
-        return undefined;
-      })();
-
-      expect(error).toBeInstanceOf(ConfigurationError);
-      expect(error).toMatchObject({ setting, code: 'CONFIGURATION' });
-      expect((error as Error).message).toMatch(new RegExp(`^${setting}: `));
+      expectConfigurationError(() => new DynamoDbStore(options as unknown as DynamoDbStoreOptions), setting);
     });
 
     it('uses a client passed in and leaves it open on destroy', async () => {
@@ -332,24 +317,16 @@ describe('DynamoDbStore', () => {
     });
 
     describe('when the endpoint accepts connections but never answers', () => {
-      let silent: Server;
-      const sockets = new Set<Socket>();
+      let silent: SilentServer;
 
       beforeAll(async () => {
-        silent = createServer((socket) => {
-          sockets.add(socket);
-          socket.on('close', () => sockets.delete(socket));
-        });
-        await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+        silent = await startSilentServer();
       });
 
-      afterAll(async () => {
-        for (const socket of sockets) socket.destroy();
-        await new Promise((resolve) => silent.close(resolve));
-      });
+      afterAll(() => silent.stop());
 
       it('times out each attempt and fails with StoreUnavailableError instead of hanging', async () => {
-        const { port } = silent.address() as AddressInfo;
+        const { port } = silent;
         const store = newStore({
           clientConfig: { ...dynamo.clientConfig, endpoint: `http://127.0.0.1:${port}` },
           timeoutMs: 150,
@@ -365,11 +342,3 @@ describe('DynamoDbStore', () => {
     });
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}

@@ -7,12 +7,7 @@ import { join } from 'node:path';
 import { createClient, createCluster } from '@redis/client';
 import { startLocalRedis, type LocalRedis } from '../../local/redis';
 import { createDevCertificate, type DevCertificate } from '../../local/tls';
-import {
-  ConfigurationError,
-  SizeLimitError,
-  StoreUnavailableError,
-  VersionConflictError,
-} from '../../shared/errors';
+import { SizeLimitError, StoreUnavailableError, VersionConflictError } from '../../shared/errors';
 import {
   REDIS_ACL,
   REDIS_DEFAULT_MAX_ITEM_BYTES,
@@ -26,6 +21,7 @@ import { createTokenCacheFromConfig } from '../../shared/aws/from-env';
 import { runStoreContract } from '../contract/store-contract';
 import { API_CLIENT_ID, API_CLIENT_SECRET, startCacheWorld } from '../support/cache-harness';
 import { registerSecret } from '../support/secret-registry';
+import { expectConfigurationError } from '../support/expect-errors';
 
 runStoreContract('redis', async () => {
   const redis = await startLocalRedis();
@@ -108,18 +104,7 @@ describe('RedisStore', () => {
       ['a maxItemBytes over 512 MB', { clientOptions, maxItemBytes: 513 * 1024 * 1024 }, 'maxItemBytes'],
       ['a keyPrefix that is not a string', { clientOptions, keyPrefix: 7 }, 'keyPrefix'],
     ])('rejects %s with a ConfigurationError naming the option', (_case, options, setting) => {
-      const error = ((): unknown => {
-        try {
-          new RedisStore(options as unknown as RedisStoreOptions);
-        } catch (e) {
-          return e;
-        }
-        return undefined;
-      })();
-
-      expect(error).toBeInstanceOf(ConfigurationError);
-      expect(error).toMatchObject({ setting, code: 'CONFIGURATION' });
-      expect((error as Error).message).toMatch(new RegExp(`^${setting}: `));
+      expectConfigurationError(() => new RedisStore(options as unknown as RedisStoreOptions), setting);
     });
 
     it('defaults to a 400 KiB item limit', () => {

@@ -33,6 +33,7 @@ import {
 import { createDevCertificate, type DevCertificate } from '../../local/tls';
 import { HttpsNetworkClient } from '../../shared/cache/http';
 import { ConfigurationError } from '../../shared/errors';
+import { rejection } from '../support/expect-errors';
 
 const DAEMON = { clientId: 'daemon-app', clientSecret: 'daemon-secret', roles: ['Data.Read.All'] };
 const WEB_API = { clientId: 'web-api', clientSecret: 'web-api-secret' };
@@ -147,15 +148,6 @@ async function verify(token: string, audience: string): Promise<JWTPayload> {
     algorithms: ['RS256'],
   });
   return payload;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected the promise to reject');
 }
 
 function pkcePair(): { verifier: string; challenge: string } {

@@ -16,10 +16,11 @@ import { kmsEncryptionContext, KmsKeyRing } from '../../shared/aws/kms-keyring';
 import { DataKeyCache } from '../../shared/crypto/data-key-cache';
 import { Envelope, parseEnvelopeHeader } from '../../shared/crypto/envelope';
 import type { PartitionKind } from '../../shared/crypto/keyring';
-import { KeyServiceError, KeyServiceFailure } from '../../shared/errors';
+import { KeyServiceFailure } from '../../shared/errors';
 import { MemoryStore } from '../../shared/store/memory';
 import { API_CLIENT_ID, DOWNSTREAM_SCOPE, type CacheWorld } from '../support/cache-harness';
 import { startSecureWorld, userAssertion } from '../support/security-world';
+import { keyServiceError } from '../support/expect-errors';
 
 const DAEMON_KEY_ID = 'AKIDDAEMONROLE';
 const WEB_API_KEY_ID = 'AKIDWEBAPIROLE';
@@ -86,15 +87,6 @@ function clientAs(accessKeyId: string): KMSClient {
 
 const ringAs = (accessKeyId: string) =>
   new KmsKeyRing({ keyId: arn, clientId: API_CLIENT_ID, client: clientAs(accessKeyId) });
-
-async function keyServiceError(promise: Promise<unknown>): Promise<KeyServiceError> {
-  const error: unknown = await promise.then(
-    () => new Error('expected the call to fail'),
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(KeyServiceError);
-  return error as KeyServiceError;
-}
 
 describe('least privilege by partition kind under AWS KMS', () => {
   it('each role seals and opens its own kind through the cache (msal-node path)', async () => {

@@ -7,10 +7,11 @@
 import { createHash } from 'node:crypto';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import { Metric } from '../../shared/observability';
-import { API_CLIENT_ID, API_CLIENT_SECRET, CapturingLogger, type CacheWorld } from '../support/cache-harness';
+import type { CacheWorld } from '../support/cache-harness';
 import { registerSecret } from '../support/secret-registry';
 import { accessTokensIn, startSecureWorld, storedDocument, userAssertion } from '../support/security-world';
-import { cosmosRig, dynamoRig, WorkerProcess, type StoreRig } from '../support/worker-process';
+import { cacheWorkerSetup, cosmosRig, dynamoRig, finishWorkers } from '../support/worker-process';
+import { WorkerProcess, type StoreRig } from '../support/worker-process';
 import type { HerdOutcome, HerdParentMessage, HerdSetup, HerdWorkerMessage } from './workers/herd-worker';
 
 type Worker = WorkerProcess<HerdParentMessage, HerdWorkerMessage>;
@@ -67,14 +68,7 @@ describe.each([
 
   async function startWorkers(n: number, coalescing?: HerdSetup['coalescing']): Promise<Worker[]> {
     const setup: HerdSetup = {
-      type: 'setup',
-      store: rig.setup,
-      authority: world.authority.authority(),
-      authorityHost: world.authority.host,
-      ca: world.authority.ca,
-      clientId: API_CLIENT_ID,
-      clientSecret: API_CLIENT_SECRET,
-      masterKey: world.masterKey.toString('base64'),
+      ...cacheWorkerSetup(world, rig),
       ...(coalescing !== undefined ? { coalescing } : {}),
     };
     const workers = Array.from({ length: n }, () =>
@@ -101,20 +95,7 @@ describe.each([
   }
 
   /** Ends the workers; their log records go through this file's secret scan; returns summed counters. */
-  async function finish(
-    workers: readonly Worker[],
-  ): Promise<{ total(metric: string): number; errors: unknown[] }> {
-    for (const w of workers) w.send({ type: 'finish' });
-    const finished = await Promise.all(workers.map((w) => w.next('finished')));
-    const logger = new CapturingLogger();
-    for (const f of finished) {
-      for (const l of f.logs) logger[l.level as 'info' | 'warn' | 'error'](l.message, l.fields);
-    }
-    return {
-      total: (metric) => finished.reduce((n, f) => n + (f.metrics[metric] ?? 0), 0),
-      errors: logger.lines.filter((l) => l.level === 'error'),
-    };
-  }
+  const finish = finishWorkers;
 
   async function storedTokenHashes(assertion: string): Promise<string[]> {
     const key = world.instance().cache.storeKeyOf({ kind: 'obo', assertion });

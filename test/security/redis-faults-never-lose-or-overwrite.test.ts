@@ -5,7 +5,6 @@
  * store cannot help), how long the store may cost, and that nothing stored is served wrong,
  * lost or overwritten.
  */
-import { createServer, type AddressInfo } from 'node:net';
 import { GrantType } from '../../local/authority';
 import { startLocalRedis, type LocalRedis } from '../../local/redis';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
@@ -22,6 +21,7 @@ import {
   userAssertion,
 } from '../support/security-world';
 import { startTcpFaultProxy, type TcpFaultProxy } from '../support/tcp-fault-proxy';
+import { freePort } from '../../local/net';
 
 const OTHER_SCOPE = 'api://other-downstream/.default';
 /** The store's per-operation budget in these tests. */
@@ -270,11 +270,3 @@ describe('Redis store faults (redis-server)', () => {
     });
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}

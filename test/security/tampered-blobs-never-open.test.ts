@@ -22,6 +22,7 @@ import { Envelope, parseEnvelopeHeader } from '../../shared/crypto/envelope';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import { EnvelopeError, EnvelopeFailure, ErrorCode } from '../../shared/errors';
 import { CounterMetrics, Metric } from '../../shared/observability';
+import type { Partition, TokenCache } from '../../shared/cache/types';
 import { MemoryStore } from '../../shared/store/memory';
 import { API_CLIENT_ID, CapturingLogger, DOWNSTREAM_SCOPE, type CacheWorld } from '../support/cache-harness';
 import { registerSecret } from '../support/secret-registry';
@@ -92,21 +93,16 @@ beforeAll(async () => {
   });
   const homeAccountId = signedIn.account!.homeAccountId;
   const tenantId = world.authority.tenantId;
+  /** The item `cache` wrote for `partition` in `into`, sealed under `masterKey`. */
+  const sealedIn =
+    (into: MemoryStore, masterKey: Buffer) => (label: string, cache: TokenCache, partition: Partition) =>
+      sealedBy(into, label, cache.storeKeyOf(partition), masterKey);
+  const victim = sealedIn(store, world.masterKey);
   victims = [
-    await sealedBy(
-      store,
-      'obo (uncompressed)',
-      plain.storeKeyOf({ kind: 'obo', assertion: a }),
-      world.masterKey,
-    ),
-    await sealedBy(
-      store,
-      'obo (compressed)',
-      packed.storeKeyOf({ kind: 'obo', assertion: b }),
-      world.masterKey,
-    ),
-    await sealedBy(store, 'app', packed.storeKeyOf({ kind: 'app', tenantId }), world.masterKey),
-    await sealedBy(store, 'user', packed.storeKeyOf({ kind: 'user', homeAccountId }), world.masterKey),
+    await victim('obo (uncompressed)', plain, { kind: 'obo', assertion: a }),
+    await victim('obo (compressed)', packed, { kind: 'obo', assertion: b }),
+    await victim('app', packed, { kind: 'app', tenantId }),
+    await victim('user', packed, { kind: 'user', homeAccountId }),
   ];
 
   // Another app sharing the store: once with the same master key, once with its own.
@@ -132,18 +128,11 @@ beforeAll(async () => {
   await ownKey.acquireTokenForApp({ scopes: ['api://tamper-app/.default'] });
   foreign = [
     ...victims,
-    await sealedBy(
-      otherStore,
-      'other app, same master key',
-      sameKey.storeKeyOf({ kind: 'obo', assertion: otherAssertion }),
-      world.masterKey,
-    ),
-    await sealedBy(
-      otherStore,
-      'other app, own master key',
-      ownKey.storeKeyOf({ kind: 'app', tenantId }),
-      otherMaster,
-    ),
+    await sealedIn(otherStore, world.masterKey)('other app, same master key', sameKey, {
+      kind: 'obo',
+      assertion: otherAssertion,
+    }),
+    await sealedIn(otherStore, otherMaster)('other app, own master key', ownKey, { kind: 'app', tenantId }),
   ];
 });
 

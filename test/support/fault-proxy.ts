@@ -6,7 +6,7 @@
  * real ones.
  */
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 
 /** What the proxy does with a request the fault matches. */
 export type ProxyFault =
@@ -42,10 +42,60 @@ export function dynamoDbError(status: number, type: string, message: string): Pr
   };
 }
 
+/** Cosmos DB's error answer (with its substatus), asking the SDK to retry at once. */
+export function cosmosError(status: number, substatus?: number): ProxyFault {
+  return {
+    kind: 'respond',
+    status,
+    headers: {
+      'content-type': 'application/json',
+      'x-ms-retry-after-ms': '1',
+      ...(substatus === undefined ? {} : { 'x-ms-substatus': String(substatus) }),
+    },
+    body: JSON.stringify({ code: String(status), message: 'injected by the test proxy' }),
+  };
+}
+
+/** Whether a request is for a Cosmos DB item (`/docs`), not for account or container metadata. */
+export function cosmosItemRequest(req: IncomingMessage): boolean {
+  return req.url?.includes('/docs') === true;
+}
+
 /** The DynamoDB operation of a request (`GetItem`, `PutItem`...). */
 export function dynamoDbOperation(req: IncomingMessage): string {
   const target = req.headers['x-amz-target'];
   return typeof target === 'string' ? target.slice(target.indexOf('.') + 1) : '';
+}
+
+/**
+ * Sends `req` on to `upstream` through `agent` and pipes the answer back. `body` is the
+ * request body when the caller has read it already; a failed upstream call ends in
+ * `onError` (by default the client's connection is dropped).
+ */
+export function forward(
+  upstream: URL,
+  agent: Agent,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: { body?: Buffer; onError?: (error: Error) => void } = {},
+): void {
+  const out = request(
+    {
+      host: upstream.hostname,
+      port: upstream.port,
+      method: req.method,
+      path: req.url,
+      headers: { ...req.headers, host: upstream.host },
+      agent,
+    },
+    (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    },
+  );
+  out.on('error', options.onError ?? (() => res.destroy()));
+  if (options.body) out.end(options.body);
+  else req.pipe(out);
 }
 
 /** Starts a proxy to `target` (`http://host:port`) on 127.0.0.1. */
@@ -57,30 +107,15 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const counts = { forwarded: 0, faulted: 0 };
   let fault: { spec: ProxyFault; match: (req: IncomingMessage) => boolean } | undefined;
 
-  const forward = (req: IncomingMessage, res: ServerResponse): void => {
+  const pass = (req: IncomingMessage, res: ServerResponse): void => {
     counts.forwarded++;
-    const out = request(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        method: req.method,
-        path: req.url,
-        headers: { ...req.headers, host: upstream.host },
-        agent,
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    out.on('error', () => res.destroy());
-    req.pipe(out);
+    forward(upstream, agent, req, res);
   };
 
   const server = createServer((req, res) => {
     const active = fault;
     if (!active || !active.match(req)) {
-      forward(req, res);
+      pass(req, res);
       return;
     }
     counts.faulted++;
@@ -121,6 +156,30 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       for (const socket of sockets) socket.destroy();
       agent.destroy();
       await new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve())));
+    },
+  };
+}
+
+/** A TCP server that accepts connections and never answers (a partitioned or stuck service). */
+export interface SilentServer {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts a {@link SilentServer} on 127.0.0.1. */
+export async function startSilentServer(): Promise<SilentServer> {
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    async stop() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
     },
   };
 }

@@ -1,6 +1,6 @@
 /** AWS Lambda events as the services build them, for handler tests. */
 import { randomUUID } from 'node:crypto';
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, ScheduledEvent } from 'aws-lambda';
 import type { WebRequest } from '../../functions/core/web-api';
 
 /** An API Gateway HTTP API payload-2.0 event, built as API Gateway builds it from a request. */
@@ -48,5 +48,20 @@ export function apiGatewayEvent(
         ? { body: Buffer.from(request.body).toString('base64'), isBase64Encoded: true }
         : { body: request.body, isBase64Encoded: false }
       : { isBase64Encoded: false }),
+  };
+}
+
+/** An EventBridge scheduled event, as the daemon's schedule rule delivers it. */
+export function scheduledEvent(): ScheduledEvent {
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account: '123456789012',
+    time: new Date().toISOString(),
+    region: 'us-east-1',
+    resources: ['arn:aws:events:us-east-1:123456789012:rule/token-cache-daemon'],
+    detail: {},
   };
 }

@@ -1,28 +1,58 @@
 /**
  * Real OS processes as cache instances, for the cross-process suites (test/security):
  * a worker script forked with `node --import tsx`, spoken to over IPC, and the stores
- * (dynalite, cosmosdb-server) they share with the test.
+ * (dynalite, cosmosdb-server, redis-server) they share with the test. The worker's half
+ * is test/security/workers/cache-worker.ts.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { startLocalCosmos, type LocalCosmos } from '../../local/cosmos';
 import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
+import { startLocalRedis } from '../../local/redis';
 import { CosmosStore } from '../../shared/azure/cosmos-store';
 import { DynamoDbStore } from '../../shared/aws/dynamodb-store';
+import { RedisStore } from '../../shared/redis';
 import type { TokenStore } from '../../shared/store/store';
+import { API_CLIENT_ID, API_CLIENT_SECRET, CapturingLogger, type CacheWorld } from './cache-harness';
+import type { CacheWorkerReport, CacheWorkerSetup, WorkerStoreSetup } from './cache-worker';
 
 const ROOT = resolve(__dirname, '../..');
 
-/** Where a worker finds the shared store (it builds its own client). */
-export type WorkerStoreSetup =
-  | { readonly kind: 'dynamodb'; readonly endpoint: string; readonly tableName: string }
-  | {
-      readonly kind: 'cosmos';
-      readonly endpoint: string;
-      readonly key: string;
-      readonly databaseId: string;
-      readonly containerId: string;
-    };
+/** The setup for workers on `rig`'s store, the world's authority and the web API's app registration. */
+export function cacheWorkerSetup(world: CacheWorld, rig: StoreRig): CacheWorkerSetup {
+  return {
+    type: 'setup',
+    store: rig.setup,
+    authority: world.authority.authority(),
+    authorityHost: world.authority.host,
+    ca: world.authority.ca,
+    clientId: API_CLIENT_ID,
+    clientSecret: API_CLIENT_SECRET,
+    masterKey: world.masterKey.toString('base64'),
+  };
+}
+
+/**
+ * Ends the workers and replays their log records through this process's logger (so the
+ * secret scan sees them); returns their summed counters and error records.
+ */
+export async function finishWorkers(
+  workers: ReadonlyArray<{
+    send(message: { readonly type: 'finish' }): void;
+    next(type: 'finished'): Promise<Extract<CacheWorkerReport, { type: 'finished' }>>;
+  }>,
+): Promise<{ total(metric: string): number; errors: unknown[] }> {
+  for (const w of workers) w.send({ type: 'finish' });
+  const finished = await Promise.all(workers.map((w) => w.next('finished')));
+  const logger = new CapturingLogger();
+  for (const f of finished) {
+    for (const l of f.logs) logger[l.level](l.message, l.fields);
+  }
+  return {
+    total: (metric) => finished.reduce((n, f) => n + (f.metrics[metric] ?? 0), 0),
+    errors: logger.lines.filter((l) => l.level === 'error'),
+  };
+}
 
 /** A worker process and a way to wait for its next message. */
 export class WorkerProcess<In, Out extends { readonly type: string }> {
@@ -128,25 +158,16 @@ export async function cosmosRig(): Promise<StoreRig> {
   };
 }
 
-/** The store a worker builds from its setup, with a way to close its client. */
-export function workerStore(s: WorkerStoreSetup): TokenStore & { close(): void } {
-  if (s.kind === 'dynamodb') {
-    const store = new DynamoDbStore({
-      tableName: s.tableName,
-      clientConfig: {
-        region: 'us-east-1',
-        endpoint: s.endpoint,
-        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      },
-    });
-    return Object.assign(store, { close: () => store.destroy() });
-  }
-  const store = new CosmosStore({
-    endpoint: s.endpoint,
-    key: s.key,
-    databaseId: s.databaseId,
-    containerId: s.containerId,
-    clientOptions: { connectionPolicy: { enableEndpointDiscovery: false } },
-  });
-  return Object.assign(store, { close: () => store.destroy() });
+/** redis-server, with a store on it for the test's own reads. */
+export async function redisRig(): Promise<StoreRig> {
+  const redis = await startLocalRedis();
+  const store = new RedisStore({ clientOptions: { url: redis.url } });
+  return {
+    store,
+    setup: { kind: 'redis', url: redis.url },
+    async stop() {
+      store.destroy();
+      await redis.stop();
+    },
+  };
 }

@@ -4,6 +4,7 @@ import type { DataKey, DataKeyContext, KeyRing } from '../../../shared/crypto/ke
 import { LocalKeyRing } from '../../../shared/crypto/local-keyring';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../../../shared/errors';
 import { CounterMetrics, Metric } from '../../../shared/observability';
+import { rejection } from '../../support/expect-errors';
 
 /** A real LocalKeyRing that counts its calls and can be held at a gate or made to fail. */
 class CountingRing implements KeyRing {
@@ -40,15 +41,6 @@ function gate(): { promise: Promise<void>; open: () => void } {
     open = resolve;
   });
   return { promise, open };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
 }
 
 function throttled(): KeyServiceError {

@@ -25,6 +25,24 @@ interface Vector {
   blob: Buffer;
 }
 
+/** Reads a vector's fields by name: as text, or as lowercase hex; a missing or malformed field throws. */
+function readerOf(fields: ReadonlyMap<string, string>): {
+  text(name: string): string;
+  hex(name: string): Buffer;
+} {
+  const text = (name: string): string => {
+    const value = fields.get(name);
+    if (value === undefined) throw new Error(`the vector has no ${name}`);
+    return value;
+  };
+  const hex = (name: string): Buffer => {
+    const value = text(name);
+    if (!/^([0-9a-f]{2})+$/.test(value)) throw new Error(`${name} is not lowercase hex`);
+    return Buffer.from(value, 'hex');
+  };
+  return { text, hex };
+}
+
 /** `name = value` lines; indented lines continue the previous value (wrapped hex). */
 function parseVector(block: string): Vector {
   const fields = new Map<string, string>();
@@ -41,16 +59,7 @@ function parseVector(block: string): Vector {
     last = line.slice(0, at).trim();
     fields.set(last, line.slice(at + 3));
   }
-  const text = (name: string): string => {
-    const value = fields.get(name);
-    if (value === undefined) throw new Error(`the vector has no ${name}`);
-    return value;
-  };
-  const hex = (name: string): Buffer => {
-    const value = text(name);
-    if (!/^([0-9a-f]{2})+$/.test(value)) throw new Error(`${name} is not lowercase hex`);
-    return Buffer.from(value, 'hex');
-  };
+  const { text, hex } = readerOf(fields);
   return {
     masterKey: hex('master-key'),
     keyId: text('key-id'),
@@ -195,16 +204,7 @@ function attestedVectorsOf(markdown: string): Map<string, Map<string, string>> {
 describe('docs/envelope.md attested (v2) test vector', () => {
   const attested = attestedVectorsOf(readFileSync(join(__dirname, '../../../docs/envelope.md'), 'utf8'));
   const f = attested.get('attested-vector-1')!;
-  const text = (name: string): string => {
-    const value = f.get(name);
-    if (value === undefined) throw new Error(`the vector has no ${name}`);
-    return value;
-  };
-  const hex = (name: string): Buffer => {
-    const value = text(name);
-    if (!/^([0-9a-f]{2})+$/.test(value)) throw new Error(`${name} is not lowercase hex`);
-    return Buffer.from(value, 'hex');
-  };
+  const { text, hex } = readerOf(f);
   const publicKey = () =>
     createPublicKey({
       key: {

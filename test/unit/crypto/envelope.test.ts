@@ -12,6 +12,7 @@ import {
   KeyServiceError,
   KeyServiceFailure,
 } from '../../../shared/errors';
+import { rejection } from '../../support/expect-errors';
 
 /** A real key ring that counts its calls, may carry another name, and can be made to fail. */
 class CountingRing implements KeyRing {
@@ -73,15 +74,6 @@ function msalCache(accessTokens = 1): Uint8Array {
     JSON.stringify({ Account: {}, IdToken: {}, AccessToken, RefreshToken: {}, AppMetadata: {} }),
     'utf8',
   );
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
 }
 
 /**

@@ -2,17 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../../../shared/errors';
 import { LocalKeyRing } from '../../../shared/crypto/local-keyring';
 import { runKeyRingContract } from '../../contract/keyring-contract';
+import { rejection } from '../../support/expect-errors';
 
 const masterKey = randomBytes(32);
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('LocalKeyRing', () => {
   describe('constructor', () => {

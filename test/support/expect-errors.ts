@@ -1,0 +1,35 @@
+/** The error checks many suites make: an options validation, a failing key-service call, a rejection. */
+import { ConfigurationError, KeyServiceError } from '../../shared/errors';
+
+/** Expects `build` to throw a ConfigurationError for `setting` whose message starts with the setting's name. */
+export function expectConfigurationError(build: () => unknown, setting: string): void {
+  let error: unknown;
+  try {
+    build();
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(ConfigurationError);
+  expect(error).toMatchObject({ setting, code: 'CONFIGURATION' });
+  expect((error as Error).message).toMatch(new RegExp(`^${setting}: `));
+}
+
+/** Expects `promise` to reject with a KeyServiceError, and returns it for the caller's further checks. */
+export async function keyServiceError(promise: Promise<unknown>): Promise<KeyServiceError> {
+  const error: unknown = await promise.then(
+    () => new Error('expected the call to fail'),
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(KeyServiceError);
+  return error as KeyServiceError;
+}
+
+/** What `promise` rejects with; a promise that resolves fails the test. */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
+}
