@@ -27,11 +27,14 @@ const SCOPE = 'api://downstream/.default';
 const AWS_INSTALL_MAX_MB = 45;
 /**
  * A regression bound on the consumer's Lambda bundle. The issue's goal is 700 KiB; this
- * build misses it (717 KiB): the package ships CommonJS, so esbuild resolves msal-node's
- * `require` build (188 KiB, not tree-shaken) instead of its ES module build (170 KiB with
- * msal-common). Shipping an ES module build of the package is the fix (README, Benchmarks).
+ * build misses it (717 KiB when the bound was set at 740, 743 KiB since issue 17's session
+ * split and defaults module added 5.7 KiB of minified code: shared/aws/index.ts bundled from
+ * source, 782.4 KiB at 186f24d, 788.1 KiB at 9b4b27a): the package ships CommonJS, so esbuild
+ * resolves msal-node's `require` build (188 KiB, not tree-shaken) instead of its ES module
+ * build (170 KiB with msal-common), and msal-node's jsonwebtoken brings semver (30 KiB).
+ * Shipping an ES module build of the package is the fix (README, Benchmarks).
  */
-const LAMBDA_BUNDLE_MAX_KIB = 740;
+const LAMBDA_BUNDLE_MAX_KIB = 760;
 
 /** The version of a package installed in this repository, so consumers get what the tests ran. */
 function repoVersion(name: string): string {
