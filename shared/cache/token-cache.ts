@@ -102,6 +102,16 @@ const MAX_GATED_RUNS = 3;
 /** Most tenants (authorities) the hit path remembers things of; past it, each request works them out. */
 const MAX_REMEMBERED_TENANTS = 1024;
 
+/** `map`'s value for `key`, made by `make` the first time and kept while the map has room. */
+function remembered<V>(map: Map<string, V>, key: string, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = make();
+    if (map.size < MAX_REMEMBERED_TENANTS) map.set(key, value);
+  }
+  return value;
+}
+
 /** Item lifetime when a partition holds no dated token (should not happen; bounded anyway). */
 const FALLBACK_LIFETIME_SECONDS = 3600;
 
@@ -394,13 +404,7 @@ class PersistentTokenCache implements TokenCache {
 
   /** `authorityFor(msal.authority, tenantId)`, remembered per tenant (a URL parse per request otherwise). */
   private tenantAuthority(tenantId: string): string {
-    let authority = this.tenantAuthorities.get(tenantId);
-    if (authority === undefined) {
-      authority = authorityFor(this.msal.authority, tenantId);
-      if (this.tenantAuthorities.size < MAX_REMEMBERED_TENANTS)
-        this.tenantAuthorities.set(tenantId, authority);
-    }
-    return authority;
+    return remembered(this.tenantAuthorities, tenantId, () => authorityFor(this.msal.authority, tenantId));
   }
 
   /**
@@ -558,12 +562,9 @@ class PersistentTokenCache implements TokenCache {
   storeKeyOf(partition: Partition): string {
     // App keys hash no secret and repeat on every app request: remembered per tenant.
     if (partition.kind !== 'app') return storeKey(logicalKey(this.msal.clientId, partition));
-    let key = this.appKeys.get(partition.tenantId);
-    if (key === undefined) {
-      key = storeKey(logicalKey(this.msal.clientId, partition));
-      if (this.appKeys.size < MAX_REMEMBERED_TENANTS) this.appKeys.set(partition.tenantId, key);
-    }
-    return key;
+    return remembered(this.appKeys, partition.tenantId, () =>
+      storeKey(logicalKey(this.msal.clientId, partition)),
+    );
   }
 
   private async resolveMetadata(authority: string): Promise<void> {
