@@ -37,7 +37,7 @@ export class TokenCacheError extends Error {
   override readonly name: string = 'TokenCacheError';
   readonly code: ErrorCode;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.code = code;
   }
@@ -60,7 +60,7 @@ export class ConfigurationError extends TokenCacheError {
   constructor(
     readonly setting: string,
     message: string,
-    options?: { cause?: unknown; problems?: readonly ConfigurationProblem[] },
+    options?: ErrorOptions & { problems?: readonly ConfigurationProblem[] },
   ) {
     const problems = options?.problems ?? [{ setting, message }];
     super(
@@ -91,7 +91,7 @@ export class StoreUnavailableError extends TokenCacheError {
     readonly store: string,
     readonly operation: 'read' | 'write' | 'delete',
     message: string,
-    options?: { cause?: unknown; throttled?: boolean },
+    options?: ErrorOptions & { throttled?: boolean },
   ) {
     super(ErrorCode.StoreUnavailable, `${store} ${operation} failed: ${message}`, options);
     this.throttled = options?.throttled ?? false;
@@ -104,7 +104,7 @@ export class VersionConflictError extends TokenCacheError {
   override readonly name = 'VersionConflictError';
   constructor(
     readonly store: string,
-    options?: { cause?: unknown },
+    options?: ErrorOptions,
   ) {
     super(ErrorCode.VersionConflict, `${store}: the item changed since it was read`, options);
   }
@@ -115,7 +115,7 @@ export class ConflictRetriesExhaustedError extends TokenCacheError {
   override readonly name = 'ConflictRetriesExhaustedError';
   constructor(
     readonly attempts: number,
-    options?: { cause?: unknown },
+    options?: ErrorOptions,
   ) {
     super(
       ErrorCode.ConflictRetriesExhausted,
@@ -152,7 +152,7 @@ export class EnvelopeError extends TokenCacheError {
   constructor(
     readonly reason: EnvelopeFailure,
     message: string,
-    options?: { cause?: unknown },
+    options?: ErrorOptions,
   ) {
     super(ErrorCode.EnvelopeInvalid, `cannot open envelope (${reason}): ${message}`, options);
   }
@@ -180,7 +180,7 @@ export class KeyServiceError extends TokenCacheError {
     readonly operation: 'generate' | 'unwrap',
     readonly reason: KeyServiceFailure,
     message: string,
-    options?: { cause?: unknown },
+    options?: ErrorOptions,
   ) {
     super(ErrorCode.KeyService, `${keyRing} ${operation} failed (${reason}): ${message}`, options);
   }
@@ -257,7 +257,7 @@ export class AuthenticationError extends TokenCacheError {
   constructor(
     readonly reason: AuthenticationFailure,
     message: string,
-    options?: { cause?: unknown },
+    options?: ErrorOptions,
   ) {
     super(ErrorCode.Authentication, message, options);
   }
@@ -333,7 +333,7 @@ export class ClientAssertionError extends TokenCacheError {
 export class InteractionRequiredError extends TokenCacheError {
   override readonly name = 'InteractionRequiredError';
   readonly claims: string | undefined;
-  constructor(message: string, options?: { cause?: unknown; claims?: string }) {
+  constructor(message: string, options?: ErrorOptions & { claims?: string }) {
     super(ErrorCode.InteractionRequired, message, options);
     this.claims = options?.claims;
   }

@@ -2,17 +2,14 @@
  * Lambda handler of the daemon, fired by an EventBridge schedule. It only hands the run
  * to the shared core; a failed run throws, so Lambda records an error.
  */
-import type { Context, ScheduledEvent } from 'aws-lambda';
+import type { ScheduledEvent } from 'aws-lambda';
 import { runDaemon, type DaemonSummary } from '../core/daemon';
 import type { DaemonDeps, DepsSource } from '../core/deps';
 import { flushMetrics } from '../../shared/aws/emf';
-import { processDeps } from './deps';
+import { processDeps, type LambdaHandler } from './deps';
 
 /** An EventBridge scheduled-event handler returning the run's summary. */
-export type DaemonHandler = (
-  event: ScheduledEvent,
-  context?: Pick<Context, 'awsRequestId'>,
-) => Promise<DaemonSummary>;
+export type DaemonHandler = LambdaHandler<ScheduledEvent, DaemonSummary>;
 
 /**
  * Builds a handler over its own dependencies (tests build several, as separate containers).

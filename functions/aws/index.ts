@@ -9,5 +9,5 @@ import '../../shared/aws/peers';
 
 export { createWebApiHandler, handler as webApiHandler, type WebApiHandler } from './web-api';
 export { createDaemonHandler, handler as daemonHandler, type DaemonHandler } from './daemon';
-export { createDeps, processDeps } from './deps';
+export { createDeps, processDeps, type LambdaHandler } from './deps';
 export * from '../core/exports';

@@ -2,17 +2,14 @@
  * Lambda handler of the web API behind an API Gateway HTTP API (payload format 2.0). It
  * only translates the event to the shared core and the answer back.
  */
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { DepsSource, WebApiDeps } from '../core/deps';
 import { flushMetrics } from '../../shared/aws/emf';
-import { processDeps } from './deps';
+import { processDeps, type LambdaHandler } from './deps';
 import { handleWebApi } from '../core/web-api';
 
 /** A payload-2.0 handler; the context is optional so a local host can call it too. */
-export type WebApiHandler = (
-  event: APIGatewayProxyEventV2,
-  context?: Pick<Context, 'awsRequestId'>,
-) => Promise<APIGatewayProxyStructuredResultV2>;
+export type WebApiHandler = LambdaHandler<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>;
 
 /**
  * Builds a handler over its own dependencies (tests build two, as two Lambda containers).

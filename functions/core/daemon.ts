@@ -48,7 +48,7 @@ export class DaemonRunError extends Error {
   constructor(
     readonly stage: 'startup' | 'acquire' | 'downstream',
     message: string,
-    options?: { cause?: unknown },
+    options?: ErrorOptions,
   ) {
     super(message, options);
   }

@@ -48,7 +48,7 @@ export class DownstreamError extends Error {
   constructor(
     readonly failure: DownstreamFailure,
     message: string,
-    options?: { cause?: unknown },
+    options?: ErrorOptions,
   ) {
     super(message, options);
   }

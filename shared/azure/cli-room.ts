@@ -7,24 +7,19 @@ import { Agent } from 'node:https';
 import { CosmosClient } from '@azure/cosmos';
 import { DefaultAzureCredential } from '@azure/identity';
 import type { CacheConfig } from '../config';
-import { ConfigurationError } from '../errors';
-import { collectProblem, isLoopback, trustedCas } from '../runtime';
-import type { CliRoom, CliRoomOptions } from '../cli/room';
+import { isLoopback, trustedCas } from '../runtime';
+import { CLI_TIMEOUT_MS, type CliRoom, type CliRoomOptions } from '../cli/room';
 import { CosmosScanSource } from './cosmos-scan';
 import { CosmosStore } from './cosmos-store';
 import { createKeyRing } from './from-env';
-
-const TIMEOUT_MS = 5000;
 
 /** The Cosmos DB store, its scanner and the key ring of `config`. @throws ConfigurationError */
 export function openRoom(config: CacheConfig, _options: CliRoomOptions = {}): CliRoom {
   const store = config.store;
   if (store.kind !== 'cosmos') throw new Error(`the Azure room builds cosmos, not ${store.kind}`);
   const ca = trustedCas(config);
-  const problems: ConfigurationError[] = [];
   // The CLI runs as an operator: their own Azure identity (az login, environment, managed identity).
-  const keyRing = collectProblem(problems, () => createKeyRing(config, ca, undefined));
-  if (problems.length > 0) throw ConfigurationError.of(problems);
+  const keyRing = createKeyRing(config, ca, undefined);
   const client = new CosmosClient({
     endpoint: store.endpoint,
     ...(store.key ? { key: store.key.reveal() } : { aadCredentials: new DefaultAzureCredential() }),
@@ -32,15 +27,15 @@ export function openRoom(config: CacheConfig, _options: CliRoomOptions = {}): Cl
       ? { agent: new Agent({ keepAlive: true, ca: [...ca] }) }
       : {}),
     connectionPolicy: {
-      requestTimeout: TIMEOUT_MS,
+      requestTimeout: CLI_TIMEOUT_MS,
       ...(isLoopback(store.endpoint) ? { enableEndpointDiscovery: false } : {}),
     },
   });
   const container = client.database(store.databaseId).container(store.containerId);
   return {
-    store: new CosmosStore({ container, budgetMs: 3 * TIMEOUT_MS }),
+    store: new CosmosStore({ container, budgetMs: 3 * CLI_TIMEOUT_MS }),
     source: new CosmosScanSource({ container }),
-    keyRing: keyRing!,
+    keyRing,
     destroy: async () => client.dispose(),
   };
 }

@@ -4,15 +4,8 @@
  * backoff from the last token.
  */
 import type { Container } from '@azure/cosmos';
-import {
-  isStoreKey,
-  scanFailure,
-  withBackoff,
-  type ScanOptions,
-  type ScanPage,
-  type ScanSource,
-  type ScannedItem,
-} from '../cli/scan';
+import { isStoreKey, scanFailure, withBackoff } from '../cli/scan';
+import type { ScanOptions, ScanPage, ScanSource, ScannedItem } from '../cli/scan';
 
 /** Options of {@link CosmosScanSource}. */
 export interface CosmosScanSourceOptions {

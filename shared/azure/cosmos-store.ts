@@ -23,16 +23,8 @@ import { COSMOS_STORE_DEFAULTS } from '../defaults';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
 import { budgetOption, type Budget } from '../options';
 import { assertItemSize, COSMOS_MAX_ITEM_BYTES, utf8Length } from '../store/limits';
-import {
-  checkLeaseTtl,
-  epochSeconds,
-  leaseItemKey,
-  type LeaseOptions,
-  type LeaseStore,
-  type StoredItem,
-  type TokenStore,
-  type WriteOptions,
-} from '../store/store';
+import { checkLeaseTtl, epochSeconds, leaseItemKey } from '../store/store';
+import type { LeaseOptions, LeaseStore, StoredItem, TokenStore, WriteOptions } from '../store/store';
 
 /** Options every {@link CosmosStore} takes. */
 export interface CosmosStoreBaseOptions {

@@ -19,12 +19,8 @@ export {
   type KeyVaultKeyRingConfigOptions,
   type KeyVaultKeyRingOptions,
 } from './keyvault-keyring';
-export {
-  createTokenCacheFromConfig,
-  createTokenCacheFromEnv,
-  resolveClientCredential,
-  type FromEnvOptions,
-} from './from-env';
+export { createTokenCacheFromConfig, createTokenCacheFromEnv, resolveClientCredential } from './from-env';
+export type { FromEnvOptions } from './from-env';
 export {
   ENTRA_TOKEN_EXCHANGE_SCOPE,
   managedIdentityAssertion,

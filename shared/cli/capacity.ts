@@ -15,31 +15,39 @@ import {
 import { PRICES_READ_ON } from '../capacity/prices';
 import { ConfigurationError } from '../errors';
 
-/** The flags, each a field of {@link CapacityInput}. */
+/** The flags that take a value, each a field of {@link CapacityInput}. */
+const VALUE_FLAGS = [
+  'rps',
+  'app-share',
+  'obo-share',
+  'user-share',
+  'app-callers',
+  'obo-callers',
+  'user-callers',
+  'zipf',
+  'instances',
+  'instance-lifetime',
+  'l1',
+  'l1-ttl',
+  'l1-max-bytes',
+  'l1-jitter',
+  'shared-reads',
+  'item-bytes',
+  'token-lifetime',
+  'assertion-lifetime',
+  'data-key-max-age',
+  'lease',
+  'consistency',
+  'store',
+  'key-service',
+] as const;
+
+/** The flags as `parseArgs` wants them: every value flag a string, plus `--json` and `--help`. */
 const FLAGS = {
-  rps: { type: 'string' },
-  'app-share': { type: 'string' },
-  'obo-share': { type: 'string' },
-  'user-share': { type: 'string' },
-  'app-callers': { type: 'string' },
-  'obo-callers': { type: 'string' },
-  'user-callers': { type: 'string' },
-  zipf: { type: 'string' },
-  instances: { type: 'string' },
-  'instance-lifetime': { type: 'string' },
-  l1: { type: 'string' },
-  'l1-ttl': { type: 'string' },
-  'l1-max-bytes': { type: 'string' },
-  'l1-jitter': { type: 'string' },
-  'shared-reads': { type: 'string' },
-  'item-bytes': { type: 'string' },
-  'token-lifetime': { type: 'string' },
-  'assertion-lifetime': { type: 'string' },
-  'data-key-max-age': { type: 'string' },
-  lease: { type: 'string' },
-  consistency: { type: 'string' },
-  store: { type: 'string' },
-  'key-service': { type: 'string' },
+  ...(Object.fromEntries(VALUE_FLAGS.map((flag) => [flag, { type: 'string' }])) as Record<
+    (typeof VALUE_FLAGS)[number],
+    { readonly type: 'string' }
+  >),
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;

@@ -8,6 +8,9 @@ import type { KeyRing } from '../crypto/keyring';
 import { ConfigurationError } from '../errors';
 import type { ScannableStore } from './scan';
 
+/** Per attempt, in every room: bulk work tolerates a slower answer than a request path does. */
+export const CLI_TIMEOUT_MS = 5000;
+
 /** A store with its scanner and the key ring of the deployment. */
 export interface CliRoom extends ScannableStore {
   readonly keyRing: KeyRing;

@@ -27,16 +27,8 @@ import { REDIS_STORE_DEFAULTS } from '../defaults';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
 import { budgetOption, type Budget } from '../options';
 import { assertItemSize, utf8Length } from '../store/limits';
-import {
-  checkLeaseTtl,
-  epochSeconds,
-  leaseItemKey,
-  type LeaseOptions,
-  type LeaseStore,
-  type StoredItem,
-  type TokenStore,
-  type WriteOptions,
-} from '../store/store';
+import { checkLeaseTtl, epochSeconds, leaseItemKey } from '../store/store';
+import type { LeaseOptions, LeaseStore, StoredItem, TokenStore, WriteOptions } from '../store/store';
 
 /**
  * Default largest item: 400 KiB, DynamoDB's limit. Redis takes values up to 512 MB, but it

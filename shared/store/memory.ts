@@ -5,16 +5,8 @@
  */
 import { ConfigurationError, VersionConflictError } from '../errors';
 import { assertItemSize, DYNAMODB_MAX_ITEM_BYTES, utf8Length } from './limits';
-import {
-  checkLeaseTtl,
-  epochSeconds,
-  leaseItemKey,
-  type LeaseOptions,
-  type LeaseStore,
-  type StoredItem,
-  type TokenStore,
-  type WriteOptions,
-} from './store';
+import { checkLeaseTtl, epochSeconds, leaseItemKey } from './store';
+import type { LeaseOptions, LeaseStore, StoredItem, TokenStore, WriteOptions } from './store';
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
