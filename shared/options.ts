@@ -38,3 +38,19 @@ export function budgetOption(
   }
   return { ms, setting };
 }
+
+/**
+ * Rejects the settings that only shape a client the store builds when the caller passed a
+ * ready client: they would be silently ignored. `applies` says which client they shape and
+ * `instead` what to do.
+ * @throws ConfigurationError naming the first such setting that is set
+ */
+export function rejectBuildSettings<T extends object>(
+  options: T,
+  settings: readonly (keyof T & string)[],
+  applies: string,
+  instead: string,
+): void {
+  const set = settings.find((setting) => options[setting] !== undefined);
+  if (set !== undefined) throw new ConfigurationError(set, `applies only to ${applies}; ${instead}`);
+}

@@ -21,7 +21,7 @@ import {
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { COSMOS_STORE_DEFAULTS } from '../defaults';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
-import { budgetOption, type Budget } from '../options';
+import { budgetOption, rejectBuildSettings, type Budget } from '../options';
 import { assertItemSize, COSMOS_MAX_ITEM_BYTES, utf8Length } from '../store/limits';
 import { checkLeaseTtl, epochSeconds, leaseItemKey } from '../store/store';
 import type { LeaseOptions, LeaseStore, StoredItem, TokenStore, WriteOptions } from '../store/store';
@@ -146,12 +146,12 @@ export class CosmosStore implements TokenStore, LeaseStore {
       );
     }
     if (options.container) {
-      if (options.timeoutMs !== undefined) {
-        throw new ConfigurationError(
-          'timeoutMs',
-          'applies only to the client the store builds from endpoint; configure your own client instead',
-        );
-      }
+      rejectBuildSettings(
+        options,
+        ['timeoutMs'],
+        'the client the store builds from endpoint',
+        'configure your own client instead',
+      );
       this.container = options.container;
       this.ownedClient = undefined;
       return;

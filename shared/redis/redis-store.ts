@@ -25,7 +25,7 @@ import {
 } from '@redis/client';
 import { REDIS_STORE_DEFAULTS } from '../defaults';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
-import { budgetOption, type Budget } from '../options';
+import { budgetOption, rejectBuildSettings, type Budget } from '../options';
 import { assertItemSize, utf8Length } from '../store/limits';
 import { checkLeaseTtl, epochSeconds, leaseItemKey } from '../store/store';
 import type { LeaseOptions, LeaseStore, StoredItem, TokenStore, WriteOptions } from '../store/store';
@@ -260,12 +260,12 @@ export class RedisStore implements TokenStore, LeaseStore {
     this.now = options.now ?? Date.now;
 
     if (options.client) {
-      if (options.connectTimeoutMs !== undefined) {
-        throw new ConfigurationError(
-          'connectTimeoutMs',
-          'applies only to a client the store builds; set socket.connectTimeout on your own client',
-        );
-      }
+      rejectBuildSettings(
+        options,
+        ['connectTimeoutMs'],
+        'a client the store builds',
+        'set socket.connectTimeout on your own client',
+      );
       this.client = options.client;
       this.ownsClient = false;
     } else {
