@@ -221,8 +221,8 @@ function parse(bytes: Uint8Array, checksum: string | undefined): LeanGetItemResu
       const decoded = Buffer.from(b, 'base64');
       item[name] = { B: new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength) };
     } else {
-      // S and N are strings as they are; the store reads no other type.
-      item[name] = value as AttributeValue;
+      // S and N are strings in the JSON as in the SDK's shape; the store reads no other type.
+      item[name] = value as unknown as AttributeValue;
     }
   }
   return { item };
