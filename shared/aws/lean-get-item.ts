@@ -64,7 +64,6 @@ interface LeanConfig {
   readonly signer: (authScheme?: unknown) => Promise<RequestSigner>;
   readonly systemClockOffset?: number;
   readonly disableClockSkewCorrection?: () => Promise<boolean>;
-  readonly endpointDiscoveryEnabled?: () => Promise<boolean | undefined>;
   readonly requestHandler: {
     handle(request: HttpRequest, options?: { requestTimeout?: number }): Promise<{ response: HttpResponse }>;
   };
@@ -77,8 +76,6 @@ export class LeanGetItem {
   private target: Target | undefined;
   private signer: RequestSigner | undefined;
   private signerCredentials: unknown;
-  /** Set when the client's endpoints are discovered at run time: a fixed target would be wrong. */
-  private discovering = false;
 
   constructor(
     private readonly client: DynamoDBClient,
@@ -96,12 +93,12 @@ export class LeanGetItem {
    * after the store was built is noticed at the next read.
    */
   ready(): boolean {
-    return this.target !== undefined && !this.discovering && this.stackIsOwn();
+    return this.target !== undefined && this.stackIsOwn();
   }
 
   /** Whether the target is still to be learned from a GetItem the SDK sends. */
   get learning(): boolean {
-    return this.target === undefined && !this.discovering;
+    return this.target === undefined;
   }
 
   /**
@@ -111,7 +108,9 @@ export class LeanGetItem {
   learnFrom(command: GetItemCommand): void {
     if (!this.stackIsOwn()) return;
     command.middlewareStack.add(
-      (next, context) => async (args) => {
+      (next, context) => (args) => {
+        // Middleware added while this read was on its way may have changed the request.
+        if (this.target || !this.stackIsOwn()) return next(args);
         const request = args.request as HttpRequest;
         const headers: Record<string, string> = {};
         for (const [name, value] of Object.entries(request.headers)) {
@@ -119,8 +118,7 @@ export class LeanGetItem {
         }
         const endpoint = (context as { endpointV2?: { properties?: { authSchemes?: unknown[] } } })
           .endpointV2;
-        this.discovering = (await this.config.endpointDiscoveryEnabled?.()) === true;
-        this.target ??= {
+        this.target = {
           protocol: request.protocol,
           hostname: request.hostname,
           port: request.port,
