@@ -83,6 +83,8 @@ export const DYNAMODB_STORE_DEFAULTS = {
   /** Connection and request timeout of each attempt. */
   timeoutMs: STORE_ATTEMPT_TIMEOUT_MS,
   maxAttempts: 3,
+  /** Reads by a hand-written GetItem while the client's middleware is the SDK's own. */
+  leanReads: true,
 } as const;
 
 /** Defaults of `CosmosStoreOptions`. */

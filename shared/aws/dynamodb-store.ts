@@ -18,6 +18,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { DYNAMODB_STORE_DEFAULTS } from '../defaults';
+import { LeanGetItem } from './lean-get-item';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
 import { assertItemSize, DYNAMODB_MAX_ITEM_BYTES, utf8Length } from '../store/limits';
 import {
@@ -37,6 +38,16 @@ export interface DynamoDbStoreBaseOptions {
   readonly tableName: string;
   /** Clock in epoch milliseconds, for expiry. @default Date.now */
   readonly now?: () => number;
+  /**
+   * Read with a hand-written GetItem (one attempt, signed and sent by the client's own
+   * signer, credentials and request handler) instead of `client.send`, which costs ~3x its
+   * CPU; any failure is read again through `client.send`, so errors, retries and throttling
+   * stay the SDK's. Taken only while the client's middleware stack is the SDK's own: with
+   * middleware added (tracing, custom headers), every read goes through `client.send`.
+   * `false` always reads through `client.send`.
+   * @defaultValue {@link DYNAMODB_STORE_DEFAULTS.leanReads}
+   */
+  readonly leanReads?: boolean;
 }
 
 /** Use a client you built (and configured: retries, timeouts, tracing) yourself. */
@@ -96,6 +107,8 @@ export class DynamoDbStore implements TokenStore, LeaseStore {
   private readonly now: () => number;
   private readonly ownsClient: boolean;
   private readonly timeoutMs: number | undefined;
+  private readonly lean: LeanGetItem | undefined;
+  private readonly reads = { lean: 0, sdk: 0, fallbacks: 0 };
 
   constructor(options: DynamoDbStoreOptions) {
     if (typeof options.tableName !== 'string' || options.tableName.trim() === '') {
@@ -124,6 +137,7 @@ export class DynamoDbStore implements TokenStore, LeaseStore {
       this.client = options.client;
       this.ownsClient = false;
       this.timeoutMs = undefined;
+      this.lean = this.leanReader(options);
       return;
     }
     if (!options.clientConfig) {
@@ -137,6 +151,15 @@ export class DynamoDbStore implements TokenStore, LeaseStore {
     this.timeoutMs = options.clientConfig.requestHandler
       ? undefined
       : (options.timeoutMs ?? DYNAMODB_STORE_DEFAULTS.timeoutMs);
+    this.lean = this.leanReader(options);
+  }
+
+  /**
+   * Reads so far by path: `lean` answered by the hand-written GetItem, `sdk` by
+   * `client.send`, `fallbacks` the lean attempts that failed and were read again by the SDK.
+   */
+  get readCounts(): Readonly<{ lean: number; sdk: number; fallbacks: number }> {
+    return { ...this.reads };
   }
 
   /** Destroys the client if the store built it (a client passed in stays yours). */
@@ -145,14 +168,7 @@ export class DynamoDbStore implements TokenStore, LeaseStore {
   }
 
   async read(key: string): Promise<StoredItem | undefined> {
-    let item: Record<string, AttributeValue> | undefined;
-    try {
-      ({ Item: item } = await this.client.send(
-        new GetItemCommand({ TableName: this.tableName, Key: { pk: { S: key } }, ConsistentRead: true }),
-      ));
-    } catch (error) {
-      throw this.failure('read', error);
-    }
+    const item = await this.getItem(key);
     // A lease item is never a cache document, whatever key it was asked for under.
     if (!item || item['lease'] !== undefined) return undefined;
     const { v, blob, expiresAt } = item;
@@ -273,6 +289,42 @@ export class DynamoDbStore implements TokenStore, LeaseStore {
       const failure = this.failure('delete', error);
       if (!(failure instanceof VersionConflictError)) throw failure;
     }
+  }
+
+  /** The item under `key`: lean when it may be (see {@link DynamoDbStoreBaseOptions.leanReads}), else through the SDK. */
+  private async getItem(key: string): Promise<Record<string, AttributeValue> | undefined> {
+    const lean = this.lean;
+    if (lean?.ready()) {
+      const found = await lean.get(key);
+      if (found) {
+        this.reads.lean++;
+        return found.item;
+      }
+      this.reads.fallbacks++;
+    }
+    this.reads.sdk++;
+    const command = new GetItemCommand({
+      TableName: this.tableName,
+      Key: { pk: { S: key } },
+      ConsistentRead: true,
+    });
+    if (lean?.learning) lean.learnFrom(command);
+    try {
+      return (await this.client.send(command)).Item;
+    } catch (error) {
+      throw this.failure('read', error);
+    }
+  }
+
+  private leanReader(options: DynamoDbStoreOptions): LeanGetItem | undefined {
+    const { leanReads = DYNAMODB_STORE_DEFAULTS.leanReads } = options;
+    if (typeof leanReads !== 'boolean') {
+      throw new ConfigurationError(
+        'leanReads',
+        `expected true or false, received ${JSON.stringify(leanReads)}`,
+      );
+    }
+    return leanReads ? new LeanGetItem(this.client, this.tableName, this.timeoutMs) : undefined;
   }
 
   /**
