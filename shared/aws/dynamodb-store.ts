@@ -20,6 +20,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { DYNAMODB_STORE_DEFAULTS } from '../defaults';
 import { LeanGetItem } from './lean-get-item';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
+import { rejectBuildSettings } from '../options';
 import { assertItemSize, DYNAMODB_MAX_ITEM_BYTES, utf8Length } from '../store/limits';
 import {
   checkLeaseTtl,
@@ -126,14 +127,12 @@ export class DynamoDbStore implements TokenStore, LeaseStore {
       );
     }
     if (options.client) {
-      for (const setting of ['timeoutMs', 'maxAttempts'] as const) {
-        if (options[setting] !== undefined) {
-          throw new ConfigurationError(
-            setting,
-            'applies only to the client the store builds from clientConfig; configure your own client instead',
-          );
-        }
-      }
+      rejectBuildSettings(
+        options,
+        ['timeoutMs', 'maxAttempts'],
+        'the client the store builds from clientConfig',
+        'configure your own client instead',
+      );
       this.client = options.client;
       this.ownsClient = false;
       this.timeoutMs = undefined;
