@@ -13,18 +13,13 @@ import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import { KeyServiceError, KeyServiceFailure, StoreUnavailableError } from '../../shared/errors';
 import { Metric, type Logger } from '../../shared/observability';
 import type { TokenStore } from '../../shared/store/store';
-import { API_CLIENT_ID, DOWNSTREAM_SCOPE, startCacheWorld, type CacheWorld } from '../support/cache-harness';
+import { API_CLIENT_ID, DOWNSTREAM_SCOPE, startCacheWorld } from '../support/cache-harness';
+import { useWorld } from '../support/use-world';
 
 const REDIRECT_URI = 'https://app.example/callback';
 
 describe('cache metadata of each result', () => {
-  let world: CacheWorld;
-  beforeAll(async () => {
-    world = await startCacheWorld();
-  });
-  afterAll(async () => {
-    await world.stop();
-  });
+  const world = useWorld(startCacheWorld);
   beforeEach(() => world.authority.counters.reset());
 
   const assertion = (oid: string) =>

@@ -19,16 +19,9 @@ import {
   type Transport,
 } from '../support/cae-world';
 import { accessTokensIn, storedDocument } from '../support/security-world';
+import { useWorld } from '../support/use-world';
 
-let world: CaeWorld;
-
-beforeAll(async () => {
-  world = await startCaeWorld();
-});
-
-afterAll(async () => {
-  await world.stop();
-});
+const world = useWorld(startCaeWorld);
 
 afterEach(() => {
   world.downstream.restore(ALICE);

@@ -31,7 +31,8 @@ import {
   otelInstrumentNames,
   otelMeterProviderRegistered,
 } from '../../shared/otel';
-import { API_CLIENT_ID, API_CLIENT_SECRET, startCacheWorld, type CacheWorld } from '../support/cache-harness';
+import { API_CLIENT_ID, API_CLIENT_SECRET, startCacheWorld } from '../support/cache-harness';
+import { useWorld } from '../support/use-world';
 
 // `outcome`: the store lease's, a closed set (holder, served, takeover, timeout, unavailable).
 const ALLOWED_ATTRIBUTES = new Set(['kind', 'reason', 'source', 'operation', 'outcome']);
@@ -72,13 +73,7 @@ function otelWorld() {
 }
 
 describe('OpenTelemetry sinks', () => {
-  let world: CacheWorld;
-  beforeAll(async () => {
-    world = await startCacheWorld();
-  });
-  afterAll(async () => {
-    await world.stop();
-  });
+  const world = useWorld(startCacheWorld);
 
   it('counts, times and traces each acquisition under stable names with bounded attributes', async () => {
     const otel = otelWorld();

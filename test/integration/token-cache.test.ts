@@ -25,20 +25,14 @@ import {
   API_CLIENT_SECRET,
   DOWNSTREAM_SCOPE,
   startCacheWorld,
-  type CacheWorld,
 } from '../support/cache-harness';
+import { useWorld } from '../support/use-world';
 
 const REDIRECT_URI = 'https://app.example/callback';
 
 describe('TokenCache (msal-node + local authority + MemoryStore)', () => {
-  let world: CacheWorld;
+  const world = useWorld(startCacheWorld);
 
-  beforeAll(async () => {
-    world = await startCacheWorld();
-  });
-  afterAll(async () => {
-    await world.stop();
-  });
   beforeEach(() => {
     world.authority.counters.reset();
   });

@@ -24,7 +24,7 @@ import { CosmosStore } from '../../shared/azure/cosmos-store';
 import { DynamoDbStore } from '../../shared/aws/dynamodb-store';
 import { MemoryStore } from '../../shared/store/memory';
 import type { StoredItem, TokenStore } from '../../shared/store/store';
-import { API_CLIENT_ID, DOWNSTREAM_SCOPE, type CacheWorld } from '../support/cache-harness';
+import { API_CLIENT_ID, DOWNSTREAM_SCOPE } from '../support/cache-harness';
 import {
   dynamoDbError,
   dynamoDbOperation,
@@ -40,17 +40,12 @@ import {
   storedDocument,
   userAssertion,
 } from '../support/security-world';
+import { useWorld } from '../support/use-world';
 
 const OTHER_SCOPE = 'api://other-downstream/.default';
 
-let world: CacheWorld;
+const world = useWorld(startSecureWorld);
 
-beforeAll(async () => {
-  world = await startSecureWorld();
-});
-afterAll(async () => {
-  await world.stop();
-});
 beforeEach(() => {
   world.authority.counters.reset();
 });

@@ -9,11 +9,11 @@
 import { createHash } from 'node:crypto';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import { Metric } from '../../shared/observability';
-import type { CacheWorld } from '../support/cache-harness';
 import { accessTokensIn, startSecureWorld, storedDocument } from '../support/security-world';
 import { cacheWorkerSetup, cosmosRig, dynamoRig, finishWorkers, redisRig } from '../support/worker-process';
 import { WorkerProcess, type StoreRig } from '../support/worker-process';
 import type { Acquired, ParentMessage, WorkerMessage } from './workers/contention-worker';
+import { useWorld } from '../support/use-world';
 
 type Worker = WorkerProcess<ParentMessage, WorkerMessage>;
 const WORKERS = 4;
@@ -22,14 +22,7 @@ const ROUNDS = 4;
 const PER_ROUND = 3;
 const WORKER = 'test/security/workers/contention-worker.ts';
 
-let world: CacheWorld;
-
-beforeAll(async () => {
-  world = await startSecureWorld();
-});
-afterAll(async () => {
-  await world.stop();
-});
+const world = useWorld(startSecureWorld);
 
 describe.each([
   ['DynamoDB (dynalite)', dynamoRig],

@@ -7,26 +7,19 @@
 import { createHash } from 'node:crypto';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import { Metric } from '../../shared/observability';
-import type { CacheWorld } from '../support/cache-harness';
 import { registerSecret } from '../support/secret-registry';
 import { accessTokensIn, startSecureWorld, storedDocument, userAssertion } from '../support/security-world';
 import { cacheWorkerSetup, cosmosRig, dynamoRig, finishWorkers } from '../support/worker-process';
 import { WorkerProcess, type StoreRig } from '../support/worker-process';
 import type { HerdOutcome, HerdParentMessage, HerdSetup, HerdWorkerMessage } from './workers/herd-worker';
+import { useWorld } from '../support/use-world';
 
 type Worker = WorkerProcess<HerdParentMessage, HerdWorkerMessage>;
 const WORKER = 'test/security/workers/herd-worker.ts';
 
-let world: CacheWorld;
+const world = useWorld(startSecureWorld);
 let users = 0;
 let bursts = 0;
-
-beforeAll(async () => {
-  world = await startSecureWorld();
-});
-afterAll(async () => {
-  await world.stop();
-});
 
 /** A fresh caller: an incoming assertion nobody has a token for yet. */
 async function freshCaller(): Promise<string> {

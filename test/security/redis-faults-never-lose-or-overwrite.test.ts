@@ -12,7 +12,7 @@ import { ErrorCode, StoreUnavailableError } from '../../shared/errors';
 import { Metric } from '../../shared/observability';
 import { RedisStore } from '../../shared/redis';
 import type { StoredItem } from '../../shared/store/store';
-import { DOWNSTREAM_SCOPE, type CacheWorld } from '../support/cache-harness';
+import { DOWNSTREAM_SCOPE } from '../support/cache-harness';
 import {
   accessTokensIn,
   linesWithCode,
@@ -22,20 +22,17 @@ import {
 } from '../support/security-world';
 import { startTcpFaultProxy, type TcpFaultProxy } from '../support/tcp-fault-proxy';
 import { freePort } from '../../local/net';
+import { useWorld } from '../support/use-world';
 
 const OTHER_SCOPE = 'api://other-downstream/.default';
 /** The store's per-operation budget in these tests. */
 const TIMEOUT_MS = 300;
 
-let world: CacheWorld;
+const world = useWorld(startSecureWorld);
 const stores: RedisStore[] = [];
 
-beforeAll(async () => {
-  world = await startSecureWorld();
-});
-afterAll(async () => {
+afterAll(() => {
   for (const store of stores) store.destroy();
-  await world.stop();
 });
 beforeEach(() => {
   world.authority.counters.reset();

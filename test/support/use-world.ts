@@ -1,0 +1,44 @@
+/**
+ * One place for the "start a world before the tests, stop it after" lifecycle that every
+ * suite over the local servers repeats: `const world = useWorld(startCacheWorld)` at file or
+ * `describe` scope registers the `beforeAll`/`afterAll` pair and hands back the world.
+ */
+
+/** Anything a suite starts once and must stop at the end (a world, a rig, a server). */
+export interface Stoppable {
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `start()`'s world in `beforeAll` and stops it in `afterAll` of the enclosing scope.
+ * Returns a stand-in that forwards to the started world, so tests read `world.authority`
+ * exactly as before; touching it before `beforeAll` ran throws instead of reading `undefined`.
+ */
+export function useWorld<W extends Stoppable>(start: () => Promise<W>): W {
+  let started: W | undefined;
+  beforeAll(async () => {
+    started = await start();
+  });
+  afterAll(async () => {
+    await started?.stop();
+    started = undefined;
+  });
+  const current = (): W => {
+    if (started === undefined) throw new Error('useWorld: the world is used outside its beforeAll/afterAll');
+    return started;
+  };
+  return new Proxy({} as W, {
+    get(_target, property) {
+      const world = current();
+      const value: unknown = Reflect.get(world, property, world);
+      // Methods keep their own `this` (class worlds with private fields need it).
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(world) : value;
+    },
+    has: (_target, property) => Reflect.has(current(), property),
+    ownKeys: () => Reflect.ownKeys(current()),
+    getOwnPropertyDescriptor: (_target, property) => {
+      const descriptor = Reflect.getOwnPropertyDescriptor(current(), property);
+      return descriptor === undefined ? undefined : { ...descriptor, configurable: true };
+    },
+  });
+}
