@@ -172,46 +172,13 @@ function observeSecrets(): void {
   }
 
   const tokens = loaded<{ TokenSigner: typeof TokenSigner }>('../../local/authority/tokens');
-  if (tokens) {
-    patch(
-      tokens.TokenSigner.prototype,
-      'sign',
-      (original) =>
-        async function (this: TokenSigner, claims) {
-          const token = await original.call(this, claims);
-          registerSecret('signed-jwt', token);
-          return token;
-        },
-    );
-  }
+  if (tokens) registerWhatItResolves(tokens.TokenSigner.prototype, 'sign', 'signed-jwt');
 
   // Every client assertion a platform identity issued (STS, managed identity), used or not.
   const assertions = loaded<{ AssertionCache: typeof AssertionCache }>('../../shared/cache/assertion-cache');
-  if (assertions) {
-    patch(
-      assertions.AssertionCache.prototype,
-      'get',
-      (original) =>
-        async function (this: AssertionCache): Promise<string> {
-          const assertion = await original.call(this);
-          registerSecret('assertion', assertion);
-          return assertion;
-        },
-    );
-  }
+  if (assertions) registerWhatItResolves(assertions.AssertionCache.prototype, 'get', 'assertion');
   const issuers = loaded<{ LocalOidcIssuer: typeof LocalOidcIssuer }>('../../local/oidc-issuer');
-  if (issuers) {
-    patch(
-      issuers.LocalOidcIssuer.prototype,
-      'sign',
-      (original) =>
-        async function (this: LocalOidcIssuer, claims: Record<string, unknown>): Promise<string> {
-          const token = await original.call(this, claims);
-          registerSecret('assertion', token);
-          return token;
-        },
-    );
-  }
+  if (issuers) registerWhatItResolves(issuers.LocalOidcIssuer.prototype, 'sign', 'assertion');
 
   // Every data key a key ring makes or unwraps, used directly or through a DataKeyCache.
   const rings = [
@@ -221,57 +188,41 @@ function observeSecrets(): void {
   ];
   for (const ring of rings) {
     if (!ring) continue;
-    patch(
-      ring.prototype,
-      'generateDataKey',
-      (original) =>
-        async function (this: KeyRing, ...args: Parameters<KeyRing['generateDataKey']>): Promise<DataKey> {
-          const key = await original.call(this, ...args);
-          registerSecret('data-key', key.plaintext);
-          return key;
-        },
-    );
-    patch(
-      ring.prototype,
-      'unwrapDataKey',
-      (original) =>
-        async function (this: KeyRing, ...args: Parameters<KeyRing['unwrapDataKey']>): Promise<Uint8Array> {
-          const key = await original.call(this, ...args);
-          registerSecret('data-key', key);
-          return key;
-        },
-    );
+    registerWhatItResolves(ring.prototype, 'generateDataKey', 'data-key', plaintextOf);
+    registerWhatItResolves(ring.prototype, 'unwrapDataKey', 'data-key');
   }
 
   const keys = loaded<{ DataKeyCache: typeof DataKeyCache }>('../../shared/crypto/data-key-cache');
   if (keys) {
-    patch(
-      keys.DataKeyCache.prototype,
-      'encryptionKey',
-      (original) =>
-        async function (
-          this: DataKeyCache,
-          ...args: Parameters<DataKeyCache['encryptionKey']>
-        ): Promise<DataKey> {
-          const key = await original.apply(this, args);
-          registerSecret('data-key', key.plaintext);
-          return key;
-        },
-    );
-    patch(
-      keys.DataKeyCache.prototype,
-      'decryptionKey',
-      (original) =>
-        async function (
-          this: DataKeyCache,
-          ...args: Parameters<DataKeyCache['decryptionKey']>
-        ): Promise<Uint8Array> {
-          const key = await original.apply(this, args);
-          registerSecret('data-key', key);
-          return key;
-        },
-    );
+    registerWhatItResolves(keys.DataKeyCache.prototype, 'encryptionKey', 'data-key', plaintextOf);
+    registerWhatItResolves(keys.DataKeyCache.prototype, 'decryptionKey', 'data-key');
   }
+}
+
+/** The secret in a resolved DataKey: its plaintext (the wrapped form is safe to log). */
+const plaintextOf = (key: unknown): Uint8Array => (key as DataKey).plaintext;
+
+/**
+ * Patches the async method `name` of `target` so that what it resolves to (or the part
+ * `secretOf` picks out of it) is registered as a `kind` secret before the caller sees it.
+ */
+function registerWhatItResolves<T extends object>(
+  target: T,
+  name: keyof T & string,
+  kind: SecretKind,
+  secretOf: (resolved: unknown) => string | Uint8Array = (resolved) => resolved as string | Uint8Array,
+): void {
+  if (typeof target[name] !== 'function') throw new Error(`secret-scan: ${name} is not a method to observe`);
+  patch(
+    target as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>,
+    name,
+    (original) =>
+      async function (this: unknown, ...args: unknown[]): Promise<unknown> {
+        const resolved = await original.apply(this, args);
+        registerSecret(kind, secretOf(resolved));
+        return resolved;
+      },
+  );
 }
 
 // The test file has been evaluated (its imports loaded) but none of its hooks has run.
