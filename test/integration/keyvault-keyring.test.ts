@@ -18,6 +18,7 @@ import { attestationDigest, type DataKeyAttestation } from '../../shared/crypto/
 import { ConfigurationError, KeyServiceFailure } from '../../shared/errors';
 import { runKeyRingContract } from '../contract/keyring-contract';
 import { keyServiceError } from '../support/expect-errors';
+import { localVaultClientOptions } from '../support/local-vault';
 
 const BEARER = 'keyring-test-bearer';
 
@@ -44,11 +45,7 @@ describe('KeyVaultKeyRing', () => {
     const signing = await vault.createKey('ring-signing', { kty: 'EC' });
     signingKeyId = `${vault.vaultUrl}/keys/${signing.name}`;
     signingVersionId = signing.id;
-    clientOptions = {
-      tlsOptions: { ca: vault.ca },
-      disableChallengeResourceVerification: true,
-      retryOptions: { maxRetries: 0 },
-    };
+    clientOptions = localVaultClientOptions(vault);
   });
 
   afterAll(async () => {
@@ -641,11 +638,7 @@ runKeyRingContract(
         keyId: `${vault.vaultUrl}/keys/${key.name}`,
         signingKeyId: `${vault.vaultUrl}/keys/${signing.name}`,
         credential: fixedCredential,
-        cryptographyClientOptions: {
-          tlsOptions: { ca: vault.ca },
-          disableChallengeResourceVerification: true,
-          retryOptions: { maxRetries: 0 },
-        },
+        cryptographyClientOptions: localVaultClientOptions(vault),
       });
     };
     const ring = await ringOn(vaults[0]);

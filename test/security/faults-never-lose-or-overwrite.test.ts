@@ -41,6 +41,7 @@ import {
   userAssertion,
 } from '../support/security-world';
 import { useWorld } from '../support/use-world';
+import { localVaultClientOptions } from '../support/local-vault';
 
 const OTHER_SCOPE = 'api://other-downstream/.default';
 
@@ -315,11 +316,7 @@ async function keyVaultRig(): Promise<KeyServiceRig> {
         keyId: `${vault.vaultUrl}/keys/${key.name}`,
         signingKeyId: `${vault.vaultUrl}/keys/${signingKey.name}`,
         credential,
-        cryptographyClientOptions: {
-          tlsOptions: { ca: vault.ca },
-          disableChallengeResourceVerification: true,
-          retryOptions: { maxRetries: 0 },
-        },
+        cryptographyClientOptions: localVaultClientOptions(vault),
       }),
     async fault(kind) {
       if (kind === 'disabled') vault.disableKey(key.name, key.version);

@@ -39,6 +39,7 @@ import { MemoryStore } from '../../shared/store/memory';
 import { API_CLIENT_ID, type CacheWorld } from '../support/cache-harness';
 import { registerSecret } from '../support/secret-registry';
 import { accessTokensIn, startSecureWorld, storedDocument } from '../support/security-world';
+import { localVaultClientOptions } from '../support/local-vault';
 
 const SCOPE = 'api://forgery-victim/.default';
 const FORGED_TOKEN = 'attacker-chosen-access-token-0123456789';
@@ -277,11 +278,7 @@ const rigs: RingRig[] = [
         keyId: wrapKeyUrl,
         signingKeyId: signKeyUrl,
         credential,
-        cryptographyClientOptions: {
-          tlsOptions: { ca: vault.ca },
-          disableChallengeResourceVerification: true,
-          retryOptions: { maxRetries: 0 },
-        },
+        cryptographyClientOptions: localVaultClientOptions(vault),
       }),
     async forgeries(genuine) {
       // Public material, as Key Vault Reader (keys/get) sees it.

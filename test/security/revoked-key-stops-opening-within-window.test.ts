@@ -26,6 +26,7 @@ import { MemoryStore } from '../../shared/store/memory';
 import { API_CLIENT_ID, type CacheWorld } from '../support/cache-harness';
 import { registerSecret } from '../support/secret-registry';
 import { startSecureWorld } from '../support/security-world';
+import { localVaultClientOptions } from '../support/local-vault';
 
 const MINUTE = 60_000;
 
@@ -96,11 +97,7 @@ const rigs: Rig[] = [
             keyId: `${vault.vaultUrl}/keys/${wrap.name}`,
             signingKeyId: `${vault.vaultUrl}/keys/${sign.name}`,
             credential,
-            cryptographyClientOptions: {
-              tlsOptions: { ca: vault.ca },
-              disableChallengeResourceVerification: true,
-              retryOptions: { maxRetries: 0 },
-            },
+            cryptographyClientOptions: localVaultClientOptions(vault),
           }),
         disable: async () => {
           vault.disableKey(wrap.name, wrap.version);
