@@ -157,15 +157,9 @@ describe.each([
   ['DynamoDB (dynalite)', dynamoRig],
   ['Cosmos DB (cosmosdb-server)', cosmosRig],
 ])('store faults: %s', (_name, startRig) => {
-  let rig: StoreRig;
+  const rig = useWorld(startRig);
   const keyRing = () => new LocalKeyRing({ masterKey: world.masterKey });
 
-  beforeAll(async () => {
-    rig = await startRig();
-  });
-  afterAll(async () => {
-    await rig.stop();
-  });
   afterEach(() => {
     rig.proxy.setFault(undefined);
   });
@@ -335,15 +329,9 @@ describe.each([
   ['AWS KMS (local)', kmsRig],
   ['Azure Key Vault (local)', keyVaultRig],
 ])('key service faults: %s', (_name, startRig) => {
-  let rig: KeyServiceRig;
+  const rig = useWorld(startRig);
   let store: MemoryStore;
 
-  beforeAll(async () => {
-    rig = await startRig();
-  });
-  afterAll(async () => {
-    await rig.stop();
-  });
   beforeEach(() => {
     store = new MemoryStore();
   });

@@ -11,7 +11,7 @@ import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import { Metric } from '../../shared/observability';
 import { accessTokensIn, startSecureWorld, storedDocument } from '../support/security-world';
 import { cacheWorkerSetup, cosmosRig, dynamoRig, finishWorkers, redisRig } from '../support/worker-process';
-import { WorkerProcess, type StoreRig } from '../support/worker-process';
+import { killedAfterAll, WorkerProcess } from '../support/worker-process';
 import type { Acquired, ParentMessage, WorkerMessage } from './workers/contention-worker';
 import { useWorld } from '../support/use-world';
 
@@ -29,16 +29,8 @@ describe.each([
   ['Cosmos DB (cosmosdb-server)', cosmosRig],
   ['Redis (redis-server)', redisRig],
 ])('contention across processes: %s', (name, startRig) => {
-  let rig: StoreRig;
-  const workers: Worker[] = [];
-
-  beforeAll(async () => {
-    rig = await startRig();
-  });
-  afterAll(async () => {
-    for (const w of workers) w.kill();
-    await rig.stop();
-  });
+  const workers = killedAfterAll<Worker>();
+  const rig = useWorld(startRig);
 
   it(`${WORKERS} processes x ${ROUNDS} rounds x ${PER_ROUND} concurrent acquisitions on one partition lose no token`, async () => {
     const tenantId = world.authority.tenantId;

@@ -10,7 +10,7 @@ import { Metric } from '../../shared/observability';
 import { registerSecret } from '../support/secret-registry';
 import { accessTokensIn, startSecureWorld, storedDocument, userAssertion } from '../support/security-world';
 import { cacheWorkerSetup, cosmosRig, dynamoRig, finishWorkers } from '../support/worker-process';
-import { WorkerProcess, type StoreRig } from '../support/worker-process';
+import { killedAfterAll, WorkerProcess } from '../support/worker-process';
 import type { HerdOutcome, HerdParentMessage, HerdSetup, HerdWorkerMessage } from './workers/herd-worker';
 import { useWorld } from '../support/use-world';
 
@@ -44,16 +44,8 @@ describe.each([
   ['DynamoDB (dynalite)', dynamoRig],
   ['Cosmos DB (cosmosdb-server)', cosmosRig],
 ])('one token request per caller across processes: %s', (name, startRig) => {
-  let rig: StoreRig;
-  const started: Worker[] = [];
-
-  beforeAll(async () => {
-    rig = await startRig();
-  });
-  afterAll(async () => {
-    for (const w of started) w.kill();
-    await rig.stop();
-  });
+  const started = killedAfterAll<Worker>();
+  const rig = useWorld(startRig);
   beforeEach(() => {
     world.authority.setFault(undefined);
     world.authority.setTokenLatency(0);

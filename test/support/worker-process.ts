@@ -171,3 +171,16 @@ export async function redisRig(): Promise<StoreRig> {
     },
   };
 }
+
+/**
+ * An empty list for the workers a suite starts, killed in the enclosing scope's afterAll.
+ * Call it before `useWorld(startRig)`: afterAll hooks run in the order declared, so the
+ * workers end before their store server stops.
+ */
+export function killedAfterAll<W extends { kill(): void }>(): W[] {
+  const workers: W[] = [];
+  afterAll(() => {
+    for (const w of workers) w.kill();
+  });
+  return workers;
+}
