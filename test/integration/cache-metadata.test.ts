@@ -8,13 +8,11 @@ import { parseDocument, type CacheDocument } from '../../shared/cache/cache-docu
 import { cacheLogFields, cacheMetadataOf, type CacheMetadata } from '../../shared/cache/metadata';
 import { DataKeyCache } from '../../shared/crypto/data-key-cache';
 import { Envelope } from '../../shared/crypto/envelope';
-import type { KeyRing } from '../../shared/crypto/keyring';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
-import { KeyServiceError, KeyServiceFailure, StoreUnavailableError } from '../../shared/errors';
 import { Metric, type Logger } from '../../shared/observability';
-import type { TokenStore } from '../../shared/store/store';
 import { API_CLIENT_ID, DOWNSTREAM_SCOPE, startCacheWorld } from '../support/cache-harness';
 import { useWorld } from '../support/use-world';
+import { FailingStore, UnavailableKeyRing } from '../support/failing-parts';
 
 const REDIRECT_URI = 'https://app.example/callback';
 
@@ -139,7 +137,7 @@ describe('cache metadata of each result', () => {
   });
 
   it('a store that is down: from the authority, reason store-unavailable', async () => {
-    const { cache, logger } = world.instance({ store: new DownStore(world.store) });
+    const { cache, logger } = world.instance({ store: new FailingStore(world.store, { read: true }) });
     const result = await cache.acquireTokenForApp({ scopes: ['api://meta-store-down/.default'] });
     expect(logged(result.cache, logger)).toMatchObject({
       partition: 'app',
@@ -153,7 +151,7 @@ describe('cache metadata of each result', () => {
 
   it('a key service that is down: reason key-service-unavailable, and the stored item is not overwritten', async () => {
     await world.instance().cache.acquireTokenForApp({ scopes: ['api://meta-key-down/.default'] });
-    const { cache, logger } = world.instance({ keyRing: new DownKeyRing() });
+    const { cache, logger } = world.instance({ keyRing: new UnavailableKeyRing() });
     const result = await cache.acquireTokenForApp({ scopes: ['api://meta-key-down-2/.default'] });
     expect(logged(result.cache, logger)).toMatchObject({
       tokenSource: 'authority',
@@ -285,32 +283,3 @@ describe('cache metadata of each result', () => {
     });
   }
 });
-
-/** Fault injection: a store whose reads fail as an unreachable service would. */
-class DownStore implements TokenStore {
-  readonly name = 'down';
-  readonly maxItemBytes: number;
-  constructor(private readonly inner: TokenStore) {
-    this.maxItemBytes = inner.maxItemBytes;
-  }
-  read(): Promise<never> {
-    return Promise.reject(new StoreUnavailableError(this.name, 'read', 'connection refused'));
-  }
-  write(...args: Parameters<TokenStore['write']>) {
-    return this.inner.write(...args);
-  }
-  delete(...args: Parameters<TokenStore['delete']>) {
-    return this.inner.delete(...args);
-  }
-}
-
-/** Fault injection: a key service that is down. */
-class DownKeyRing implements KeyRing {
-  readonly name = 'local';
-  generateDataKey(): never {
-    throw new KeyServiceError('local', 'generate', KeyServiceFailure.Unavailable, 'key service unreachable');
-  }
-  unwrapDataKey(): never {
-    throw new KeyServiceError('local', 'unwrap', KeyServiceFailure.Unavailable, 'key service unreachable');
-  }
-}

@@ -7,18 +7,10 @@ import { DataKeyCache } from '../../shared/crypto/data-key-cache';
 import { parseDocument, type CacheDocument } from '../../shared/cache/cache-document';
 import { Envelope } from '../../shared/crypto/envelope';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
-import {
-  ConfigurationError,
-  EnvelopeFailure,
-  InteractionRequiredError,
-  KeyServiceError,
-  KeyServiceFailure,
-  StoreUnavailableError,
-} from '../../shared/errors';
+import { ConfigurationError, EnvelopeFailure, InteractionRequiredError } from '../../shared/errors';
 import { Metric } from '../../shared/observability';
 import { MemoryStore } from '../../shared/store/memory';
 import type { TokenStore } from '../../shared/store/store';
-import type { KeyRing } from '../../shared/crypto/keyring';
 import { GrantType } from '../../local/authority';
 import {
   API_CLIENT_ID,
@@ -27,6 +19,7 @@ import {
   startCacheWorld,
 } from '../support/cache-harness';
 import { useWorld } from '../support/use-world';
+import { FailingStore, UnavailableKeyRing } from '../support/failing-parts';
 
 const REDIRECT_URI = 'https://app.example/callback';
 
@@ -407,40 +400,4 @@ function flip(blob: Uint8Array, index: number): Uint8Array {
   const copy = Uint8Array.from(blob);
   copy[index] = copy[index] ^ 0x01;
   return copy;
-}
-
-/** Fault injection: a store whose chosen operations fail as an unreachable service would. */
-class FailingStore implements TokenStore {
-  readonly name = 'failing';
-  readonly maxItemBytes: number;
-  constructor(
-    private readonly inner: TokenStore,
-    private readonly fail: { read?: boolean; write?: boolean },
-  ) {
-    this.maxItemBytes = inner.maxItemBytes;
-  }
-  read(key: string) {
-    if (this.fail.read)
-      return Promise.reject(new StoreUnavailableError(this.name, 'read', 'connection refused'));
-    return this.inner.read(key);
-  }
-  write(...args: Parameters<TokenStore['write']>) {
-    if (this.fail.write)
-      return Promise.reject(new StoreUnavailableError(this.name, 'write', 'connection refused'));
-    return this.inner.write(...args);
-  }
-  delete(...args: Parameters<TokenStore['delete']>) {
-    return this.inner.delete(...args);
-  }
-}
-
-/** Fault injection: a key service that is down. */
-class UnavailableKeyRing implements KeyRing {
-  readonly name = 'local';
-  generateDataKey(): never {
-    throw new KeyServiceError('local', 'generate', KeyServiceFailure.Unavailable, 'key service unreachable');
-  }
-  unwrapDataKey(): never {
-    throw new KeyServiceError('local', 'unwrap', KeyServiceFailure.Unavailable, 'key service unreachable');
-  }
 }
