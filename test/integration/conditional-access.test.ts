@@ -35,6 +35,11 @@ const oboCalls = () => world.authority.counters.token(GrantType.OnBehalfOf);
 /** A fresh user id per test, so partitions and revocations never leak between tests. */
 let n = 0;
 const someUser = () => `a11ce000-0000-4000-8000-${String(++n).padStart(12, '0')}`;
+/** A fresh user and an incoming token of theirs for the web API. */
+async function newCaller(): Promise<{ user: string; token: string }> {
+  const user = someUser();
+  return { user, token: await world.userToken(user) };
+}
 
 describe('relaying a Conditional Access step-up challenge', () => {
   it.each<Transport>(['core', 'aws', 'azure'])(
@@ -127,8 +132,7 @@ describe('acquiring with claims', () => {
 
 describe('CAE revocation by the downstream API', () => {
   it('evicts the revoked token, acquires with the claims and retries once', async () => {
-    const user = someUser();
-    const token = await world.userToken(user);
+    const { user, token } = await newCaller();
     const a = world.container();
     expect((await a.call(token)).status).toBe(200);
     const revoked = world.downstream.calls().at(-1)!.tokenId;
@@ -156,8 +160,7 @@ describe('CAE revocation by the downstream API', () => {
   });
 
   it('relays the authority’s challenge when acquiring with the claims needs interaction, the revoked token gone', async () => {
-    const user = someUser();
-    const token = await world.userToken(user);
+    const { user, token } = await newCaller();
     const a = world.container();
     expect((await a.call(token)).status).toBe(200);
     const revoked = world.downstream.calls().at(-1)!.tokenId;
@@ -176,8 +179,7 @@ describe('CAE revocation by the downstream API', () => {
   });
 
   it('retries at most once: a downstream that keeps refusing gets a 502 JSON error', async () => {
-    const user = someUser();
-    const token = await world.userToken(user);
+    const { user, token } = await newCaller();
     const a = world.container();
     expect((await a.call(token)).status).toBe(200);
     world.downstream.revoke({ oid: user, always: true });
@@ -193,8 +195,7 @@ describe('CAE revocation by the downstream API', () => {
   });
 
   it.each<Transport>(['aws', 'azure'])('works the same through the %s adapter', async (transport) => {
-    const user = someUser();
-    const token = await world.userToken(user);
+    const { user, token } = await newCaller();
     const a = world.container();
     expect((await a.call(token, transport)).status).toBe(200);
     world.downstream.revoke({ oid: user });
@@ -260,8 +261,7 @@ describe('CAE revocation by the downstream API', () => {
     });
 
     it('with L1 on, through the handler: a stale instance pays one refused call, evicts and retries', async () => {
-      const user = someUser();
-      const token = await world.userToken(user);
+      const { user, token } = await newCaller();
       const a = world.container();
       const b = world.container({ l1: { ttlMs: 300_000 } });
       expect((await a.call(token)).status).toBe(200);
@@ -284,8 +284,7 @@ describe('CAE revocation by the downstream API', () => {
     });
 
     it('with L1 off, through the handler: presents the token A acquired, with no refused call', async () => {
-      const user = someUser();
-      const token = await world.userToken(user);
+      const { user, token } = await newCaller();
       const a = world.container();
       const b = world.container({ l1: false });
       expect((await a.call(token)).status).toBe(200);
