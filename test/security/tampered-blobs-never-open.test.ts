@@ -314,6 +314,20 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 // --- the property ------------------------------------------------------------------------
 
+/** A partition session's context over the given parts: no L1, fast conflict retries. */
+function sessionContext(
+  parts: Pick<SessionContext, 'store' | 'envelope' | 'logger' | 'metrics'>,
+): SessionContext {
+  return {
+    ...parts,
+    writes: new PartitionWrites(),
+    l1: undefined,
+    opened: new OpenedEnvelopes(8 * 1024 * 1024),
+    now: Date.now,
+    conflictRetries: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+  };
+}
+
 describe(`tampered blobs (${CASES} fast-check cases through Envelope, MemoryStore and the cache plugin)`, () => {
   it('never open, are never handed to MSAL, are counted and logged, and are only replaced by a conditional write of a good blob', async () => {
     const store = new MemoryStore();
@@ -321,17 +335,7 @@ describe(`tampered blobs (${CASES} fast-check cases through Envelope, MemoryStor
     const logger = new CapturingLogger();
     const keys = new DataKeyCache(new LocalKeyRing({ masterKey: world.masterKey }), { metrics });
     const envelope = new Envelope({ keys });
-    const ctx: SessionContext = {
-      store,
-      writes: new PartitionWrites(),
-      envelope,
-      l1: undefined,
-      opened: new OpenedEnvelopes(8 * 1024 * 1024),
-      logger,
-      metrics,
-      now: Date.now,
-      conflictRetries: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
-    };
+    const ctx = sessionContext({ store, envelope, logger, metrics });
     // The corpus has compressed and uncompressed blobs, and every partition kind.
     expect(new Set(victims.map((v) => parseEnvelopeHeader(v.blob).compressed))).toEqual(
       new Set([true, false]),
@@ -426,17 +430,7 @@ describe(`tampered blobs (${CASES} fast-check cases through Envelope, MemoryStor
     const envelope = new Envelope({
       keys: new DataKeyCache(new LocalKeyRing({ masterKey: world.masterKey })),
     });
-    const ctx: SessionContext = {
-      store,
-      writes: new PartitionWrites(),
-      envelope,
-      l1: undefined,
-      opened: new OpenedEnvelopes(8 * 1024 * 1024),
-      logger: new CapturingLogger(),
-      metrics,
-      now: Date.now,
-      conflictRetries: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
-    };
+    const ctx = sessionContext({ store, envelope, logger: new CapturingLogger(), metrics });
     const [victim] = victims;
     const expiresAt = Math.floor(Date.now() / 1000) + 3600;
     const planted = await store.write(
