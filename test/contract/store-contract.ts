@@ -30,6 +30,27 @@ export interface StoreFixture {
 }
 
 /**
+ * The usual fixture: a store built over a clock the suite sets, torn down by destroying
+ * the store (when it has `destroy`) and then stopping its server.
+ * @example runStoreContract('redis', async () => { const redis = await startLocalRedis(); return clockedFixture((now) => new RedisStore({ clientOptions: { url: redis.url }, now }), redis); });
+ */
+export function clockedFixture(
+  build: (now: () => number) => TokenStore & { destroy?(): void },
+  server?: { stop(): Promise<void> },
+): StoreFixture {
+  let nowMs = 0;
+  const store = build(() => nowMs);
+  return {
+    store,
+    clock: { set: (ms: number) => (nowMs = ms) },
+    teardown: async () => {
+      store.destroy?.();
+      await server?.stop();
+    },
+  };
+}
+
+/**
  * A fixed instant far from the wall clock: a store that reads `Date.now()` instead of its
  * injected clock gets expiry wrong and fails the expiry tests.
  */

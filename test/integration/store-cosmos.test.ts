@@ -8,7 +8,7 @@ import {
 } from '../../shared/azure/cosmos-store';
 import { startLocalCosmos, type LocalCosmos } from '../../local/cosmos';
 import { leaseItemKey } from '../../shared/store/store';
-import { runStoreContract } from '../contract/store-contract';
+import { clockedFixture, runStoreContract } from '../contract/store-contract';
 import { cosmosError, cosmosItemRequest, startFaultProxy, type FaultProxy } from '../support/fault-proxy';
 import { startSilentServer, type SilentServer } from '../support/fault-proxy';
 import { expectConfigurationError } from '../support/expect-errors';
@@ -16,12 +16,7 @@ import { freePort } from '../../local/net';
 
 runStoreContract('cosmos', async () => {
   const cosmos = await startLocalCosmos();
-  let nowMs = 0;
-  return {
-    store: new CosmosStore({ container: cosmos.container, now: () => nowMs }),
-    clock: { set: (ms: number) => (nowMs = ms) },
-    teardown: () => cosmos.stop(),
-  };
+  return clockedFixture((now) => new CosmosStore({ container: cosmos.container, now }), cosmos);
 });
 
 describe('CosmosStore', () => {

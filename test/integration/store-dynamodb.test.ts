@@ -10,27 +10,17 @@ import { SizeLimitError, StoreUnavailableError, VersionConflictError } from '../
 import { DynamoDbStore, dynamoDbItemSize, type DynamoDbStoreOptions } from '../../shared/aws/dynamodb-store';
 import { leaseItemKey } from '../../shared/store/store';
 import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
-import { runStoreContract } from '../contract/store-contract';
+import { clockedFixture, runStoreContract } from '../contract/store-contract';
 import { expectConfigurationError } from '../support/expect-errors';
 import { freePort } from '../../local/net';
 import { startSilentServer, type SilentServer } from '../support/fault-proxy';
 
 runStoreContract('dynamodb', async () => {
   const dynamo = await startLocalDynamo();
-  let nowMs = 0;
-  const store = new DynamoDbStore({
-    tableName: dynamo.tableName,
-    clientConfig: dynamo.clientConfig,
-    now: () => nowMs,
-  });
-  return {
-    store,
-    clock: { set: (ms: number) => (nowMs = ms) },
-    teardown: async () => {
-      store.destroy();
-      await dynamo.stop();
-    },
-  };
+  return clockedFixture(
+    (now) => new DynamoDbStore({ tableName: dynamo.tableName, clientConfig: dynamo.clientConfig, now }),
+    dynamo,
+  );
 });
 
 describe('DynamoDbStore', () => {

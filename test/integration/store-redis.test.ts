@@ -18,23 +18,14 @@ import {
 import { loadCacheConfig } from '../../shared/config';
 import { CounterMetrics, silentLogger } from '../../shared/observability';
 import { createTokenCacheFromConfig } from '../../shared/aws/from-env';
-import { runStoreContract } from '../contract/store-contract';
+import { clockedFixture, runStoreContract } from '../contract/store-contract';
 import { API_CLIENT_ID, API_CLIENT_SECRET, startCacheWorld } from '../support/cache-harness';
 import { registerSecret } from '../support/secret-registry';
 import { expectConfigurationError } from '../support/expect-errors';
 
 runStoreContract('redis', async () => {
   const redis = await startLocalRedis();
-  let nowMs = 0;
-  const store = new RedisStore({ clientOptions: { url: redis.url }, now: () => nowMs });
-  return {
-    store,
-    clock: { set: (ms: number) => (nowMs = ms) },
-    teardown: async () => {
-      store.destroy();
-      await redis.stop();
-    },
-  };
+  return clockedFixture((now) => new RedisStore({ clientOptions: { url: redis.url }, now }), redis);
 });
 
 /** An hour from the wall clock (these tests use the real clock: Redis expires by it too). */
