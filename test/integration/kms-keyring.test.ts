@@ -247,9 +247,23 @@ describe('KmsKeyRing', () => {
       expect(generate.message).toContain(missing);
     });
 
-    it('a disabled key is disabled (DisabledException)', async () => {
+    it.each([
+      {
+        name: 'a disabled key is disabled (DisabledException)',
+        revoke: (KeyId: string) => admin.send(new DisableKeyCommand({ KeyId })),
+        failing: 'unwrap',
+        cause: 'DisabledException',
+      },
+      {
+        name: 'a key pending deletion is disabled (KMSInvalidStateException)',
+        revoke: (KeyId: string) =>
+          admin.send(new ScheduleKeyDeletionCommand({ KeyId, PendingWindowInDays: 7 })),
+        failing: 'generate',
+        cause: 'KMSInvalidStateException',
+      },
+    ] as const)('$name', async ({ revoke, failing, cause }) => {
       const { keyId, keyRing, dataKey } = await prepared();
-      await admin.send(new DisableKeyCommand({ KeyId: keyId }));
+      await revoke(keyId);
 
       const generate = await keyServiceError(keyRing.generateDataKey());
       const unwrap = await keyServiceError(keyRing.unwrapDataKey(dataKey.wrapped, dataKey.keyId));
@@ -258,21 +272,7 @@ describe('KmsKeyRing', () => {
         KeyServiceFailure.Disabled,
         KeyServiceFailure.Disabled,
       ]);
-      expect(unwrap.cause).toMatchObject({ name: 'DisabledException' });
-    });
-
-    it('a key pending deletion is disabled (KMSInvalidStateException)', async () => {
-      const { keyId, keyRing, dataKey } = await prepared();
-      await admin.send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: 7 }));
-
-      const generate = await keyServiceError(keyRing.generateDataKey());
-      const unwrap = await keyServiceError(keyRing.unwrapDataKey(dataKey.wrapped, dataKey.keyId));
-
-      expect([generate.reason, unwrap.reason]).toEqual([
-        KeyServiceFailure.Disabled,
-        KeyServiceFailure.Disabled,
-      ]);
-      expect(generate.cause).toMatchObject({ name: 'KMSInvalidStateException' });
+      expect({ generate, unwrap }[failing].cause).toMatchObject({ name: cause });
     });
 
     it('a data key recorded under another key is invalid-ciphertext (IncorrectKeyException)', async () => {
