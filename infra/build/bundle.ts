@@ -52,9 +52,12 @@ export const LAMBDA_UNUSED_CREDENTIAL_PROVIDERS = [
 ] as const;
 
 /**
- * The names the AWS room takes from each SDK client it loads with `require()` (an optional
+ * The names the AWS room takes from each SDK package it loads with `require()` (an optional
  * peer, loaded only when configured: shared/aws/peers.ts, from-env.ts,
- * web-identity-assertion.ts). A `require()` yields the whole module, so esbuild keeps every
+ * web-identity-assertion.ts). The peer check of `@smithy/node-http-handler` takes nothing:
+ * its whole module would add the HTTP/2 handler, whose `node:http2` loads twelve more
+ * Node.js built-ins (assert, http2's internals) at import; the code uses `NodeHttpHandler`
+ * only, imported statically. A `require()` yields the whole module, so esbuild keeps every
  * command and schema of the client (about 45 KiB per bundle); in the Lambda bundles each
  * such require gets a module re-exporting only these names instead. The peer check needs
  * none: in a bundle the client is inside. A name used but not listed here would be
@@ -66,6 +69,7 @@ export const LAMBDA_REQUIRED_SDK_EXPORTS: Readonly<Record<string, readonly strin
   '@aws-sdk/client-kms': [],
   '@aws-sdk/client-secrets-manager': ['GetSecretValueCommand', 'SecretsManagerClient'],
   '@aws-sdk/client-sts': ['GetWebIdentityTokenCommand', 'STSClient'],
+  '@smithy/node-http-handler': [],
 };
 
 /**
