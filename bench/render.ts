@@ -6,6 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BenchResults } from './model';
 import { renderMarkdown, renderSvg } from './report';
+import { renderHerd } from './scenarios/herd';
 
 async function main(): Promise<void> {
   const dir = path.join(__dirname, 'results');
@@ -14,7 +15,12 @@ async function main(): Promise<void> {
   ) as BenchResults & {
     plan: unknown;
   };
-  await writeFile(path.join(dir, 'latest.md'), renderMarkdown(results, plan));
+  // As bench/run.ts writes it: the tables, then the herd section when it ran.
+  await writeFile(
+    path.join(dir, 'latest.md'),
+    renderMarkdown(results, plan) +
+      (results.herd ? `\n${renderHerd(results.herd, results.environment.command)}` : ''),
+  );
   await writeFile(path.join(dir, 'latest.svg'), renderSvg(results));
   process.stdout.write('rendered bench/results/latest.md and latest.svg from latest.json\n');
 }
