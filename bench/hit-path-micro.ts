@@ -25,10 +25,9 @@ import { LocalKeyRing } from '../shared/crypto/local-keyring';
 import { addAltEnvelopes, populate } from './population';
 import { shuffled, summarize } from './stats';
 import {
-  APP_SCOPE,
+  acquireWarm,
   DynamoCacheClient,
   ItemFloorVariant,
-  OBO_SCOPE,
   ProjectVariant,
   StoreFloorVariant,
 } from './variants';
@@ -136,10 +135,7 @@ async function main(): Promise<void> {
           id: `${id} ${kind}`,
           kind,
           request: async (assertion) => {
-            const r =
-              kind === 'obo'
-                ? await v.cache.acquireTokenOnBehalfOf({ assertion, scopes: [OBO_SCOPE] })
-                : await v.cache.acquireTokenForApp({ scopes: [APP_SCOPE] });
+            const r = await acquireWarm(v.cache, kind, assertion);
             if (r.cache.fastHit) s.fast++;
             s.readUs.push((r.cache.timings.storeReadMs ?? 0) * 1000);
             s.openUs.push((r.cache.timings.envelopeOpenMs ?? 0) * 1000);

@@ -18,16 +18,16 @@ import { HttpsNetworkClient } from '../shared/cache/http';
 import { createTokenCache } from '../shared/cache/token-cache';
 import type { TokenCache } from '../shared/cache/types';
 import { KmsKeyRing } from '../shared/aws/kms-keyring';
-import { CounterMetrics, Metric, silentLogger } from '../shared/observability';
+import { CounterMetrics, silentLogger } from '../shared/observability';
 import { RedisStore } from '../shared/redis';
 import { Budget, progress, Recorder } from './measure';
 import { PartitionReader } from './population';
 import { perThousand, ratios, shuffled, type Summary } from './stats';
 import {
-  APP_SCOPE,
+  acquireWarm,
   FloorVariant,
   KINDS,
-  OBO_SCOPE,
+  metricStoreCounts,
   ProjectVariant,
   floorKey,
   type Kind,
@@ -71,15 +71,11 @@ class RedisProjectVariant implements Variant {
   }
 
   async request(kind: Kind, assertion: string): Promise<boolean> {
-    const result =
-      kind === 'obo'
-        ? await this.cache.acquireTokenOnBehalfOf({ assertion, scopes: [OBO_SCOPE] })
-        : await this.cache.acquireTokenForApp({ scopes: [APP_SCOPE] });
-    return result.fromCache;
+    return (await acquireWarm(this.cache, kind, assertion)).fromCache;
   }
 
   storeCounts(): StoreCounts {
-    return { reads: this.metrics.get(Metric.StoreRead), writes: this.metrics.get(Metric.StoreWrite) };
+    return metricStoreCounts(this.metrics);
   }
 
   close(): void {

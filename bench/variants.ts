@@ -36,6 +36,7 @@ import {
 import { HttpsNetworkClient } from '../shared/cache/http';
 import { sha256Base64Url } from '../shared/cache/partitions';
 import { createTokenCache } from '../shared/cache/token-cache';
+import type { CachedAuthenticationResult } from '../shared/cache/metadata';
 import type { TokenCache, TokenCacheOptions } from '../shared/cache/types';
 import { KmsKeyRing } from '../shared/aws/kms-keyring';
 import { CounterMetrics, Metric, silentLogger } from '../shared/observability';
@@ -82,6 +83,22 @@ export interface Variant {
   /** Store reads and writes so far. */
   storeCounts(): StoreCounts;
   close(): void;
+}
+
+/** One measured request of `kind` through a TokenCache: OBO for `assertion` (OBO_SCOPE), or the app token (APP_SCOPE). */
+export function acquireWarm(
+  cache: TokenCache,
+  kind: Kind,
+  assertion: string,
+): Promise<CachedAuthenticationResult> {
+  return kind === 'obo'
+    ? cache.acquireTokenOnBehalfOf({ assertion, scopes: [OBO_SCOPE] })
+    : cache.acquireTokenForApp({ scopes: [APP_SCOPE] });
+}
+
+/** The store reads and writes a TokenCache counted in `metrics`. */
+export function metricStoreCounts(metrics: CounterMetrics): StoreCounts {
+  return { reads: metrics.get(Metric.StoreRead), writes: metrics.get(Metric.StoreWrite) };
 }
 
 /** Store key of a user's partition for the peer: a hash of the assertion, like (a)'s. */
@@ -165,11 +182,7 @@ export class ProjectVariant implements Variant {
   }
 
   async request(kind: Kind, assertion: string): Promise<boolean> {
-    const result =
-      kind === 'obo'
-        ? await this.cache.acquireTokenOnBehalfOf({ assertion, scopes: [OBO_SCOPE] })
-        : await this.cache.acquireTokenForApp({ scopes: [APP_SCOPE] });
-    return result.fromCache;
+    return (await acquireWarm(this.cache, kind, assertion)).fromCache;
   }
 
   /** The store key of the partition a request of `kind` reads. */
@@ -180,7 +193,7 @@ export class ProjectVariant implements Variant {
   }
 
   storeCounts(): StoreCounts {
-    return { reads: this.metrics.get(Metric.StoreRead), writes: this.metrics.get(Metric.StoreWrite) };
+    return metricStoreCounts(this.metrics);
   }
 
   close(): void {
