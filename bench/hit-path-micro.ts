@@ -18,7 +18,6 @@ import { KmsKeyRing } from '../shared/aws/kms-keyring';
 import { HttpsNetworkClient } from '../shared/cache/http';
 import { createTokenCache } from '../shared/cache/token-cache';
 import { CounterMetrics, silentLogger } from '../shared/observability';
-import type { StoredItem, TokenStore } from '../shared/store/store';
 import { DataKeyCache } from '../shared/crypto/data-key-cache';
 import { Envelope } from '../shared/crypto/envelope';
 import { LocalKeyRing } from '../shared/crypto/local-keyring';
@@ -26,6 +25,7 @@ import { addAltEnvelopes, populate } from './population';
 import { shuffled, summarize } from './stats';
 import {
   acquireWarm,
+  AlternatingStore,
   DynamoCacheClient,
   ItemFloorVariant,
   ProjectVariant,
@@ -114,7 +114,7 @@ async function main(): Promise<void> {
           knownAuthorities: [world.info.authority.host],
           networkClient: network,
         },
-        store: new PlainAlternatingStore(uStore),
+        store: new AlternatingStore(uStore, '(u)', plainKey),
         keyRing: uRing,
         l1: false,
         metrics: new CounterMetrics(),
@@ -269,33 +269,8 @@ async function measureOpens(
   return { compressed, uncompressed, inflate };
 }
 
+/** Store key of (u)'s uncompressed envelope `n` of a partition: (u)'s store reads 0 and 1 in turn. */
 const plainKey = (key: string, n: number): string => `${key}#plain${n}`;
-
-/** (u)'s store: each read of a key returns, in turn, one of two uncompressed envelopes of it. */
-class PlainAlternatingStore implements TokenStore {
-  readonly name: string;
-  readonly maxItemBytes: number;
-  private readonly turn = new Map<string, number>();
-
-  constructor(private readonly inner: TokenStore) {
-    this.name = inner.name;
-    this.maxItemBytes = inner.maxItemBytes;
-  }
-
-  read(key: string): Promise<StoredItem | undefined> {
-    const n = this.turn.get(key) ?? 0;
-    this.turn.set(key, 1 - n);
-    return this.inner.read(plainKey(key, n));
-  }
-
-  write(): Promise<string> {
-    return Promise.reject(new Error('(u) is measured on warm hits only: no write expected'));
-  }
-
-  delete(): Promise<void> {
-    return Promise.reject(new Error('(u) is measured on warm hits only: no delete expected'));
-  }
-}
 
 main().catch((e: unknown) => {
   console.error(e);

@@ -110,14 +110,12 @@ export const altKey = (key: string): string => `${key}#alt`;
 export const floorKey = (kind: Kind, assertion: string): string =>
   kind === 'app' ? 'floor:app' : `floor:obo:${sha256Base64Url(assertion)}`;
 
-/** A store that counts write attempts and conflicts (contention only: it adds a call layer). */
-export class CountingStore implements TokenStore {
+/** A store that passes every call through to `inner`: the base of the bench's wrapping stores. */
+export class ForwardingStore implements TokenStore {
   readonly name: string;
   readonly maxItemBytes: number;
-  writeAttempts = 0;
-  conflicts = 0;
 
-  constructor(private readonly inner: TokenStore) {
+  constructor(protected readonly inner: TokenStore) {
     this.name = inner.name;
     this.maxItemBytes = inner.maxItemBytes;
   }
@@ -126,7 +124,21 @@ export class CountingStore implements TokenStore {
     return this.inner.read(key);
   }
 
-  async write(key: string, blob: Uint8Array, options: WriteOptions): Promise<string> {
+  write(key: string, blob: Uint8Array, options: WriteOptions): Promise<string> {
+    return this.inner.write(key, blob, options);
+  }
+
+  delete(key: string, options?: { readonly expectedVersion?: string }): Promise<void> {
+    return this.inner.delete(key, options);
+  }
+}
+
+/** A store that counts write attempts and conflicts (contention only: it adds a call layer). */
+export class CountingStore extends ForwardingStore {
+  writeAttempts = 0;
+  conflicts = 0;
+
+  override async write(key: string, blob: Uint8Array, options: WriteOptions): Promise<string> {
     this.writeAttempts++;
     try {
       return await this.inner.write(key, blob, options);
@@ -134,10 +146,6 @@ export class CountingStore implements TokenStore {
       if (e instanceof VersionConflictError) this.conflicts++;
       throw e;
     }
-  }
-
-  delete(key: string, options?: { readonly expectedVersion?: string }): Promise<void> {
-    return this.inner.delete(key, options);
   }
 }
 
@@ -172,7 +180,10 @@ export class ProjectVariant implements Variant {
     this.counting = options.countWrites ? new CountingStore(this.store) : undefined;
     this.cache = createTokenCache({
       msal: benchMsal(world, network),
-      store: id === 'g' ? new AlternatingStore(this.store) : (this.counting ?? this.store),
+      store:
+        id === 'g'
+          ? new AlternatingStore(this.store, '(g)', (key, n) => (n === 0 ? key : altKey(key)))
+          : (this.counting ?? this.store),
       keyRing: this.keyRing,
       l1: id === 'b' ? {} : false,
       metrics: this.metrics,
@@ -203,33 +214,37 @@ export class ProjectVariant implements Variant {
 }
 
 /**
- * (g)'s store: each read of a key returns, in turn, the item under the key and the item
- * under {@link altKey} (a second envelope of the same partition, sealed for the same key),
- * so the opened-envelope memo never holds the blob it is given. One GetItem per read, as (a).
- * Reads only: a hit writes nothing, and (g) is measured on hits.
+ * A store for series measured on warm hits: each read of a key returns, in turn, the item
+ * under `itemKey(key, 0)` and the one under `itemKey(key, 1)` (two envelopes of the same
+ * partition, sealed for the same key), so the opened-envelope memo never holds the blob it
+ * is given. One read of `inner` per read. Reads only: a hit writes nothing.
+ *
+ * (g)'s store alternates the item under the key and the one under {@link altKey}.
  */
-export class AlternatingStore implements TokenStore {
-  readonly name: string;
-  readonly maxItemBytes: number;
-  private readonly turn = new Map<string, boolean>();
+export class AlternatingStore extends ForwardingStore {
+  private readonly turn = new Map<string, 0 | 1>();
 
-  constructor(private readonly inner: TokenStore) {
-    this.name = inner.name;
-    this.maxItemBytes = inner.maxItemBytes;
+  constructor(
+    inner: TokenStore,
+    /** The series, for the errors: `(g)`. */
+    private readonly label: string,
+    private readonly itemKey: (key: string, turn: 0 | 1) => string,
+  ) {
+    super(inner);
   }
 
-  read(key: string): Promise<StoredItem | undefined> {
-    const alt = this.turn.get(key) ?? false;
-    this.turn.set(key, !alt);
-    return this.inner.read(alt ? altKey(key) : key);
+  override read(key: string): Promise<StoredItem | undefined> {
+    const n = this.turn.get(key) ?? 0;
+    this.turn.set(key, n === 0 ? 1 : 0);
+    return this.inner.read(this.itemKey(key, n));
   }
 
-  write(): Promise<string> {
-    return Promise.reject(new Error('(g) is measured on warm hits only: no write expected'));
+  override write(): Promise<string> {
+    return Promise.reject(new Error(`${this.label} is measured on warm hits only: no write expected`));
   }
 
-  delete(): Promise<void> {
-    return Promise.reject(new Error('(g) is measured on warm hits only: no delete expected'));
+  override delete(): Promise<void> {
+    return Promise.reject(new Error(`${this.label} is measured on warm hits only: no delete expected`));
   }
 }
 
