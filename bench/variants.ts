@@ -23,6 +23,7 @@ import {
   GetItemCommand,
   PutItemCommand,
   type DynamoDBClientConfig,
+  type GetItemCommandOutput,
 } from '@aws-sdk/client-dynamodb';
 import {
   ConfidentialClientApplication,
@@ -248,16 +249,20 @@ export class AlternatingStore extends ForwardingStore {
   }
 }
 
-/** (e): a raw SDK GetItem of (a)'s own item (a default client), checked to hold a blob. */
-export class ItemFloorVariant implements Variant {
+/**
+ * A floor of one raw SDK GetItem per request (a default client): the item under
+ * `keyOf(kind, assertion)`, then `served(item)` (which throws where the item is missing).
+ */
+class GetItemFloor implements Variant {
   readonly id = 'e' as const;
   private reads = 0;
-  private readonly client: DynamoDBClient;
+  protected readonly client: DynamoDBClient;
 
   constructor(
     config: DynamoDBClientConfig,
-    private readonly tableName: string,
+    protected readonly tableName: string,
     private readonly keyOf: (kind: Kind, assertion: string) => string,
+    private readonly served: (item: GetItemCommandOutput['Item']) => boolean,
   ) {
     this.client = new DynamoDBClient(config);
   }
@@ -271,8 +276,7 @@ export class ItemFloorVariant implements Variant {
         ConsistentRead: true,
       }),
     );
-    if (!Item?.['blob']?.B) throw new Error("(a)'s item missing");
-    return true;
+    return this.served(Item);
   }
 
   storeCounts(): StoreCounts {
@@ -281,6 +285,20 @@ export class ItemFloorVariant implements Variant {
 
   close(): void {
     this.client.destroy();
+  }
+}
+
+/** (e): a raw SDK GetItem of (a)'s own item (a default client), checked to hold a blob. */
+export class ItemFloorVariant extends GetItemFloor {
+  constructor(
+    config: DynamoDBClientConfig,
+    tableName: string,
+    keyOf: (kind: Kind, assertion: string) => string,
+  ) {
+    super(config, tableName, keyOf, (Item) => {
+      if (!Item?.['blob']?.B) throw new Error("(a)'s item missing");
+      return true;
+    });
   }
 }
 
@@ -449,30 +467,13 @@ export class PluginVariant implements Variant {
 }
 
 /** The old floor: GetItem of the partition's plain MSAL JSON, then JSON.parse (bench/redis.ts). */
-export class FloorVariant implements Variant {
-  readonly id = 'e' as const;
-  private reads = 0;
-  private readonly client: DynamoDBClient;
-
-  constructor(
-    config: DynamoDBClientConfig,
-    private readonly tableName: string,
-  ) {
-    this.client = new DynamoDBClient(config);
-  }
-
-  async request(kind: Kind, assertion: string): Promise<boolean> {
-    this.reads++;
-    const { Item } = await this.client.send(
-      new GetItemCommand({
-        TableName: this.tableName,
-        Key: { pk: { S: floorKey(kind, assertion) } },
-        ConsistentRead: true,
-      }),
-    );
-    const json = Item?.['json']?.S;
-    if (json === undefined) throw new Error('floor item missing');
-    return typeof JSON.parse(json) === 'object';
+export class FloorVariant extends GetItemFloor {
+  constructor(config: DynamoDBClientConfig, tableName: string) {
+    super(config, tableName, floorKey, (Item) => {
+      const json = Item?.['json']?.S;
+      if (json === undefined) throw new Error('floor item missing');
+      return typeof JSON.parse(json) === 'object';
+    });
   }
 
   /** Writes a floor item (setup only). */
@@ -480,13 +481,5 @@ export class FloorVariant implements Variant {
     await this.client.send(
       new PutItemCommand({ TableName: this.tableName, Item: { pk: { S: key }, json: { S: json } } }),
     );
-  }
-
-  storeCounts(): StoreCounts {
-    return { reads: this.reads, writes: 0 };
-  }
-
-  close(): void {
-    this.client.destroy();
   }
 }
