@@ -21,7 +21,7 @@ import { CounterMetrics, silentLogger } from '../shared/observability';
 import { DataKeyCache } from '../shared/crypto/data-key-cache';
 import { Envelope } from '../shared/crypto/envelope';
 import { LocalKeyRing } from '../shared/crypto/local-keyring';
-import { addAltEnvelopes, populate } from './population';
+import { addAltEnvelopes, partitionsOf, populate } from './population';
 import { shuffled, summarize } from './stats';
 import {
   acquireWarm,
@@ -74,26 +74,12 @@ async function main(): Promise<void> {
     );
     const tenantId = world.info.authority.tenantId;
     const keyOf = (kind: Kind, assertion: string): string => a.keyOf(kind, assertion, tenantId);
-    await addAltEnvelopes(world, [
-      ...population.users.map((u) => ({
-        key: keyOf('obo', u.assertion),
-        kind: 'obo' as const,
-        json: u.json,
-      })),
-      { key: keyOf('app', ''), kind: 'app' as const, json: population.app.json },
-    ]);
+    const parts = partitionsOf(population, keyOf);
+    await addAltEnvelopes(world, parts);
     // (u): (g) over two uncompressed envelopes of each partition, so every hit opens one
     // without inflating: what dropping compression would save on a memo-off hit.
-    const plainParts = [
-      ...population.users.map((u) => ({
-        key: keyOf('obo', u.assertion),
-        kind: 'obo' as const,
-        json: u.json,
-      })),
-      { key: keyOf('app', ''), kind: 'app' as const, json: population.app.json },
-    ];
     for (const n of [0, 1]) {
-      await addAltEnvelopes(world, plainParts, { itemKey: (k) => plainKey(k, n), compressAboveBytes: false });
+      await addAltEnvelopes(world, parts, { itemKey: (k) => plainKey(k, n), compressAboveBytes: false });
     }
     const uStore = new DynamoDbStore({ tableName: table, clientConfig: world.dynamoConfig });
     const uRing = new KmsKeyRing({
