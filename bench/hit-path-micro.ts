@@ -49,6 +49,11 @@ interface Series {
   count: number;
 }
 
+/** An empty series `id` of `kind`, measured through `request`. */
+function newSeries(id: string, kind: Kind, request: Series['request']): Series {
+  return { id, kind, request, wallUs: [], cpuUs: [], readUs: [], openUs: [], fast: 0, count: 0 };
+}
+
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 40);
   const block = Number(process.argv[3] ?? 10);
@@ -117,41 +122,21 @@ async function main(): Promise<void> {
         ['g', g],
         ['u', u],
       ] as const) {
-        const s: Series = {
-          id: `${id} ${kind}`,
-          kind,
-          request: async (assertion) => {
-            const r = await acquireWarm(v.cache, kind, assertion);
-            if (r.cache.fastHit) s.fast++;
-            s.readUs.push((r.cache.timings.storeReadMs ?? 0) * 1000);
-            s.openUs.push((r.cache.timings.envelopeOpenMs ?? 0) * 1000);
-            s.count++;
-            return r.fromCache;
-          },
-          wallUs: [],
-          cpuUs: [],
-          readUs: [],
-          openUs: [],
-          fast: 0,
-          count: 0,
-        };
+        const s: Series = newSeries(`${id} ${kind}`, kind, async (assertion) => {
+          const r = await acquireWarm(v.cache, kind, assertion);
+          if (r.cache.fastHit) s.fast++;
+          s.readUs.push((r.cache.timings.storeReadMs ?? 0) * 1000);
+          s.openUs.push((r.cache.timings.envelopeOpenMs ?? 0) * 1000);
+          s.count++;
+          return r.fromCache;
+        });
         series.push(s);
       }
       for (const [id, v] of [
         ['e', e],
         ['f', f],
       ] as const) {
-        series.push({
-          id: `${id} ${kind}`,
-          kind,
-          request: (assertion) => v.request(kind, assertion),
-          wallUs: [],
-          cpuUs: [],
-          readUs: [],
-          openUs: [],
-          fast: 0,
-          count: 0,
-        });
+        series.push(newSeries(`${id} ${kind}`, kind, (assertion) => v.request(kind, assertion)));
       }
     }
     const measured = series.filter((s) => !only || only.includes(s.id.split(' ')[0]));
