@@ -14,7 +14,6 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { DynamoDbStore } from '../shared/aws/dynamodb-store';
-import { KmsKeyRing } from '../shared/aws/kms-keyring';
 import { HttpsNetworkClient } from '../shared/cache/http';
 import { createTokenCache } from '../shared/cache/token-cache';
 import { CounterMetrics, silentLogger } from '../shared/observability';
@@ -31,7 +30,7 @@ import {
   ProjectVariant,
   StoreFloorVariant,
 } from './variants';
-import { BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, startWorld } from './world';
+import { benchKeyRing, benchMsal, startWorld } from './world';
 
 type Kind = 'obo' | 'app';
 const USERS = 10;
@@ -87,24 +86,14 @@ async function main(): Promise<void> {
       await addAltEnvelopes(world, parts, { itemKey: (k) => plainKey(k, n), compressAboveBytes: false });
     }
     const uStore = new DynamoDbStore({ tableName: table, clientConfig: world.dynamoConfig });
-    const uRing = new KmsKeyRing({
-      keyId: world.info.kms.keyArn,
-      clientId: BENCH_CLIENT_ID,
-      clientConfig: world.kmsConfig,
-    });
+    const uRing = benchKeyRing(world);
     closers.push(
       () => uStore.destroy(),
       () => uRing.destroy(),
     );
     const u = {
       cache: createTokenCache({
-        msal: {
-          clientId: BENCH_CLIENT_ID,
-          authority: world.info.authority.authority,
-          clientSecret: BENCH_CLIENT_SECRET,
-          knownAuthorities: [world.info.authority.host],
-          networkClient: network,
-        },
+        msal: benchMsal(world, network),
         store: new AlternatingStore(uStore, '(u)', plainKey),
         keyRing: uRing,
         l1: false,

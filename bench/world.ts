@@ -9,6 +9,7 @@ import type { KMSClientConfig } from '@aws-sdk/client-kms';
 import { KmsKeyRing } from '../shared/aws/kms-keyring';
 import type { HttpsNetworkClient } from '../shared/cache/http';
 import type { MsalOptions } from '../shared/cache/types';
+import { localMsal } from './msal-options';
 import {
   BENCH_CLIENT_ID,
   BENCH_CLIENT_SECRET,
@@ -36,13 +37,14 @@ export interface World {
 
 /** The bench app's MSAL settings against the world's authority, calling it over `network`. */
 export function benchMsal(world: World, network: HttpsNetworkClient): MsalOptions {
-  return {
+  const { authority, host } = world.info.authority;
+  return localMsal({
     clientId: BENCH_CLIENT_ID,
-    authority: world.info.authority.authority,
     clientSecret: BENCH_CLIENT_SECRET,
-    knownAuthorities: [world.info.authority.host],
-    networkClient: network,
-  };
+    authority,
+    host,
+    network,
+  });
 }
 
 /** A KMS ring on the world's key for the bench app (the caller destroys it). */
