@@ -12,10 +12,9 @@
  * for 20 s) so that a minute holds many renewals, assertion windows and data keys.
  */
 import path from 'node:path';
-import { GrantType, startLocalAuthority, type LocalAuthority } from '../../local/authority';
-import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
-import { startLocalKms, type LocalKms } from '../../local/kms';
+import { GrantType } from '../../local/authority';
 import { DEFAULT_INPUT, estimateCapacity, withInput, type CapacityInput } from '../../shared/capacity/model';
+import { startLocalServices, type LocalServices } from '../local-services';
 import { forkTs, WorkerProcess } from '../worker-process';
 import { startCountingProxy, type CountingProxy, type ProxyCounts } from './counting-proxy';
 import type { InstanceIn, InstanceOut, InstanceReport } from './instance';
@@ -172,21 +171,18 @@ export async function runSimulation(
   plan: SimulationPlan,
   log: (line: string) => void = () => undefined,
 ): Promise<SimulationResult> {
-  let dynamo: LocalDynamo | undefined;
-  let kms: LocalKms | undefined;
-  let authority: LocalAuthority | undefined;
+  let services: LocalServices | undefined;
   let dynamoProxy: CountingProxy | undefined;
   let kmsProxy: CountingProxy | undefined;
   const instances: Instance[] = [];
   try {
-    [dynamo, kms, authority] = await Promise.all([
-      startLocalDynamo({ tableName: 'capacity-sim' }),
-      startLocalKms(),
-      startLocalAuthority({
-        clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }],
-        accessTokenLifetimeSeconds: plan.tokenLifetimeSeconds,
-      }),
-    ]);
+    services = await startLocalServices({
+      tableName: 'capacity-sim',
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      accessTokenLifetimeSeconds: plan.tokenLifetimeSeconds,
+    });
+    const { dynamo, kms, authority } = services;
     [dynamoProxy, kmsProxy] = await Promise.all([
       startCountingProxy(dynamo.endpoint),
       startCountingProxy(kms.endpoint),
@@ -343,6 +339,6 @@ export async function runSimulation(
     // Instances first: nothing may reach a service after it stopped.
     await Promise.allSettled(instances.map((i) => i.stop()));
     await Promise.allSettled([dynamoProxy?.stop(), kmsProxy?.stop()]);
-    await Promise.allSettled([dynamo?.stop(), kms?.stop(), authority?.stop()]);
+    await services?.stop();
   }
 }
