@@ -95,6 +95,10 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
   const p = (...s: string[]): void => {
     lines.push(...s);
   };
+  /** A section's heading, its intro paragraph if any, and a table's header row and separator. */
+  const table = (heading: string, intro: string | undefined, header: string): void => {
+    p(heading, '', ...(intro === undefined ? [] : [intro, '']), header, tableSeparator(header));
+  };
   p(
     '# Benchmark: the cost of a warm token',
     '',
@@ -108,12 +112,7 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
   );
 
   if (results.targets?.length) {
-    p(
-      '## Targets (latest.json `targets`)',
-      '',
-      '| id | value | goal | status | what |',
-      '|---|---|---|---|---|',
-    );
+    table('## Targets (latest.json `targets`)', undefined, '| id | value | goal | status | what |');
     for (const t of results.targets) {
       const def = ISSUE16_TARGETS[t.id];
       const goal = `${def.kind === 'equal' ? '=' : '≤'} ${t.goal}${def.unit === 'x' ? 'x' : def.unit ? ` ${def.unit}` : ''}`;
@@ -126,7 +125,7 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
     p('');
   }
 
-  p('## Earlier targets (issue 6)', '', '| target | measured | status |', '|---|---|---|');
+  table('## Earlier targets (issue 6)', undefined, '| target | measured | status |');
   for (const t of evaluateTargets(results)) {
     p(
       `| ${t.target} | ${t.measured} | ${t.met === undefined ? 'not measured' : t.met ? 'met' : '**missed**'} |`,
@@ -136,13 +135,10 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
 
   const lat = results.latency;
   if (lat) {
-    p(
+    table(
       `## 1. Warm cache-hit latency (${lat.users} users stored)`,
-      '',
       `${lat.rounds} interleaved rounds; each round runs a block of ${lat.blockSize} requests of every variant and kind in a shuffled order, after a warm-up of ${lat.warmupPerSeries} requests (at least one per user) per series.`,
-      '',
       '| variant | kind | n | p50 ms | p95 ms | p99 ms | x floor p50 | x floor p95 | x floor p99 | CPU p50 ms | CPU x floor | misses |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|',
     );
     for (const id of VARIANT_IDS) {
       for (const kind of KINDS) {
@@ -172,10 +168,11 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
         return `- ${kindName[k]}: (a) / (f) p50 ${x2(a.wall.p50 / f.wall.p50)} wall, ${x2(a.cpu.p50 / f.cpu.p50)} CPU; (a) CPU / (e) CPU ${x2(lat.cpuRatioP50.a[k])}; memo off (g) - (a) = ${ms(g.wall.p50 - a.wall.p50)} ms wall, ${ms(g.cpu.p50 - a.cpu.p50)} ms CPU at p50`;
       }),
     );
-    p('', '## 2. Calls per 1,000 warm requests', '');
-    p(
+    p('');
+    table(
+      '## 2. Calls per 1,000 warm requests',
+      undefined,
       '| variant | requests counted | store reads | store writes | KMS calls | token-endpoint calls |',
-      '|---|---|---|---|---|---|',
     );
     for (const id of ['a', 'b', 'c', 'd', 'g'] as const) {
       const r = lat.callsPerThousand[id];
@@ -193,13 +190,10 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
 
   const scale = results.scale;
   if (scale) {
-    p(
+    table(
       '## 3. Scale: users in the store',
-      '',
       "(a): the real users' partitions plus filler partitions of the same size, requests interleaved with the floor at each level. (d): one blob holding every user; where it is larger than a DynamoDB item it is measured with the blob in process memory (no I/O: a lower bound for any store).",
-      '',
       '| users | (a) n | (a) p50 / p95 / p99 ms | floor p50 ms | (a) x floor p50 / p95 / p99 | (d) blob | (d) on DynamoDB p50 ms | (d) in memory n | (d) in memory p50 / p95 / p99 ms | (d) in memory x floor p50 | misses (a) / (d) |',
-      '|---|---|---|---|---|---|---|---|---|---|---|',
     );
     for (const l of scale.levels) {
       p(
@@ -222,13 +216,10 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
 
   const con = results.contention;
   if (con) {
-    p(
+    table(
       `## 4. Contention: ${con.a.writersPerRound} concurrent writers on one partition`,
-      '',
       'Each round: one OBO partition (a fresh user), a seed token stored first, then every writer (a warm container) acquires a token for its own downstream scope at once: a cache miss, a token call and a write each. A token is lost when the request got it but the stored partition does not hold it after the round.',
-      '',
       '| | rounds | tokens acquired | tokens lost | failed requests | successful writes | conflicts | conflicts (retries) per write | write attempts per request p50 / p95 / max | writes given up | request p50 / p95 / p99 ms |',
-      '|---|---|---|---|---|---|---|---|---|---|---|',
     );
     const rows: Array<[string, NonNullable<typeof con.aTuned>]> = [
       [VARIANT_LABELS.a + ', default retries', con.a],
@@ -248,13 +239,10 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
 
   const cold = results.coldStart;
   if (cold) {
-    p(
+    table(
       '## 5. Cold start',
-      '',
       `Bundled with infra/build/bundle.ts's \`lambdaBundleOptions\`, as the package ships the Lambda handlers: \`${JSON.stringify(cold.esbuild)}\`. Fresh Node process per run (\`${env.node}\`), runs interleaved across the bundles; one unmeasured run per entry first stores the partition. Import: \`require()\` of the bundle. First request: the first invocation after the import (partition already stored). Second request: the next invocation in the same process.`,
-      '',
       '| bundle | size | gzip | source map | NODE_OPTIONS | import p50 / max ms | first request p50 / max ms | second request p50 ms | note |',
-      '|---|---|---|---|---|---|---|---|---|',
     );
     const pm = (s: Summary | undefined, max = true): string =>
       s ? `${ms(s.p50)}${max ? ` / ${ms(s.max)}` : ''} (n=${s.n})` : '-';
@@ -280,13 +268,10 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
 
   const net = results.network;
   if (net?.levels.length) {
-    p(
+    table(
       '## 7. Delayed network: DynamoDB behind a TCP delay proxy',
-      '',
       "Every chunk waits the stated time each way (bench/delay-proxy.ts, its own process). (a) L1 off, (f) the store floor through (a)'s own store instance, (e) the raw SDK GetItem, all of (a)'s items; interleaved blocks.",
-      '',
       '| one-way delay | kind | (a) p50 / p95 / p99 ms | (f) store floor p50 ms | (e) SDK floor p50 ms | (a) / (f) p50 | (a) / (e) p50 | CPU p50 ms (a) / (f) / (e) | n |',
-      '|---|---|---|---|---|---|---|---|---|',
     );
     for (const l of net.levels) {
       for (const k of KINDS) {
@@ -301,13 +286,10 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
 
   const active = results.activeCallers;
   if (active?.series.length) {
-    p(
+    table(
       '## 8. Active callers: distinct callers in use',
-      '',
       'Each caller has its own stored OBO partition; callers are visited in a fixed shuffled cycle, so at 5,000 none comes back within the run: past the opened-envelope memo (about 690 partitions) and L1 (about 1,690). Each series is a fresh container; interleaved blocks.',
-      '',
       '| variant | active callers | n | p50 / p95 / p99 ms | CPU p50 ms | store reads per request |',
-      '|---|---|---|---|---|---|',
     );
     for (const x of active.series) {
       p(
@@ -322,11 +304,10 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
   }
 
   if (results.blobSizes?.length) {
-    p(
+    table(
       '## 6. Stored bytes per partition',
-      '',
+      undefined,
       '| partition | plain MSAL JSON | (a) envelope | (a) envelope / plain | (a) DynamoDB item | peer (c) DynamoDB item |',
-      '|---|---|---|---|---|---|',
     );
     for (const r of results.blobSizes) {
       p(
@@ -533,6 +514,11 @@ function bar(parts: string[], scale: LogScale, y: number, s: Series, color: stri
 }
 
 const fmtTick = (t: number): string => (t >= 1 ? String(t) : String(Number(t.toPrecision(1))));
+
+/** The Markdown separator row under `header`: one `---` per cell. */
+function tableSeparator(header: string): string {
+  return `|${'---|'.repeat(header.split('|').length - 2)}`;
+}
 
 function escapeXml(s: string): string {
   return s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
