@@ -20,9 +20,10 @@ import type { TokenCache } from '../shared/cache/types';
 import { KmsKeyRing } from '../shared/aws/kms-keyring';
 import { CounterMetrics, silentLogger } from '../shared/observability';
 import { RedisStore } from '../shared/redis';
-import { Budget, progress, Recorder } from './measure';
+import { progress } from './measure';
+import { interleavedRounds, recordersFor, serviceCallsDuring } from './rounds';
 import { PartitionReader } from './population';
-import { perThousand, ratios, shuffled, type Summary } from './stats';
+import { perThousand, ratios, type Summary } from './stats';
 import {
   acquireWarm,
   FloorVariant,
@@ -159,9 +160,7 @@ async function main(): Promise<void> {
       }
     }
 
-    const recorders = Object.fromEntries(
-      IDS.map((id) => [id, { obo: new Recorder(), app: new Recorder() }]),
-    ) as Record<Id, Record<Kind, Recorder>>;
+    const recorders = recordersFor(IDS);
     const tallies = Object.fromEntries(IDS.map((id) => [id, { tokenCalls: 0, kmsCalls: 0 }])) as Record<
       Id,
       { tokenCalls: number; kmsCalls: number }
@@ -170,27 +169,23 @@ async function main(): Promise<void> {
       Id,
       StoreCounts
     >;
-    const budget = new Budget(PLAN.budgetMs);
-    let rounds = 0;
     let next = 0;
-    while (rounds < PLAN.maxRounds && !budget.over()) {
-      const blocks = shuffled(
-        IDS.flatMap((id) => KINDS.map((kind) => ({ id, kind }))),
-        rounds + 1,
-      );
-      for (const { id, kind } of blocks) {
-        const before = await world.counters();
-        for (let i = 0; i < PLAN.blockSize; i++) {
-          const assertion = user(next++);
-          await recorders[id][kind].time(() => variants[id].request(kind, assertion));
-        }
-        const after = await world.counters();
-        tallies[id].tokenCalls += after.tokenCalls - before.tokenCalls;
-        tallies[id].kmsCalls +=
-          after.kmsGenerateDataKey + after.kmsDecrypt - before.kmsGenerateDataKey - before.kmsDecrypt;
-      }
-      rounds++;
-    }
+    const rounds = await interleavedRounds({
+      ids: IDS,
+      maxRounds: PLAN.maxRounds,
+      budgetMs: PLAN.budgetMs,
+      seed: (round) => round + 1,
+      block: async (id, kind) => {
+        const calls = await serviceCallsDuring(world, async () => {
+          for (let i = 0; i < PLAN.blockSize; i++) {
+            const assertion = user(next++);
+            await recorders[id][kind].time(() => variants[id].request(kind, assertion));
+          }
+        });
+        tallies[id].tokenCalls += calls.tokenCalls;
+        tallies[id].kmsCalls += calls.kmsCalls;
+      },
+    });
     progress(`measured ${rounds} rounds`);
 
     const rows: Row[] = IDS.flatMap((id) =>

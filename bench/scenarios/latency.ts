@@ -6,8 +6,9 @@
  * call is attributed to the variant that made it.
  */
 import type { CallRates, LatencyResult } from '../model';
-import { Budget, progress, Recorder } from '../measure';
-import { perThousand, ratios, shuffled, type PercentileName } from '../stats';
+import { progress } from '../measure';
+import { interleavedRounds, recordersFor, serviceCallsDuring } from '../rounds';
+import { perThousand, ratios, type PercentileName } from '../stats';
 import { KINDS, VARIANT_IDS, PluginVariant, type Kind, type Variant, type VariantId } from '../variants';
 import type { World } from '../world';
 
@@ -48,44 +49,40 @@ export async function runLatency(options: LatencyOptions): Promise<LatencyResult
     }
   }
 
-  const recorders = Object.fromEntries(
-    IDS.map((id) => [id, { obo: new Recorder(), app: new Recorder() }]),
-  ) as Record<VariantId, Record<Kind, Recorder>>;
+  const recorders = recordersFor(IDS);
   const tallies = Object.fromEntries(
     IDS.map((id) => [id, { requests: 0, tokenCalls: 0, kmsCalls: 0 }]),
   ) as Record<VariantId, Tally>;
   const storeBefore = Object.fromEntries(IDS.map((id) => [id, variants[id].storeCounts()]));
 
-  const budget = new Budget(options.budgetMs);
-  let rounds = 0;
   let cursor = 0;
-  while (rounds < options.maxRounds && !budget.over()) {
-    const blocks = shuffled(
-      IDS.flatMap((id) => KINDS.map((kind) => ({ id, kind }))),
-      rounds + 1,
-    );
-    for (const { id, kind } of blocks) {
-      const before = await world.counters();
-      for (let i = 0; i < blockSize; i++) {
-        const assertion = user(cursor + i);
-        await recorders[id][kind].time(() => variants[id].request(kind, assertion));
-      }
-      const after = await world.counters();
+  const rounds = await interleavedRounds({
+    ids: IDS,
+    maxRounds: options.maxRounds,
+    budgetMs: options.budgetMs,
+    seed: (round) => round + 1,
+    block: async (id, kind) => {
+      const calls = await serviceCallsDuring(world, async () => {
+        for (let i = 0; i < blockSize; i++) {
+          const assertion = user(cursor + i);
+          await recorders[id][kind].time(() => variants[id].request(kind, assertion));
+        }
+      });
       const tally = tallies[id];
       tally.requests += blockSize;
-      tally.tokenCalls += after.tokenCalls - before.tokenCalls;
-      tally.kmsCalls +=
-        after.kmsDecrypt - before.kmsDecrypt + (after.kmsGenerateDataKey - before.kmsGenerateDataKey);
-    }
-    cursor += blockSize;
-    rounds++;
-    if (rounds % 5 === 0) {
-      const a = recorders.a.obo;
-      progress(
-        `latency: round ${rounds}, ${a.count} requests per series, ${Math.round(budget.left() / 1000)} s left`,
-      );
-    }
-  }
+      tally.tokenCalls += calls.tokenCalls;
+      tally.kmsCalls += calls.kmsCalls;
+    },
+    afterRound: (rounds, budget) => {
+      cursor += blockSize;
+      if (rounds % 5 === 0) {
+        const a = recorders.a.obo;
+        progress(
+          `latency: round ${rounds}, ${a.count} requests per series, ${Math.round(budget.left() / 1000)} s left`,
+        );
+      }
+    },
+  });
 
   const series = mapVariants((id) => ({
     obo: recorders[id].obo.series(),

@@ -10,9 +10,9 @@
  * Wall time and CPU time per request.
  */
 import type { NetworkDelayLevel, NetworkResult } from '../model';
-import { Budget, progress, Recorder } from '../measure';
+import { progress } from '../measure';
+import { interleavedRounds, recordersFor } from '../rounds';
 import { startDelayProxy } from '../delay-proxy';
-import { shuffled } from '../stats';
 import { HttpsNetworkClient } from '../../shared/cache/http';
 import {
   ItemFloorVariant,
@@ -65,25 +65,23 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
           for (let i = 0; i < options.warmup; i++) await variants[id].request(kind, user(i));
         }
       }
-      const rec = Object.fromEntries(
-        IDS.map((id) => [id, { obo: new Recorder(), app: new Recorder() }]),
-      ) as Record<Id, Record<Kind, Recorder>>;
-      const budget = new Budget(options.budgetMsPerDelay);
+      const rec = recordersFor(IDS);
       let cursor = 0;
-      let rounds = 0;
-      for (; rounds < options.maxRounds && !budget.over(); rounds++) {
-        const blocks = shuffled(
-          IDS.flatMap((id) => KINDS.map((kind) => ({ id, kind }))),
-          1000 * delayMs + rounds,
-        );
-        for (const { id, kind } of blocks) {
+      const rounds = await interleavedRounds({
+        ids: IDS,
+        maxRounds: options.maxRounds,
+        budgetMs: options.budgetMsPerDelay,
+        seed: (round) => 1000 * delayMs + round,
+        block: async (id, kind) => {
           for (let i = 0; i < blockSize; i++) {
             const assertion = user(cursor + i);
             await rec[id][kind].time(() => variants[id].request(kind, assertion));
           }
-        }
-        cursor += blockSize;
-      }
+        },
+        afterRound: () => {
+          cursor += blockSize;
+        },
+      });
       const series = Object.fromEntries(
         IDS.map((id) => [id, { obo: rec[id].obo.series(), app: rec[id].app.series() }]),
       ) as NetworkDelayLevel['series'];

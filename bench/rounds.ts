@@ -1,0 +1,61 @@
+/**
+ * The interleaved measuring loop the latency, delayed-network and Redis sections share:
+ * every round runs one block of each (series, kind) in a seeded shuffled order, so a slow
+ * minute of a shared machine lands on all of them alike; rounds stop at a count or when
+ * the time budget is spent.
+ */
+import { Budget, Recorder } from './measure';
+import { shuffled } from './stats';
+import { KINDS, type Kind } from './variants';
+import type { World } from './world';
+
+export interface RoundsOptions<Id> {
+  /** The series; each round runs one block of each of them for each kind. */
+  readonly ids: readonly Id[];
+  readonly maxRounds: number;
+  readonly budgetMs: number;
+  /** The shuffle's seed of round `round` (0, 1, ...). */
+  readonly seed: (round: number) => number;
+  /** Runs the block of `id` and `kind`. */
+  readonly block: (id: Id, kind: Kind) => Promise<void>;
+  /** After each round, with the rounds run so far and the budget. */
+  readonly afterRound?: (rounds: number, budget: Budget) => void;
+}
+
+/** Runs interleaved rounds until `maxRounds` or the budget (started now); returns the rounds run. */
+export async function interleavedRounds<Id>(options: RoundsOptions<Id>): Promise<number> {
+  const budget = new Budget(options.budgetMs);
+  let rounds = 0;
+  while (rounds < options.maxRounds && !budget.over()) {
+    const blocks = shuffled(
+      options.ids.flatMap((id) => KINDS.map((kind) => ({ id, kind }))),
+      options.seed(rounds),
+    );
+    for (const { id, kind } of blocks) await options.block(id, kind);
+    rounds++;
+    options.afterRound?.(rounds, budget);
+  }
+  return rounds;
+}
+
+/** A recorder per series and kind. */
+export function recordersFor<Id extends string>(ids: readonly Id[]): Record<Id, Record<Kind, Recorder>> {
+  return Object.fromEntries(ids.map((id) => [id, { obo: new Recorder(), app: new Recorder() }])) as Record<
+    Id,
+    Record<Kind, Recorder>
+  >;
+}
+
+/** Token-endpoint and KMS calls (GenerateDataKey + Decrypt) the services counted during `fn`. */
+export async function serviceCallsDuring(
+  world: World,
+  fn: () => Promise<void>,
+): Promise<{ tokenCalls: number; kmsCalls: number }> {
+  const before = await world.counters();
+  await fn();
+  const after = await world.counters();
+  return {
+    tokenCalls: after.tokenCalls - before.tokenCalls,
+    kmsCalls: after.kmsDecrypt - before.kmsDecrypt + (after.kmsGenerateDataKey - before.kmsGenerateDataKey),
+  };
+}
