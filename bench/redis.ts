@@ -21,7 +21,13 @@ import { KmsKeyRing } from '../shared/aws/kms-keyring';
 import { CounterMetrics, silentLogger } from '../shared/observability';
 import { RedisStore } from '../shared/redis';
 import { progress } from './measure';
-import { interleavedRounds, recordersFor, serviceCallsDuring } from './rounds';
+import {
+  interleavedRounds,
+  recordersFor,
+  tallyServiceCalls,
+  timeBlock,
+  type ServiceCallTally,
+} from './rounds';
 import { PartitionReader } from './population';
 import { perThousand, ratios, type Summary } from './stats';
 import {
@@ -163,7 +169,7 @@ async function main(): Promise<void> {
     const recorders = recordersFor(IDS);
     const tallies = Object.fromEntries(IDS.map((id) => [id, { tokenCalls: 0, kmsCalls: 0 }])) as Record<
       Id,
-      { tokenCalls: number; kmsCalls: number }
+      ServiceCallTally
     >;
     const storeBefore = Object.fromEntries(IDS.map((id) => [id, variants[id].storeCounts()])) as Record<
       Id,
@@ -175,16 +181,10 @@ async function main(): Promise<void> {
       maxRounds: PLAN.maxRounds,
       budgetMs: PLAN.budgetMs,
       seed: (round) => round + 1,
-      block: async (id, kind) => {
-        const calls = await serviceCallsDuring(world, async () => {
-          for (let i = 0; i < PLAN.blockSize; i++) {
-            const assertion = user(next++);
-            await recorders[id][kind].time(() => variants[id].request(kind, assertion));
-          }
-        });
-        tallies[id].tokenCalls += calls.tokenCalls;
-        tallies[id].kmsCalls += calls.kmsCalls;
-      },
+      block: (id, kind) =>
+        tallyServiceCalls(world, tallies[id], () =>
+          timeBlock(recorders[id][kind], variants[id], kind, PLAN.blockSize, () => user(next++)),
+        ),
     });
     progress(`measured ${rounds} rounds`);
 

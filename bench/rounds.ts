@@ -6,7 +6,7 @@
  */
 import { Budget, Recorder } from './measure';
 import { shuffled } from './stats';
-import { KINDS, type Kind } from './variants';
+import { KINDS, type Kind, type Variant } from './variants';
 import type { World } from './world';
 
 export interface RoundsOptions<Id> {
@@ -46,16 +46,40 @@ export function recordersFor<Id extends string>(ids: readonly Id[]): Record<Id, 
   >;
 }
 
-/** Token-endpoint and KMS calls (GenerateDataKey + Decrypt) the services counted during `fn`. */
-export async function serviceCallsDuring(
+/**
+ * One block: `count` requests of `kind` by `variant`, each timed into `recorder`; request
+ * `i`'s assertion is `assertionOf(i)`, taken before its timing starts.
+ */
+export async function timeBlock(
+  recorder: Recorder,
+  variant: Variant,
+  kind: Kind,
+  count: number,
+  assertionOf: (i: number) => string,
+): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const assertion = assertionOf(i);
+    await recorder.time(() => variant.request(kind, assertion));
+  }
+}
+
+/** Calls the services made, as a section tallies them per series. */
+export interface ServiceCallTally {
+  tokenCalls: number;
+  /** GenerateDataKey + Decrypt. */
+  kmsCalls: number;
+}
+
+/** Runs `fn` and adds the token-endpoint and KMS calls the services counted meanwhile to `tally`. */
+export async function tallyServiceCalls(
   world: World,
+  tally: ServiceCallTally,
   fn: () => Promise<void>,
-): Promise<{ tokenCalls: number; kmsCalls: number }> {
+): Promise<void> {
   const before = await world.counters();
   await fn();
   const after = await world.counters();
-  return {
-    tokenCalls: after.tokenCalls - before.tokenCalls,
-    kmsCalls: after.kmsDecrypt - before.kmsDecrypt + (after.kmsGenerateDataKey - before.kmsGenerateDataKey),
-  };
+  tally.tokenCalls += after.tokenCalls - before.tokenCalls;
+  tally.kmsCalls +=
+    after.kmsDecrypt - before.kmsDecrypt + (after.kmsGenerateDataKey - before.kmsGenerateDataKey);
 }

@@ -7,7 +7,13 @@
  */
 import type { CallRates, LatencyResult } from '../model';
 import { progress } from '../measure';
-import { interleavedRounds, recordersFor, serviceCallsDuring } from '../rounds';
+import {
+  interleavedRounds,
+  recordersFor,
+  tallyServiceCalls,
+  timeBlock,
+  type ServiceCallTally,
+} from '../rounds';
 import { perThousand, ratios, type PercentileName } from '../stats';
 import { KINDS, VARIANT_IDS, PluginVariant, type Kind, type Variant, type VariantId } from '../variants';
 import type { World } from '../world';
@@ -26,10 +32,8 @@ export interface LatencyOptions {
   readonly unprimedRequests: number;
 }
 
-interface Tally {
+interface Tally extends ServiceCallTally {
   requests: number;
-  tokenCalls: number;
-  kmsCalls: number;
 }
 
 const IDS = VARIANT_IDS;
@@ -62,16 +66,10 @@ export async function runLatency(options: LatencyOptions): Promise<LatencyResult
     budgetMs: options.budgetMs,
     seed: (round) => round + 1,
     block: async (id, kind) => {
-      const calls = await serviceCallsDuring(world, async () => {
-        for (let i = 0; i < blockSize; i++) {
-          const assertion = user(cursor + i);
-          await recorders[id][kind].time(() => variants[id].request(kind, assertion));
-        }
-      });
-      const tally = tallies[id];
-      tally.requests += blockSize;
-      tally.tokenCalls += calls.tokenCalls;
-      tally.kmsCalls += calls.kmsCalls;
+      await tallyServiceCalls(world, tallies[id], () =>
+        timeBlock(recorders[id][kind], variants[id], kind, blockSize, (i) => user(cursor + i)),
+      );
+      tallies[id].requests += blockSize;
     },
     afterRound: (rounds, budget) => {
       cursor += blockSize;

@@ -11,7 +11,7 @@
  */
 import type { NetworkDelayLevel, NetworkResult } from '../model';
 import { progress } from '../measure';
-import { interleavedRounds, recordersFor } from '../rounds';
+import { interleavedRounds, recordersFor, timeBlock } from '../rounds';
 import { startDelayProxy } from '../delay-proxy';
 import { HttpsNetworkClient } from '../../shared/cache/http';
 import {
@@ -72,12 +72,7 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
         maxRounds: options.maxRounds,
         budgetMs: options.budgetMsPerDelay,
         seed: (round) => 1000 * delayMs + round,
-        block: async (id, kind) => {
-          for (let i = 0; i < blockSize; i++) {
-            const assertion = user(cursor + i);
-            await rec[id][kind].time(() => variants[id].request(kind, assertion));
-          }
-        },
+        block: (id, kind) => timeBlock(rec[id][kind], variants[id], kind, blockSize, (i) => user(cursor + i)),
         afterRound: () => {
           cursor += blockSize;
         },
