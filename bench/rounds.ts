@@ -4,10 +4,25 @@
  * minute of a shared machine lands on all of them alike; rounds stop at a count or when
  * the time budget is spent.
  */
+import type { HttpsNetworkClient } from '../shared/cache/http';
 import { Budget, Recorder } from './measure';
 import { shuffled } from './stats';
 import { KINDS, type Kind, type Variant } from './variants';
 import type { World } from './world';
+
+/**
+ * What a section that measures warm requests of its own (a) containers in interleaved blocks
+ * is given (the delayed-network and active-callers sections).
+ */
+export interface BlockSectionOptions {
+  readonly world: World;
+  /** The client every container calls the authority through. */
+  readonly network: HttpsNetworkClient;
+  /** Requests before measuring, per series (JIT, connections, data keys). */
+  readonly warmup: number;
+  readonly blockSize: number;
+  readonly maxRounds: number;
+}
 
 export interface RoundsOptions<Id> {
   /** The series; each round runs one block of each of them for each kind. */

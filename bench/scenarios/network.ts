@@ -11,9 +11,8 @@
  */
 import type { NetworkDelayLevel, NetworkResult } from '../model';
 import { progress } from '../measure';
-import { interleavedRounds, recordersFor, timeBlock } from '../rounds';
+import { interleavedRounds, recordersFor, timeBlock, type BlockSectionOptions } from '../rounds';
 import { startDelayProxy } from '../delay-proxy';
-import { HttpsNetworkClient } from '../../shared/cache/http';
 import {
   ItemFloorVariant,
   KINDS,
@@ -22,17 +21,11 @@ import {
   type Kind,
   type Variant,
 } from '../variants';
-import type { World } from '../world';
 
-export interface NetworkOptions {
-  readonly world: World;
-  readonly network: HttpsNetworkClient;
+export interface NetworkOptions extends BlockSectionOptions {
   readonly assertions: readonly string[];
   /** One-way delays to measure, ms. */
   readonly delaysMs: readonly number[];
-  readonly warmup: number;
-  readonly blockSize: number;
-  readonly maxRounds: number;
   /** Budget of each delay's measurement. */
   readonly budgetMsPerDelay: number;
 }
