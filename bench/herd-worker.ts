@@ -10,6 +10,7 @@ import { createTokenCache } from '../shared/cache/token-cache';
 import { KmsKeyRing } from '../shared/aws/kms-keyring';
 import { CounterMetrics, Metric, silentLogger } from '../shared/observability';
 import { DynamoDbStore } from '../shared/aws/dynamodb-store';
+import { localMsal } from './msal-options';
 import { BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, type ServersInfo } from './protocol';
 
 export type HerdBenchIn =
@@ -69,13 +70,13 @@ async function setup(m: Extract<HerdBenchIn, { type: 'setup' }>): Promise<(m: He
   });
   const metrics = new CounterMetrics();
   const cache = createTokenCache({
-    msal: {
+    msal: localMsal({
       clientId: BENCH_CLIENT_ID,
-      authority: info.authority.authority,
       clientSecret: BENCH_CLIENT_SECRET,
-      knownAuthorities: [info.authority.host],
-      networkClient: network,
-    },
+      authority: info.authority.authority,
+      host: info.authority.host,
+      network,
+    }),
     store,
     keyRing,
     l1: false,

@@ -14,25 +14,23 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { DynamoDbStore } from '../shared/aws/dynamodb-store';
-import { KmsKeyRing } from '../shared/aws/kms-keyring';
 import { HttpsNetworkClient } from '../shared/cache/http';
 import { createTokenCache } from '../shared/cache/token-cache';
 import { CounterMetrics, silentLogger } from '../shared/observability';
-import type { StoredItem, TokenStore } from '../shared/store/store';
 import { DataKeyCache } from '../shared/crypto/data-key-cache';
 import { Envelope } from '../shared/crypto/envelope';
 import { LocalKeyRing } from '../shared/crypto/local-keyring';
-import { addAltEnvelopes, populate } from './population';
+import { addAltEnvelopes, partitionsOf, populate } from './population';
 import { shuffled, summarize } from './stats';
 import {
-  APP_SCOPE,
+  acquireWarm,
+  AlternatingStore,
   DynamoCacheClient,
   ItemFloorVariant,
-  OBO_SCOPE,
   ProjectVariant,
   StoreFloorVariant,
 } from './variants';
-import { BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, startWorld } from './world';
+import { benchKeyRing, benchMsal, startWorld } from './world';
 
 type Kind = 'obo' | 'app';
 const USERS = 10;
@@ -48,6 +46,11 @@ interface Series {
   readonly openUs: number[];
   fast: number;
   count: number;
+}
+
+/** An empty series `id` of `kind`, measured through `request`. */
+function newSeries(id: string, kind: Kind, request: Series['request']): Series {
+  return { id, kind, request, wallUs: [], cpuUs: [], readUs: [], openUs: [], fast: 0, count: 0 };
 }
 
 async function main(): Promise<void> {
@@ -75,47 +78,23 @@ async function main(): Promise<void> {
     );
     const tenantId = world.info.authority.tenantId;
     const keyOf = (kind: Kind, assertion: string): string => a.keyOf(kind, assertion, tenantId);
-    await addAltEnvelopes(world, [
-      ...population.users.map((u) => ({
-        key: keyOf('obo', u.assertion),
-        kind: 'obo' as const,
-        json: u.json,
-      })),
-      { key: keyOf('app', ''), kind: 'app' as const, json: population.app.json },
-    ]);
+    const parts = partitionsOf(population, keyOf);
+    await addAltEnvelopes(world, parts);
     // (u): (g) over two uncompressed envelopes of each partition, so every hit opens one
     // without inflating: what dropping compression would save on a memo-off hit.
-    const plainParts = [
-      ...population.users.map((u) => ({
-        key: keyOf('obo', u.assertion),
-        kind: 'obo' as const,
-        json: u.json,
-      })),
-      { key: keyOf('app', ''), kind: 'app' as const, json: population.app.json },
-    ];
     for (const n of [0, 1]) {
-      await addAltEnvelopes(world, plainParts, { itemKey: (k) => plainKey(k, n), compressAboveBytes: false });
+      await addAltEnvelopes(world, parts, { itemKey: (k) => plainKey(k, n), compressAboveBytes: false });
     }
     const uStore = new DynamoDbStore({ tableName: table, clientConfig: world.dynamoConfig });
-    const uRing = new KmsKeyRing({
-      keyId: world.info.kms.keyArn,
-      clientId: BENCH_CLIENT_ID,
-      clientConfig: world.kmsConfig,
-    });
+    const uRing = benchKeyRing(world);
     closers.push(
       () => uStore.destroy(),
       () => uRing.destroy(),
     );
     const u = {
       cache: createTokenCache({
-        msal: {
-          clientId: BENCH_CLIENT_ID,
-          authority: world.info.authority.authority,
-          clientSecret: BENCH_CLIENT_SECRET,
-          knownAuthorities: [world.info.authority.host],
-          networkClient: network,
-        },
-        store: new PlainAlternatingStore(uStore),
+        msal: benchMsal(world, network),
+        store: new AlternatingStore(uStore, '(u)', plainKey),
         keyRing: uRing,
         l1: false,
         metrics: new CounterMetrics(),
@@ -132,44 +111,21 @@ async function main(): Promise<void> {
         ['g', g],
         ['u', u],
       ] as const) {
-        const s: Series = {
-          id: `${id} ${kind}`,
-          kind,
-          request: async (assertion) => {
-            const r =
-              kind === 'obo'
-                ? await v.cache.acquireTokenOnBehalfOf({ assertion, scopes: [OBO_SCOPE] })
-                : await v.cache.acquireTokenForApp({ scopes: [APP_SCOPE] });
-            if (r.cache.fastHit) s.fast++;
-            s.readUs.push((r.cache.timings.storeReadMs ?? 0) * 1000);
-            s.openUs.push((r.cache.timings.envelopeOpenMs ?? 0) * 1000);
-            s.count++;
-            return r.fromCache;
-          },
-          wallUs: [],
-          cpuUs: [],
-          readUs: [],
-          openUs: [],
-          fast: 0,
-          count: 0,
-        };
+        const s: Series = newSeries(`${id} ${kind}`, kind, async (assertion) => {
+          const r = await acquireWarm(v.cache, kind, assertion);
+          if (r.cache.fastHit) s.fast++;
+          s.readUs.push((r.cache.timings.storeReadMs ?? 0) * 1000);
+          s.openUs.push((r.cache.timings.envelopeOpenMs ?? 0) * 1000);
+          s.count++;
+          return r.fromCache;
+        });
         series.push(s);
       }
       for (const [id, v] of [
         ['e', e],
         ['f', f],
       ] as const) {
-        series.push({
-          id: `${id} ${kind}`,
-          kind,
-          request: (assertion) => v.request(kind, assertion),
-          wallUs: [],
-          cpuUs: [],
-          readUs: [],
-          openUs: [],
-          fast: 0,
-          count: 0,
-        });
+        series.push(newSeries(`${id} ${kind}`, kind, (assertion) => v.request(kind, assertion)));
       }
     }
     const measured = series.filter((s) => !only || only.includes(s.id.split(' ')[0]));
@@ -273,33 +229,8 @@ async function measureOpens(
   return { compressed, uncompressed, inflate };
 }
 
+/** Store key of (u)'s uncompressed envelope `n` of a partition: (u)'s store reads 0 and 1 in turn. */
 const plainKey = (key: string, n: number): string => `${key}#plain${n}`;
-
-/** (u)'s store: each read of a key returns, in turn, one of two uncompressed envelopes of it. */
-class PlainAlternatingStore implements TokenStore {
-  readonly name: string;
-  readonly maxItemBytes: number;
-  private readonly turn = new Map<string, number>();
-
-  constructor(private readonly inner: TokenStore) {
-    this.name = inner.name;
-    this.maxItemBytes = inner.maxItemBytes;
-  }
-
-  read(key: string): Promise<StoredItem | undefined> {
-    const n = this.turn.get(key) ?? 0;
-    this.turn.set(key, 1 - n);
-    return this.inner.read(plainKey(key, n));
-  }
-
-  write(): Promise<string> {
-    return Promise.reject(new Error('(u) is measured on warm hits only: no write expected'));
-  }
-
-  delete(): Promise<void> {
-    return Promise.reject(new Error('(u) is measured on warm hits only: no delete expected'));
-  }
-}
 
 main().catch((e: unknown) => {
   console.error(e);

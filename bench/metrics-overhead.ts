@@ -32,6 +32,7 @@ import { LocalKeyRing } from '../shared/crypto/local-keyring';
 import { CounterMetrics, silentLogger } from '../shared/observability';
 import { openTelemetry } from '../shared/otel';
 import { MemoryStore } from '../shared/store/memory';
+import { localAuthorityMsal } from './msal-options';
 import { elapsedMs, summarize, type Summary } from './stats';
 
 const factor = Number(process.env['BENCH_TIME_FACTOR'] ?? '1');
@@ -59,13 +60,7 @@ async function main(): Promise<void> {
   const masterKey = randomBytes(32);
   const build = (extra: Partial<TokenCacheOptions>): TokenCache =>
     createTokenCache({
-      msal: {
-        clientId: CLIENT_ID,
-        authority: authority.authority(),
-        clientSecret: CLIENT_SECRET,
-        knownAuthorities: [authority.host],
-        networkClient: network,
-      },
+      msal: localAuthorityMsal(authority, CLIENT_ID, CLIENT_SECRET, network),
       store: new MemoryStore(),
       keyRing: new LocalKeyRing({ masterKey }),
       logger: silentLogger,

@@ -133,13 +133,31 @@ async function batchPut(world: World, items: readonly Record<string, AttributeVa
   }
 }
 
+/** A stored partition to seal again: its store key, kind and MSAL JSON. */
+export interface PartitionCopy {
+  readonly key: string;
+  readonly kind: PartitionKind;
+  readonly json: string;
+}
+
+/** Every partition of `population` (the users' OBO ones, then the app's) under (a)'s store keys. */
+export function partitionsOf(
+  population: Population,
+  keyOf: (kind: 'obo' | 'app', assertion: string) => string,
+): PartitionCopy[] {
+  return [
+    ...population.users.map((u) => ({ key: keyOf('obo', u.assertion), kind: 'obo' as const, json: u.json })),
+    { key: keyOf('app', ''), kind: 'app' as const, json: population.app.json },
+  ];
+}
+
 /**
  * For (g): a second envelope of each stored partition (the users' and the app's), sealed
  * for the same partition key and stored under {@link altKey} of it.
  */
 export async function addAltEnvelopes(
   world: World,
-  partitions: readonly { key: string; kind: PartitionKind; json: string }[],
+  partitions: readonly PartitionCopy[],
   /** Where each envelope is stored (default {@link altKey}) and whether it is compressed (default as shipped). */
   options: { itemKey?: (key: string) => string; compressAboveBytes?: number | false } = {},
 ): Promise<void> {

@@ -18,16 +18,23 @@ import { HttpsNetworkClient } from '../shared/cache/http';
 import { createTokenCache } from '../shared/cache/token-cache';
 import type { TokenCache } from '../shared/cache/types';
 import { KmsKeyRing } from '../shared/aws/kms-keyring';
-import { CounterMetrics, Metric, silentLogger } from '../shared/observability';
+import { CounterMetrics, silentLogger } from '../shared/observability';
 import { RedisStore } from '../shared/redis';
-import { Budget, progress, Recorder } from './measure';
-import { PartitionReader } from './population';
-import { perThousand, ratios, shuffled, type Summary } from './stats';
+import { progress } from './measure';
 import {
-  APP_SCOPE,
+  interleavedRounds,
+  recordersFor,
+  tallyServiceCalls,
+  timeBlock,
+  type ServiceCallTally,
+} from './rounds';
+import { PartitionReader } from './population';
+import { perThousand, ratios, type Summary } from './stats';
+import {
+  acquireWarm,
   FloorVariant,
   KINDS,
-  OBO_SCOPE,
+  metricStoreCounts,
   ProjectVariant,
   floorKey,
   type Kind,
@@ -71,15 +78,11 @@ class RedisProjectVariant implements Variant {
   }
 
   async request(kind: Kind, assertion: string): Promise<boolean> {
-    const result =
-      kind === 'obo'
-        ? await this.cache.acquireTokenOnBehalfOf({ assertion, scopes: [OBO_SCOPE] })
-        : await this.cache.acquireTokenForApp({ scopes: [APP_SCOPE] });
-    return result.fromCache;
+    return (await acquireWarm(this.cache, kind, assertion)).fromCache;
   }
 
   storeCounts(): StoreCounts {
-    return { reads: this.metrics.get(Metric.StoreRead), writes: this.metrics.get(Metric.StoreWrite) };
+    return metricStoreCounts(this.metrics);
   }
 
   close(): void {
@@ -163,38 +166,26 @@ async function main(): Promise<void> {
       }
     }
 
-    const recorders = Object.fromEntries(
-      IDS.map((id) => [id, { obo: new Recorder(), app: new Recorder() }]),
-    ) as Record<Id, Record<Kind, Recorder>>;
+    const recorders = recordersFor(IDS);
     const tallies = Object.fromEntries(IDS.map((id) => [id, { tokenCalls: 0, kmsCalls: 0 }])) as Record<
       Id,
-      { tokenCalls: number; kmsCalls: number }
+      ServiceCallTally
     >;
     const storeBefore = Object.fromEntries(IDS.map((id) => [id, variants[id].storeCounts()])) as Record<
       Id,
       StoreCounts
     >;
-    const budget = new Budget(PLAN.budgetMs);
-    let rounds = 0;
     let next = 0;
-    while (rounds < PLAN.maxRounds && !budget.over()) {
-      const blocks = shuffled(
-        IDS.flatMap((id) => KINDS.map((kind) => ({ id, kind }))),
-        rounds + 1,
-      );
-      for (const { id, kind } of blocks) {
-        const before = await world.counters();
-        for (let i = 0; i < PLAN.blockSize; i++) {
-          const assertion = user(next++);
-          await recorders[id][kind].time(() => variants[id].request(kind, assertion));
-        }
-        const after = await world.counters();
-        tallies[id].tokenCalls += after.tokenCalls - before.tokenCalls;
-        tallies[id].kmsCalls +=
-          after.kmsGenerateDataKey + after.kmsDecrypt - before.kmsGenerateDataKey - before.kmsDecrypt;
-      }
-      rounds++;
-    }
+    const rounds = await interleavedRounds({
+      ids: IDS,
+      maxRounds: PLAN.maxRounds,
+      budgetMs: PLAN.budgetMs,
+      seed: (round) => round + 1,
+      block: (id, kind) =>
+        tallyServiceCalls(world, tallies[id], () =>
+          timeBlock(recorders[id][kind], variants[id], kind, PLAN.blockSize, () => user(next++)),
+        ),
+    });
     progress(`measured ${rounds} rounds`);
 
     const rows: Row[] = IDS.flatMap((id) =>

@@ -95,6 +95,15 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
   const p = (...s: string[]): void => {
     lines.push(...s);
   };
+  /** A section's heading, its intro paragraph if any, and its table: header row, separator, rows. */
+  const table = (
+    heading: string,
+    intro: string | undefined,
+    header: string,
+    rows: readonly string[],
+  ): void => {
+    p(heading, '', ...(intro === undefined ? [] : [intro, '']), header, tableSeparator(header), ...rows);
+  };
   p(
     '# Benchmark: the cost of a warm token',
     '',
@@ -108,51 +117,48 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
   );
 
   if (results.targets?.length) {
-    p(
+    table(
       '## Targets (latest.json `targets`)',
-      '',
+      undefined,
       '| id | value | goal | status | what |',
-      '|---|---|---|---|---|',
+      results.targets.map((t) => {
+        const def = ISSUE16_TARGETS[t.id];
+        const goal = `${def.kind === 'equal' ? '=' : '≤'} ${t.goal}${def.unit === 'x' ? 'x' : def.unit ? ` ${def.unit}` : ''}`;
+        const value =
+          t.value === null
+            ? 'not measured'
+            : `${fmtValue(t.value)}${def.unit === 'x' ? 'x' : def.unit ? ` ${def.unit}` : ''}`;
+        return `| \`${t.id}\` | ${value} | ${goal} | ${t.met ? 'met' : '**missed**'} | ${def.description} |`;
+      }),
     );
-    for (const t of results.targets) {
-      const def = ISSUE16_TARGETS[t.id];
-      const goal = `${def.kind === 'equal' ? '=' : '≤'} ${t.goal}${def.unit === 'x' ? 'x' : def.unit ? ` ${def.unit}` : ''}`;
-      const value =
-        t.value === null
-          ? 'not measured'
-          : `${fmtValue(t.value)}${def.unit === 'x' ? 'x' : def.unit ? ` ${def.unit}` : ''}`;
-      p(`| \`${t.id}\` | ${value} | ${goal} | ${t.met ? 'met' : '**missed**'} | ${def.description} |`);
-    }
     p('');
   }
 
-  p('## Earlier targets (issue 6)', '', '| target | measured | status |', '|---|---|---|');
-  for (const t of evaluateTargets(results)) {
-    p(
-      `| ${t.target} | ${t.measured} | ${t.met === undefined ? 'not measured' : t.met ? 'met' : '**missed**'} |`,
-    );
-  }
+  table(
+    '## Earlier targets (issue 6)',
+    undefined,
+    '| target | measured | status |',
+    evaluateTargets(results).map(
+      (t) =>
+        `| ${t.target} | ${t.measured} | ${t.met === undefined ? 'not measured' : t.met ? 'met' : '**missed**'} |`,
+    ),
+  );
   p('');
 
   const lat = results.latency;
   if (lat) {
-    p(
+    table(
       `## 1. Warm cache-hit latency (${lat.users} users stored)`,
-      '',
       `${lat.rounds} interleaved rounds; each round runs a block of ${lat.blockSize} requests of every variant and kind in a shuffled order, after a warm-up of ${lat.warmupPerSeries} requests (at least one per user) per series.`,
-      '',
       '| variant | kind | n | p50 ms | p95 ms | p99 ms | x floor p50 | x floor p95 | x floor p99 | CPU p50 ms | CPU x floor | misses |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|',
+      VARIANT_IDS.flatMap((id) =>
+        KINDS.map((kind) => {
+          const s = lat.series[id][kind];
+          const r = lat.ratios[id][kind];
+          return `| ${VARIANT_LABELS[id]} | ${kindName[kind]} | ${s.wall.n} | ${ms(s.wall.p50)} | ${ms(s.wall.p95)} | ${ms(s.wall.p99)} | ${x2(r.p50)} | ${x2(r.p95)} | ${x2(r.p99)} | ${ms(s.cpu.p50)} | ${x2(lat.cpuRatioP50[id][kind])} | ${s.misses} |`;
+        }),
+      ),
     );
-    for (const id of VARIANT_IDS) {
-      for (const kind of KINDS) {
-        const s = lat.series[id][kind];
-        const r = lat.ratios[id][kind];
-        p(
-          `| ${VARIANT_LABELS[id]} | ${kindName[kind]} | ${s.wall.n} | ${ms(s.wall.p50)} | ${ms(s.wall.p95)} | ${ms(s.wall.p99)} | ${x2(r.p50)} | ${x2(r.p95)} | ${x2(r.p99)} | ${ms(s.cpu.p50)} | ${x2(lat.cpuRatioP50[id][kind])} | ${s.misses} |`,
-        );
-      }
-    }
     const over = KINDS.map((k) => {
       const aS = lat.series.a[k];
       const eS = lat.series.e[k];
@@ -177,18 +183,20 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
         return `- ${kindName[k]}: (a) / (f) p50 ${x2(a.wall.p50 / f.wall.p50)} wall, ${x2(a.cpu.p50 / f.cpu.p50)} CPU; (a) CPU / (e) CPU ${x2(lat.cpuRatioP50.a[k])}; memo off (g) - (a) = ${ms(g.wall.p50 - a.wall.p50)} ms wall, ${ms(g.cpu.p50 - a.cpu.p50)} ms CPU at p50`;
       }),
     );
-    p('', '## 2. Calls per 1,000 warm requests', '');
-    p(
+    p('');
+    table(
+      '## 2. Calls per 1,000 warm requests',
+      undefined,
       '| variant | requests counted | store reads | store writes | KMS calls | token-endpoint calls |',
-      '|---|---|---|---|---|---|',
+      (['a', 'b', 'c', 'd', 'g'] as const).flatMap((id) => {
+        const r = lat.callsPerThousand[id];
+        return r
+          ? [
+              `| ${VARIANT_LABELS[id]} | ${r.requests} | ${fix(r.storeReads)} | ${fix(r.storeWrites)} | ${fix(r.kmsCalls)} | ${fix(r.tokenCalls)} |`,
+            ]
+          : [];
+      }),
     );
-    for (const id of ['a', 'b', 'c', 'd', 'g'] as const) {
-      const r = lat.callsPerThousand[id];
-      if (!r) continue;
-      p(
-        `| ${VARIANT_LABELS[id]} | ${r.requests} | ${fix(r.storeReads)} | ${fix(r.storeWrites)} | ${fix(r.kmsCalls)} | ${fix(r.tokenCalls)} |`,
-      );
-    }
     p(
       '',
       `The peer (c) and (d) serve OBO from their cache only because the bench calls the plugin's \`beforeCacheAccess\` itself before \`acquireTokenOnBehalfOf\`: msal-node ${env.msalNode} does not call it before its OBO cache lookup. As shipped, without that call, ${lat.peerUnprimedObo.requests} OBO requests of the peer made ${fix(lat.peerUnprimedObo.tokenCallsPerThousand)} token-endpoint calls per 1,000 requests.`,
@@ -198,19 +206,15 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
 
   const scale = results.scale;
   if (scale) {
-    p(
+    table(
       '## 3. Scale: users in the store',
-      '',
       "(a): the real users' partitions plus filler partitions of the same size, requests interleaved with the floor at each level. (d): one blob holding every user; where it is larger than a DynamoDB item it is measured with the blob in process memory (no I/O: a lower bound for any store).",
-      '',
       '| users | (a) n | (a) p50 / p95 / p99 ms | floor p50 ms | (a) x floor p50 / p95 / p99 | (d) blob | (d) on DynamoDB p50 ms | (d) in memory n | (d) in memory p50 / p95 / p99 ms | (d) in memory x floor p50 | misses (a) / (d) |',
-      '|---|---|---|---|---|---|---|---|---|---|---|',
+      scale.levels.map(
+        (l) =>
+          `| ${l.users.toLocaleString('en-US')} | ${l.a.wall.n} | ${pct(l.a.wall)} | ${ms(l.floor.wall.p50)} | ${x2(l.aRatio.p50)} / ${x2(l.aRatio.p95)} / ${x2(l.aRatio.p99)} | ${kib(l.naiveBlobBytes)} | ${l.dDynamo ? `${ms(l.dDynamo.wall.p50)} (${x2(l.dDynamoRatio!.p50)})` : `does not fit: ${l.dDynamoRejected ?? ''}`} | ${l.dMemory.wall.n} | ${pct(l.dMemory.wall)} | ${x2(l.dMemoryRatio.p50)} | ${l.a.misses} / ${l.dMemory.misses} |`,
+      ),
     );
-    for (const l of scale.levels) {
-      p(
-        `| ${l.users.toLocaleString('en-US')} | ${l.a.wall.n} | ${pct(l.a.wall)} | ${ms(l.floor.wall.p50)} | ${x2(l.aRatio.p50)} / ${x2(l.aRatio.p95)} / ${x2(l.aRatio.p99)} | ${kib(l.naiveBlobBytes)} | ${l.dDynamo ? `${ms(l.dDynamo.wall.p50)} (${x2(l.dDynamoRatio!.p50)})` : `does not fit: ${l.dDynamoRejected ?? ''}`} | ${l.dMemory.wall.n} | ${pct(l.dMemory.wall)} | ${x2(l.dMemoryRatio.p50)} | ${l.a.misses} / ${l.dMemory.misses} |`,
-      );
-    }
     const viaAccounts = scale.levels.find((l) => l.dMemoryGetAllAccounts);
     if (viaAccounts?.dMemoryGetAllAccounts) {
       p(
@@ -227,14 +231,6 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
 
   const con = results.contention;
   if (con) {
-    p(
-      `## 4. Contention: ${con.a.writersPerRound} concurrent writers on one partition`,
-      '',
-      'Each round: one OBO partition (a fresh user), a seed token stored first, then every writer (a warm container) acquires a token for its own downstream scope at once: a cache miss, a token call and a write each. A token is lost when the request got it but the stored partition does not hold it after the round.',
-      '',
-      '| | rounds | tokens acquired | tokens lost | failed requests | successful writes | conflicts | conflicts (retries) per write | write attempts per request p50 / p95 / max | writes given up | request p50 / p95 / p99 ms |',
-      '|---|---|---|---|---|---|---|---|---|---|---|',
-    );
     const rows: Array<[string, NonNullable<typeof con.aTuned>]> = [
       [VARIANT_LABELS.a + ', default retries', con.a],
     ];
@@ -242,32 +238,31 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
       rows.push([`(a) with conflictRetries ${JSON.stringify(con.aTuned.conflictRetries)}`, con.aTuned]);
     }
     rows.push([VARIANT_LABELS.c, con.c]);
-    for (const [label, r] of rows) {
-      const peer = r === con.c;
-      p(
-        `| ${label} | ${r.rounds} | ${r.tokensAcquired} | ${r.tokensLost} | ${r.requestErrors} | ${r.writes} | ${peer ? 'n/a (no version check)' : r.conflicts} | ${peer ? 'n/a' : r.conflictsPerWrite.toFixed(2)} | ${peer ? '1 (blind overwrite)' : `${r.writeAttempts.p50} / ${r.writeAttempts.p95} / ${r.writeAttempts.max}`} | ${r.writeFailures} | ${pct(r.latency)} |`,
-      );
-    }
+    table(
+      `## 4. Contention: ${con.a.writersPerRound} concurrent writers on one partition`,
+      'Each round: one OBO partition (a fresh user), a seed token stored first, then every writer (a warm container) acquires a token for its own downstream scope at once: a cache miss, a token call and a write each. A token is lost when the request got it but the stored partition does not hold it after the round.',
+      '| | rounds | tokens acquired | tokens lost | failed requests | successful writes | conflicts | conflicts (retries) per write | write attempts per request p50 / p95 / max | writes given up | request p50 / p95 / p99 ms |',
+      rows.map(([label, r]) => {
+        const peer = r === con.c;
+        return `| ${label} | ${r.rounds} | ${r.tokensAcquired} | ${r.tokensLost} | ${r.requestErrors} | ${r.writes} | ${peer ? 'n/a (no version check)' : r.conflicts} | ${peer ? 'n/a' : r.conflictsPerWrite.toFixed(2)} | ${peer ? '1 (blind overwrite)' : `${r.writeAttempts.p50} / ${r.writeAttempts.p95} / ${r.writeAttempts.max}`} | ${r.writeFailures} | ${pct(r.latency)} |`;
+      }),
+    );
     p('');
   }
 
   const cold = results.coldStart;
   if (cold) {
-    p(
-      '## 5. Cold start',
-      '',
-      `Bundled with infra/build/bundle.ts's \`lambdaBundleOptions\`, as the package ships the Lambda handlers: \`${JSON.stringify(cold.esbuild)}\`. Fresh Node process per run (\`${env.node}\`), runs interleaved across the bundles; one unmeasured run per entry first stores the partition. Import: \`require()\` of the bundle. First request: the first invocation after the import (partition already stored). Second request: the next invocation in the same process.`,
-      '',
-      '| bundle | size | gzip | source map | NODE_OPTIONS | import p50 / max ms | first request p50 / max ms | second request p50 ms | note |',
-      '|---|---|---|---|---|---|---|---|---|',
-    );
     const pm = (s: Summary | undefined, max = true): string =>
       s ? `${ms(s.p50)}${max ? ` / ${ms(s.max)}` : ''} (n=${s.n})` : '-';
-    for (const e of cold.entries) {
-      p(
-        `| ${e.entry} | ${kib(e.bundleBytes)} | ${kib(e.bundleGzipBytes)} | ${e.sourceMapBytes ? kib(e.sourceMapBytes) : 'none'} | ${e.nodeOptions ? `\`${e.nodeOptions}\`` : 'none'} | ${pm(e.importMs)} | ${pm(e.firstRequestMs)} | ${pm(e.secondRequestMs, false)} | ${e.note ?? ''} |`,
-      );
-    }
+    table(
+      '## 5. Cold start',
+      `Bundled with infra/build/bundle.ts's \`lambdaBundleOptions\`, as the package ships the Lambda handlers: \`${JSON.stringify(cold.esbuild)}\`. Fresh Node process per run (\`${env.node}\`), runs interleaved across the bundles; one unmeasured run per entry first stores the partition. Import: \`require()\` of the bundle. First request: the first invocation after the import (partition already stored). Second request: the next invocation in the same process.`,
+      '| bundle | size | gzip | source map | NODE_OPTIONS | import p50 / max ms | first request p50 / max ms | second request p50 ms | note |',
+      cold.entries.map(
+        (e) =>
+          `| ${e.entry} | ${kib(e.bundleBytes)} | ${kib(e.bundleGzipBytes)} | ${e.sourceMapBytes ? kib(e.sourceMapBytes) : 'none'} | ${e.nodeOptions ? `\`${e.nodeOptions}\`` : 'none'} | ${pm(e.importMs)} | ${pm(e.firstRequestMs)} | ${pm(e.secondRequestMs, false)} | ${e.note ?? ''} |`,
+      ),
+    );
     const web = cold.entries.find((e) => e.id === 'web-api');
     const maps = cold.entries.find((e) => e.id === 'web-api+maps');
     if (cold.importVsSdkFloor !== undefined) {
@@ -285,40 +280,31 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
 
   const net = results.network;
   if (net?.levels.length) {
-    p(
+    table(
       '## 7. Delayed network: DynamoDB behind a TCP delay proxy',
-      '',
       "Every chunk waits the stated time each way (bench/delay-proxy.ts, its own process). (a) L1 off, (f) the store floor through (a)'s own store instance, (e) the raw SDK GetItem, all of (a)'s items; interleaved blocks.",
-      '',
       '| one-way delay | kind | (a) p50 / p95 / p99 ms | (f) store floor p50 ms | (e) SDK floor p50 ms | (a) / (f) p50 | (a) / (e) p50 | CPU p50 ms (a) / (f) / (e) | n |',
-      '|---|---|---|---|---|---|---|---|---|',
+      net.levels.flatMap((l) =>
+        KINDS.map((k) => {
+          const a = l.series.a[k];
+          return `| ${l.delayMs} ms | ${kindName[k]} | ${pct(a.wall)} | ${ms(l.series.f[k].wall.p50)} | ${ms(l.series.e[k].wall.p50)} | ${x2(l.aVsStoreFloorP50[k])} | ${x2(l.aVsSdkFloorP50[k])} | ${ms(a.cpu.p50)} / ${ms(l.series.f[k].cpu.p50)} / ${ms(l.series.e[k].cpu.p50)} | ${a.wall.n} |`;
+        }),
+      ),
     );
-    for (const l of net.levels) {
-      for (const k of KINDS) {
-        const a = l.series.a[k];
-        p(
-          `| ${l.delayMs} ms | ${kindName[k]} | ${pct(a.wall)} | ${ms(l.series.f[k].wall.p50)} | ${ms(l.series.e[k].wall.p50)} | ${x2(l.aVsStoreFloorP50[k])} | ${x2(l.aVsSdkFloorP50[k])} | ${ms(a.cpu.p50)} / ${ms(l.series.f[k].cpu.p50)} / ${ms(l.series.e[k].cpu.p50)} | ${a.wall.n} |`,
-        );
-      }
-    }
     p('');
   }
 
   const active = results.activeCallers;
   if (active?.series.length) {
-    p(
+    table(
       '## 8. Active callers: distinct callers in use',
-      '',
       'Each caller has its own stored OBO partition; callers are visited in a fixed shuffled cycle, so at 5,000 none comes back within the run: past the opened-envelope memo (about 690 partitions) and L1 (about 1,690). Each series is a fresh container; interleaved blocks.',
-      '',
       '| variant | active callers | n | p50 / p95 / p99 ms | CPU p50 ms | store reads per request |',
-      '|---|---|---|---|---|---|',
+      active.series.map(
+        (x) =>
+          `| ${VARIANT_LABELS[x.variant]} | ${x.callers.toLocaleString('en-US')} | ${x.series.wall.n} | ${pct(x.series.wall)} | ${ms(x.series.cpu.p50)} | ${x.storeReadsPerRequest.toFixed(2)} |`,
+      ),
     );
-    for (const x of active.series) {
-      p(
-        `| ${VARIANT_LABELS[x.variant]} | ${x.callers.toLocaleString('en-US')} | ${x.series.wall.n} | ${pct(x.series.wall)} | ${ms(x.series.cpu.p50)} | ${x.storeReadsPerRequest.toFixed(2)} |`,
-      );
-    }
     p(
       '',
       `p50 at ${active.levels[active.levels.length - 1].toLocaleString('en-US')} / p50 at ${active.levels[0]}: (a) ${x2(active.growthP50.a)}, (b) ${x2(active.growthP50.b)}.`,
@@ -327,17 +313,15 @@ export function renderMarkdown(results: BenchResults, plan: unknown): string {
   }
 
   if (results.blobSizes?.length) {
-    p(
+    table(
       '## 6. Stored bytes per partition',
-      '',
+      undefined,
       '| partition | plain MSAL JSON | (a) envelope | (a) envelope / plain | (a) DynamoDB item | peer (c) DynamoDB item |',
-      '|---|---|---|---|---|---|',
+      results.blobSizes.map(
+        (r) =>
+          `| ${r.partition} | ${r.plainJsonBytes} | ${r.envelopeBytes} | ${x2(r.envelopeBytes / r.plainJsonBytes)} | ${r.itemBytes} | ${r.peerItemBytes} |`,
+      ),
     );
-    for (const r of results.blobSizes) {
-      p(
-        `| ${r.partition} | ${r.plainJsonBytes} | ${r.envelopeBytes} | ${x2(r.envelopeBytes / r.plainJsonBytes)} | ${r.itemBytes} | ${r.peerItemBytes} |`,
-      );
-    }
     p('');
   }
 
@@ -538,6 +522,11 @@ function bar(parts: string[], scale: LogScale, y: number, s: Series, color: stri
 }
 
 const fmtTick = (t: number): string => (t >= 1 ? String(t) : String(Number(t.toPrecision(1))));
+
+/** The Markdown separator row under `header`: one `---` per cell. */
+function tableSeparator(header: string): string {
+  return `|${'---|'.repeat(header.split('|').length - 2)}`;
+}
 
 function escapeXml(s: string): string {
   return s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { HttpsNetworkClient } from '../shared/cache/http';
 import type { BenchResults, Environment } from './model';
 import { progress } from './measure';
-import { addAltEnvelopes, addSyntheticCallers, populate } from './population';
+import { addAltEnvelopes, addSyntheticCallers, partitionsOf, populate } from './population';
 import { renderMarkdown, renderSvg } from './report';
 import { runActiveCallers } from './scenarios/active-callers';
 import { blobSizes } from './scenarios/blob-size';
@@ -162,14 +162,7 @@ async function main(): Promise<void> {
     results.blobSizes = blobSizes(population);
     const assertions = population.users.map((u) => u.assertion);
     // (g)'s second envelope of every partition it reads.
-    await addAltEnvelopes(world, [
-      ...population.users.map((u) => ({
-        key: aKeyOf('obo', u.assertion),
-        kind: 'obo' as const,
-        json: u.json,
-      })),
-      { key: aKeyOf('app', ''), kind: 'app' as const, json: population.app.json },
-    ]);
+    await addAltEnvelopes(world, partitionsOf(population, aKeyOf));
 
     progress('latency (items 1 and 2)');
     results.latency = await runLatency({

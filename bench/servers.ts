@@ -8,9 +8,8 @@
  * Protocol (Node IPC): the child sends `{ type: 'ready', info }` once, then answers each
  * `{ id, op, args }` with `{ id, result }` or `{ id, error }`.
  */
-import { startLocalAuthority, GrantType, type LocalAuthority } from '../local/authority';
-import { startLocalDynamo, type LocalDynamo } from '../local/dynamodb';
-import { startLocalKms, type LocalKms } from '../local/kms';
+import { GrantType } from '../local/authority';
+import { startLocalServices } from './local-services';
 import { BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, type ServerOps, type ServersInfo } from './protocol';
 
 interface Request {
@@ -23,26 +22,15 @@ async function main(): Promise<void> {
   const send = (message: unknown): void => {
     process.send?.(message);
   };
-  let dynamo: LocalDynamo | undefined;
-  let kms: LocalKms | undefined;
-  let authority: LocalAuthority | undefined;
-  const stopAll = async (): Promise<void> => {
-    await Promise.allSettled([dynamo?.stop(), kms?.stop(), authority?.stop()]);
-  };
-  try {
-    [dynamo, kms, authority] = await Promise.all([
-      startLocalDynamo({ tableName: 'bench-token-cache' }),
-      startLocalKms(),
-      startLocalAuthority({
-        clients: [{ clientId: BENCH_CLIENT_ID, clientSecret: BENCH_CLIENT_SECRET }],
-        // Longer than any run, so no token expires (or nears MSAL's 5-minute refresh margin).
-        accessTokenLifetimeSeconds: 4 * 3600,
-      }),
-    ]);
-  } catch (e) {
-    await stopAll();
-    throw e;
-  }
+  const services = await startLocalServices({
+    tableName: 'bench-token-cache',
+    clientId: BENCH_CLIENT_ID,
+    clientSecret: BENCH_CLIENT_SECRET,
+    // Longer than any run, so no token expires (or nears MSAL's 5-minute refresh margin).
+    accessTokenLifetimeSeconds: 4 * 3600,
+  });
+  const { dynamo, kms, authority } = services;
+  const stopAll = (): Promise<void> => services.stop();
   const { arn } = await kms.createKey({ alias: 'alias/bench-token-cache', description: 'benchmark' });
   const meta = authority.msalMetadata();
   const info: ServersInfo = {

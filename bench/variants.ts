@@ -23,6 +23,7 @@ import {
   GetItemCommand,
   PutItemCommand,
   type DynamoDBClientConfig,
+  type GetItemCommandOutput,
 } from '@aws-sdk/client-dynamodb';
 import {
   ConfidentialClientApplication,
@@ -36,6 +37,7 @@ import {
 import { HttpsNetworkClient } from '../shared/cache/http';
 import { sha256Base64Url } from '../shared/cache/partitions';
 import { createTokenCache } from '../shared/cache/token-cache';
+import type { CachedAuthenticationResult } from '../shared/cache/metadata';
 import type { TokenCache, TokenCacheOptions } from '../shared/cache/types';
 import { KmsKeyRing } from '../shared/aws/kms-keyring';
 import { CounterMetrics, Metric, silentLogger } from '../shared/observability';
@@ -84,6 +86,22 @@ export interface Variant {
   close(): void;
 }
 
+/** One measured request of `kind` through a TokenCache: OBO for `assertion` (OBO_SCOPE), or the app token (APP_SCOPE). */
+export function acquireWarm(
+  cache: TokenCache,
+  kind: Kind,
+  assertion: string,
+): Promise<CachedAuthenticationResult> {
+  return kind === 'obo'
+    ? cache.acquireTokenOnBehalfOf({ assertion, scopes: [OBO_SCOPE] })
+    : cache.acquireTokenForApp({ scopes: [APP_SCOPE] });
+}
+
+/** The store reads and writes a TokenCache counted in `metrics`. */
+export function metricStoreCounts(metrics: CounterMetrics): StoreCounts {
+  return { reads: metrics.get(Metric.StoreRead), writes: metrics.get(Metric.StoreWrite) };
+}
+
 /** Store key of a user's partition for the peer: a hash of the assertion, like (a)'s. */
 export const peerKey = (assertion: string): string => `peer:obo:${sha256Base64Url(assertion)}`;
 export const PEER_APP_KEY = `peer:app:${BENCH_CLIENT_ID}`;
@@ -93,14 +111,12 @@ export const altKey = (key: string): string => `${key}#alt`;
 export const floorKey = (kind: Kind, assertion: string): string =>
   kind === 'app' ? 'floor:app' : `floor:obo:${sha256Base64Url(assertion)}`;
 
-/** A store that counts write attempts and conflicts (contention only: it adds a call layer). */
-export class CountingStore implements TokenStore {
+/** A store that passes every call through to `inner`: the base of the bench's wrapping stores. */
+export class ForwardingStore implements TokenStore {
   readonly name: string;
   readonly maxItemBytes: number;
-  writeAttempts = 0;
-  conflicts = 0;
 
-  constructor(private readonly inner: TokenStore) {
+  constructor(protected readonly inner: TokenStore) {
     this.name = inner.name;
     this.maxItemBytes = inner.maxItemBytes;
   }
@@ -109,7 +125,21 @@ export class CountingStore implements TokenStore {
     return this.inner.read(key);
   }
 
-  async write(key: string, blob: Uint8Array, options: WriteOptions): Promise<string> {
+  write(key: string, blob: Uint8Array, options: WriteOptions): Promise<string> {
+    return this.inner.write(key, blob, options);
+  }
+
+  delete(key: string, options?: { readonly expectedVersion?: string }): Promise<void> {
+    return this.inner.delete(key, options);
+  }
+}
+
+/** A store that counts write attempts and conflicts (contention only: it adds a call layer). */
+export class CountingStore extends ForwardingStore {
+  writeAttempts = 0;
+  conflicts = 0;
+
+  override async write(key: string, blob: Uint8Array, options: WriteOptions): Promise<string> {
     this.writeAttempts++;
     try {
       return await this.inner.write(key, blob, options);
@@ -117,10 +147,6 @@ export class CountingStore implements TokenStore {
       if (e instanceof VersionConflictError) this.conflicts++;
       throw e;
     }
-  }
-
-  delete(key: string, options?: { readonly expectedVersion?: string }): Promise<void> {
-    return this.inner.delete(key, options);
   }
 }
 
@@ -155,7 +181,10 @@ export class ProjectVariant implements Variant {
     this.counting = options.countWrites ? new CountingStore(this.store) : undefined;
     this.cache = createTokenCache({
       msal: benchMsal(world, network),
-      store: id === 'g' ? new AlternatingStore(this.store) : (this.counting ?? this.store),
+      store:
+        id === 'g'
+          ? new AlternatingStore(this.store, '(g)', (key, n) => (n === 0 ? key : altKey(key)))
+          : (this.counting ?? this.store),
       keyRing: this.keyRing,
       l1: id === 'b' ? {} : false,
       metrics: this.metrics,
@@ -165,11 +194,7 @@ export class ProjectVariant implements Variant {
   }
 
   async request(kind: Kind, assertion: string): Promise<boolean> {
-    const result =
-      kind === 'obo'
-        ? await this.cache.acquireTokenOnBehalfOf({ assertion, scopes: [OBO_SCOPE] })
-        : await this.cache.acquireTokenForApp({ scopes: [APP_SCOPE] });
-    return result.fromCache;
+    return (await acquireWarm(this.cache, kind, assertion)).fromCache;
   }
 
   /** The store key of the partition a request of `kind` reads. */
@@ -180,7 +205,7 @@ export class ProjectVariant implements Variant {
   }
 
   storeCounts(): StoreCounts {
-    return { reads: this.metrics.get(Metric.StoreRead), writes: this.metrics.get(Metric.StoreWrite) };
+    return metricStoreCounts(this.metrics);
   }
 
   close(): void {
@@ -190,46 +215,54 @@ export class ProjectVariant implements Variant {
 }
 
 /**
- * (g)'s store: each read of a key returns, in turn, the item under the key and the item
- * under {@link altKey} (a second envelope of the same partition, sealed for the same key),
- * so the opened-envelope memo never holds the blob it is given. One GetItem per read, as (a).
- * Reads only: a hit writes nothing, and (g) is measured on hits.
+ * A store for series measured on warm hits: each read of a key returns, in turn, the item
+ * under `itemKey(key, 0)` and the one under `itemKey(key, 1)` (two envelopes of the same
+ * partition, sealed for the same key), so the opened-envelope memo never holds the blob it
+ * is given. One read of `inner` per read. Reads only: a hit writes nothing.
+ *
+ * (g)'s store alternates the item under the key and the one under {@link altKey}.
  */
-export class AlternatingStore implements TokenStore {
-  readonly name: string;
-  readonly maxItemBytes: number;
-  private readonly turn = new Map<string, boolean>();
+export class AlternatingStore extends ForwardingStore {
+  private readonly turn = new Map<string, 0 | 1>();
 
-  constructor(private readonly inner: TokenStore) {
-    this.name = inner.name;
-    this.maxItemBytes = inner.maxItemBytes;
+  constructor(
+    inner: TokenStore,
+    /** The series, for the errors: `(g)`. */
+    private readonly label: string,
+    private readonly itemKey: (key: string, turn: 0 | 1) => string,
+  ) {
+    super(inner);
   }
 
-  read(key: string): Promise<StoredItem | undefined> {
-    const alt = this.turn.get(key) ?? false;
-    this.turn.set(key, !alt);
-    return this.inner.read(alt ? altKey(key) : key);
+  override read(key: string): Promise<StoredItem | undefined> {
+    const n = this.turn.get(key) ?? 0;
+    this.turn.set(key, n === 0 ? 1 : 0);
+    return this.inner.read(this.itemKey(key, n));
   }
 
-  write(): Promise<string> {
-    return Promise.reject(new Error('(g) is measured on warm hits only: no write expected'));
+  override write(): Promise<string> {
+    return Promise.reject(new Error(`${this.label} is measured on warm hits only: no write expected`));
   }
 
-  delete(): Promise<void> {
-    return Promise.reject(new Error('(g) is measured on warm hits only: no delete expected'));
+  override delete(): Promise<void> {
+    return Promise.reject(new Error(`${this.label} is measured on warm hits only: no delete expected`));
   }
 }
 
-/** (e): a raw SDK GetItem of (a)'s own item (a default client), checked to hold a blob. */
-export class ItemFloorVariant implements Variant {
+/**
+ * A floor of one raw SDK GetItem per request (a default client): the item under
+ * `keyOf(kind, assertion)`, then `served(item)` (which throws where the item is missing).
+ */
+class GetItemFloor implements Variant {
   readonly id = 'e' as const;
   private reads = 0;
-  private readonly client: DynamoDBClient;
+  protected readonly client: DynamoDBClient;
 
   constructor(
     config: DynamoDBClientConfig,
-    private readonly tableName: string,
+    protected readonly tableName: string,
     private readonly keyOf: (kind: Kind, assertion: string) => string,
+    private readonly served: (item: GetItemCommandOutput['Item']) => boolean,
   ) {
     this.client = new DynamoDBClient(config);
   }
@@ -243,8 +276,7 @@ export class ItemFloorVariant implements Variant {
         ConsistentRead: true,
       }),
     );
-    if (!Item?.['blob']?.B) throw new Error("(a)'s item missing");
-    return true;
+    return this.served(Item);
   }
 
   storeCounts(): StoreCounts {
@@ -253,6 +285,20 @@ export class ItemFloorVariant implements Variant {
 
   close(): void {
     this.client.destroy();
+  }
+}
+
+/** (e): a raw SDK GetItem of (a)'s own item (a default client), checked to hold a blob. */
+export class ItemFloorVariant extends GetItemFloor {
+  constructor(
+    config: DynamoDBClientConfig,
+    tableName: string,
+    keyOf: (kind: Kind, assertion: string) => string,
+  ) {
+    super(config, tableName, keyOf, (Item) => {
+      if (!Item?.['blob']?.B) throw new Error("(a)'s item missing");
+      return true;
+    });
   }
 }
 
@@ -421,30 +467,13 @@ export class PluginVariant implements Variant {
 }
 
 /** The old floor: GetItem of the partition's plain MSAL JSON, then JSON.parse (bench/redis.ts). */
-export class FloorVariant implements Variant {
-  readonly id = 'e' as const;
-  private reads = 0;
-  private readonly client: DynamoDBClient;
-
-  constructor(
-    config: DynamoDBClientConfig,
-    private readonly tableName: string,
-  ) {
-    this.client = new DynamoDBClient(config);
-  }
-
-  async request(kind: Kind, assertion: string): Promise<boolean> {
-    this.reads++;
-    const { Item } = await this.client.send(
-      new GetItemCommand({
-        TableName: this.tableName,
-        Key: { pk: { S: floorKey(kind, assertion) } },
-        ConsistentRead: true,
-      }),
-    );
-    const json = Item?.['json']?.S;
-    if (json === undefined) throw new Error('floor item missing');
-    return typeof JSON.parse(json) === 'object';
+export class FloorVariant extends GetItemFloor {
+  constructor(config: DynamoDBClientConfig, tableName: string) {
+    super(config, tableName, floorKey, (Item) => {
+      const json = Item?.['json']?.S;
+      if (json === undefined) throw new Error('floor item missing');
+      return typeof JSON.parse(json) === 'object';
+    });
   }
 
   /** Writes a floor item (setup only). */
@@ -452,13 +481,5 @@ export class FloorVariant implements Variant {
     await this.client.send(
       new PutItemCommand({ TableName: this.tableName, Item: { pk: { S: key }, json: { S: json } } }),
     );
-  }
-
-  storeCounts(): StoreCounts {
-    return { reads: this.reads, writes: 0 };
-  }
-
-  close(): void {
-    this.client.destroy();
   }
 }

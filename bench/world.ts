@@ -2,13 +2,15 @@
  * The measuring process's view of the services: forks bench/servers.ts, speaks its IPC
  * protocol, and builds the clients every variant shares the configuration of.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import type { KMSClientConfig } from '@aws-sdk/client-kms';
 import { KmsKeyRing } from '../shared/aws/kms-keyring';
 import type { HttpsNetworkClient } from '../shared/cache/http';
 import type { MsalOptions } from '../shared/cache/types';
+import { localMsal } from './msal-options';
+import { forkTs } from './worker-process';
 import {
   BENCH_CLIENT_ID,
   BENCH_CLIENT_SECRET,
@@ -36,13 +38,14 @@ export interface World {
 
 /** The bench app's MSAL settings against the world's authority, calling it over `network`. */
 export function benchMsal(world: World, network: HttpsNetworkClient): MsalOptions {
-  return {
+  const { authority, host } = world.info.authority;
+  return localMsal({
     clientId: BENCH_CLIENT_ID,
-    authority: world.info.authority.authority,
     clientSecret: BENCH_CLIENT_SECRET,
-    knownAuthorities: [world.info.authority.host],
-    networkClient: network,
-  };
+    authority,
+    host,
+    network,
+  });
 }
 
 /** A KMS ring on the world's key for the bench app (the caller destroys it). */
@@ -56,11 +59,7 @@ export function benchKeyRing(world: World): KmsKeyRing {
 
 /** Starts the services in a child process and waits until they listen. */
 export async function startWorld(): Promise<World> {
-  const child = fork(path.join(__dirname, 'servers.ts'), [], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+  const child = forkTs(path.join(__dirname, 'servers.ts'));
   const info = await new Promise<ServersInfo>((resolve, reject) => {
     const onExit = (code: number | null): void =>
       reject(new Error(`bench servers exited with ${code} before they were ready`));

@@ -14,6 +14,7 @@ import { KmsKeyRing } from '../../shared/aws/kms-keyring';
 import { DynamoDbStore } from '../../shared/aws/dynamodb-store';
 import { silentLogger } from '../../shared/observability';
 import type { KeyRing } from '../../shared/crypto/keyring';
+import { localMsal } from '../msal-options';
 
 /** What the parent sends to start an instance. */
 export interface InstanceSetup {
@@ -144,13 +145,13 @@ function build(s: InstanceSetup): Generation {
     clientConfig: { region: s.kmsRegion, endpoint: s.kmsEndpoint, credentials: LOCAL },
   });
   const cache = createTokenCache({
-    msal: {
+    msal: localMsal({
       clientId: s.clientId,
-      authority: s.authority.authority,
       clientSecret: s.clientSecret,
-      knownAuthorities: [s.authority.host],
-      networkClient: network,
-    },
+      authority: s.authority.authority,
+      host: s.authority.host,
+      network,
+    }),
     store,
     keyRing: counted(keyRing),
     l1: s.l1 === false ? false : { ttlMs: s.l1.ttlMs, jitter: s.l1.jitter },

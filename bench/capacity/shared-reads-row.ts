@@ -12,6 +12,7 @@ import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import { silentLogger } from '../../shared/observability';
 import { startLocalAuthority } from '../../local/authority';
 import { startLocalDynamo } from '../../local/dynamodb';
+import { localAuthorityMsal } from '../msal-options';
 import { startCountingProxy } from './counting-proxy';
 
 /** One series of the row. */
@@ -51,13 +52,7 @@ export async function measureSharedReads(concurrency = 20, trials = 5): Promise<
     });
     stores.push(store);
     return createTokenCache({
-      msal: {
-        clientId: CLIENT_ID,
-        authority: authority.authority(),
-        clientSecret: CLIENT_SECRET,
-        knownAuthorities: [authority.host],
-        networkClient: network,
-      },
+      msal: localAuthorityMsal(authority, CLIENT_ID, CLIENT_SECRET, network),
       store,
       keyRing: new LocalKeyRing({ masterKey }),
       l1: false,

@@ -11,12 +11,11 @@
  * Token lifetimes are shortened (MSAL renews 300 s before expiry, so a 320 s token is used
  * for 20 s) so that a minute holds many renewals, assertion windows and data keys.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { GrantType, startLocalAuthority, type LocalAuthority } from '../../local/authority';
-import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
-import { startLocalKms, type LocalKms } from '../../local/kms';
+import { GrantType } from '../../local/authority';
 import { DEFAULT_INPUT, estimateCapacity, withInput, type CapacityInput } from '../../shared/capacity/model';
+import { startLocalServices, type LocalServices } from '../local-services';
+import { forkTs, WorkerProcess } from '../worker-process';
 import { startCountingProxy, type CountingProxy, type ProxyCounts } from './counting-proxy';
 import type { InstanceIn, InstanceOut, InstanceReport } from './instance';
 
@@ -107,34 +106,9 @@ const OBO_SCOPE = 'api://capacity-downstream/Data.Read';
 const MARGIN_SECONDS = 300;
 const WORKER = path.join(__dirname, 'instance.ts');
 
-class Instance {
-  private readonly inbox: InstanceOut[] = [];
-  private waiting: ((m: InstanceOut) => void) | undefined;
-  constructor(private readonly child: ChildProcess) {
-    child.on('message', (m: InstanceOut) => {
-      const w = this.waiting;
-      this.waiting = undefined;
-      if (w) w(m);
-      else this.inbox.push(m);
-    });
-    child.on('exit', (code) => this.waiting?.({ type: 'error', message: `instance exited (${code})` }));
-  }
+class Instance extends WorkerProcess<InstanceIn, InstanceOut> {
   static start(): Instance {
-    return new Instance(
-      fork(WORKER, [], {
-        execArgv: ['--import', 'tsx'],
-        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      }),
-    );
-  }
-  send(m: InstanceIn): void {
-    this.child.send(m);
-  }
-  async next<T extends InstanceOut['type']>(type: T): Promise<Extract<InstanceOut, { type: T }>> {
-    const m = this.inbox.shift() ?? (await new Promise<InstanceOut>((done) => (this.waiting = done)));
-    if (m.type !== type) throw new Error(`capacity instance: expected ${type}, got ${JSON.stringify(m)}`);
-    return m as Extract<InstanceOut, { type: T }>;
+    return new Instance(forkTs(WORKER), 'capacity instance');
   }
   /** Asks the instance to close its clients and exit; resolves when it has (killed after 5 s). */
   async stop(): Promise<void> {
@@ -197,21 +171,18 @@ export async function runSimulation(
   plan: SimulationPlan,
   log: (line: string) => void = () => undefined,
 ): Promise<SimulationResult> {
-  let dynamo: LocalDynamo | undefined;
-  let kms: LocalKms | undefined;
-  let authority: LocalAuthority | undefined;
+  let services: LocalServices | undefined;
   let dynamoProxy: CountingProxy | undefined;
   let kmsProxy: CountingProxy | undefined;
   const instances: Instance[] = [];
   try {
-    [dynamo, kms, authority] = await Promise.all([
-      startLocalDynamo({ tableName: 'capacity-sim' }),
-      startLocalKms(),
-      startLocalAuthority({
-        clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }],
-        accessTokenLifetimeSeconds: plan.tokenLifetimeSeconds,
-      }),
-    ]);
+    services = await startLocalServices({
+      tableName: 'capacity-sim',
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      accessTokenLifetimeSeconds: plan.tokenLifetimeSeconds,
+    });
+    const { dynamo, kms, authority } = services;
     [dynamoProxy, kmsProxy] = await Promise.all([
       startCountingProxy(dynamo.endpoint),
       startCountingProxy(kms.endpoint),
@@ -368,6 +339,6 @@ export async function runSimulation(
     // Instances first: nothing may reach a service after it stopped.
     await Promise.allSettled(instances.map((i) => i.stop()));
     await Promise.allSettled([dynamoProxy?.stop(), kmsProxy?.stop()]);
-    await Promise.allSettled([dynamo?.stop(), kms?.stop(), authority?.stop()]);
+    await services?.stop();
   }
 }

@@ -15,21 +15,14 @@
  */
 import type { ActiveCallersResult, ActiveCallersSeries } from '../model';
 import { Budget, progress, Recorder } from '../measure';
+import type { BlockSectionOptions } from '../rounds';
 import { shuffled } from '../stats';
-import type { HttpsNetworkClient } from '../../shared/cache/http';
 import { ProjectVariant } from '../variants';
-import type { World } from '../world';
 
-export interface ActiveCallersOptions {
-  readonly world: World;
-  readonly network: HttpsNetworkClient;
+export interface ActiveCallersOptions extends BlockSectionOptions {
   /** Assertions of callers with a stored partition, at least as many as the largest level. */
   readonly callers: readonly string[];
   readonly levels: readonly number[];
-  /** Requests before measuring, per series (JIT, connections, data keys). */
-  readonly warmup: number;
-  readonly blockSize: number;
-  readonly maxRounds: number;
   readonly budgetMs: number;
 }
 

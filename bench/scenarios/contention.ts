@@ -94,47 +94,31 @@ async function contendProject(
   );
   for (const c of containers) c.metrics.reset();
   const reader = new PartitionReader(world);
-  const budget = new Budget(options.variantBudgetMs);
-  const latencies: number[] = [];
+  const rounds = new ContendedRounds();
   const attempts: number[] = [];
-  let lost = 0;
-  let acquired = 0;
-  let requestErrors = 0;
   let seeds = 0;
-  let roundsRun = 0;
   try {
-    for (const assertion of roundUsers) {
-      if (budget.over()) break;
-      const round = roundsRun++;
+    await rounds.each(roundUsers, options.variantBudgetMs, async (assertion, round) => {
       const seed = await containers[0].cache.acquireTokenOnBehalfOf({ assertion, scopes: [OBO_SCOPE] });
       seeds++;
       const before = containers.map((c) => c.counting!.writeAttempts);
-      const settled = await Promise.allSettled(
-        containers.map(async (c, w) => {
-          const t0 = process.hrtime.bigint();
-          const r = await c.cache.acquireTokenOnBehalfOf({ assertion, scopes: [scopeOf(round, w)] });
-          latencies.push(elapsedMs(t0));
-          return r.accessToken;
-        }),
+      const tokens = await rounds.contend(containers, round, (c, scope) =>
+        c.cache.acquireTokenOnBehalfOf({ assertion, scopes: [scope] }),
       );
       containers.forEach((c, i) => attempts.push(c.counting!.writeAttempts - before[i]));
-      const tokens = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-      requestErrors += settled.length - tokens.length;
       const stored = await reader.open(containers[0].cache.storeKeyOf({ kind: 'obo', assertion }), 'obo');
-      const present = secretsIn(stored?.json);
-      const expected = [seed.accessToken, ...tokens];
-      acquired += expected.length;
-      lost += expected.filter((t) => !present.has(t)).length;
+      const expected = rounds.check(seed.accessToken, tokens, stored?.json);
       if (round === roundUsers.length - 1 && stored) {
         blobSizes.push({
-          partition: `OBO, ${expected.length} access tokens (after contention)`,
+          partition: `OBO, ${expected} access tokens (after contention)`,
           plainJsonBytes: Buffer.byteLength(stored.json, 'utf8'),
           envelopeBytes: stored.envelopeBytes,
           itemBytes: stored.itemBytes,
           peerItemBytes: peerItemBytes(peerKey(assertion), stored.json),
         });
       }
-    }
+    });
+    const { run: roundsRun, lost, acquired, requestErrors, latencies } = rounds;
     const total = (name: MetricName, tags?: Record<string, string>): number =>
       containers.reduce((sum, c) => sum + c.metrics.get(name, tags), 0);
     const conflicts = total(Metric.StoreConflict);
@@ -182,35 +166,17 @@ async function contendPeer(
         (_kind, assertion) => peerKey(assertion),
       ),
   );
-  const budget = new Budget(options.variantBudgetMs);
-  const latencies: number[] = [];
-  let lost = 0;
-  let acquired = 0;
+  const rounds = new ContendedRounds();
   let writes = 0;
-  let requestErrors = 0;
-  let roundsRun = 0;
   try {
-    for (const assertion of roundUsers) {
-      if (budget.over()) break;
-      const round = roundsRun++;
+    await rounds.each(roundUsers, options.variantBudgetMs, async (assertion, round) => {
       const seed = await peers[0].acquire('obo', assertion, OBO_SCOPE);
       const writesBefore = peers.reduce((n, p) => n + p.storeCounts().writes, 0);
-      const settled = await Promise.allSettled(
-        peers.map(async (p, w) => {
-          const t0 = process.hrtime.bigint();
-          const r = await p.acquire('obo', assertion, scopeOf(round, w));
-          latencies.push(elapsedMs(t0));
-          return r.accessToken;
-        }),
-      );
+      const tokens = await rounds.contend(peers, round, (p, scope) => p.acquire('obo', assertion, scope));
       writes += peers.reduce((n, p) => n + p.storeCounts().writes, 0) - writesBefore;
-      const tokens = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-      requestErrors += settled.length - tokens.length;
-      const present = secretsIn(await peers[0].client.get(peerKey(assertion)));
-      const expected = [seed.accessToken, ...tokens];
-      acquired += expected.length;
-      lost += expected.filter((t) => !present.has(t)).length;
-    }
+      rounds.check(seed.accessToken, tokens, await peers[0].client.get(peerKey(assertion)));
+    });
+    const { run: roundsRun, lost, acquired, requestErrors, latencies } = rounds;
     progress(`contention: (c): ${roundsRun} rounds, lost ${lost}/${acquired} tokens (last writer wins)`);
     return {
       rounds: roundsRun,
@@ -228,6 +194,60 @@ async function contendPeer(
     };
   } finally {
     for (const p of peers) p.close();
+  }
+}
+
+/** The rounds of one variant and what they count alike for (a) and (c). */
+class ContendedRounds {
+  readonly latencies: number[] = [];
+  /** Rounds started. */
+  run = 0;
+  lost = 0;
+  acquired = 0;
+  requestErrors = 0;
+
+  /** Runs `round` for each of `users` in turn (one round each) until `budgetMs` is spent. */
+  async each(
+    users: readonly string[],
+    budgetMs: number,
+    round: (assertion: string, round: number) => Promise<void>,
+  ): Promise<void> {
+    const budget = new Budget(budgetMs);
+    for (const assertion of users) {
+      if (budget.over()) break;
+      await round(assertion, this.run++);
+    }
+  }
+
+  /**
+   * Every writer at once acquires a token for its own scope of `round`, each timed; returns
+   * the tokens acquired and counts the requests that failed.
+   */
+  async contend<W>(
+    writers: readonly W[],
+    round: number,
+    acquire: (writer: W, scope: string) => Promise<{ readonly accessToken: string }>,
+  ): Promise<string[]> {
+    const settled = await Promise.allSettled(
+      writers.map(async (writer, w) => {
+        const t0 = process.hrtime.bigint();
+        const r = await acquire(writer, scopeOf(round, w));
+        this.latencies.push(elapsedMs(t0));
+        return r.accessToken;
+      }),
+    );
+    const tokens = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    this.requestErrors += settled.length - tokens.length;
+    return tokens;
+  }
+
+  /** Counts the seed and `tokens` as acquired and those missing from the stored JSON as lost; returns how many were acquired. */
+  check(seed: string, tokens: readonly string[], storedJson: string | undefined): number {
+    const present = secretsIn(storedJson);
+    const expected = [seed, ...tokens];
+    this.acquired += expected.length;
+    this.lost += expected.filter((t) => !present.has(t)).length;
+    return expected.length;
   }
 }
 

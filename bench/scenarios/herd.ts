@@ -8,10 +8,10 @@
  * latency, as a remote one does. Per cell: token-endpoint calls (the goal: 1), p50/p99
  * of all requests, and store calls per request.
  */
-import { fork } from 'node:child_process';
 import path from 'node:path';
 import type { Summary } from '../stats';
 import { progress } from '../measure';
+import { forkTs, WorkerProcess } from '../worker-process';
 import { summarize } from '../stats';
 import { BENCH_CLIENT_ID, type World } from '../world';
 import type { HerdBenchIn, HerdBenchOut, StoreCalls } from '../herd-worker';
@@ -46,34 +46,9 @@ export interface HerdOptions {
 const SCOPE = 'api://bench-herd/.default';
 const WORKER = path.join(__dirname, '..', 'herd-worker.ts');
 
-class BenchWorker {
-  private readonly inbox: HerdBenchOut[] = [];
-  private waiting: ((m: HerdBenchOut) => void) | undefined;
-  private constructor(private readonly child: ReturnType<typeof fork>) {
-    child.on('message', (m: HerdBenchOut) => {
-      const w = this.waiting;
-      this.waiting = undefined;
-      if (w) w(m);
-      else this.inbox.push(m);
-    });
-    child.on('exit', (code) => this.waiting?.({ type: 'error', message: `herd worker exited (${code})` }));
-  }
+class BenchWorker extends WorkerProcess<HerdBenchIn, HerdBenchOut> {
   static start(): BenchWorker {
-    return new BenchWorker(
-      fork(WORKER, [], {
-        execArgv: ['--import', 'tsx'],
-        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      }),
-    );
-  }
-  send(m: HerdBenchIn): void {
-    this.child.send(m);
-  }
-  async next<T extends HerdBenchOut['type']>(type: T): Promise<Extract<HerdBenchOut, { type: T }>> {
-    const m = this.inbox.shift() ?? (await new Promise<HerdBenchOut>((done) => (this.waiting = done)));
-    if (m.type !== type) throw new Error(`herd worker: expected ${type}, got ${JSON.stringify(m)}`);
-    return m as Extract<HerdBenchOut, { type: T }>;
+    return new BenchWorker(forkTs(WORKER), 'herd worker');
   }
   stop(): void {
     if (this.child.connected) this.send({ type: 'stop' });

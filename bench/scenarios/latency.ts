@@ -6,8 +6,15 @@
  * call is attributed to the variant that made it.
  */
 import type { CallRates, LatencyResult } from '../model';
-import { Budget, progress, Recorder } from '../measure';
-import { perThousand, ratios, shuffled, type PercentileName } from '../stats';
+import { progress } from '../measure';
+import {
+  interleavedRounds,
+  recordersFor,
+  tallyServiceCalls,
+  timeBlock,
+  type ServiceCallTally,
+} from '../rounds';
+import { perThousand, ratios, type PercentileName } from '../stats';
 import { KINDS, VARIANT_IDS, PluginVariant, type Kind, type Variant, type VariantId } from '../variants';
 import type { World } from '../world';
 
@@ -25,10 +32,8 @@ export interface LatencyOptions {
   readonly unprimedRequests: number;
 }
 
-interface Tally {
+interface Tally extends ServiceCallTally {
   requests: number;
-  tokenCalls: number;
-  kmsCalls: number;
 }
 
 const IDS = VARIANT_IDS;
@@ -48,44 +53,34 @@ export async function runLatency(options: LatencyOptions): Promise<LatencyResult
     }
   }
 
-  const recorders = Object.fromEntries(
-    IDS.map((id) => [id, { obo: new Recorder(), app: new Recorder() }]),
-  ) as Record<VariantId, Record<Kind, Recorder>>;
+  const recorders = recordersFor(IDS);
   const tallies = Object.fromEntries(
     IDS.map((id) => [id, { requests: 0, tokenCalls: 0, kmsCalls: 0 }]),
   ) as Record<VariantId, Tally>;
   const storeBefore = Object.fromEntries(IDS.map((id) => [id, variants[id].storeCounts()]));
 
-  const budget = new Budget(options.budgetMs);
-  let rounds = 0;
   let cursor = 0;
-  while (rounds < options.maxRounds && !budget.over()) {
-    const blocks = shuffled(
-      IDS.flatMap((id) => KINDS.map((kind) => ({ id, kind }))),
-      rounds + 1,
-    );
-    for (const { id, kind } of blocks) {
-      const before = await world.counters();
-      for (let i = 0; i < blockSize; i++) {
-        const assertion = user(cursor + i);
-        await recorders[id][kind].time(() => variants[id].request(kind, assertion));
-      }
-      const after = await world.counters();
-      const tally = tallies[id];
-      tally.requests += blockSize;
-      tally.tokenCalls += after.tokenCalls - before.tokenCalls;
-      tally.kmsCalls +=
-        after.kmsDecrypt - before.kmsDecrypt + (after.kmsGenerateDataKey - before.kmsGenerateDataKey);
-    }
-    cursor += blockSize;
-    rounds++;
-    if (rounds % 5 === 0) {
-      const a = recorders.a.obo;
-      progress(
-        `latency: round ${rounds}, ${a.count} requests per series, ${Math.round(budget.left() / 1000)} s left`,
+  const rounds = await interleavedRounds({
+    ids: IDS,
+    maxRounds: options.maxRounds,
+    budgetMs: options.budgetMs,
+    seed: (round) => round + 1,
+    block: async (id, kind) => {
+      await tallyServiceCalls(world, tallies[id], () =>
+        timeBlock(recorders[id][kind], variants[id], kind, blockSize, (i) => user(cursor + i)),
       );
-    }
-  }
+      tallies[id].requests += blockSize;
+    },
+    afterRound: (rounds, budget) => {
+      cursor += blockSize;
+      if (rounds % 5 === 0) {
+        const a = recorders.a.obo;
+        progress(
+          `latency: round ${rounds}, ${a.count} requests per series, ${Math.round(budget.left() / 1000)} s left`,
+        );
+      }
+    },
+  });
 
   const series = mapVariants((id) => ({
     obo: recorders[id].obo.series(),

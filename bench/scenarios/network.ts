@@ -10,10 +10,9 @@
  * Wall time and CPU time per request.
  */
 import type { NetworkDelayLevel, NetworkResult } from '../model';
-import { Budget, progress, Recorder } from '../measure';
+import { progress } from '../measure';
+import { interleavedRounds, recordersFor, timeBlock, type BlockSectionOptions } from '../rounds';
 import { startDelayProxy } from '../delay-proxy';
-import { shuffled } from '../stats';
-import { HttpsNetworkClient } from '../../shared/cache/http';
 import {
   ItemFloorVariant,
   KINDS,
@@ -22,17 +21,11 @@ import {
   type Kind,
   type Variant,
 } from '../variants';
-import type { World } from '../world';
 
-export interface NetworkOptions {
-  readonly world: World;
-  readonly network: HttpsNetworkClient;
+export interface NetworkOptions extends BlockSectionOptions {
   readonly assertions: readonly string[];
   /** One-way delays to measure, ms. */
   readonly delaysMs: readonly number[];
-  readonly warmup: number;
-  readonly blockSize: number;
-  readonly maxRounds: number;
   /** Budget of each delay's measurement. */
   readonly budgetMsPerDelay: number;
 }
@@ -65,25 +58,18 @@ export async function runNetwork(options: NetworkOptions): Promise<NetworkResult
           for (let i = 0; i < options.warmup; i++) await variants[id].request(kind, user(i));
         }
       }
-      const rec = Object.fromEntries(
-        IDS.map((id) => [id, { obo: new Recorder(), app: new Recorder() }]),
-      ) as Record<Id, Record<Kind, Recorder>>;
-      const budget = new Budget(options.budgetMsPerDelay);
+      const rec = recordersFor(IDS);
       let cursor = 0;
-      let rounds = 0;
-      for (; rounds < options.maxRounds && !budget.over(); rounds++) {
-        const blocks = shuffled(
-          IDS.flatMap((id) => KINDS.map((kind) => ({ id, kind }))),
-          1000 * delayMs + rounds,
-        );
-        for (const { id, kind } of blocks) {
-          for (let i = 0; i < blockSize; i++) {
-            const assertion = user(cursor + i);
-            await rec[id][kind].time(() => variants[id].request(kind, assertion));
-          }
-        }
-        cursor += blockSize;
-      }
+      const rounds = await interleavedRounds({
+        ids: IDS,
+        maxRounds: options.maxRounds,
+        budgetMs: options.budgetMsPerDelay,
+        seed: (round) => 1000 * delayMs + round,
+        block: (id, kind) => timeBlock(rec[id][kind], variants[id], kind, blockSize, (i) => user(cursor + i)),
+        afterRound: () => {
+          cursor += blockSize;
+        },
+      });
       const series = Object.fromEntries(
         IDS.map((id) => [id, { obo: rec[id].obo.series(), app: rec[id].app.series() }]),
       ) as NetworkDelayLevel['series'];
