@@ -8,7 +8,8 @@
  * shortens every budget for a quick look (the committed results use 1).
  *
  * `npx tsx bench/run.ts herd` runs only the herd section (issue 12) and writes
- * bench/results/herd.{json,md}, leaving latest.* alone.
+ * bench/results/herd.{json,md}, leaving latest.* alone. `npx tsx bench/run.ts cold-start`
+ * runs only the cold-start section (about 30 s) and prints it, writing nothing.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -74,6 +75,7 @@ const PLAN = {
 } as const;
 
 const HERD_ONLY = process.argv.slice(2).includes('herd');
+const COLD_START_ONLY = process.argv.slice(2).includes('cold-start');
 
 const RESULTS_DIR = path.join(__dirname, 'results');
 
@@ -108,6 +110,23 @@ async function herdOnly(): Promise<void> {
         `node ${environment.node}, ${environment.cpus} cpus, load ${fmtLoad(loadStart)} -> ${fmtLoad(os.loadavg())}.\n`,
     );
     progress(`done in ${environment.durationSeconds} s: bench/results/herd.{json,md}`);
+  } finally {
+    await world.stop();
+  }
+}
+
+/** Only the cold-start section, printed (a quick look after a bundling change). */
+async function coldStartOnly(): Promise<void> {
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
+  progress(`bench cold start: node ${process.version}, load ${fmtLoad(os.loadavg())}`);
+  const world = await startWorld();
+  try {
+    const result = await runColdStart({ world, ...PLAN.coldStart });
+    const ratio = result.importVsSdkFloor;
+    progress(
+      `import of the shipped web API / import of the SDK floor: ${ratio === undefined ? 'not measured' : `${ratio.toFixed(2)}x`}; ` +
+        `load ${fmtLoad(os.loadavg())}`,
+    );
   } finally {
     await world.stop();
   }
@@ -325,7 +344,7 @@ const round2 = (x: number): number => Math.round(x * 100) / 100;
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 const fmtLoad = (l: readonly number[]): string => l.map((x) => x.toFixed(2)).join(' ');
 
-(HERD_ONLY ? herdOnly() : main()).catch((e: unknown) => {
+(HERD_ONLY ? herdOnly() : COLD_START_ONLY ? coldStartOnly() : main()).catch((e: unknown) => {
   console.error('bench failed:', e);
   process.exitCode = 1;
 });
