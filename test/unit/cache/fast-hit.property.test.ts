@@ -385,20 +385,29 @@ describe('FastHits against msal-node', () => {
     return local;
   }
 
-  it('OBO: whatever FastHits serves, msal-node serves identically (2,000 generated cases)', async () => {
-    const c = await differential('obo', 2000);
-    expect(c.cases).toBe(2000);
-    // Not vacuous: both sides serve a real share of the cases.
-    expect(c.msalServed).toBeGreaterThan(100);
-    expect(c.fastServed).toBeGreaterThan(0.5 * c.msalServed);
-  }, 240_000);
+  /** One differential test: `runs` generated cases of `kind`, with a floor on what each side serves. */
+  function differentialCase(
+    label: string,
+    kind: 'obo' | 'app',
+    runs: number,
+    floors: { msalServed: number; fastShare: number },
+    timeoutMs: number,
+  ): void {
+    it(
+      `${label}: whatever FastHits serves, msal-node serves identically (${runs.toLocaleString('en-US')} generated cases)`,
+      async () => {
+        const c = await differential(kind, runs);
+        expect(c.cases).toBe(runs);
+        // Not vacuous: both sides serve a real share of the cases.
+        expect(c.msalServed).toBeGreaterThan(floors.msalServed);
+        expect(c.fastServed).toBeGreaterThan(floors.fastShare * c.msalServed);
+      },
+      timeoutMs,
+    );
+  }
 
-  it('app: whatever FastHits serves, msal-node serves identically (500 generated cases)', async () => {
-    const c = await differential('app', 500);
-    expect(c.cases).toBe(500);
-    expect(c.msalServed).toBeGreaterThan(25);
-    expect(c.fastServed).toBeGreaterThan(0.3 * c.msalServed);
-  }, 120_000);
+  differentialCase('OBO', 'obo', 2000, { msalServed: 100, fastShare: 0.5 }, 240_000);
+  differentialCase('app', 'app', 500, { msalServed: 25, fastShare: 0.3 }, 120_000);
 
   it('serves nothing before msal-node has answered for the authority', async () => {
     const fast = new FastHits(CLIENT);
