@@ -3,7 +3,6 @@
  * (over HttpsNetworkClient trusting the dev CA), @azure/identity, and plain HTTPS.
  */
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
-import { request } from 'node:https';
 import { ClientSecretCredential } from '@azure/identity';
 import {
   ConfidentialClientApplication,
@@ -34,6 +33,7 @@ import { createDevCertificate, type DevCertificate } from '../../local/tls';
 import { HttpsNetworkClient } from '../../shared/cache/http';
 import { ConfigurationError } from '../../shared/errors';
 import { rejection } from '../support/expect-errors';
+import { httpsRequest } from './https-request';
 
 const DAEMON = { clientId: 'daemon-app', clientSecret: 'daemon-secret', roles: ['Data.Read.All'] };
 const WEB_API = { clientId: 'web-api', clientSecret: 'web-api-secret' };
@@ -102,37 +102,27 @@ interface RawResponse {
 }
 
 /** A plain HTTPS request, trusting the dev CA. */
-function call(
+async function call(
   method: 'GET' | 'POST',
   path: string,
   form?: Record<string, string>,
   headers: Record<string, string> = {},
 ): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const body = form ? new URLSearchParams(form).toString() : undefined;
-    const req = request(
-      `${authority.url}${path}`,
-      {
-        method,
-        ca: authority.ca,
-        headers: { ...headers, ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+  const body = form ? new URLSearchParams(form).toString() : undefined;
+  const reply = await httpsRequest(
+    `${authority.url}${path}`,
+    {
+      method,
+      ca: authority.ca,
+      headers: { ...headers, ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+    },
+    body,
+  );
+  return {
+    status: reply.status,
+    headers: reply.headers,
+    body: JSON.parse(reply.text) as Record<string, unknown>,
+  };
 }
 
 function tokenRequest(form: Record<string, string>, headers?: Record<string, string>): Promise<RawResponse> {
