@@ -125,6 +125,16 @@ async function call(
   };
 }
 
+/** The daemon's raw client-credentials form for `scope`. */
+function daemonForm(scope = `${DOWNSTREAM}/.default`): Record<string, string> {
+  return {
+    grant_type: 'client_credentials',
+    client_id: DAEMON.clientId,
+    client_secret: DAEMON.clientSecret,
+    scope,
+  };
+}
+
 function tokenRequest(form: Record<string, string>, headers?: Record<string, string>): Promise<RawResponse> {
   return call('POST', `/${authority.tenantId}/oauth2/v2.0/token`, form, headers);
 }
@@ -252,12 +262,7 @@ describe('client credentials', () => {
   });
 
   it('answers Entra-shaped: no scope, refresh token or id_token', async () => {
-    const response = await tokenRequest({
-      grant_type: 'client_credentials',
-      client_id: DAEMON.clientId,
-      client_secret: DAEMON.clientSecret,
-      scope: `${DOWNSTREAM}/.default`,
-    });
+    const response = await tokenRequest(daemonForm());
 
     expect(response.status).toBe(200);
     expect(response.headers['cache-control']).toBe('no-store');
@@ -271,12 +276,7 @@ describe('client credentials', () => {
   });
 
   it('requires a single <resource>/.default scope', async () => {
-    const response = await tokenRequest({
-      grant_type: 'client_credentials',
-      client_id: DAEMON.clientId,
-      client_secret: DAEMON.clientSecret,
-      scope: `${DOWNSTREAM}/Data.Read`,
-    });
+    const response = await tokenRequest(daemonForm(`${DOWNSTREAM}/Data.Read`));
 
     expect(response.status).toBe(400);
     expect(response.body).toMatchObject({ error: 'invalid_scope', error_codes: [1002012] });
@@ -722,12 +722,7 @@ describe('fault switch', () => {
 
   it('fails `count` requests with Retry-After, then recovers', async () => {
     authority.setFault({ status: 429, count: 1, retryAfterSeconds: 7 });
-    const form = {
-      grant_type: 'client_credentials',
-      client_id: DAEMON.clientId,
-      client_secret: DAEMON.clientSecret,
-      scope: `${DOWNSTREAM}/.default`,
-    };
+    const form = daemonForm();
 
     const throttled = await tokenRequest(form);
     const recovered = await tokenRequest(form);
@@ -740,12 +735,7 @@ describe('fault switch', () => {
 
   it('answers 500 as server_error until cleared', async () => {
     authority.setFault({ status: 500 });
-    const form = {
-      grant_type: 'client_credentials',
-      client_id: DAEMON.clientId,
-      client_secret: DAEMON.clientSecret,
-      scope: `${DOWNSTREAM}/.default`,
-    };
+    const form = daemonForm();
 
     const failed = await tokenRequest(form);
     authority.setFault(undefined);
