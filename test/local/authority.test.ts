@@ -508,16 +508,20 @@ describe('authorization code', () => {
     return msalApp(WEB_APP.clientId, { clientSecret: WEB_APP.clientSecret });
   }
 
-  it('redeems a code with PKCE into an account with homeAccountId oid.tid', async () => {
-    const { verifier, challenge } = pkcePair();
-    const code = authority.issueAuthCode({
+  /** A code the authority issues to the web app for USER and `scopes`, with `extra` (PKCE, nonce). */
+  function webAppCode(extra: { codeChallenge?: string; nonce?: string } = {}): string {
+    return authority.issueAuthCode({
       clientId: WEB_APP.clientId,
       redirectUri: REDIRECT_URI,
       scopes,
       user: USER,
-      codeChallenge: challenge,
-      nonce: 'n-0S6_WzA2Mj',
+      ...extra,
     });
+  }
+
+  it('redeems a code with PKCE into an account with homeAccountId oid.tid', async () => {
+    const { verifier, challenge } = pkcePair();
+    const code = webAppCode({ codeChallenge: challenge, nonce: 'n-0S6_WzA2Mj' });
 
     const result = await webApp().acquireTokenByCode({
       code,
@@ -544,12 +548,7 @@ describe('authorization code', () => {
   });
 
   it('redeems a code only once', async () => {
-    const code = authority.issueAuthCode({
-      clientId: WEB_APP.clientId,
-      redirectUri: REDIRECT_URI,
-      scopes,
-      user: USER,
-    });
+    const code = webAppCode();
     await webApp().acquireTokenByCode({ code, scopes, redirectUri: REDIRECT_URI });
 
     const error = await rejection(webApp().acquireTokenByCode({ code, scopes, redirectUri: REDIRECT_URI }));
@@ -565,13 +564,7 @@ describe('authorization code', () => {
     ['a scope beyond the consented ones', { scope: `${DOWNSTREAM}/Data.Write openid` }, 70011],
   ])('refuses a redemption with %s', async (_case, override, code) => {
     const { verifier, challenge } = pkcePair();
-    const authCode = authority.issueAuthCode({
-      clientId: WEB_APP.clientId,
-      redirectUri: REDIRECT_URI,
-      scopes,
-      user: USER,
-      codeChallenge: challenge,
-    });
+    const authCode = webAppCode({ codeChallenge: challenge });
 
     const response = await tokenRequest({
       grant_type: 'authorization_code',
