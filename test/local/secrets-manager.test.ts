@@ -11,22 +11,15 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/secrets-manager';
+import { useAwsEmulator } from './aws-emulator';
 
 describe('startLocalSecretsManager', () => {
   let sm: LocalSecretsManager;
   let client: SecretsManagerClient;
 
-  beforeAll(async () => {
-    sm = await startLocalSecretsManager({ region: 'eu-central-1' });
-    client = new SecretsManagerClient({ ...sm.clientConfig, maxAttempts: 1 });
-  });
+  useAwsEmulator(startLocalSecretsManager, 'eu-central-1', SecretsManagerClient, (up) => ([sm, client] = up));
 
   beforeEach(() => sm.counters.reset());
-
-  afterAll(async () => {
-    client.destroy();
-    await sm.stop();
-  });
 
   describe('createSecret (direct)', () => {
     it('returns an ARN whose value GetSecretValue reads by name and by ARN', async () => {
