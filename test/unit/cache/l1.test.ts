@@ -29,32 +29,29 @@ function rig(settings: Partial<L1Settings> = {}, draw = 0.5): { l1: L1Cache; adv
   return { l1, advance: (ms) => (now += ms) };
 }
 
+/** Sets `k` on `cache`: `servedAfter` ms later it is still served, `goneAfter` ms after that it is not. */
+function expectLifetime(cache: ReturnType<typeof rig>, servedAfter: number, goneAfter: number): void {
+  const { l1, advance } = cache;
+  l1.set('k', entry('1'));
+
+  advance(servedAfter);
+  const served = l1.get('k');
+  advance(goneAfter);
+  const gone = l1.get('k');
+
+  expect(served).toEqual(entry('1'));
+  expect(gone).toBeUndefined();
+}
+
 describe('L1Cache', () => {
   describe('get', () => {
     it('serves what was set, until ttlMs has passed since the set', () => {
-      const { l1, advance } = rig();
-      l1.set('k', entry('1'));
-
-      advance(10_000);
-      const atTtl = l1.get('k');
-      advance(1);
-      const pastTtl = l1.get('k');
-
-      expect(atTtl).toEqual(entry('1'));
-      expect(pastTtl).toBeUndefined();
+      expectLifetime(rig(), 10_000, 1);
     });
 
     it('a hit does not renew the age: the entry still expires ttlMs after its set', () => {
-      const { l1, advance } = rig();
-      l1.set('k', entry('1'));
-
-      advance(6_000);
-      const hit = l1.get('k');
-      advance(4_001);
-      const after = l1.get('k');
-
-      expect(hit).toEqual(entry('1'));
-      expect(after).toBeUndefined();
+      // The read at 6 s is a hit; the entry is gone 10 s after its set all the same.
+      expectLifetime(rig(), 6_000, 4_001);
     });
 
     it('never serves an entry at or past the store item expiry, even within ttlMs', () => {
@@ -97,16 +94,7 @@ describe('L1Cache', () => {
 
     it('with jitter, an entry lives between ttlMs x (1 - jitter) and ttlMs', () => {
       // The draw at its top: the shortest life, 10 s x (1 - 0.5 x 0.999999) ~ 5 s.
-      const { l1, advance } = rig({ jitter: 0.5 }, 0.999_999);
-      l1.set('k', entry('1'));
-
-      advance(5_000);
-      const atFloor = l1.get('k');
-      advance(2);
-      const pastFloor = l1.get('k');
-
-      expect(atFloor).toEqual(entry('1'));
-      expect(pastFloor).toBeUndefined();
+      expectLifetime(rig({ jitter: 0.5 }, 0.999_999), 5_000, 2);
     });
   });
 
