@@ -302,7 +302,20 @@ async function teach(
   tenant: string,
   environment: string,
 ): Promise<void> {
-  const spec: TokenSpec = {
+  const json = documentOf([accessTokenFor(request, tenant, environment, 'seed')], false);
+  const answer = await msalAnswer(request, tenant, json);
+  if (!answer.served) throw new Error('the seed document was not served by msal-node');
+  fast.learn(request, authorityOf(tenant), 'seed', { json, version: environment }, answer.result);
+}
+
+/** One plain access token (an hour, msal-node's own key style) answering `request` in `tenant`. */
+function accessTokenFor(
+  request: FastHitRequest,
+  tenant: string,
+  environment: string,
+  secret: string,
+): TokenSpec {
+  return {
     kind: request.kind,
     client: CLIENT,
     environment,
@@ -318,12 +331,8 @@ async function teach(
     components: false,
     keyStyle: 'msal',
     copies: 1,
-    secret: 'seed',
+    secret,
   };
-  const json = documentOf([spec], false);
-  const answer = await msalAnswer(request, tenant, json);
-  if (!answer.served) throw new Error('the seed document was not served by msal-node');
-  fast.learn(request, authorityOf(tenant), 'seed', { json, version: environment }, answer.result);
 }
 
 async function taughtFastHits(): Promise<FastHits> {
@@ -412,29 +421,7 @@ describe('FastHits against msal-node', () => {
   it('serves nothing before msal-node has answered for the authority', async () => {
     const fast = new FastHits(CLIENT);
     const request: FastHitRequest = { kind: 'obo', scopes: ['api://b/read'], assertion: ASSERTIONS[0] };
-    const json = documentOf(
-      [
-        {
-          kind: 'obo',
-          client: CLIENT,
-          environment: HOST,
-          realm: TENANT_A,
-          homeAccountId: 'uid.utid',
-          credentialType: 'AccessToken',
-          target: 'api://b/read',
-          assertionHash: hashOf(ASSERTIONS[0]),
-          tokenType: 'Bearer',
-          expiresIn: 3600,
-          extended: true,
-          refreshIn: undefined,
-          components: false,
-          keyStyle: 'msal',
-          copies: 1,
-          secret: 's1',
-        },
-      ],
-      false,
-    );
+    const json = documentOf([accessTokenFor(request, TENANT_A, HOST, 's1')], false);
     expect(fast.serve(request, authorityOf(TENANT_A), 'k', { json, version: '1' })).toBeUndefined();
     const msal = await msalAnswer(request, TENANT_A, json);
     expect(msal.served).toBe(true);
