@@ -46,22 +46,22 @@ export class EntraError extends Error {
   }
 }
 
+/** The refusals of one OAuth `error`, each always answered with the same HTTP status. */
+const refusal =
+  (status: number, error: string) =>
+  (code: number, description: string, suberror?: string): EntraError =>
+    new EntraError(status, error, code, description, suberror);
+const invalidRequest = refusal(400, 'invalid_request');
+const invalidClient = refusal(401, 'invalid_client');
+const invalidScope = refusal(400, 'invalid_scope');
+const invalidGrant = refusal(400, 'invalid_grant');
+
 /** The errors the local authority answers with, by cause. */
 export const Entra = {
   missingParameter: (name: string) =>
-    new EntraError(
-      400,
-      'invalid_request',
-      900144,
-      `The request body must contain the following parameter: '${name}'.`,
-    ),
+    invalidRequest(900144, `The request body must contain the following parameter: '${name}'.`),
   invalidParameter: (name: string, value: string) =>
-    new EntraError(
-      400,
-      'invalid_request',
-      900144,
-      `The value '${value}' of parameter '${name}' is not valid.`,
-    ),
+    invalidRequest(900144, `The value '${value}' of parameter '${name}' is not valid.`),
   unsupportedGrantType: (grantType: string) =>
     new EntraError(
       400,
@@ -77,163 +77,96 @@ export const Entra = {
       `Application with identifier '${clientId}' was not found in the directory '${tenantId}'.`,
     ),
   missingClientCredential: () =>
-    new EntraError(
-      401,
-      'invalid_client',
+    invalidClient(
       7000218,
       "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
     ),
   invalidClientSecret: (clientId: string) =>
-    new EntraError(
-      401,
-      'invalid_client',
+    invalidClient(
       7000215,
       `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
     ),
-  malformedClientAssertion: () =>
-    new EntraError(401, 'invalid_client', 50027, 'JWT token is invalid or malformed.'),
+  malformedClientAssertion: () => invalidClient(50027, 'JWT token is invalid or malformed.'),
   clientAssertionSignature: (reason: string) =>
-    new EntraError(
-      401,
-      'invalid_client',
-      700027,
-      `Client assertion failed signature validation. [Reason - ${reason}]`,
-    ),
-  clientAssertionTime: () =>
-    new EntraError(401, 'invalid_client', 700024, 'Client assertion is not within its valid time range.'),
+    invalidClient(700027, `Client assertion failed signature validation. [Reason - ${reason}]`),
+  clientAssertionTime: () => invalidClient(700024, 'Client assertion is not within its valid time range.'),
   clientAssertionAudience: () =>
-    new EntraError(
-      401,
-      'invalid_client',
-      700023,
-      'Client assertion audience claim does not match Realm issuer.',
-    ),
+    invalidClient(700023, 'Client assertion audience claim does not match Realm issuer.'),
   /** Entra has no dedicated public code for iss/sub != client_id; it reports the assertion as malformed. */
   clientAssertionSubject: () =>
-    new EntraError(
-      401,
-      'invalid_client',
-      50027,
-      "JWT token is invalid or malformed: 'iss' and 'sub' must be the client_id.",
-    ),
+    invalidClient(50027, "JWT token is invalid or malformed: 'iss' and 'sub' must be the client_id."),
   /** The assertion's issuer is in no federated credential of the app. */
   federatedIssuerUnknown: (issuer: string) =>
-    new EntraError(
-      400,
-      'invalid_request',
+    invalidRequest(
       700211,
       `No matching federated identity record found for presented assertion issuer '${issuer}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.`,
     ),
   /** The issuer is known but no federated credential has this subject. */
   federatedNoMatch: (issuer: string, subject: string, audience: string) =>
-    new EntraError(
-      400,
-      'invalid_request',
+    invalidRequest(
       70021,
       `No matching federated identity record found for presented assertion. Assertion Issuer: '${issuer}'. Assertion Subject: '${subject}'. Assertion Audience: '${audience}'.`,
     ),
   /** Issuer and subject match a federated credential whose audiences do not include the assertion's. */
   federatedAudience: (audience: string) =>
-    new EntraError(
-      400,
-      'invalid_request',
+    invalidRequest(
       700212,
       `No matching federated identity record found for presented assertion audience '${audience}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.`,
     ),
   /** The issuer's discovery document or keys could not be fetched. */
   federatedIssuerUnreachable: (issuer: string) =>
-    new EntraError(
-      401,
-      'invalid_client',
-      50166,
-      `Request to External OIDC endpoint failed. Issuer: '${issuer}'.`,
-    ),
+    invalidClient(50166, `Request to External OIDC endpoint failed. Issuer: '${issuer}'.`),
   clientCredentialsScope: (scope: string) =>
-    new EntraError(
-      400,
-      'invalid_scope',
+    invalidScope(
       1002012,
       `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
     ),
   invalidScope: (scope: string) =>
-    new EntraError(
-      400,
-      'invalid_scope',
+    invalidScope(
       70011,
       `The provided value for the input parameter 'scope' is not valid. The scope '${scope}' is not valid.`,
     ),
   multipleResources: () =>
-    new EntraError(
-      400,
-      'invalid_scope',
+    invalidScope(
       28000,
       'Provided value for the input parameter scope is not valid because it contains more than one resource.',
     ),
   assertionSignature: (reason: string) =>
-    new EntraError(
-      400,
-      'invalid_grant',
-      50013,
-      `Assertion failed signature validation. [Reason - ${reason}]`,
-    ),
+    invalidGrant(50013, `Assertion failed signature validation. [Reason - ${reason}]`),
   /** Anything else wrong with an OBO assertion: untrusted issuer, app-only token, missing claims. */
-  assertionInvalid: (reason: string) =>
-    new EntraError(400, 'invalid_grant', 50013, `Assertion is invalid. [Reason - ${reason}]`),
+  assertionInvalid: (reason: string) => invalidGrant(50013, `Assertion is invalid. [Reason - ${reason}]`),
   assertionTime: (expiry: number) =>
-    new EntraError(
-      400,
-      'invalid_grant',
+    invalidGrant(
       500133,
       `Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token. Current time: ${new Date().toISOString()}, expiry time of assertion ${new Date(expiry * 1000).toISOString()}.`,
     ),
   assertionAudience: (audience: string, clientId: string) =>
-    new EntraError(
-      400,
-      'invalid_grant',
+    invalidGrant(
       500131,
       `Assertion audience does not match the Client app presenting the assertion. The audience in the assertion was '${audience}' and the expected audience is '${clientId}' or one of the Application Uris of this application with App ID '${clientId}'.`,
     ),
-  malformedGrant: () =>
-    new EntraError(400, 'invalid_grant', 9002313, 'Invalid request. Request is malformed or invalid.'),
+  malformedGrant: () => invalidGrant(9002313, 'Invalid request. Request is malformed or invalid.'),
   grantOfOtherClient: (what: string) =>
-    new EntraError(
-      400,
-      'invalid_grant',
-      70000,
-      `Provided grant is invalid or malformed: the ${what} was issued to another client.`,
-    ),
+    invalidGrant(70000, `Provided grant is invalid or malformed: the ${what} was issued to another client.`),
   codeRedeemed: () =>
-    new EntraError(
-      400,
-      'invalid_grant',
+    invalidGrant(
       54005,
       'OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.',
     ),
   codeExpired: () =>
-    new EntraError(
-      400,
-      'invalid_grant',
-      70008,
-      'The provided authorization code or refresh token has expired due to inactivity.',
-    ),
+    invalidGrant(70008, 'The provided authorization code or refresh token has expired due to inactivity.'),
   redirectMismatch: (given: string, expected: string) =>
-    new EntraError(
-      400,
-      'invalid_grant',
+    invalidGrant(
       500112,
       `The reply address '${given}' does not match the reply address '${expected}' provided when requesting Authorization code.`,
     ),
   pkceMismatch: () =>
-    new EntraError(
-      400,
-      'invalid_grant',
+    invalidGrant(
       501481,
       'The Code_Verifier does not match the code_challenge supplied in the authorization request.',
     ),
   refreshTokenRevoked: () =>
-    new EntraError(
-      400,
-      'invalid_grant',
+    invalidGrant(
       50173,
       'The provided grant has expired due to it being revoked, a fresh auth token is needed.',
       'bad_token',
@@ -250,12 +183,7 @@ export const Entra = {
     ),
   /** The `claims` parameter is not a JSON object (its value is not echoed). */
   invalidClaims: () =>
-    new EntraError(
-      400,
-      'invalid_request',
-      900144,
-      "The value of parameter 'claims' is not valid: expected a JSON object.",
-    ),
+    invalidRequest(900144, "The value of parameter 'claims' is not valid: expected a JSON object."),
   /** The fault switch. 429 and 503 are transient ('temporarily_unavailable'), 500 is 'server_error'. */
   fault: (status: 429 | 500 | 503) =>
     status === 500

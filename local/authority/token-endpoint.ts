@@ -62,6 +62,15 @@ interface AuthCodeRecord {
   redeemed: boolean;
 }
 
+/** One authenticated token request, as every grant handler receives it. */
+interface GrantRequest {
+  /** The tenant in the request path. */
+  readonly tenantId: string;
+  readonly caller: AuthenticatedClient;
+  readonly params: URLSearchParams;
+  readonly asked: RequestedClaims;
+}
+
 /** The scopes of a delegated request, split the way Entra does: one resource plus OIDC scopes. */
 interface RequestedScopes {
   /** The scopes as requested, echoed in the response's `scope`. */
@@ -197,15 +206,16 @@ export class TokenEndpoint {
     });
     const asked = readClaimsParameter(params.get('claims'));
     if (!asked) throw Entra.invalidClaims();
+    const grant: GrantRequest = { tenantId, caller, params, asked };
     switch (grantType as GrantType) {
       case GrantType.ClientCredentials:
-        return this.clientCredentials(tenantId, caller, params, asked);
+        return this.clientCredentials(grant);
       case GrantType.OnBehalfOf:
-        return this.onBehalfOf(tenantId, caller, params, asked);
+        return this.onBehalfOf(grant);
       case GrantType.RefreshToken:
-        return this.refreshToken(caller, params, asked);
+        return this.refreshToken(grant);
       case GrantType.AuthorizationCode:
-        return this.authorizationCode(caller, params, asked);
+        return this.authorizationCode(grant);
     }
   }
 
@@ -216,12 +226,8 @@ export class TokenEndpoint {
       : { seconds: this.lifetimeSeconds, claims: {} };
   }
 
-  private async clientCredentials(
-    tenantId: string,
-    caller: AuthenticatedClient,
-    params: URLSearchParams,
-    asked: RequestedClaims,
-  ): Promise<Record<string, unknown>> {
+  private async clientCredentials(grant: GrantRequest): Promise<Record<string, unknown>> {
+    const { tenantId, caller, params, asked } = grant;
     const scope = required(params, 'scope');
     const scopes = scope.split(' ').filter((s) => s.length > 0);
     const [only] = scopes;
@@ -250,12 +256,8 @@ export class TokenEndpoint {
     };
   }
 
-  private async onBehalfOf(
-    pathTenant: string,
-    caller: AuthenticatedClient,
-    params: URLSearchParams,
-    asked: RequestedClaims,
-  ): Promise<Record<string, unknown>> {
+  private async onBehalfOf(grant: GrantRequest): Promise<Record<string, unknown>> {
+    const { tenantId: pathTenant, caller, params, asked } = grant;
     const use = required(params, 'requested_token_use');
     if (use !== 'on_behalf_of') throw Entra.invalidParameter('requested_token_use', use);
     const assertion = required(params, 'assertion');
@@ -291,15 +293,7 @@ export class TokenEndpoint {
     const challenge = this.conditionalAccess.challenge(claims, requested.resource, asked);
     if (challenge) throw Entra.stepUpRequired(requested.resource, challenge.claims);
     const acrs = Array.isArray(claims.acrs) ? claims.acrs.filter((c) => typeof c === 'string') : [];
-    return this.delegatedTokens(
-      caller,
-      user,
-      requested,
-      params,
-      asked,
-      undefined,
-      acrs.length ? { acrs } : {},
-    );
+    return this.delegatedTokens(grant, user, requested, undefined, acrs.length ? { acrs } : {});
   }
 
   /** Signature with our keys, exp/nbf, then an issuer of ours matching the token's own tenant. */
@@ -332,31 +326,19 @@ export class TokenEndpoint {
     return claims;
   }
 
-  private async refreshToken(
-    caller: AuthenticatedClient,
-    params: URLSearchParams,
-    asked: RequestedClaims,
-  ): Promise<Record<string, unknown>> {
+  private async refreshToken(grant: GrantRequest): Promise<Record<string, unknown>> {
+    const { caller, params } = grant;
     const record = this.refreshTokens.get(required(params, 'refresh_token'));
     if (!record) throw Entra.malformedGrant();
     if (record.clientId !== caller.client.clientId) throw Entra.grantOfOtherClient('refresh token');
     if (record.revoked) throw Entra.refreshTokenRevoked();
     // Entra does not invalidate a redeemed refresh token: the new one rotates in, the old
     // one stays valid until revoked. Concurrent function instances rely on that.
-    return this.delegatedTokens(
-      caller,
-      record.user,
-      parseDelegatedScopes(required(params, 'scope')),
-      params,
-      asked,
-    );
+    return this.delegatedTokens(grant, record.user, parseDelegatedScopes(required(params, 'scope')));
   }
 
-  private async authorizationCode(
-    caller: AuthenticatedClient,
-    params: URLSearchParams,
-    asked: RequestedClaims,
-  ): Promise<Record<string, unknown>> {
+  private async authorizationCode(grant: GrantRequest): Promise<Record<string, unknown>> {
+    const { caller, params } = grant;
     const record = this.codes.get(required(params, 'code'));
     const redirectUri = required(params, 'redirect_uri');
     if (!record) throw Entra.malformedGrant();
@@ -375,7 +357,7 @@ export class TokenEndpoint {
     if (beyond !== undefined) throw Entra.invalidScope(beyond);
     // Spent before the first await, so two concurrent redemptions cannot both succeed.
     record.redeemed = true;
-    return this.delegatedTokens(caller, record.user, requested, params, asked, record.nonce);
+    return this.delegatedTokens(grant, record.user, requested, record.nonce);
   }
 
   /**
@@ -385,11 +367,9 @@ export class TokenEndpoint {
    * user's home tenant.
    */
   private async delegatedTokens(
-    caller: AuthenticatedClient,
+    { caller, params, asked }: GrantRequest,
     user: TokenUser,
     requested: RequestedScopes,
-    params: URLSearchParams,
-    asked: RequestedClaims,
     nonce?: string,
     extraClaims: Record<string, unknown> = {},
   ): Promise<Record<string, unknown>> {

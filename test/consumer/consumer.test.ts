@@ -10,11 +10,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { startLocalAuthority, type LocalAuthority } from '../../local/authority';
-import { startLocalCosmos, type LocalCosmos } from '../../local/cosmos';
-import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
-import { startLocalKeyVault, type LocalKeyVault } from '../../local/keyvault';
-import { startLocalKms, type LocalKms } from '../../local/kms';
-import { createDevCertificate } from '../../local/tls';
+import { startLocalCosmos } from '../../local/cosmos';
+import { startLocalDynamo } from '../../local/dynamodb';
+import { startLocalKeyVault } from '../../local/keyvault';
+import { startLocalKms } from '../../local/kms';
+import { createDevCertificate, type DevCertificate } from '../../local/tls';
 import { awsChildEnv, azureCacheEnv } from '../support/cloud-services';
 import { registerSecret } from '../support/secret-registry';
 
@@ -135,6 +135,13 @@ async function typecheck(dir: string, files: Record<string, string>): Promise<vo
   await run(dir, process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', '.']);
 }
 
+/** tsc --strict passes on the README's `<!-- example: name -->` block, as usage.ts in `dir`. */
+async function expectExampleTypechecks(dir: string, name: string): Promise<void> {
+  await expect(
+    typecheck(dir, { 'usage.ts': readmeExample(`<!-- example: ${name} -->`) }),
+  ).resolves.toBeUndefined();
+}
+
 /** esbuild (the repository's) with the options the README recommends for a Lambda bundle. */
 async function bundle(dir: string, entry: string, options: Record<string, unknown> = {}): Promise<string> {
   /* eslint-disable-next-line @typescript-eslint/no-require-imports */
@@ -157,6 +164,95 @@ async function bundle(dir: string, entry: string, options: Record<string, unknow
 
 /** Modules a script loads, by scope; `import` and `require` both land in require.cache for CommonJS. */
 const LOADED = `Object.keys(require.cache).map((f) => (/node_modules\\/(@[^/]+\\/[^/]+|[^@/][^/]*)\\//.exec(f.split('node_modules/msal-cloud-cache/').join('')) ?? [])[1]).filter(Boolean)`;
+
+/** An Azure SDK module (msal-node's own @azure/msal-* aside). */
+const azureSdk = (m: string): boolean => m.startsWith('@azure/') && !m.startsWith('@azure/msal-');
+/** An AWS SDK module. */
+const awsSdk = (m: string): boolean => m.startsWith('@aws-sdk/') || m.startsWith('@smithy/');
+
+/**
+ * Loads `imports` (entry point: exported names) in `dir` once by require (`<file>.cjs`) and once
+ * by import (`<file>.mjs`). Each way, every name must be a function, the `loads` modules must
+ * load and no `foreign` one may.
+ */
+async function expectLoadsBothWays(
+  dir: string,
+  file: string,
+  imports: Record<string, readonly string[]>,
+  modules: { loads: readonly string[]; foreign: (m: string) => boolean },
+): Promise<void> {
+  const entries = Object.entries(imports);
+  const names = entries.flatMap(([, n]) => n);
+  const report = (exports: string[]) =>
+    `console.log(JSON.stringify({ loaded: [...new Set(${LOADED})], exports: [${exports.join(', ')}] }));`;
+  const cjs = await script<{ loaded: string[]; exports: string[] }>(
+    dir,
+    `${file}.cjs`,
+    [
+      ...entries.map(([entry], i) => `const m${i} = require('${entry}');`),
+      report(entries.flatMap(([, n], i) => n.map((name) => `typeof m${i}.${name}`))),
+    ].join('\n'),
+  );
+  const esm = await script<{ loaded: string[]; exports: string[] }>(
+    dir,
+    `${file}.mjs`,
+    [
+      `import { createRequire } from 'node:module';`,
+      ...entries.map(([entry, n]) => `import { ${n.join(', ')} } from '${entry}';`),
+      'const require = createRequire(import.meta.url);',
+      report(names.map((name) => `typeof ${name}`)),
+    ].join('\n'),
+  );
+
+  for (const result of [cjs, esm]) {
+    expect(result.exports).toEqual(names.map(() => 'function'));
+    expect(result.loaded.filter(modules.foreign)).toEqual([]);
+    expect(result.loaded).toEqual(expect.arrayContaining([...modules.loads]));
+  }
+}
+
+/** A local authority that knows the consumer app, whose secret is registered for the secret scan. */
+async function consumerAuthority(certificate?: DevCertificate): Promise<LocalAuthority> {
+  const clients = [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }];
+  const authority = await startLocalAuthority(certificate ? { certificate, clients } : { clients });
+  registerSecret('client-secret', CLIENT_SECRET);
+  return authority;
+}
+
+const isService = (v: unknown): v is { stop(): Promise<void> } =>
+  typeof (v as { stop?: unknown } | undefined)?.stop === 'function';
+
+/**
+ * A describe's project: before its tests, a new project `name` with the tarball and `deps`
+ * installed, then what `start` sets up for it (local services, files), kept on the project.
+ * After them, every service on it stopped and the project removed. Filled in by the describe's
+ * beforeAll: read it in tests only.
+ */
+function useProject<Extra extends object>(
+  tarball: () => string,
+  name: string,
+  deps: readonly string[],
+  start: (dir: string) => Promise<Extra>,
+): { readonly dir: string } & Extra {
+  const project: Record<string, unknown> = {};
+
+  beforeAll(async () => {
+    const dir = await newProject(tarball(), name, deps);
+    project.dir = dir;
+    Object.assign(project, await start(dir));
+  }, 300_000);
+
+  afterAll(async () => {
+    await Promise.all(
+      Object.values(project)
+        .filter(isService)
+        .map((v) => v.stop()),
+    );
+    if (typeof project.dir === 'string') fs.rmSync(project.dir, { recursive: true, force: true });
+  });
+
+  return project as { readonly dir: string } & Extra;
+}
 
 describe('consumers of the packed tarball', () => {
   let work: string;
@@ -185,106 +281,67 @@ describe('consumers of the packed tarball', () => {
   });
 
   describe('an AWS-only project', () => {
-    let dir: string;
-    let authority: LocalAuthority;
-    let dynamo: LocalDynamo;
-    let kms: LocalKms;
-
-    beforeAll(async () => {
-      dir = await newProject(tarball, 'aws', [
+    const aws = useProject(
+      () => tarball,
+      'aws',
+      [
         `@aws-sdk/client-dynamodb@${repoVersion('@aws-sdk/client-dynamodb')}`,
         `@aws-sdk/client-kms@${repoVersion('@aws-sdk/client-kms')}`,
-      ]);
-      authority = await startLocalAuthority({
-        clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }],
-      });
-      registerSecret('client-secret', CLIENT_SECRET);
-      [dynamo, kms] = await Promise.all([startLocalDynamo(), startLocalKms()]);
-    }, 300_000);
-
-    afterAll(async () => {
-      await Promise.all([authority?.stop(), dynamo?.stop(), kms?.stop()]);
-      if (dir) fs.rmSync(dir, { recursive: true, force: true });
-    });
+      ],
+      async () => {
+        const authority = await consumerAuthority();
+        const [dynamo, kms] = await Promise.all([startLocalDynamo(), startLocalKms()]);
+        return { authority, dynamo, kms };
+      },
+    );
 
     it('installs no Azure SDK beside msal-node, within the size goal', () => {
-      const megabytes = sizeMb(path.join(dir, 'node_modules'));
-      const packages = installedPackageCount(dir);
+      const megabytes = sizeMb(path.join(aws.dir, 'node_modules'));
+      const packages = installedPackageCount(aws.dir);
       console.log(`AWS-only install: ${megabytes.toFixed(1)} MB of node_modules, ${packages} packages`);
 
-      expect(packagesUnder(dir, '@azure')).toEqual(['msal-common', 'msal-node']);
+      expect(packagesUnder(aws.dir, '@azure')).toEqual(['msal-common', 'msal-node']);
       expect(megabytes).toBeLessThanOrEqual(AWS_INSTALL_MAX_MB);
     });
 
-    it('loads no Azure module from require or import of the core and msal-cloud-cache/aws', async () => {
-      const cjs = await script<{ loaded: string[]; exports: string[] }>(
-        dir,
-        'load.cjs',
-        `const core = require('msal-cloud-cache'); const aws = require('msal-cloud-cache/aws');
-         console.log(JSON.stringify({ loaded: [...new Set(${LOADED})], exports: [typeof core.createTokenCache, typeof aws.DynamoDbStore, typeof aws.KmsKeyRing, typeof aws.createTokenCacheFromEnv] }));`,
-      );
-      const esm = await script<{ loaded: string[]; exports: string[] }>(
-        dir,
-        'load.mjs',
-        `import { createRequire } from 'node:module';
-         import { createTokenCache } from 'msal-cloud-cache';
-         import { DynamoDbStore, KmsKeyRing, createTokenCacheFromEnv } from 'msal-cloud-cache/aws';
-         const require = createRequire(import.meta.url);
-         console.log(JSON.stringify({ loaded: [...new Set(${LOADED})], exports: [typeof createTokenCache, typeof DynamoDbStore, typeof KmsKeyRing, typeof createTokenCacheFromEnv] }));`,
-      );
-
-      for (const result of [cjs, esm]) {
-        expect(result.exports).toEqual(['function', 'function', 'function', 'function']);
-        expect(result.loaded.filter((m) => m.startsWith('@azure/') && !m.startsWith('@azure/msal-'))).toEqual(
-          [],
-        );
-        expect(result.loaded).toEqual(
-          expect.arrayContaining(['@aws-sdk/client-dynamodb', '@azure/msal-node']),
-        );
-      }
-    });
-
-    it('loads msal-cloud-cache/auth and /aws/handlers from require and import, with no Azure module', async () => {
-      const cjs = await script<{ loaded: string[]; exports: string[] }>(
-        dir,
-        'handlers.cjs',
-        `const auth = require('msal-cloud-cache/auth'); const h = require('msal-cloud-cache/aws/handlers');
-         console.log(JSON.stringify({ loaded: [...new Set(${LOADED})], exports: [typeof auth.createBearerValidator, typeof h.webApiHandler, typeof h.daemonHandler, typeof h.createWebApiHandler] }));`,
-      );
-      const esm = await script<{ loaded: string[]; exports: string[] }>(
-        dir,
-        'handlers.mjs',
-        `import { createRequire } from 'node:module';
-         import { createBearerValidator } from 'msal-cloud-cache/auth';
-         import { webApiHandler, daemonHandler, createWebApiHandler } from 'msal-cloud-cache/aws/handlers';
-         const require = createRequire(import.meta.url);
-         console.log(JSON.stringify({ loaded: [...new Set(${LOADED})], exports: [typeof createBearerValidator, typeof webApiHandler, typeof daemonHandler, typeof createWebApiHandler] }));`,
-      );
-
-      for (const result of [cjs, esm]) {
-        expect(result.exports).toEqual(['function', 'function', 'function', 'function']);
-        expect(result.loaded.filter((m) => m.startsWith('@azure/') && !m.startsWith('@azure/msal-'))).toEqual(
-          [],
-        );
-        expect(result.loaded).toContain('jose');
-      }
+    it.each<{ title: string; file: string; imports: Record<string, readonly string[]>; loads: string[] }>([
+      {
+        title: 'loads no Azure module from require or import of the core and msal-cloud-cache/aws',
+        file: 'load',
+        imports: {
+          'msal-cloud-cache': ['createTokenCache'],
+          'msal-cloud-cache/aws': ['DynamoDbStore', 'KmsKeyRing', 'createTokenCacheFromEnv'],
+        },
+        loads: ['@aws-sdk/client-dynamodb', '@azure/msal-node'],
+      },
+      {
+        title: 'loads msal-cloud-cache/auth and /aws/handlers from require and import, with no Azure module',
+        file: 'handlers',
+        imports: {
+          'msal-cloud-cache/auth': ['createBearerValidator'],
+          'msal-cloud-cache/aws/handlers': ['webApiHandler', 'daemonHandler', 'createWebApiHandler'],
+        },
+        loads: ['jose'],
+      },
+    ])('$title', async ({ file, imports, loads }) => {
+      await expectLoadsBothWays(aws.dir, file, imports, { loads, foreign: azureSdk });
     });
 
     it('loads no cloud SDK for the core alone', async () => {
       const { loaded } = await script<{ loaded: string[] }>(
-        dir,
+        aws.dir,
         'core.cjs',
         `require('msal-cloud-cache'); console.log(JSON.stringify({ loaded: [...new Set(${LOADED})] }));`,
       );
 
-      expect(loaded.filter((m) => m.startsWith('@aws-sdk/') || m.startsWith('@smithy/'))).toEqual([]);
-      expect(loaded.filter((m) => m.startsWith('@azure/') && !m.startsWith('@azure/msal-'))).toEqual([]);
+      expect(loaded.filter(awsSdk)).toEqual([]);
+      expect(loaded.filter(azureSdk)).toEqual([]);
       expect(loaded).not.toContain('jose');
     });
 
     it("names the packages to install when an entry point's peers are missing", async () => {
       const { message, redis } = await script<{ message: string; redis: string }>(
-        dir,
+        aws.dir,
         'missing.cjs',
         `const tryLoad = (m) => { try { require(m); return 'loaded'; } catch (e) { return e.message; } };
          console.log(JSON.stringify({ message: tryLoad('msal-cloud-cache/azure'), redis: tryLoad('msal-cloud-cache/redis') }));`,
@@ -298,15 +355,15 @@ describe('consumers of the packed tarball', () => {
       );
     });
 
-    it("typechecks the README's usage example with tsc --strict", async () => {
-      await expect(
-        typecheck(dir, { 'usage.ts': readmeExample('<!-- example: aws -->') }),
-      ).resolves.toBeUndefined();
-    }, 120_000);
+    it(
+      "typechecks the README's usage example with tsc --strict",
+      () => expectExampleTypechecks(aws.dir, 'aws'),
+      120_000,
+    );
 
     it('bundles a one-file Lambda on msal-cloud-cache/aws that serves a token from the local stack, then from the cache', async () => {
       fs.writeFileSync(
-        path.join(dir, 'lambda.ts'),
+        path.join(aws.dir, 'lambda.ts'),
         `import type { TokenCache } from 'msal-cloud-cache';
 import { createTokenCacheFromEnv } from 'msal-cloud-cache/aws';
 
@@ -319,20 +376,20 @@ export const handler = async (): Promise<{ fromCache: boolean; tokenType: string
 };
 `,
       );
-      const outfile = await bundle(dir, 'lambda.ts', readmeBundleOptions());
+      const outfile = await bundle(aws.dir, 'lambda.ts', readmeBundleOptions());
       const kib = fs.statSync(outfile).size / 1024;
       console.log(`consumer Lambda bundle (msal-cloud-cache/aws, DynamoDB + KMS): ${kib.toFixed(0)} KiB`);
-      const caFile = path.join(dir, 'ca.pem');
-      fs.writeFileSync(caFile, authority.ca);
-      const { arn } = await kms.createKey({ description: 'consumer' });
+      const caFile = path.join(aws.dir, 'ca.pem');
+      fs.writeFileSync(caFile, aws.authority.ca);
+      const { arn } = await aws.kms.createKey({ description: 'consumer' });
       const env = {
-        ...awsChildEnv({ dynamo, kms }),
+        ...awsChildEnv({ dynamo: aws.dynamo, kms: aws.kms }),
         MSAL_CLIENT_ID: CLIENT_ID,
         MSAL_CLIENT_SECRET: CLIENT_SECRET,
-        MSAL_AUTHORITY: authority.authority(),
-        MSAL_KNOWN_AUTHORITIES: authority.host,
+        MSAL_AUTHORITY: aws.authority.authority(),
+        MSAL_KNOWN_AUTHORITIES: aws.authority.host,
         EXTRA_CA_FILE: caFile,
-        TOKEN_CACHE_TABLE_NAME: dynamo.tableName,
+        TOKEN_CACHE_TABLE_NAME: aws.dynamo.tableName,
         TOKEN_CACHE_KMS_KEY_ID: arn,
       };
       // Each invocation in its own process, from a folder without node_modules: two cold containers.
@@ -357,22 +414,16 @@ export const handler = async (): Promise<{ fromCache: boolean; tokenType: string
   });
 
   describe('a CDK app without cdk-nag', () => {
-    let dir: string;
-
-    beforeAll(async () => {
-      dir = await newProject(tarball, 'cdk', [
-        `aws-cdk-lib@${repoVersion('aws-cdk-lib')}`,
-        `constructs@${repoVersion('constructs')}`,
-      ]);
-    }, 300_000);
-
-    afterAll(() => {
-      if (dir) fs.rmSync(dir, { recursive: true, force: true });
-    });
+    const cdk = useProject(
+      () => tarball,
+      'cdk',
+      [`aws-cdk-lib@${repoVersion('aws-cdk-lib')}`, `constructs@${repoVersion('constructs')}`],
+      async () => ({}),
+    );
 
     it('synthesizes the shipped stack and a table of its own from msal-cloud-cache/infra', async () => {
       const result = await script<{ functions: number; assets: string[]; tables: number; nag: boolean }>(
-        dir,
+        cdk.dir,
         'app.cjs',
         `const { App, Stack } = require('aws-cdk-lib');
          const { TokenCacheStack, TokenCacheTable, createApp } = require('msal-cloud-cache/infra');
@@ -401,96 +452,72 @@ export const handler = async (): Promise<{ fromCache: boolean; tokenType: string
   });
 
   describe('an Azure-only project', () => {
-    let dir: string;
-    let authority: LocalAuthority;
-    let cosmos: LocalCosmos;
-    let vault: LocalKeyVault;
-    let caFile: string;
-
-    beforeAll(async () => {
-      dir = await newProject(tarball, 'azure', [
+    const azure = useProject(
+      () => tarball,
+      'azure',
+      [
         `@azure/cosmos@${repoVersion('@azure/cosmos')}`,
         `@azure/identity@${repoVersion('@azure/identity')}`,
         `@azure/keyvault-keys@${repoVersion('@azure/keyvault-keys')}`,
         `@azure/functions@${repoVersion('@azure/functions')}`,
-      ]);
-      const certificate = await createDevCertificate();
-      authority = await startLocalAuthority({
-        certificate,
-        clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }],
-      });
-      registerSecret('client-secret', CLIENT_SECRET);
-      [cosmos, vault] = await Promise.all([
-        startLocalCosmos(),
-        startLocalKeyVault({ certificate, authorityUrl: authority.url, tenantId: authority.tenantId }),
-      ]);
-      caFile = path.join(dir, 'ca.pem');
-      fs.writeFileSync(caFile, certificate.cert);
-    }, 300_000);
-
-    afterAll(async () => {
-      await Promise.all([authority?.stop(), cosmos?.stop(), vault?.stop()]);
-      if (dir) fs.rmSync(dir, { recursive: true, force: true });
-    });
+      ],
+      async (dir) => {
+        const certificate = await createDevCertificate();
+        const authority = await consumerAuthority(certificate);
+        const [cosmos, vault] = await Promise.all([
+          startLocalCosmos(),
+          startLocalKeyVault({ certificate, authorityUrl: authority.url, tenantId: authority.tenantId }),
+        ]);
+        const caFile = path.join(dir, 'ca.pem');
+        fs.writeFileSync(caFile, certificate.cert);
+        return { authority, cosmos, vault, caFile };
+      },
+    );
 
     it('installs no AWS SDK', () => {
       console.log(
-        `Azure-only install: ${sizeMb(path.join(dir, 'node_modules')).toFixed(1)} MB of node_modules, ${installedPackageCount(dir)} packages`,
+        `Azure-only install: ${sizeMb(path.join(azure.dir, 'node_modules')).toFixed(1)} MB of node_modules, ${installedPackageCount(azure.dir)} packages`,
       );
 
-      expect(packagesUnder(dir, '@aws-sdk')).toEqual([]);
-      expect(packagesUnder(dir, '@smithy')).toEqual([]);
+      expect(packagesUnder(azure.dir, '@aws-sdk')).toEqual([]);
+      expect(packagesUnder(azure.dir, '@smithy')).toEqual([]);
     });
 
     it('loads no AWS module from require or import of the core, msal-cloud-cache/azure and /azure/functions', async () => {
-      const cjs = await script<{ loaded: string[]; exports: string[] }>(
-        dir,
-        'load.cjs',
-        `const azure = require('msal-cloud-cache/azure'); const fns = require('msal-cloud-cache/azure/functions');
-         console.log(JSON.stringify({ loaded: [...new Set(${LOADED})], exports: [typeof azure.CosmosStore, typeof azure.KeyVaultKeyRing, typeof azure.createTokenCacheFromEnv, typeof fns.registerWebApi] }));`,
-      );
-      const esm = await script<{ loaded: string[]; exports: string[] }>(
-        dir,
-        'load.mjs',
-        `import { createRequire } from 'node:module';
-         import { CosmosStore, KeyVaultKeyRing, createTokenCacheFromEnv } from 'msal-cloud-cache/azure';
-         import { registerWebApi } from 'msal-cloud-cache/azure/functions';
-         const require = createRequire(import.meta.url);
-         console.log(JSON.stringify({ loaded: [...new Set(${LOADED})], exports: [typeof CosmosStore, typeof KeyVaultKeyRing, typeof createTokenCacheFromEnv, typeof registerWebApi] }));`,
-      );
+      const imports = {
+        'msal-cloud-cache/azure': ['CosmosStore', 'KeyVaultKeyRing', 'createTokenCacheFromEnv'],
+        'msal-cloud-cache/azure/functions': ['registerWebApi'],
+      };
 
-      for (const result of [cjs, esm]) {
-        expect(result.exports).toEqual(['function', 'function', 'function', 'function']);
-        expect(result.loaded.filter((m) => m.startsWith('@aws-sdk/') || m.startsWith('@smithy/'))).toEqual(
-          [],
-        );
-        expect(result.loaded).toEqual(expect.arrayContaining(['@azure/cosmos', '@azure/keyvault-keys']));
-      }
+      await expectLoadsBothWays(azure.dir, 'load', imports, {
+        loads: ['@azure/cosmos', '@azure/keyvault-keys'],
+        foreign: awsSdk,
+      });
     });
 
-    it("typechecks the README's Azure example with tsc --strict", async () => {
-      await expect(
-        typecheck(dir, { 'usage.ts': readmeExample('<!-- example: azure -->') }),
-      ).resolves.toBeUndefined();
-    }, 120_000);
+    it(
+      "typechecks the README's Azure example with tsc --strict",
+      () => expectExampleTypechecks(azure.dir, 'azure'),
+      120_000,
+    );
 
     it('serves a token through createTokenCacheFromEnv over Cosmos DB and Key Vault, then from the cache', async () => {
       const env = {
         PATH: process.env.PATH ?? '',
         MSAL_CLIENT_ID: CLIENT_ID,
         MSAL_CLIENT_SECRET: CLIENT_SECRET,
-        MSAL_AUTHORITY: authority.authority(),
-        MSAL_KNOWN_AUTHORITIES: authority.host,
-        EXTRA_CA_FILE: caFile,
-        ...(await azureCacheEnv(cosmos, vault, 'consumer')),
+        MSAL_AUTHORITY: azure.authority.authority(),
+        MSAL_KNOWN_AUTHORITIES: azure.authority.host,
+        EXTRA_CA_FILE: azure.caFile,
+        ...(await azureCacheEnv(azure.cosmos, azure.vault, 'consumer')),
       };
       const source = `import { createTokenCacheFromEnv } from 'msal-cloud-cache/azure';
          const cache = await createTokenCacheFromEnv();
          const result = await cache.acquireTokenForApp({ scopes: ['${SCOPE}'] });
          console.log(JSON.stringify({ fromCache: result.fromCache, tokenType: result.tokenType }));`;
 
-      const first = await script<{ fromCache: boolean }>(dir, 'app.mjs', source, env);
-      const second = await script<{ fromCache: boolean }>(dir, 'app.mjs', source, env);
+      const first = await script<{ fromCache: boolean }>(azure.dir, 'app.mjs', source, env);
+      const second = await script<{ fromCache: boolean }>(azure.dir, 'app.mjs', source, env);
 
       expect(first).toEqual({ fromCache: false, tokenType: 'Bearer' });
       expect(second).toEqual({ fromCache: true, tokenType: 'Bearer' });

@@ -29,6 +29,18 @@ interface FunctionResource {
 }
 const actionsOf = (s: Statement): string[] => (Array.isArray(s.Action) ? s.Action : [s.Action]);
 
+/** The logical id `stack` gives construct `c`. */
+const logicalId = (stack: TokenCacheStack, c: { node: { defaultChild?: unknown } }): string =>
+  stack.getLogicalId(c.node.defaultChild as never);
+
+/** The IAM statements of the policies `template` attaches to the role of `fn`. */
+function roleStatements(stack: TokenCacheStack, template: Template, fn: lambda.IFunction): Statement[] {
+  const roleId = logicalId(stack, fn.role as iam.Role);
+  return Object.values(template.findResources('AWS::IAM::Policy') as Record<string, PolicyResource>)
+    .filter((p) => JSON.stringify(p.Properties.Roles).includes(roleId))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement);
+}
+
 const TENANT = '11111111-2222-3333-4444-555555555555';
 const CLIENT = '66666666-7777-8888-9999-000000000000';
 const ISSUER = `https://login.microsoftonline.com/${TENANT}/v2.0`;
@@ -37,8 +49,7 @@ describe('TokenCacheStack', () => {
   // The prebuilt bundles are the functions' code (the bundle test runs them); one synth for the whole file.
   let stack: TokenCacheStack;
   let template: Template;
-  const id = (c: { node: { defaultChild?: unknown } }): string =>
-    stack.getLogicalId(c.node.defaultChild as never);
+  const id = (c: { node: { defaultChild?: unknown } }): string => logicalId(stack, c);
 
   beforeAll(async () => {
     await ensureLambdaBundles();
@@ -60,12 +71,7 @@ describe('TokenCacheStack', () => {
     const resources = (template.toJSON() as { Resources: Record<string, FunctionResource> }).Resources;
     return resources[id(fn)];
   }
-  function statementsOf(fn: lambda.IFunction): Statement[] {
-    const roleId = id(fn.role as iam.Role);
-    return Object.values(template.findResources('AWS::IAM::Policy') as Record<string, PolicyResource>)
-      .filter((p) => JSON.stringify(p.Properties.Roles).includes(roleId))
-      .flatMap((p) => p.Properties.PolicyDocument.Statement);
-  }
+  const statementsOf = (fn: lambda.IFunction): Statement[] => roleStatements(stack, template, fn);
 
   describe('functions', () => {
     it('run on the latest Node runtime CDK knows, on arm64, from a bundled index.handler', () => {
@@ -429,8 +435,7 @@ describe('createApp', () => {
 describe('TokenCacheStack with the federated credential (-c credential=federated)', () => {
   let stack: TokenCacheStack;
   let template: Template;
-  const id = (c: { node: { defaultChild?: unknown } }): string =>
-    stack.getLogicalId(c.node.defaultChild as never);
+  const id = (c: { node: { defaultChild?: unknown } }): string => logicalId(stack, c);
   const STS_ISSUER = 'https://0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9.tokens.sts.global.api.aws';
 
   beforeAll(async () => {
@@ -447,12 +452,7 @@ describe('TokenCacheStack with the federated credential (-c credential=federated
     template = Template.fromStack(stack);
   });
 
-  function statementsOf(fn: lambda.IFunction): Statement[] {
-    const roleId = id(fn.role as iam.Role);
-    return Object.values(template.findResources('AWS::IAM::Policy') as Record<string, PolicyResource>)
-      .filter((p) => JSON.stringify(p.Properties.Roles).includes(roleId))
-      .flatMap((p) => p.Properties.PolicyDocument.Statement);
-  }
+  const statementsOf = (fn: lambda.IFunction): Statement[] => roleStatements(stack, template, fn);
 
   it('creates no Secrets Manager secret and grants no secretsmanager action', () => {
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);

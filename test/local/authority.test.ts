@@ -3,7 +3,6 @@
  * (over HttpsNetworkClient trusting the dev CA), @azure/identity, and plain HTTPS.
  */
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
-import { request } from 'node:https';
 import { ClientSecretCredential } from '@azure/identity';
 import {
   ConfidentialClientApplication,
@@ -34,6 +33,7 @@ import { createDevCertificate, type DevCertificate } from '../../local/tls';
 import { HttpsNetworkClient } from '../../shared/cache/http';
 import { ConfigurationError } from '../../shared/errors';
 import { rejection } from '../support/expect-errors';
+import { httpsRequest } from './https-request';
 
 const DAEMON = { clientId: 'daemon-app', clientSecret: 'daemon-secret', roles: ['Data.Read.All'] };
 const WEB_API = { clientId: 'web-api', clientSecret: 'web-api-secret' };
@@ -102,37 +102,37 @@ interface RawResponse {
 }
 
 /** A plain HTTPS request, trusting the dev CA. */
-function call(
+async function call(
   method: 'GET' | 'POST',
   path: string,
   form?: Record<string, string>,
   headers: Record<string, string> = {},
 ): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const body = form ? new URLSearchParams(form).toString() : undefined;
-    const req = request(
-      `${authority.url}${path}`,
-      {
-        method,
-        ca: authority.ca,
-        headers: { ...headers, ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+  const body = form ? new URLSearchParams(form).toString() : undefined;
+  const reply = await httpsRequest(
+    `${authority.url}${path}`,
+    {
+      method,
+      ca: authority.ca,
+      headers: { ...headers, ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+    },
+    body,
+  );
+  return {
+    status: reply.status,
+    headers: reply.headers,
+    body: JSON.parse(reply.text) as Record<string, unknown>,
+  };
+}
+
+/** The daemon's raw client-credentials form for `scope`. */
+function daemonForm(scope = `${DOWNSTREAM}/.default`): Record<string, string> {
+  return {
+    grant_type: 'client_credentials',
+    client_id: DAEMON.clientId,
+    client_secret: DAEMON.clientSecret,
+    scope,
+  };
 }
 
 function tokenRequest(form: Record<string, string>, headers?: Record<string, string>): Promise<RawResponse> {
@@ -262,12 +262,7 @@ describe('client credentials', () => {
   });
 
   it('answers Entra-shaped: no scope, refresh token or id_token', async () => {
-    const response = await tokenRequest({
-      grant_type: 'client_credentials',
-      client_id: DAEMON.clientId,
-      client_secret: DAEMON.clientSecret,
-      scope: `${DOWNSTREAM}/.default`,
-    });
+    const response = await tokenRequest(daemonForm());
 
     expect(response.status).toBe(200);
     expect(response.headers['cache-control']).toBe('no-store');
@@ -281,12 +276,7 @@ describe('client credentials', () => {
   });
 
   it('requires a single <resource>/.default scope', async () => {
-    const response = await tokenRequest({
-      grant_type: 'client_credentials',
-      client_id: DAEMON.clientId,
-      client_secret: DAEMON.clientSecret,
-      scope: `${DOWNSTREAM}/Data.Read`,
-    });
+    const response = await tokenRequest(daemonForm(`${DOWNSTREAM}/Data.Read`));
 
     expect(response.status).toBe(400);
     expect(response.body).toMatchObject({ error: 'invalid_scope', error_codes: [1002012] });
@@ -518,16 +508,20 @@ describe('authorization code', () => {
     return msalApp(WEB_APP.clientId, { clientSecret: WEB_APP.clientSecret });
   }
 
-  it('redeems a code with PKCE into an account with homeAccountId oid.tid', async () => {
-    const { verifier, challenge } = pkcePair();
-    const code = authority.issueAuthCode({
+  /** A code the authority issues to the web app for USER and `scopes`, with `extra` (PKCE, nonce). */
+  function webAppCode(extra: { codeChallenge?: string; nonce?: string } = {}): string {
+    return authority.issueAuthCode({
       clientId: WEB_APP.clientId,
       redirectUri: REDIRECT_URI,
       scopes,
       user: USER,
-      codeChallenge: challenge,
-      nonce: 'n-0S6_WzA2Mj',
+      ...extra,
     });
+  }
+
+  it('redeems a code with PKCE into an account with homeAccountId oid.tid', async () => {
+    const { verifier, challenge } = pkcePair();
+    const code = webAppCode({ codeChallenge: challenge, nonce: 'n-0S6_WzA2Mj' });
 
     const result = await webApp().acquireTokenByCode({
       code,
@@ -554,12 +548,7 @@ describe('authorization code', () => {
   });
 
   it('redeems a code only once', async () => {
-    const code = authority.issueAuthCode({
-      clientId: WEB_APP.clientId,
-      redirectUri: REDIRECT_URI,
-      scopes,
-      user: USER,
-    });
+    const code = webAppCode();
     await webApp().acquireTokenByCode({ code, scopes, redirectUri: REDIRECT_URI });
 
     const error = await rejection(webApp().acquireTokenByCode({ code, scopes, redirectUri: REDIRECT_URI }));
@@ -575,13 +564,7 @@ describe('authorization code', () => {
     ['a scope beyond the consented ones', { scope: `${DOWNSTREAM}/Data.Write openid` }, 70011],
   ])('refuses a redemption with %s', async (_case, override, code) => {
     const { verifier, challenge } = pkcePair();
-    const authCode = authority.issueAuthCode({
-      clientId: WEB_APP.clientId,
-      redirectUri: REDIRECT_URI,
-      scopes,
-      user: USER,
-      codeChallenge: challenge,
-    });
+    const authCode = webAppCode({ codeChallenge: challenge });
 
     const response = await tokenRequest({
       grant_type: 'authorization_code',
@@ -732,12 +715,7 @@ describe('fault switch', () => {
 
   it('fails `count` requests with Retry-After, then recovers', async () => {
     authority.setFault({ status: 429, count: 1, retryAfterSeconds: 7 });
-    const form = {
-      grant_type: 'client_credentials',
-      client_id: DAEMON.clientId,
-      client_secret: DAEMON.clientSecret,
-      scope: `${DOWNSTREAM}/.default`,
-    };
+    const form = daemonForm();
 
     const throttled = await tokenRequest(form);
     const recovered = await tokenRequest(form);
@@ -750,12 +728,7 @@ describe('fault switch', () => {
 
   it('answers 500 as server_error until cleared', async () => {
     authority.setFault({ status: 500 });
-    const form = {
-      grant_type: 'client_credentials',
-      client_id: DAEMON.clientId,
-      client_secret: DAEMON.clientSecret,
-      scope: `${DOWNSTREAM}/.default`,
-    };
+    const form = daemonForm();
 
     const failed = await tokenRequest(form);
     authority.setFault(undefined);

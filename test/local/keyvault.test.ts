@@ -3,7 +3,6 @@
  * CryptographyClient over HTTPS, plus raw requests for the wire details the SDK hides.
  */
 import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
-import { request } from 'node:https';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { CryptographyClient, KeyClient, type CryptographyClientOptions } from '@azure/keyvault-keys';
 import {
@@ -13,6 +12,7 @@ import {
   type LocalKeyVault,
 } from '../../local/keyvault';
 import { createDevCertificate, type DevCertificate } from '../../local/tls';
+import { httpsRequest } from './https-request';
 
 const BEARER = 'local-test-bearer';
 
@@ -35,42 +35,32 @@ interface RawResponse {
   >;
 }
 
-function raw(
+async function raw(
   vault: LocalKeyVault,
   method: string,
   path: string,
   body?: unknown,
   bearer?: string,
 ): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const text = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      `${vault.vaultUrl}${path}`,
-      {
-        method,
-        ca: vault.ca,
-        agent: false,
-        headers: {
-          ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
-          ...(text ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } : {}),
-        },
+  const text = body === undefined ? undefined : JSON.stringify(body);
+  const reply = await httpsRequest(
+    `${vault.vaultUrl}${path}`,
+    {
+      method,
+      ca: vault.ca,
+      agent: false,
+      headers: {
+        ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+        ...(text ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } : {}),
       },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as RawResponse['body'],
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(text);
-  });
+    },
+    text,
+  );
+  return {
+    status: reply.status,
+    headers: reply.headers,
+    body: JSON.parse(reply.text || '{}') as RawResponse['body'],
+  };
 }
 
 /** Runs `promise`, expecting it to reject with an SDK RestError; returns that error. */
@@ -217,30 +207,31 @@ describe('local Key Vault', () => {
   });
 
   describe('wrapKey / unwrapKey', () => {
-    it('round-trips with RSA-OAEP-256, both operations on the server', async () => {
-      const { id } = await vault.createKey('wrap-256');
+    /** Creates key `name`, wraps a fresh data key with `algorithm` and unwraps it back to the same bytes. */
+    async function expectRoundTrip(name: string, algorithm: 'RSA-OAEP-256' | 'RSA-OAEP') {
+      const { id } = await vault.createKey(name);
       const client = crypto(id);
       const dataKey = randomBytes(32);
 
-      const wrapped = await client.wrapKey('RSA-OAEP-256', dataKey);
-      const unwrapped = await client.unwrapKey('RSA-OAEP-256', wrapped.result);
+      const wrapped = await client.wrapKey(algorithm, dataKey);
+      const unwrapped = await client.unwrapKey(algorithm, wrapped.result);
+
+      expect(Buffer.from(unwrapped.result).equals(dataKey)).toBe(true);
+      return { id, wrapped };
+    }
+
+    it('round-trips with RSA-OAEP-256, both operations on the server', async () => {
+      const { id, wrapped } = await expectRoundTrip('wrap-256', 'RSA-OAEP-256');
 
       expect(wrapped.result).toHaveLength(256);
       expect(wrapped.keyID).toBe(id);
-      expect(Buffer.from(unwrapped.result).equals(dataKey)).toBe(true);
       expect(vault.counters.calls('wrapKey')).toBe(1);
       expect(vault.counters.calls('unwrapKey')).toBe(1);
     });
 
     it('round-trips with RSA-OAEP, wrapped locally by the SDK with the public key', async () => {
-      const { id } = await vault.createKey('wrap-sha1');
-      const client = crypto(id);
-      const dataKey = randomBytes(32);
+      await expectRoundTrip('wrap-sha1', 'RSA-OAEP');
 
-      const wrapped = await client.wrapKey('RSA-OAEP', dataKey);
-      const unwrapped = await client.unwrapKey('RSA-OAEP', wrapped.result);
-
-      expect(Buffer.from(unwrapped.result).equals(dataKey)).toBe(true);
       expect(vault.counters.calls('getKey')).toBe(1);
       expect(vault.counters.calls('wrapKey')).toBe(0);
       expect(vault.counters.calls('unwrapKey')).toBe(1);

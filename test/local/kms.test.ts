@@ -29,6 +29,7 @@ import {
   UpdateAliasCommand,
 } from '@aws-sdk/client-kms';
 import { startLocalKms, type LocalKms } from '../../local/kms';
+import { useAwsEmulator } from './aws-emulator';
 
 const context = { purpose: 'test', app: 'app-1' };
 
@@ -36,18 +37,9 @@ describe('startLocalKms', () => {
   let kms: LocalKms;
   let client: KMSClient;
 
-  beforeAll(async () => {
-    kms = await startLocalKms({ region: 'eu-west-1' });
-    // One attempt per call, so faults and counters are seen one to one.
-    client = new KMSClient({ ...kms.clientConfig, maxAttempts: 1 });
-  });
+  useAwsEmulator(startLocalKms, 'eu-west-1', KMSClient, (started) => ([kms, client] = started));
 
   afterEach(() => kms.setFault(undefined));
-
-  afterAll(async () => {
-    client.destroy();
-    await kms.stop();
-  });
 
   describe('CreateKey and DescribeKey', () => {
     it('creates an enabled symmetric key with an ARN in the configured region', async () => {

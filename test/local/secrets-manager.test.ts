@@ -11,22 +11,26 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/secrets-manager';
+import { useAwsEmulator } from './aws-emulator';
 
 describe('startLocalSecretsManager', () => {
   let sm: LocalSecretsManager;
   let client: SecretsManagerClient;
 
-  beforeAll(async () => {
-    sm = await startLocalSecretsManager({ region: 'eu-central-1' });
-    client = new SecretsManagerClient({ ...sm.clientConfig, maxAttempts: 1 });
-  });
+  useAwsEmulator(startLocalSecretsManager, 'eu-central-1', SecretsManagerClient, (up) => ([sm, client] = up));
 
   beforeEach(() => sm.counters.reset());
 
-  afterAll(async () => {
-    client.destroy();
-    await sm.stop();
-  });
+  /** A raw AWS JSON 1.1 request for `operation` with `body`, past the SDK. */
+  const wire = (operation: string, body: string): Promise<Response> =>
+    fetch(`${sm.endpoint}/`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-amz-json-1.1',
+        'x-amz-target': `secretsmanager.${operation}`,
+      },
+      body,
+    });
 
   describe('createSecret (direct)', () => {
     it('returns an ARN whose value GetSecretValue reads by name and by ARN', async () => {
@@ -110,14 +114,7 @@ describe('startLocalSecretsManager', () => {
     });
 
     it('answers on the wire with {"__type", "Message"}', async () => {
-      const res = await fetch(`${sm.endpoint}/`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-amz-json-1.1',
-          'x-amz-target': 'secretsmanager.GetSecretValue',
-        },
-        body: JSON.stringify({ SecretId: 'missing' }),
-      });
+      const res = await wire('GetSecretValue', JSON.stringify({ SecretId: 'missing' }));
 
       expect(res.status).toBe(400);
       expect(await res.json()).toEqual({
@@ -188,14 +185,7 @@ describe('startLocalSecretsManager', () => {
   });
 
   it('answers UnknownOperationException for an operation it does not implement', async () => {
-    const res = await fetch(`${sm.endpoint}/`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-amz-json-1.1',
-        'x-amz-target': 'secretsmanager.DeleteSecret',
-      },
-      body: '{}',
-    });
+    const res = await wire('DeleteSecret', '{}');
 
     expect(await res.json()).toMatchObject({ __type: 'UnknownOperationException' });
     expect(sm.counters.calls('DeleteSecret')).toBe(1);

@@ -35,6 +35,19 @@ describe.each(['aws', 'azure'] as const)('local stack (%s) request lines under c
   /** The reports of the requests served from index `from` on. */
   const since = (from: number): RequestReport[] => stack.requests.slice(from);
 
+  /** Every status is 200 and each of the 25 reports since `from` matches `shape`; returns them. */
+  const expect25Lines = (
+    statuses: number[],
+    from: number,
+    shape: Partial<RequestReport>,
+  ): RequestReport[] => {
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    const lines = since(from);
+    expect(lines).toHaveLength(25);
+    for (const line of lines) expect(line).toMatchObject(shape);
+    return lines;
+  };
+
   it('shows a MISS then 25 concurrent HITs, each with its own zero token-endpoint calls', async () => {
     const token = await stack.mintUserToken('concurrent-hit');
     const start = stack.requests.length;
@@ -52,18 +65,13 @@ describe.each(['aws', 'azure'] as const)('local stack (%s) request lines under c
     const tokensBefore = stack.authority.counters.token();
     const statuses = await Promise.all(Array.from({ length: 25 }, () => call(token)));
 
-    expect(statuses.every((s) => s === 200)).toBe(true);
-    const lines = since(before);
-    expect(lines).toHaveLength(25);
-    for (const line of lines) {
-      expect(line).toMatchObject({
-        cache: 'hit',
-        source: 'l1',
-        storeReads: 0,
-        storeWrites: 0,
-        tokenEndpointCalls: 0,
-      });
-    }
+    expect25Lines(statuses, before, {
+      cache: 'hit',
+      source: 'l1',
+      storeReads: 0,
+      storeWrites: 0,
+      tokenEndpointCalls: 0,
+    });
     expect(stack.authority.counters.token()).toBe(tokensBefore);
     expect(printed.slice(-25).every((l) => /cache\s+HIT \(l1\).* token-endpoint 0 /.test(l))).toBe(true);
   });
@@ -77,18 +85,13 @@ describe.each(['aws', 'azure'] as const)('local stack (%s) request lines under c
 
     const statuses = await Promise.all(tokens.map((t) => call(t)));
 
-    expect(statuses.every((s) => s === 200)).toBe(true);
-    const lines = since(before);
-    expect(lines).toHaveLength(25);
-    for (const line of lines) {
-      expect(line).toMatchObject({
-        cache: 'miss',
-        reason: 'absent',
-        storeReads: 1,
-        storeWrites: 1,
-        tokenEndpointCalls: 1,
-      });
-    }
+    const lines = expect25Lines(statuses, before, {
+      cache: 'miss',
+      reason: 'absent',
+      storeReads: 1,
+      storeWrites: 1,
+      tokenEndpointCalls: 1,
+    });
     expect(lines.reduce((n, l) => n + l.tokenEndpointCalls, 0)).toBe(
       stack.authority.counters.token() - tokensBefore,
     );

@@ -35,6 +35,17 @@ function baseEnv(overrides: Record<string, string | undefined> = {}): Environmen
   };
 }
 
+/**
+ * Each `[overrides, expected]`: `loadFunctionConfig` reads `expected` as the credential from
+ * `baseEnv` with no client secret and `overrides`.
+ */
+function expectCredentialsWithoutSecret(cases: ReadonlyArray<[Record<string, string>, unknown]>): void {
+  for (const [overrides, expected] of cases) {
+    const config = loadFunctionConfig(baseEnv({ MSAL_CLIENT_SECRET: undefined, ...overrides }));
+    expect(config.msal.credential).toEqual(expected);
+  }
+}
+
 function configError(env: Environment): ConfigurationError {
   try {
     loadFunctionConfig(env);
@@ -207,31 +218,16 @@ describe('loadFunctionConfig', () => {
 
     it('reads a Secrets Manager ARN and a certificate path as credential sources', () => {
       const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:web-api/client-secret-AbCdEf';
-      const fromArn = loadFunctionConfig(
-        baseEnv({
-          MSAL_CLIENT_SECRET: undefined,
-          MSAL_CLIENT_SECRET_ARN: arn,
-          AWS_ENDPOINT_URL_SECRETS_MANAGER: 'http://127.0.0.1:4566',
-        }),
-      );
-      const fromFile = loadFunctionConfig(
-        baseEnv({
-          MSAL_CLIENT_SECRET: undefined,
-          MSAL_CLIENT_CERTIFICATE_PATH: '/var/task/cert.pem',
-          MSAL_CLIENT_CERTIFICATE_SEND_X5C: 'true',
-        }),
-      );
-
-      expect(fromArn.msal.credential).toEqual({
-        kind: 'secrets-manager',
-        secretArn: arn,
-        endpoint: 'http://127.0.0.1:4566',
-      });
-      expect(fromFile.msal.credential).toEqual({
-        kind: 'certificate',
-        path: '/var/task/cert.pem',
-        sendX5c: true,
-      });
+      expectCredentialsWithoutSecret([
+        [
+          { MSAL_CLIENT_SECRET_ARN: arn, AWS_ENDPOINT_URL_SECRETS_MANAGER: 'http://127.0.0.1:4566' },
+          { kind: 'secrets-manager', secretArn: arn, endpoint: 'http://127.0.0.1:4566' },
+        ],
+        [
+          { MSAL_CLIENT_CERTIFICATE_PATH: '/var/task/cert.pem', MSAL_CLIENT_CERTIFICATE_SEND_X5C: 'true' },
+          { kind: 'certificate', path: '/var/task/cert.pem', sendX5c: true },
+        ],
+      ]);
     });
   });
 
@@ -672,31 +668,23 @@ describe('loadFunctionConfig', () => {
     ];
 
     it('reads the secretless sources', () => {
-      const aws = loadFunctionConfig(
-        baseEnv({
-          MSAL_CLIENT_SECRET: undefined,
-          MSAL_CLIENT_ASSERTION_SOURCE: 'aws-web-identity',
-          AWS_REGION: 'eu-west-1',
-          AWS_ENDPOINT_URL_STS: 'http://localhost:4010',
-        }),
-      );
-      const azure = loadFunctionConfig(
-        baseEnv({
-          MSAL_CLIENT_SECRET: undefined,
-          MSAL_CLIENT_ASSERTION_SOURCE: 'azure-managed-identity',
-          MSAL_MANAGED_IDENTITY_CLIENT_ID: '0e2a4c6d-8f10-4a32-b456-7890abcdef02',
-        }),
-      );
-
-      expect(aws.msal.credential).toEqual({
-        kind: 'aws-web-identity',
-        durationSeconds: 900,
-        endpoint: 'http://localhost:4010',
-      });
-      expect(azure.msal.credential).toEqual({
-        kind: 'azure-managed-identity',
-        clientId: '0e2a4c6d-8f10-4a32-b456-7890abcdef02',
-      });
+      expectCredentialsWithoutSecret([
+        [
+          {
+            MSAL_CLIENT_ASSERTION_SOURCE: 'aws-web-identity',
+            AWS_REGION: 'eu-west-1',
+            AWS_ENDPOINT_URL_STS: 'http://localhost:4010',
+          },
+          { kind: 'aws-web-identity', durationSeconds: 900, endpoint: 'http://localhost:4010' },
+        ],
+        [
+          {
+            MSAL_CLIENT_ASSERTION_SOURCE: 'azure-managed-identity',
+            MSAL_MANAGED_IDENTITY_CLIENT_ID: '0e2a4c6d-8f10-4a32-b456-7890abcdef02',
+          },
+          { kind: 'azure-managed-identity', clientId: '0e2a4c6d-8f10-4a32-b456-7890abcdef02' },
+        ],
+      ]);
     });
 
     it.each(cases)('names %s: %j', (variable, change, message) => {

@@ -12,6 +12,7 @@ import {
 } from '../../shared/defaults';
 import { ConfigurationError } from '../../shared/errors';
 import { MemoryStore } from '../../shared/store/memory';
+import { thrownBy } from './thrown';
 
 const masterKey = Buffer.alloc(DATA_KEY_BYTES, 3);
 
@@ -47,18 +48,13 @@ describe('shared/defaults', () => {
   });
 
   describe('compressAboveBytes', () => {
-    it.each([[-1], [1.5], ['1024']])('is rejected by createTokenCache through the envelope (%p)', (value) => {
-      let caught: unknown;
-      try {
-        cacheWith(value);
-      } catch (e) {
-        caught = e;
-      }
-      expect(caught).toBeInstanceOf(ConfigurationError);
-      expect((caught as Error).message).toMatch(
-        /^compressAboveBytes: expected a non-negative integer or false/,
-      );
-    });
+    it.each([[-1], [1.5], ['1024']])(
+      'is rejected by createTokenCache through the envelope (%p)',
+      async (value) => {
+        const caught = await thrownBy(() => cacheWith(value), ConfigurationError);
+        expect(caught.message).toMatch(/^compressAboveBytes: expected a non-negative integer or false/);
+      },
+    );
 
     it('compresses above the default when not set', async () => {
       const envelope = new Envelope({ keys: new DataKeyCache(new LocalKeyRing({ masterKey })) });

@@ -5,40 +5,22 @@
  */
 import { L1Cache, MAX_L1_JITTER } from '../../../shared/cache/l1';
 import { ConfigurationError } from '../../../shared/errors';
+import { expectLifetime, rig } from './l1-rig';
 
 const entry = { json: '{}', version: '1', expiresAt: 4_000_000_000 };
 
-/** A cache on a clock that the test moves, with a fixed "random" draw. */
-function cacheWith(jitter: number | undefined, draw: number): { l1: L1Cache; advance(ms: number): void } {
-  let now = 1_000_000;
-  const l1 = new L1Cache(
-    { maxBytes: 1 << 20, ttlMs: 10_000, ...(jitter === undefined ? {} : { jitter }) },
-    () => now,
-    () => draw,
-  );
-  return { l1, advance: (ms) => (now += ms) };
-}
+/** The rig's cache with `jitter` (none when undefined) and a fixed "random" draw. */
+const cacheWith = (jitter: number | undefined, draw: number) =>
+  rig(jitter === undefined ? {} : { jitter }, draw);
 
 describe('L1Cache jitter', () => {
   it('without jitter, serves an entry for exactly ttlMs', () => {
-    const { l1, advance } = cacheWith(undefined, 0.99);
-    l1.set('k', entry);
-
-    advance(10_000);
-    expect(l1.get('k')).toEqual(entry);
-    advance(1);
-    expect(l1.get('k')).toBeUndefined();
+    expectLifetime(cacheWith(undefined, 0.99), entry, 10_000, 1);
   });
 
   it('shortens the life by jitter x the random draw', () => {
     // jitter 0.2, draw 0.5: 10 s x (1 - 0.1) = 9 s.
-    const { l1, advance } = cacheWith(0.2, 0.5);
-    l1.set('k', entry);
-
-    advance(9_000);
-    expect(l1.get('k')).toEqual(entry);
-    advance(1);
-    expect(l1.get('k')).toBeUndefined();
+    expectLifetime(cacheWith(0.2, 0.5), entry, 9_000, 1);
   });
 
   it('never serves past ttlMs nor expires before ttlMs x (1 - jitter)', () => {

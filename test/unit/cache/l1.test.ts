@@ -2,10 +2,9 @@
  * L1Cache: the in-process LRU of opened partitions, bounded by age (`ttlMs`, shortened by
  * jitter: see l1-jitter.test.ts), by the store item's own expiry, and by bytes.
  */
-import { L1Cache, type L1Entry, type L1Settings } from '../../../shared/cache/l1';
+import type { L1Entry } from '../../../shared/cache/l1';
+import { expectLifetime, rig, T0 } from './l1-rig';
 
-/** Start of the test clock (lru-cache reads a start time of 0 as "no start"). */
-const T0 = 1_000_000;
 /** Far past any clock here: only `ttlMs` bounds the entry. */
 const FAR = 4_000_000_000;
 
@@ -18,43 +17,15 @@ function bytesOf(key: string, e: L1Entry): number {
   return (e.json.length + key.length + e.version.length) * 2 + 128;
 }
 
-/** A cache on a clock the test moves, with a random draw the test fixes. */
-function rig(settings: Partial<L1Settings> = {}, draw = 0.5): { l1: L1Cache; advance(ms: number): void } {
-  let now = T0;
-  const l1 = new L1Cache(
-    { maxBytes: 1 << 20, ttlMs: 10_000, ...settings },
-    () => now,
-    () => draw,
-  );
-  return { l1, advance: (ms) => (now += ms) };
-}
-
 describe('L1Cache', () => {
   describe('get', () => {
     it('serves what was set, until ttlMs has passed since the set', () => {
-      const { l1, advance } = rig();
-      l1.set('k', entry('1'));
-
-      advance(10_000);
-      const atTtl = l1.get('k');
-      advance(1);
-      const pastTtl = l1.get('k');
-
-      expect(atTtl).toEqual(entry('1'));
-      expect(pastTtl).toBeUndefined();
+      expectLifetime(rig(), entry('1'), 10_000, 1);
     });
 
     it('a hit does not renew the age: the entry still expires ttlMs after its set', () => {
-      const { l1, advance } = rig();
-      l1.set('k', entry('1'));
-
-      advance(6_000);
-      const hit = l1.get('k');
-      advance(4_001);
-      const after = l1.get('k');
-
-      expect(hit).toEqual(entry('1'));
-      expect(after).toBeUndefined();
+      // The read at 6 s is a hit; the entry is gone 10 s after its set all the same.
+      expectLifetime(rig(), entry('1'), 6_000, 4_001);
     });
 
     it('never serves an entry at or past the store item expiry, even within ttlMs', () => {
@@ -97,16 +68,7 @@ describe('L1Cache', () => {
 
     it('with jitter, an entry lives between ttlMs x (1 - jitter) and ttlMs', () => {
       // The draw at its top: the shortest life, 10 s x (1 - 0.5 x 0.999999) ~ 5 s.
-      const { l1, advance } = rig({ jitter: 0.5 }, 0.999_999);
-      l1.set('k', entry('1'));
-
-      advance(5_000);
-      const atFloor = l1.get('k');
-      advance(2);
-      const pastFloor = l1.get('k');
-
-      expect(atFloor).toEqual(entry('1'));
-      expect(pastFloor).toBeUndefined();
+      expectLifetime(rig({ jitter: 0.5 }, 0.999_999), entry('1'), 5_000, 2);
     });
   });
 

@@ -20,6 +20,7 @@ import {
 } from '../../../shared/capacity/model';
 import { PRICES } from '../../../shared/capacity/prices';
 import { ConfigurationError } from '../../../shared/errors';
+import { thrownBy } from '../thrown';
 
 /** One daemon tenant, one instance, no L1: every request is a store read. */
 const daemonOnly: CapacityInput = withInput(DEFAULT_INPUT, {
@@ -299,20 +300,14 @@ describe('estimateCapacity, directions', () => {
 });
 
 describe('validateInput', () => {
-  it('names every field at fault', () => {
+  it('names every field at fault', async () => {
     const bad = withInput(DEFAULT_INPUT, {
       requestsPerSecond: -1,
       mix: { app: 0.5, obo: 0.2, user: 0 },
       l1: { jitter: 0.9 },
     });
-    let error: unknown;
-    try {
-      validateInput(bad);
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(ConfigurationError);
-    const settings = (error as ConfigurationError).problems.map((p) => p.setting);
+    const error = await thrownBy(() => validateInput(bad), ConfigurationError);
+    const settings = error.problems.map((p) => p.setting);
     expect(settings).toEqual(expect.arrayContaining(['requestsPerSecond', 'mix', 'l1.jitter']));
   });
 

@@ -21,7 +21,7 @@ import {
 import { CounterMetrics, Metric, type MetricName } from '../../../../shared/observability';
 import { MemoryStore } from '../../../../shared/store/memory';
 import { CapturingLogger } from '../../../support/cache-harness';
-import { FaultyRing, LATER, documentWith, masterKey, rig } from './harness';
+import { FaultyRing, LATER, coldRig, documentWith, masterKey, rig } from './harness';
 
 const KEY = 'events-partition-key';
 const TENANT = '11111111-2222-3333-4444-555555555555';
@@ -68,11 +68,7 @@ describe('keyErrorsCountedBySessions', () => {
 describe('SessionEvents', () => {
   describe('keyring.error: once per failed unwrap', () => {
     it('counts a locked load once, with the partition kind and the reason', async () => {
-      const master = masterKey();
-      const seeded = rig({ master });
-      await seeded.seed(KEY, documentWith(['a']));
-      const cold = rig({ store: seeded.store.inner, master });
-      cold.ring.unwrapFault = KeyServiceFailure.Unavailable;
+      const cold = await coldRig(KEY, documentWith(['a']), KeyServiceFailure.Unavailable);
 
       await cold.session(KEY).load();
 
@@ -85,11 +81,7 @@ describe('SessionEvents', () => {
     });
 
     it('counts one failed call once, however many sessions waited on it', async () => {
-      const master = masterKey();
-      const seeded = rig({ master });
-      await seeded.seed(KEY, documentWith(['a']));
-      const cold = rig({ store: seeded.store.inner, master });
-      cold.ring.unwrapFault = KeyServiceFailure.Throttled;
+      const cold = await coldRig(KEY, documentWith(['a']), KeyServiceFailure.Throttled);
       let release!: () => void;
       cold.ring.hold = new Promise((resolve) => (release = resolve));
 

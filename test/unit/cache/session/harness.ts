@@ -178,6 +178,19 @@ export function rig(
   };
 }
 
+/**
+ * A cold instance on `key`: another instance with the same master key stored `doc` there first;
+ * this one has its own data-key cache, and its ring fails every unwrap with `fault`.
+ */
+export async function coldRig(key: string, doc: CacheDocument, fault: KeyServiceFailure): Promise<Rig> {
+  const master = masterKey();
+  const seeded = rig({ master });
+  await seeded.seed(key, doc);
+  const cold = rig({ store: seeded.store.inner, master });
+  cold.ring.unwrapFault = fault;
+  return cold;
+}
+
 /** The document stored under `key`, opened with `envelope`. */
 export async function storedDocument(r: Rig, key: string): Promise<CacheDocument | undefined> {
   const item = await r.store.inner.read(key);

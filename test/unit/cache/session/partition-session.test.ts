@@ -2,7 +2,7 @@ import { PartitionSession, PartitionWrites } from '../../../../shared/cache/part
 import type { CacheDocument } from '../../../../shared/cache/cache-document';
 import { EnvelopeFailure, KeyServiceFailure } from '../../../../shared/errors';
 import { Metric } from '../../../../shared/observability';
-import { LATER, documentWith, masterKey, rig, storedDocument, tokenKeys } from './harness';
+import { LATER, coldRig, documentWith, rig, storedDocument, tokenKeys } from './harness';
 
 const KEY = 'session-partition-key';
 
@@ -90,12 +90,8 @@ describe('PartitionSession', () => {
   });
 
   it('locked: never overwritten; the write is skipped as unreadable-transient', async () => {
-    const master = masterKey();
-    const seeder = rig({ master });
-    await seeder.seed(KEY, documentWith(['a']));
-    const before = (await seeder.store.inner.read(KEY))!;
-    const cold = rig({ store: seeder.store.inner, master });
-    cold.ring.unwrapFault = KeyServiceFailure.Disabled;
+    const cold = await coldRig(KEY, documentWith(['a']), KeyServiceFailure.Disabled);
+    const before = (await cold.store.inner.read(KEY))!;
     const session = cold.session(KEY);
 
     expect(await primed(session)).toEqual([]);
@@ -105,7 +101,7 @@ describe('PartitionSession', () => {
     expect(session.persisted).toBe(false);
     expect(session.trace.loadFailure).toBe('key-service-unavailable');
     expect(cold.metrics.get(Metric.WriteSkipped, { kind: 'obo', reason: 'unreadable-transient' })).toBe(1);
-    const after = (await seeder.store.inner.read(KEY))!;
+    const after = (await cold.store.inner.read(KEY))!;
     expect(after.version).toBe(before.version);
     expect(Buffer.from(after.blob).equals(Buffer.from(before.blob))).toBe(true);
   });
