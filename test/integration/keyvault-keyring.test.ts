@@ -18,7 +18,7 @@ import { attestationDigest, type DataKeyAttestation } from '../../shared/crypto/
 import { ConfigurationError, KeyServiceFailure } from '../../shared/errors';
 import { runKeyRingContract } from '../contract/keyring-contract';
 import { keyServiceError } from '../support/expect-errors';
-import { localVaultClientOptions } from '../support/local-vault';
+import { localVaultClientOptions, localVaultKeyRing } from '../support/local-vault';
 
 const BEARER = 'keyring-test-bearer';
 
@@ -634,12 +634,7 @@ runKeyRingContract(
     const ringOn = async (vault: LocalKeyVault, wrapping = 'contract-wrap'): Promise<KeyVaultKeyRing> => {
       const key = await vault.createKey(wrapping);
       const signing = await vault.createKey(`${wrapping}-signing`, { kty: 'EC' });
-      return new KeyVaultKeyRing({
-        keyId: `${vault.vaultUrl}/keys/${key.name}`,
-        signingKeyId: `${vault.vaultUrl}/keys/${signing.name}`,
-        credential: fixedCredential,
-        cryptographyClientOptions: localVaultClientOptions(vault),
-      });
+      return localVaultKeyRing(vault, { wrap: key, sign: signing }, fixedCredential);
     };
     const ring = await ringOn(vaults[0]);
     const foreign = await ringOn(vaults[1]);

@@ -15,7 +15,6 @@ import { startLocalKeyVault, type LocalKeyVault } from '../../local/keyvault';
 import { startLocalKms, type LocalKms } from '../../local/kms';
 import { GrantType } from '../../local/authority';
 import { KmsKeyRing } from '../../shared/aws/kms-keyring';
-import { KeyVaultKeyRing } from '../../shared/azure/keyvault-keyring';
 import type { KeyRing } from '../../shared/crypto/keyring';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import { ErrorCode, KeyServiceFailure, TokenAcquisitionError } from '../../shared/errors';
@@ -45,7 +44,7 @@ import {
   useSecureWorld,
 } from '../support/security-world';
 import { useWorld } from '../support/use-world';
-import { localVaultClientOptions } from '../support/local-vault';
+import { localVaultKeyRing } from '../support/local-vault';
 
 const world = useSecureWorld();
 
@@ -286,13 +285,7 @@ async function keyVaultRig(): Promise<KeyServiceRig> {
   const signingKey = await vault.createKey('token-cache-sign', { kty: 'EC' });
   return {
     ringName: 'azure-keyvault',
-    ring: () =>
-      new KeyVaultKeyRing({
-        keyId: `${vault.vaultUrl}/keys/${key.name}`,
-        signingKeyId: `${vault.vaultUrl}/keys/${signingKey.name}`,
-        credential,
-        cryptographyClientOptions: localVaultClientOptions(vault),
-      }),
+    ring: () => localVaultKeyRing(vault, { wrap: key, sign: signingKey }, credential),
     async fault(kind) {
       if (kind === 'disabled') vault.disableKey(key.name, key.version);
       else vault.setFault({ status: kind === 'throttled' ? 429 : 503 });
