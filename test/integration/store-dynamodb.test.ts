@@ -11,9 +11,10 @@ import { DynamoDbStore, dynamoDbItemSize, type DynamoDbStoreOptions } from '../.
 import { leaseItemKey } from '../../shared/store/store';
 import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
 import { clockedFixture, runStoreContract } from '../contract/store-contract';
-import { expectConfigurationError } from '../support/expect-errors';
+import { expectConfigurationError, failureOf } from '../support/expect-errors';
 import { freePort } from '../../local/net';
-import { startSilentServer, type SilentServer } from '../support/fault-proxy';
+import { startSilentServer } from '../support/fault-proxy';
+import { useWorld } from '../support/use-world';
 
 runStoreContract('dynamodb', async () => {
   const dynamo = await startLocalDynamo();
@@ -39,15 +40,6 @@ describe('DynamoDbStore', () => {
     } as DynamoDbStoreOptions);
     stores.push(store);
     return store;
-  }
-
-  async function failureOf(action: Promise<unknown>): Promise<unknown> {
-    return action.then(
-      () => {
-        throw new Error('expected the store call to fail, it succeeded');
-      },
-      (e: unknown) => e,
-    );
   }
 
   beforeAll(async () => {
@@ -174,7 +166,7 @@ describe('DynamoDbStore', () => {
       const error = await failureOf(store.read(key));
 
       expect(error).toBeInstanceOf(StoreUnavailableError);
-      expect((error as Error).message).toMatch(/delete it/);
+      expect(error.message).toMatch(/delete it/);
     });
 
     it('treats an expectedVersion it never hands out as a conflict, so a re-read heals it', async () => {
@@ -269,8 +261,8 @@ describe('DynamoDbStore', () => {
 
       expect(failure).toBeInstanceOf(StoreUnavailableError);
       expect(failure).toMatchObject({ throttled: true, operation: 'read', store: 'dynamodb' });
-      expect((failure as Error).cause).toMatchObject({ name });
-      expect((failure as Error).message).toMatch(/on-demand/);
+      expect(failure.cause).toMatchObject({ name });
+      expect(failure.message).toMatch(/on-demand/);
     });
 
     it('retries a throttled call up to maxAttempts before giving up', async () => {
@@ -302,18 +294,12 @@ describe('DynamoDbStore', () => {
       expect(failure).toMatchObject({ throttled: false, operation: 'read' });
       // Under jest, Node's own errors come from another realm and the SDK re-wraps them, so
       // the refusal shows in the message rather than as `code` on the cause.
-      expect((failure as Error).cause).toBeDefined();
-      expect((failure as Error).message).toMatch(/ECONNREFUSED/);
+      expect(failure.cause).toBeDefined();
+      expect(failure.message).toMatch(/ECONNREFUSED/);
     });
 
     describe('when the endpoint accepts connections but never answers', () => {
-      let silent: SilentServer;
-
-      beforeAll(async () => {
-        silent = await startSilentServer();
-      });
-
-      afterAll(() => silent.stop());
+      const silent = useWorld(startSilentServer);
 
       it('times out each attempt and fails with StoreUnavailableError instead of hanging', async () => {
         const { port } = silent;
@@ -326,8 +312,8 @@ describe('DynamoDbStore', () => {
         const failure = await failureOf(store.write(freshKey(), Uint8Array.of(1), live));
 
         expect(failure).toBeInstanceOf(StoreUnavailableError);
-        expect((failure as Error).cause).toMatchObject({ name: 'TimeoutError' });
-        expect((failure as Error).message).toMatch(/within the timeout of 150 ms after 2 attempt/);
+        expect(failure.cause).toMatchObject({ name: 'TimeoutError' });
+        expect(failure.message).toMatch(/within the timeout of 150 ms after 2 attempt/);
       });
     });
   });

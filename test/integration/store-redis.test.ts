@@ -21,7 +21,7 @@ import { createTokenCacheFromConfig } from '../../shared/aws/from-env';
 import { clockedFixture, runStoreContract } from '../contract/store-contract';
 import { API_CLIENT_ID, API_CLIENT_SECRET, startCacheWorld } from '../support/cache-harness';
 import { registerSecret } from '../support/secret-registry';
-import { expectConfigurationError } from '../support/expect-errors';
+import { expectConfigurationError, failureOf } from '../support/expect-errors';
 
 runStoreContract('redis', async () => {
   const redis = await startLocalRedis();
@@ -34,15 +34,6 @@ const live = (): { condition: { mustNotExist: true }; expiresAt: number } => ({
   expiresAt: Math.floor(Date.now() / 1000) + 3600,
 });
 const freshKey = (): string => `redis-test.${randomBytes(9).toString('base64url')}`;
-
-async function failureOf(action: Promise<unknown>): Promise<Error> {
-  return action.then(
-    () => {
-      throw new Error('expected the store call to fail, it succeeded');
-    },
-    (e: unknown) => e as Error,
-  );
-}
 
 describe('RedisStore', () => {
   let redis: LocalRedis;

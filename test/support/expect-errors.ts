@@ -33,3 +33,13 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
   }
   throw new Error('expected a rejection');
 }
+
+/** What a store call rejects with, as the Error the store suites inspect; a call that succeeds fails the test. */
+export async function failureOf(action: Promise<unknown>): Promise<Error> {
+  return action.then(
+    () => {
+      throw new Error('expected the store call to fail, it succeeded');
+    },
+    (e: unknown) => e as Error,
+  );
+}
