@@ -11,7 +11,7 @@ import { leaseItemKey } from '../../shared/store/store';
 import { clockedFixture, runStoreContract } from '../contract/store-contract';
 import { cosmosError, cosmosItemRequest, startFaultProxy, type FaultProxy } from '../support/fault-proxy';
 import { startSilentServer } from '../support/fault-proxy';
-import { useWorld } from '../support/use-world';
+import { useDestroyables, useWorld } from '../support/use-world';
 import { expectConfigurationError, failureOf } from '../support/expect-errors';
 import { freePort } from '../../local/net';
 
@@ -21,7 +21,8 @@ runStoreContract('cosmos', async () => {
 });
 
 describe('CosmosStore', () => {
-  let cosmos: LocalCosmos;
+  const destroyAfterAll = useDestroyables<CosmosStore>();
+  const cosmos = useWorld(startLocalCosmos);
   let nowMs = Date.UTC(2031, 0, 15);
   const nowSeconds = (): number => Math.floor(nowMs / 1000);
   let keyCounter = 0;
@@ -31,7 +32,6 @@ describe('CosmosStore', () => {
     condition: { expectedVersion },
     expiresAt: nowSeconds() + 3600,
   });
-  const disposables: CosmosStore[] = [];
 
   function newStore(): CosmosStore {
     return new CosmosStore({ container: cosmos.container, now: () => nowMs });
@@ -50,18 +50,8 @@ describe('CosmosStore', () => {
       now: () => nowMs,
       ...overrides,
     });
-    disposables.push(store);
-    return store;
+    return destroyAfterAll(store);
   }
-
-  beforeAll(async () => {
-    cosmos = await startLocalCosmos();
-  });
-
-  afterAll(async () => {
-    for (const store of disposables) store.destroy();
-    await cosmos.stop();
-  });
 
   describe('constructor', () => {
     const where = {

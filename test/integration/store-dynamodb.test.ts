@@ -9,12 +9,12 @@ import {
 import { SizeLimitError, StoreUnavailableError, VersionConflictError } from '../../shared/errors';
 import { DynamoDbStore, dynamoDbItemSize, type DynamoDbStoreOptions } from '../../shared/aws/dynamodb-store';
 import { leaseItemKey } from '../../shared/store/store';
-import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
+import { startLocalDynamo } from '../../local/dynamodb';
 import { clockedFixture, runStoreContract } from '../contract/store-contract';
 import { expectConfigurationError, failureOf } from '../support/expect-errors';
 import { freePort } from '../../local/net';
 import { startSilentServer } from '../support/fault-proxy';
-import { useWorld } from '../support/use-world';
+import { useDestroyables, useWorld } from '../support/use-world';
 
 runStoreContract('dynamodb', async () => {
   const dynamo = await startLocalDynamo();
@@ -25,8 +25,8 @@ runStoreContract('dynamodb', async () => {
 });
 
 describe('DynamoDbStore', () => {
-  let dynamo: LocalDynamo;
-  const stores: DynamoDbStore[] = [];
+  const destroyAfterAll = useDestroyables<DynamoDbStore>();
+  const dynamo = useWorld(startLocalDynamo);
   let keyCounter = 0;
   const freshKey = (): string => `dynamodb-test.${process.pid}.${++keyCounter}.${Date.now()}`;
   const live = { condition: { mustNotExist: true }, expiresAt: 4_000_000_000 } as const;
@@ -38,18 +38,8 @@ describe('DynamoDbStore', () => {
       clientConfig: dynamo.clientConfig,
       ...overrides,
     } as DynamoDbStoreOptions);
-    stores.push(store);
-    return store;
+    return destroyAfterAll(store);
   }
-
-  beforeAll(async () => {
-    dynamo = await startLocalDynamo();
-  });
-
-  afterAll(async () => {
-    for (const store of stores) store.destroy();
-    await dynamo.stop();
-  });
 
   describe('constructor', () => {
     const clientConfig = { region: 'us-east-1' };

@@ -42,3 +42,24 @@ export function useWorld<W extends Stoppable>(start: () => Promise<W>): W {
     },
   });
 }
+
+/** Anything a suite builds that holds connections and is destroyed at the end (a store, an SDK client). */
+export interface Destroyable {
+  destroy(): void;
+}
+
+/**
+ * Collects what a suite builds and destroys it in `afterAll` of the enclosing scope. Call it
+ * before the `useWorld` of the servers these talk to: `afterAll` hooks run in the order they
+ * are registered, so the clients are destroyed before their servers stop.
+ */
+export function useDestroyables<T extends Destroyable>(): (item: T) => T {
+  const items: T[] = [];
+  afterAll(() => {
+    for (const item of items.splice(0)) item.destroy();
+  });
+  return (item) => {
+    items.push(item);
+    return item;
+  };
+}
