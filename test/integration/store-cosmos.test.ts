@@ -6,12 +6,12 @@ import {
   type CosmosStoreEndpointOptions,
   type CosmosStoreOptions,
 } from '../../shared/azure/cosmos-store';
-import { startLocalCosmos, type LocalCosmos } from '../../local/cosmos';
+import { startLocalCosmos } from '../../local/cosmos';
 import { leaseItemKey } from '../../shared/store/store';
 import { clockedFixture, runStoreContract } from '../contract/store-contract';
 import { cosmosError, cosmosItemRequest, startFaultProxy, type FaultProxy } from '../support/fault-proxy';
 import { startSilentServer } from '../support/fault-proxy';
-import { useDestroyables, useWorld } from '../support/use-world';
+import { startGroup, useDestroyables, useWorld } from '../support/use-world';
 import { expectConfigurationError, failureOf } from '../support/expect-errors';
 import { freePort } from '../../local/net';
 
@@ -368,22 +368,11 @@ describe('CosmosStore', () => {
 });
 
 /** A cosmosdb-server and a fault proxy in front of it. */
-async function startProxiedCosmos(): Promise<{
-  cosmos: LocalCosmos;
-  proxy: FaultProxy;
-  stop(): Promise<void>;
-}> {
-  const cosmos = await startLocalCosmos();
-  const proxy = await startFaultProxy(cosmos.endpoint);
-  return {
-    cosmos,
-    proxy,
-    async stop() {
-      await proxy.stop();
-      await cosmos.stop();
-    },
-  };
-}
+const startProxiedCosmos = () =>
+  startGroup(async (own) => {
+    const cosmos = own(await startLocalCosmos());
+    return { cosmos, proxy: own(await startFaultProxy(cosmos.endpoint)) };
+  });
 
 describe('CosmosStore operation budget', () => {
   const rig = useWorld(startProxiedCosmos);

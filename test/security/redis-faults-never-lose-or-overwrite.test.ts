@@ -22,7 +22,7 @@ import {
 } from '../support/security-world';
 import { startTcpFaultProxy } from '../support/tcp-fault-proxy';
 import { freePort } from '../../local/net';
-import { useWorld } from '../support/use-world';
+import { startGroup, useWorld } from '../support/use-world';
 
 /** The store's per-operation budget in these tests. */
 const TIMEOUT_MS = 300;
@@ -65,19 +65,12 @@ async function readOnceBack(store: RedisStore, key: string, ms = 10_000): Promis
 }
 
 /** A redis-server, a TCP fault proxy in front of it, and a store client through each. */
-async function startNetworkRig() {
-  const redis = await startLocalRedis();
-  const proxy = await startTcpFaultProxy(redis.port);
-  return {
-    proxy,
-    direct: redisStore(redis.url),
-    proxied: redisStore(`redis://127.0.0.1:${proxy.port}`),
-    async stop() {
-      await proxy.stop();
-      await redis.stop();
-    },
-  };
-}
+const startNetworkRig = () =>
+  startGroup(async (own) => {
+    const redis = own(await startLocalRedis());
+    const proxy = own(await startTcpFaultProxy(redis.port));
+    return { proxy, direct: redisStore(redis.url), proxied: redisStore(`redis://127.0.0.1:${proxy.port}`) };
+  });
 
 describe('Redis store faults (redis-server)', () => {
   describe('server down at start', () => {

@@ -63,3 +63,28 @@ export function useDestroyables<T extends Destroyable>(): (item: T) => T {
     return item;
   };
 }
+
+/**
+ * Starts a group of servers that depend on each other (a server, then proxies in front of
+ * it): `start` passes each one it starts through `own`, and the group's `stop()` stops them
+ * in reverse order, each proxy before the server behind it. What `start` owned is stopped
+ * again if it throws.
+ */
+export async function startGroup<G extends object>(
+  start: (own: <S extends Stoppable>(server: S) => S) => Promise<G>,
+): Promise<G & Stoppable> {
+  const owned: Stoppable[] = [];
+  const stopAll = async () => {
+    for (const server of owned.splice(0).reverse()) await server.stop();
+  };
+  try {
+    const group = await start((server) => {
+      owned.push(server);
+      return server;
+    });
+    return { ...group, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
