@@ -21,6 +21,7 @@ import {
   type ProxyFault,
 } from '../support/fault-proxy';
 import { startGroup, useDestroyables, useWorld } from '../support/use-world';
+import { recordSdkInputs } from '../support/sdk-inputs';
 
 let contractStore: DynamoDbStore | undefined;
 
@@ -239,14 +240,7 @@ describe('DynamoDbStore lean reads', () => {
   describe('through client.send instead', () => {
     it('when middleware is added after the store was built, and lean again once it is removed', async () => {
       const store = await warmStore();
-      const seen: unknown[] = [];
-      store.client.middlewareStack.add(
-        (next) => (args) => {
-          seen.push(args.input);
-          return next(args);
-        },
-        { step: 'initialize', name: 'tracing' },
-      );
+      const seen = recordSdkInputs(store.client, 'tracing');
 
       await store.read(freshKey());
       expect(store.readCounts).toEqual({ lean: 0, sdk: 2, fallbacks: 0 });

@@ -15,6 +15,7 @@ import { expectConfigurationError, failureOf } from '../support/expect-errors';
 import { freePort } from '../../local/net';
 import { startSilentServer } from '../support/fault-proxy';
 import { useDestroyables, useWorld } from '../support/use-world';
+import { recordSdkInputs } from '../support/sdk-inputs';
 
 runStoreContract('dynamodb', async () => {
   const dynamo = await startLocalDynamo();
@@ -132,14 +133,7 @@ describe('DynamoDbStore', () => {
 
     it('asks for a strongly consistent read (dynalite is always consistent, so check the request)', async () => {
       const store = newStore();
-      const inputs: unknown[] = [];
-      store.client.middlewareStack.add(
-        (next) => (args) => {
-          inputs.push(args.input);
-          return next(args);
-        },
-        { step: 'initialize', name: 'captureInput' },
-      );
+      const inputs = recordSdkInputs(store.client, 'captureInput');
 
       await store.read(freshKey());
 
@@ -196,14 +190,7 @@ describe('DynamoDbStore', () => {
 
     it('rejects one byte more before calling DynamoDB', async () => {
       const store = newStore();
-      let calls = 0;
-      store.client.middlewareStack.add(
-        (next) => (args) => {
-          calls++;
-          return next(args);
-        },
-        { step: 'initialize', name: 'countCalls' },
-      );
+      const calls = recordSdkInputs(store.client, 'countCalls');
       const key = freshKey();
 
       const error = await failureOf(
@@ -211,7 +198,7 @@ describe('DynamoDbStore', () => {
       );
 
       expect(error).toBeInstanceOf(SizeLimitError);
-      expect(calls).toBe(0);
+      expect(calls).toHaveLength(0);
     });
 
     it('counts names, UTF-8 strings, bytes and numbers', () => {
