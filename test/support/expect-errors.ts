@@ -1,5 +1,5 @@
 /** The error checks many suites make: an options validation, a failing key-service call, a rejection. */
-import { ConfigurationError, KeyServiceError } from '../../shared/errors';
+import { ConfigurationError, KeyServiceError, StoreUnavailableError } from '../../shared/errors';
 
 /** Expects `build` to throw a ConfigurationError for `setting` whose message starts with the setting's name. */
 export function expectConfigurationError(build: () => unknown, setting: string): void {
@@ -42,4 +42,11 @@ export async function failureOf(action: Promise<unknown>): Promise<Error> {
     },
     (e: unknown) => e as Error,
   );
+}
+
+/** Expects the failure of a store read that nothing listened for: unavailable, not throttled, naming ECONNREFUSED. */
+export function expectReadRefused(error: Error): void {
+  expect(error).toBeInstanceOf(StoreUnavailableError);
+  expect(error).toMatchObject({ throttled: false, operation: 'read' });
+  expect(error.message).toMatch(/ECONNREFUSED/);
 }
