@@ -20,7 +20,7 @@ const startCountedDynamo = () =>
     return { dynamo, proxy: own(await startCountingProxy(dynamo.endpoint)) };
   });
 
-const destroyAfterAll = useDestroyables<DynamoDbStore>();
+const destroyAfterAll = useDestroyables();
 const rig = useWorld(startCountedDynamo);
 const world = useWorld(startSecureWorld);
 

@@ -21,7 +21,7 @@ runStoreContract('cosmos', async () => {
 });
 
 describe('CosmosStore', () => {
-  const destroyAfterAll = useDestroyables<CosmosStore>();
+  const destroyAfterAll = useDestroyables();
   const cosmos = useWorld(startLocalCosmos);
   let nowMs = Date.UTC(2031, 0, 15);
   const nowSeconds = (): number => Math.floor(nowMs / 1000);

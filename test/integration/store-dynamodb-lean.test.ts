@@ -98,7 +98,7 @@ const startLeanRig = () =>
   });
 
 describe('DynamoDbStore lean reads', () => {
-  const destroyAfterAll = useDestroyables<DynamoDbStore>();
+  const destroyAfterAll = useDestroyables();
   const rig = useWorld(startLeanRig);
   let keyCounter = 0;
   const freshKey = (): string => `lean-test.${process.pid}.${++keyCounter}`;

@@ -26,7 +26,7 @@ runStoreContract('dynamodb', async () => {
 });
 
 describe('DynamoDbStore', () => {
-  const destroyAfterAll = useDestroyables<DynamoDbStore>();
+  const destroyAfterAll = useDestroyables();
   const dynamo = useWorld(startLocalDynamo);
   let keyCounter = 0;
   const freshKey = (): string => `dynamodb-test.${process.pid}.${++keyCounter}.${Date.now()}`;

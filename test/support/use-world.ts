@@ -53,8 +53,8 @@ export interface Destroyable {
  * before the `useWorld` of the servers these talk to: `afterAll` hooks run in the order they
  * are registered, so the clients are destroyed before their servers stop.
  */
-export function useDestroyables<T extends Destroyable>(): (item: T) => T {
-  const items: T[] = [];
+export function useDestroyables(): <T extends Destroyable>(item: T) => T {
+  const items: Destroyable[] = [];
   afterAll(() => {
     for (const item of items.splice(0)) item.destroy();
   });
