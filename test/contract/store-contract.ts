@@ -137,6 +137,17 @@ export function runStoreContract(name: string, setup: () => Promise<StoreFixture
       return { won, lost };
     }
 
+    /** Races {@link WRITERS} creators of `key`: exactly one wins, the others conflict, and the winner's version is live. */
+    async function expectOneOfConcurrentCreatorsWins(key: string): Promise<void> {
+      const { won, lost } = await settleAll(
+        Array.from({ length: WRITERS }, (_, i) => store().write(key, bytes(`creator ${i}`), create())),
+      );
+
+      expect(won).toHaveLength(1);
+      for (const error of lost) expect(error).toBeInstanceOf(VersionConflictError);
+      expect((await readLive(key)).version).toBe(won[0]);
+    }
+
     describe('read', () => {
       it('returns undefined for an absent key', async () => {
         await expect(store().read(freshKey())).resolves.toBeUndefined();
@@ -184,13 +195,7 @@ export function runStoreContract(name: string, setup: () => Promise<StoreFixture
       it('lets exactly one of many concurrent creators win', async () => {
         const key = freshKey();
 
-        const { won, lost } = await settleAll(
-          Array.from({ length: WRITERS }, (_, i) => store().write(key, bytes(`creator ${i}`), create())),
-        );
-
-        expect(won).toHaveLength(1);
-        for (const error of lost) expect(error).toBeInstanceOf(VersionConflictError);
-        expect((await readLive(key)).version).toBe(won[0]);
+        await expectOneOfConcurrentCreatorsWins(key);
       });
     });
 
@@ -291,13 +296,7 @@ export function runStoreContract(name: string, setup: () => Promise<StoreFixture
         await store().write(key, bytes('expired'), { condition: { mustNotExist: true }, expiresAt });
         expire();
 
-        const { won, lost } = await settleAll(
-          Array.from({ length: WRITERS }, (_, i) => store().write(key, bytes(`creator ${i}`), create())),
-        );
-
-        expect(won).toHaveLength(1);
-        for (const error of lost) expect(error).toBeInstanceOf(VersionConflictError);
-        expect((await readLive(key)).version).toBe(won[0]);
+        await expectOneOfConcurrentCreatorsWins(key);
       });
     });
 

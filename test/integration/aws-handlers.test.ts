@@ -6,11 +6,11 @@ import { createDaemonHandler } from '../../functions/aws/daemon';
 import { createWebApiHandler } from '../../functions/aws/web-api';
 import { DaemonRunError } from '../../functions/core/daemon';
 import { createDeps } from '../../functions/aws/deps';
-import { startLocalAuthority, type LocalAuthority } from '../../local/authority';
-import { startDownstreamApi, type DownstreamApi } from '../../local/downstream';
-import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
-import { startLocalKms, type LocalKms } from '../../local/kms';
-import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/secrets-manager';
+import { startLocalAuthority } from '../../local/authority';
+import { startDownstreamApi } from '../../local/downstream';
+import { startLocalDynamo } from '../../local/dynamodb';
+import { startLocalKms } from '../../local/kms';
+import { startLocalSecretsManager } from '../../local/secrets-manager';
 import { post } from '../support/bad-http-input';
 import { CapturingLogger } from '../support/cache-harness';
 import { describeHandlerCases, handlerEnv, handlerWorld } from '../support/handler-cases';
@@ -22,13 +22,39 @@ import { registerSecret } from '../support/secret-registry';
 const CLIENT_ID = '2d7c9e41-8b3a-4f6d-a1e5-9c0b7d3f2e18';
 const CLIENT_SECRET = 'aws-handler-test-client-secret';
 
+/**
+ * The local authority, the AWS services (DynamoDB, KMS, Secrets Manager) and the downstream
+ * API, with the authority's CA written to `caFile`; `stop()` stops them all and removes the file.
+ */
+async function startAwsServices() {
+  const authority = await startLocalAuthority({
+    clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }],
+  });
+  const [dynamo, kms, secrets] = await Promise.all([
+    startLocalDynamo(),
+    startLocalKms(),
+    startLocalSecretsManager(),
+  ]);
+  const downstream = await startDownstreamApi({ authority, audience: DOWNSTREAM_AUDIENCE });
+  const dir = mkdtempSync(join(tmpdir(), 'aws-handlers-'));
+  const caFile = join(dir, 'ca.pem');
+  writeFileSync(caFile, authority.ca);
+  return {
+    authority,
+    dynamo,
+    kms,
+    secrets,
+    downstream,
+    caFile,
+    async stop() {
+      await Promise.all([downstream.stop(), secrets.stop(), kms.stop(), dynamo.stop(), authority.stop()]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('AWS handlers', () => {
-  let authority: LocalAuthority;
-  let dynamo: LocalDynamo;
-  let kms: LocalKms;
-  let secrets: LocalSecretsManager;
-  let downstream: DownstreamApi;
-  let dir: string;
+  let services: Awaited<ReturnType<typeof startAwsServices>>;
   let env: Record<string, string>;
   let world: HandlerWorld;
   const instances = new InstanceBuilder();
@@ -72,23 +98,14 @@ describe('AWS handlers', () => {
     process.env.AWS_ACCESS_KEY_ID = 'AKIDLOCALTEST';
     process.env.AWS_SECRET_ACCESS_KEY = 'local-test-credentials';
 
-    authority = await startLocalAuthority({
-      clients: [{ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }],
-    });
-    [dynamo, kms, secrets] = await Promise.all([
-      startLocalDynamo(),
-      startLocalKms(),
-      startLocalSecretsManager(),
-    ]);
-    downstream = await startDownstreamApi({ authority, audience: DOWNSTREAM_AUDIENCE });
+    services = await startAwsServices();
+    const { authority, dynamo, kms, secrets, downstream } = services;
     const key = await kms.createKey({ alias: 'alias/token-cache' });
     const secretArn = await secrets.createSecret('web-api/client-secret', CLIENT_SECRET);
     registerSecret('client-secret', CLIENT_SECRET);
-    dir = mkdtempSync(join(tmpdir(), 'aws-handlers-'));
-    writeFileSync(join(dir, 'ca.pem'), authority.ca);
     const app = { authority, downstream, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET };
     env = {
-      ...handlerEnv(app, join(dir, 'ca.pem')),
+      ...handlerEnv(app, services.caFile),
       MSAL_CLIENT_SECRET_ARN: secretArn,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
       AWS_REGION: kms.region,
@@ -109,8 +126,7 @@ describe('AWS handlers', () => {
 
   afterAll(async () => {
     await instances.close();
-    await Promise.all([downstream.stop(), secrets.stop(), kms.stop(), dynamo.stop(), authority.stop()]);
-    rmSync(dir, { recursive: true, force: true });
+    await services.stop();
     for (const [name, value] of Object.entries(savedEnv)) {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;

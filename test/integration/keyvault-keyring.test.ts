@@ -18,7 +18,7 @@ import { attestationDigest, type DataKeyAttestation } from '../../shared/crypto/
 import { ConfigurationError, KeyServiceFailure } from '../../shared/errors';
 import { runKeyRingContract } from '../contract/keyring-contract';
 import { keyServiceError } from '../support/expect-errors';
-import { localVaultClientOptions } from '../support/local-vault';
+import { localVaultClientOptions, localVaultKeyRing } from '../support/local-vault';
 
 const BEARER = 'keyring-test-bearer';
 
@@ -76,6 +76,15 @@ describe('KeyVaultKeyRing', () => {
       cryptographyClientOptions: clientOptions,
       ...options,
     });
+  /** Rotates `key`, then expects `keyRing`'s next data key still wrapped by `key`'s version before the rotation. */
+  const expectWrapsWithAfterRotation = async (
+    keyRing: KeyVaultKeyRing,
+    key: { name: string; id: string },
+  ) => {
+    await vault.rotateKey(key.name);
+    const dataKey = await keyRing.generateDataKey();
+    expect(dataKey.keyId).toBe(key.id);
+  };
 
   describe('constructor', () => {
     it('is named azure-keyvault and makes no request', () => {
@@ -165,11 +174,8 @@ describe('KeyVaultKeyRing', () => {
     it('keeps wrapping with a pinned version after a rotation', async () => {
       const key = await newKey();
       const keyRing = ring(key.id, { currentVersionTtlMs: 0 });
-      await vault.rotateKey(key.name);
 
-      const dataKey = await keyRing.generateDataKey();
-
-      expect(dataKey.keyId).toBe(key.id);
+      await expectWrapsWithAfterRotation(keyRing, key);
     });
   });
 
@@ -334,10 +340,7 @@ describe('KeyVaultKeyRing', () => {
       const keyRing = ring(unversioned(key.name), { currentVersionTtlMs: 3_600_000 });
       await keyRing.generateDataKey();
 
-      await vault.rotateKey(key.name);
-      const stillOld = await keyRing.generateDataKey();
-
-      expect(stillOld.keyId).toBe(key.id);
+      await expectWrapsWithAfterRotation(keyRing, key);
     });
   });
 
@@ -634,12 +637,7 @@ runKeyRingContract(
     const ringOn = async (vault: LocalKeyVault, wrapping = 'contract-wrap'): Promise<KeyVaultKeyRing> => {
       const key = await vault.createKey(wrapping);
       const signing = await vault.createKey(`${wrapping}-signing`, { kty: 'EC' });
-      return new KeyVaultKeyRing({
-        keyId: `${vault.vaultUrl}/keys/${key.name}`,
-        signingKeyId: `${vault.vaultUrl}/keys/${signing.name}`,
-        credential: fixedCredential,
-        cryptographyClientOptions: localVaultClientOptions(vault),
-      });
+      return localVaultKeyRing(vault, { wrap: key, sign: signing }, fixedCredential);
     };
     const ring = await ringOn(vaults[0]);
     const foreign = await ringOn(vaults[1]);

@@ -13,34 +13,28 @@ import {
   type KMSClientConfig,
 } from '@aws-sdk/client-kms';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { startLocalKms, type LocalKms, type LocalKmsFault } from '../../local/kms';
+import { startLocalKms, type LocalKmsFault } from '../../local/kms';
 import { KmsKeyRing, kmsEncryptionContext } from '../../shared/aws/kms-keyring';
 import { ConfigurationError, KeyServiceFailure } from '../../shared/errors';
 import { runKeyRingContract } from '../contract/keyring-contract';
 import { keyServiceError } from '../support/expect-errors';
+import { useDestroyables, useWorld } from '../support/use-world';
 
 describe('KmsKeyRing', () => {
-  let kms: LocalKms;
+  const destroyAfterAll = useDestroyables();
+  const kms = useWorld(startLocalKms);
   let admin: KMSClient;
   /** One attempt per call: each fault is seen by exactly one request. */
   let noRetries: KMSClientConfig;
-  const rings: KmsKeyRing[] = [];
 
-  beforeAll(async () => {
-    kms = await startLocalKms();
-    admin = new KMSClient({ ...kms.clientConfig, maxAttempts: 1 });
+  beforeAll(() => {
+    admin = destroyAfterAll(new KMSClient({ ...kms.clientConfig, maxAttempts: 1 }));
     noRetries = { ...kms.clientConfig, maxAttempts: 1 };
   });
 
   beforeEach(() => {
     kms.setFault(undefined);
     kms.counters.reset();
-  });
-
-  afterAll(async () => {
-    for (const r of rings) r.destroy();
-    admin.destroy();
-    await kms.stop();
   });
 
   const ring = (
@@ -59,8 +53,7 @@ describe('KmsKeyRing', () => {
       timeoutMs: options.timeoutMs,
       budgetMs: options.budgetMs,
     });
-    rings.push(created);
-    return created;
+    return destroyAfterAll(created);
   };
 
   describe('constructor', () => {

@@ -26,6 +26,7 @@ import {
   startCacheWorld,
   type CacheWorld,
 } from '../support/cache-harness';
+import { useWorld } from '../support/use-world';
 
 /** A customer tenant the API allows. */
 const ALLOWED = '1c7d2a64-4b1e-4f0e-9a57-3e5f6a7b8c01';
@@ -35,21 +36,24 @@ const ALLOWED_2 = '2d8e3b75-5c2f-4a1f-8b68-4f6a7b8c9d02';
 const OTHER = '3e9f4c86-6d30-4b20-9c79-5a7b8c9d0e03';
 const GUEST_OID = '4fa05d97-7e41-4c31-8d8a-6b8c9d0e1f04';
 
-describe('multi-tenant web API (local authority + msal-node)', () => {
-  let world: CacheWorld;
-  let caDir: string;
-  let caFile: string;
+/** A cache world, and its authority's CA written to `caFile` (for the function config's EXTRA_CA_FILE). */
+async function startWorldWithCaFile(): Promise<CacheWorld & { readonly caFile: string }> {
+  const world = await startCacheWorld();
+  const caDir = mkdtempSync(join(tmpdir(), 'multi-tenant-'));
+  const caFile = join(caDir, 'ca.pem');
+  writeFileSync(caFile, world.authority.ca);
+  return {
+    ...world,
+    caFile,
+    async stop() {
+      await world.stop();
+      rmSync(caDir, { recursive: true, force: true });
+    },
+  };
+}
 
-  beforeAll(async () => {
-    world = await startCacheWorld();
-    caDir = mkdtempSync(join(tmpdir(), 'multi-tenant-'));
-    caFile = join(caDir, 'ca.pem');
-    writeFileSync(caFile, world.authority.ca);
-  });
-  afterAll(async () => {
-    await world.stop();
-    rmSync(caDir, { recursive: true, force: true });
-  });
+describe('multi-tenant web API (local authority + msal-node)', () => {
+  const world = useWorld(startWorldWithCaFile);
   beforeEach(() => world.authority.counters.reset());
 
   function userToken(options: Parameters<CacheWorld['authority']['mintUserToken']>[0]): Promise<string> {
@@ -204,7 +208,7 @@ describe('multi-tenant web API (local authority + msal-node)', () => {
         MSAL_CLIENT_SECRET: API_CLIENT_SECRET,
         TOKEN_CACHE_TABLE_NAME: 'token-cache',
         TOKEN_CACHE_KMS_KEY_ID: 'alias/token-cache',
-        EXTRA_CA_FILE: caFile,
+        EXTRA_CA_FILE: world.caFile,
         DOWNSTREAM_URL: 'https://downstream.example/api',
         DOWNSTREAM_SCOPES: DOWNSTREAM_SCOPE,
         API_AUDIENCE: API_CLIENT_ID,

@@ -5,42 +5,35 @@
  */
 import { DynamoDbStore } from '../../shared/aws/dynamodb-store';
 import { Metric } from '../../shared/observability';
-import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
-import { startCountingProxy, type CountingProxy } from '../../bench/capacity/counting-proxy';
+import { startLocalDynamo } from '../../local/dynamodb';
+import { startCountingProxy } from '../../bench/capacity/counting-proxy';
 import { startSecureWorld, userAssertion } from '../support/security-world';
-import type { CacheWorld } from '../support/cache-harness';
+import { startGroup, useDestroyables, useWorld } from '../support/use-world';
 
 const N = 20;
 const scopeOf = (i: number) => `api://downstream-${i}/.default`;
 
-let world: CacheWorld;
-let dynamo: LocalDynamo;
-let proxy: CountingProxy;
-const stores: DynamoDbStore[] = [];
+/** dynalite and a proxy in front of it that counts the operations it forwards. */
+const startCountedDynamo = () =>
+  startGroup(async (own) => {
+    const dynamo = own(await startLocalDynamo({ tableName: 'shared-reads' }));
+    return { dynamo, proxy: own(await startCountingProxy(dynamo.endpoint)) };
+  });
+
+const destroyAfterAll = useDestroyables();
+const rig = useWorld(startCountedDynamo);
+const world = useWorld(startSecureWorld);
 
 function store(): DynamoDbStore {
-  const s = new DynamoDbStore({
-    tableName: dynamo.tableName,
-    clientConfig: { ...dynamo.clientConfig, endpoint: proxy.endpoint },
-  });
-  stores.push(s);
-  return s;
+  return destroyAfterAll(
+    new DynamoDbStore({
+      tableName: rig.dynamo.tableName,
+      clientConfig: { ...rig.dynamo.clientConfig, endpoint: rig.proxy.endpoint },
+    }),
+  );
 }
 
-const getItems = () => proxy.counts().operations['GetItem'] ?? 0;
-
-beforeAll(async () => {
-  world = await startSecureWorld();
-  dynamo = await startLocalDynamo({ tableName: 'shared-reads' });
-  proxy = await startCountingProxy(dynamo.endpoint);
-});
-
-afterAll(async () => {
-  for (const s of stores) s.destroy();
-  await proxy.stop();
-  await dynamo.stop();
-  await world.stop();
-});
+const getItems = () => rig.proxy.counts().operations['GetItem'] ?? 0;
 
 describe('shared store reads', () => {
   it(`serves ${N} concurrent requests for one partition, each for its own scope, with 1 GetItem`, async () => {
@@ -50,7 +43,7 @@ describe('shared store reads', () => {
     for (let i = 0; i < N; i++)
       await seeder.cache.acquireTokenOnBehalfOf({ assertion, scopes: [scopeOf(i)] });
     const fresh = world.instance({ store: store() });
-    proxy.reset();
+    rig.proxy.reset();
     const tokenCallsBefore = world.authority.counters.token();
 
     // Act: N different requests (distinct single flights) on a cold instance, L1 off.
@@ -74,7 +67,7 @@ describe('shared store reads', () => {
     for (let i = 0; i < N; i++)
       await seeder.cache.acquireTokenOnBehalfOf({ assertion, scopes: [scopeOf(i)] });
     const fresh = world.instance({ store: store(), sharedReads: false });
-    proxy.reset();
+    rig.proxy.reset();
 
     await Promise.all(
       Array.from({ length: N }, (_, i) =>
@@ -91,7 +84,7 @@ describe('shared store reads', () => {
       .instance({ store: store() })
       .cache.acquireTokenOnBehalfOf({ assertion, scopes: [scopeOf(0)] });
     const fresh = world.instance({ store: store(), coalescing: false });
-    proxy.reset();
+    rig.proxy.reset();
 
     const results = await Promise.all(
       Array.from({ length: N }, () =>
@@ -109,7 +102,7 @@ describe('shared store reads', () => {
       .instance({ store: store() })
       .cache.acquireTokenOnBehalfOf({ assertion, scopes: [scopeOf(0)] });
     const fresh = world.instance({ store: store() });
-    proxy.reset();
+    rig.proxy.reset();
 
     await fresh.cache.acquireTokenOnBehalfOf({ assertion, scopes: [scopeOf(0)] });
     await fresh.cache.acquireTokenOnBehalfOf({ assertion, scopes: [scopeOf(0)] });
@@ -120,14 +113,14 @@ describe('shared store reads', () => {
   it('a cold partition: N concurrent misses for N scopes read once, and every token is stored', async () => {
     const assertion = await userAssertion(world, '00000000-0000-4000-8000-00000000a005');
     const one = world.instance({ store: store() });
-    proxy.reset();
+    rig.proxy.reset();
 
     const results = await Promise.all(
       Array.from({ length: 5 }, (_, i) =>
         one.cache.acquireTokenOnBehalfOf({ assertion, scopes: [scopeOf(i)] }),
       ),
     );
-    const firstLoads = proxy.counts().operations['GetItem'] ?? 0;
+    const firstLoads = rig.proxy.counts().operations['GetItem'] ?? 0;
     // A new instance finds all five tokens in the store: the merged writes lost none.
     const again = world.instance({ store: store() });
     const served = await Promise.all(

@@ -6,12 +6,13 @@ import {
   type CosmosStoreEndpointOptions,
   type CosmosStoreOptions,
 } from '../../shared/azure/cosmos-store';
-import { startLocalCosmos, type LocalCosmos } from '../../local/cosmos';
+import { startLocalCosmos } from '../../local/cosmos';
 import { leaseItemKey } from '../../shared/store/store';
 import { clockedFixture, runStoreContract } from '../contract/store-contract';
 import { cosmosError, cosmosItemRequest, startFaultProxy, type FaultProxy } from '../support/fault-proxy';
-import { startSilentServer, type SilentServer } from '../support/fault-proxy';
-import { expectConfigurationError } from '../support/expect-errors';
+import { startSilentServer } from '../support/fault-proxy';
+import { startGroup, useDestroyables, useWorld } from '../support/use-world';
+import { expectConfigurationError, expectReadRefused, failureOf } from '../support/expect-errors';
 import { freePort } from '../../local/net';
 
 runStoreContract('cosmos', async () => {
@@ -20,7 +21,8 @@ runStoreContract('cosmos', async () => {
 });
 
 describe('CosmosStore', () => {
-  let cosmos: LocalCosmos;
+  const destroyAfterAll = useDestroyables();
+  const cosmos = useWorld(startLocalCosmos);
   let nowMs = Date.UTC(2031, 0, 15);
   const nowSeconds = (): number => Math.floor(nowMs / 1000);
   let keyCounter = 0;
@@ -30,7 +32,6 @@ describe('CosmosStore', () => {
     condition: { expectedVersion },
     expiresAt: nowSeconds() + 3600,
   });
-  const disposables: CosmosStore[] = [];
 
   function newStore(): CosmosStore {
     return new CosmosStore({ container: cosmos.container, now: () => nowMs });
@@ -49,27 +50,8 @@ describe('CosmosStore', () => {
       now: () => nowMs,
       ...overrides,
     });
-    disposables.push(store);
-    return store;
+    return destroyAfterAll(store);
   }
-
-  async function failureOf(action: Promise<unknown>): Promise<Error> {
-    return action.then(
-      () => {
-        throw new Error('expected the store call to fail, it succeeded');
-      },
-      (e: unknown) => e as Error,
-    );
-  }
-
-  beforeAll(async () => {
-    cosmos = await startLocalCosmos();
-  });
-
-  afterAll(async () => {
-    for (const store of disposables) store.destroy();
-    await cosmos.stop();
-  });
 
   describe('constructor', () => {
     const where = {
@@ -216,51 +198,52 @@ describe('CosmosStore', () => {
   });
 
   describe('conflict mapping', () => {
-    it('maps 409 on create of a live item to VersionConflictError', async () => {
+    /** Each case readies the item under `key` and returns the conflicting operation. */
+    it.each([
+      [
+        '409 on create of a live item',
+        409,
+        async (store: CosmosStore, key: string) => {
+          await store.write(key, Uint8Array.of(1), create());
+          return () => store.write(key, Uint8Array.of(2), create());
+        },
+      ],
+      [
+        '412 on a stale replace',
+        412,
+        async (store: CosmosStore, key: string) => {
+          const first = await store.write(key, Uint8Array.of(1), create());
+          await store.write(key, Uint8Array.of(2), replace(first));
+          return () => store.write(key, Uint8Array.of(3), replace(first));
+        },
+      ],
+      [
+        '412 on a stale conditional delete',
+        412,
+        async (store: CosmosStore, key: string) => {
+          const first = await store.write(key, Uint8Array.of(1), create());
+          await store.write(key, Uint8Array.of(2), replace(first));
+          return () => store.delete(key, { expectedVersion: first });
+        },
+      ],
+      [
+        '404 on a replace of a deleted item',
+        404,
+        async (store: CosmosStore, key: string) => {
+          const version = await store.write(key, Uint8Array.of(1), create());
+          await store.delete(key);
+          return () => store.write(key, Uint8Array.of(2), replace(version));
+        },
+      ],
+    ] as const)('maps %s to VersionConflictError', async (_case, code, arrange) => {
       const store = newStore();
       const key = freshKey();
-      await store.write(key, Uint8Array.of(1), create());
+      const conflicting = await arrange(store, key);
 
-      const error = await failureOf(store.write(key, Uint8Array.of(2), create()));
-
-      expect(error).toBeInstanceOf(VersionConflictError);
-      expect(error.cause).toMatchObject({ code: 409 });
-    });
-
-    it('maps 412 on a stale replace to VersionConflictError', async () => {
-      const store = newStore();
-      const key = freshKey();
-      const first = await store.write(key, Uint8Array.of(1), create());
-      await store.write(key, Uint8Array.of(2), replace(first));
-
-      const error = await failureOf(store.write(key, Uint8Array.of(3), replace(first)));
+      const error = await failureOf(conflicting());
 
       expect(error).toBeInstanceOf(VersionConflictError);
-      expect(error.cause).toMatchObject({ code: 412 });
-    });
-
-    it('maps 412 on a stale conditional delete to VersionConflictError', async () => {
-      const store = newStore();
-      const key = freshKey();
-      const first = await store.write(key, Uint8Array.of(1), create());
-      await store.write(key, Uint8Array.of(2), replace(first));
-
-      const error = await failureOf(store.delete(key, { expectedVersion: first }));
-
-      expect(error).toBeInstanceOf(VersionConflictError);
-      expect(error.cause).toMatchObject({ code: 412 });
-    });
-
-    it('maps 404 on a replace of a deleted item to VersionConflictError', async () => {
-      const store = newStore();
-      const key = freshKey();
-      const version = await store.write(key, Uint8Array.of(1), create());
-      await store.delete(key);
-
-      const error = await failureOf(store.write(key, Uint8Array.of(2), replace(version)));
-
-      expect(error).toBeInstanceOf(VersionConflictError);
-      expect(error.cause).toMatchObject({ code: 404 });
+      expect(error.cause).toMatchObject({ code });
     });
   });
 
@@ -359,19 +342,11 @@ describe('CosmosStore', () => {
 
       const error = await failureOf(store.read(freshKey()));
 
-      expect(error).toBeInstanceOf(StoreUnavailableError);
-      expect(error).toMatchObject({ throttled: false, operation: 'read' });
-      expect(error.message).toMatch(/ECONNREFUSED/);
+      expectReadRefused(error);
     });
 
     describe('when the endpoint accepts connections but never answers', () => {
-      let silent: SilentServer;
-
-      beforeAll(async () => {
-        silent = await startSilentServer();
-      });
-
-      afterAll(() => silent.stop());
+      const silent = useWorld(startSilentServer);
 
       it('times out and fails with StoreUnavailableError instead of hanging', async () => {
         const { port } = silent;
@@ -390,18 +365,15 @@ describe('CosmosStore', () => {
   });
 });
 
-describe('CosmosStore operation budget', () => {
-  let cosmos: LocalCosmos;
-  let proxy: FaultProxy;
+/** A cosmosdb-server and a fault proxy in front of it. */
+const startProxiedCosmos = () =>
+  startGroup(async (own) => {
+    const cosmos = own(await startLocalCosmos());
+    return { cosmos, proxy: own(await startFaultProxy(cosmos.endpoint)) };
+  });
 
-  beforeAll(async () => {
-    cosmos = await startLocalCosmos();
-    proxy = await startFaultProxy(cosmos.endpoint);
-  });
-  afterAll(async () => {
-    await proxy.stop();
-    await cosmos.stop();
-  });
+describe('CosmosStore operation budget', () => {
+  const rig = useWorld(startProxiedCosmos);
 
   it.each([
     [
@@ -423,16 +395,16 @@ describe('CosmosStore operation budget', () => {
     'abandons a read the SDK keeps retrying against resetting connections, and says why (%s)',
     async (setting, budget) => {
       const store = new CosmosStore({
-        endpoint: proxy.endpoint,
-        key: cosmos.key,
-        databaseId: cosmos.databaseId,
-        containerId: cosmos.containerId,
+        endpoint: rig.proxy.endpoint,
+        key: rig.cosmos.key,
+        databaseId: rig.cosmos.databaseId,
+        containerId: rig.cosmos.containerId,
         ...budget,
       });
       try {
         await store.read('warm-up-key');
-        proxy.setFault({ kind: 'reset' });
-        const attemptsBefore = proxy.counts.faulted;
+        rig.proxy.setFault({ kind: 'reset' });
+        const attemptsBefore = rig.proxy.counts.faulted;
 
         const error = await store.read('some-key').then(
           () => undefined,
@@ -442,9 +414,9 @@ describe('CosmosStore operation budget', () => {
         expect(error).toBeInstanceOf(StoreUnavailableError);
         expect((error as Error).message).toMatch(new RegExp(`within 1200 ms \\(${setting}\\)`));
         // Without the budget the SDK makes 11 attempts a second apart; within 1.2 s it can make at most 3.
-        expect(proxy.counts.faulted - attemptsBefore).toBeLessThanOrEqual(3);
+        expect(rig.proxy.counts.faulted - attemptsBefore).toBeLessThanOrEqual(3);
       } finally {
-        proxy.setFault(undefined);
+        rig.proxy.setFault(undefined);
         store.destroy();
       }
     },
@@ -452,17 +424,17 @@ describe('CosmosStore operation budget', () => {
 
   it('refuses both budgetMs and operationBudgetMs, or a bad budgetMs', () => {
     expect(
-      () => new CosmosStore({ container: cosmos.container, budgetMs: 1000, operationBudgetMs: 1000 }),
+      () => new CosmosStore({ container: rig.cosmos.container, budgetMs: 1000, operationBudgetMs: 1000 }),
     ).toThrow(/^budgetMs: received both budgetMs and operationBudgetMs/);
-    expect(() => new CosmosStore({ container: cosmos.container, budgetMs: -1 })).toThrow(/^budgetMs: /);
+    expect(() => new CosmosStore({ container: rig.cosmos.container, budgetMs: -1 })).toThrow(/^budgetMs: /);
   });
 
   it('takes timeoutMs (per attempt) only for a client it builds, and not beside requestTimeout', () => {
     // @ts-expect-error -- timeoutMs configures the client the store builds; a container's client is the caller's
-    expect(() => new CosmosStore({ container: cosmos.container, timeoutMs: 500 })).toThrow(
+    expect(() => new CosmosStore({ container: rig.cosmos.container, timeoutMs: 500 })).toThrow(
       /^timeoutMs: applies only/,
     );
-    const endpoint = { endpoint: proxy.endpoint, key: cosmos.key, databaseId: 'd', containerId: 'c' };
+    const endpoint = { endpoint: rig.proxy.endpoint, key: rig.cosmos.key, databaseId: 'd', containerId: 'c' };
     expect(
       () =>
         new CosmosStore({
@@ -477,7 +449,7 @@ describe('CosmosStore operation budget', () => {
   });
 
   it('refuses a budget that is not a positive number', () => {
-    expect(() => new CosmosStore({ container: cosmos.container, operationBudgetMs: 0 })).toThrow(
+    expect(() => new CosmosStore({ container: rig.cosmos.container, operationBudgetMs: 0 })).toThrow(
       /operationBudgetMs/,
     );
   });

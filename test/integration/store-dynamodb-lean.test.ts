@@ -10,7 +10,7 @@ import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbStore, type DynamoDbStoreOptions } from '../../shared/aws/dynamodb-store';
 import { StoreUnavailableError } from '../../shared/errors';
 import type { StoredItem } from '../../shared/store/store';
-import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
+import { startLocalDynamo } from '../../local/dynamodb';
 import { runStoreContract } from '../contract/store-contract';
 import { expectConfigurationError, rejection } from '../support/expect-errors';
 import {
@@ -18,9 +18,10 @@ import {
   dynamoDbOperation,
   forward,
   startFaultProxy,
-  type FaultProxy,
   type ProxyFault,
 } from '../support/fault-proxy';
+import { startGroup, useDestroyables, useWorld } from '../support/use-world';
+import { recordSdkInputs } from '../support/sdk-inputs';
 
 let contractStore: DynamoDbStore | undefined;
 
@@ -88,26 +89,31 @@ async function startCapturingProxy(target: string): Promise<{
   };
 }
 
+/** dynalite, a capturing proxy and a fault proxy in front of it. */
+const startLeanRig = () =>
+  startGroup(async (own) => {
+    const dynamo = own(await startLocalDynamo());
+    const capture = own(await startCapturingProxy(dynamo.endpoint));
+    return { dynamo, capture, faults: own(await startFaultProxy(dynamo.endpoint)) };
+  });
+
 describe('DynamoDbStore lean reads', () => {
-  let dynamo: LocalDynamo;
-  let capture: Awaited<ReturnType<typeof startCapturingProxy>>;
-  let faults: FaultProxy;
-  const stores: DynamoDbStore[] = [];
+  const destroyAfterAll = useDestroyables();
+  const rig = useWorld(startLeanRig);
   let keyCounter = 0;
   const freshKey = (): string => `lean-test.${process.pid}.${++keyCounter}`;
   const live = { condition: { mustNotExist: true }, expiresAt: 4_000_000_000 } as const;
 
   function newStore(
     overrides: Partial<DynamoDbStoreOptions> = {},
-    endpoint = dynamo.endpoint,
+    endpoint = rig.dynamo.endpoint,
   ): DynamoDbStore {
     const store = new DynamoDbStore({
-      tableName: dynamo.tableName,
+      tableName: rig.dynamo.tableName,
       ...overrides,
-      clientConfig: { ...dynamo.clientConfig, endpoint, ...overrides.clientConfig },
+      clientConfig: { ...rig.dynamo.clientConfig, endpoint, ...overrides.clientConfig },
     } as DynamoDbStoreOptions);
-    stores.push(store);
-    return store;
+    return destroyAfterAll(store);
   }
 
   /** A store whose first (learning) SDK read is done, so its next read is lean. */
@@ -121,37 +127,24 @@ describe('DynamoDbStore lean reads', () => {
     return store;
   }
 
-  beforeAll(async () => {
-    dynamo = await startLocalDynamo();
-    capture = await startCapturingProxy(dynamo.endpoint);
-    faults = await startFaultProxy(dynamo.endpoint);
-  });
-
-  afterEach(() => faults.setFault(undefined));
-
-  afterAll(async () => {
-    for (const store of stores) store.destroy();
-    await faults.stop();
-    await capture.stop();
-    await dynamo.stop();
-  });
+  afterEach(() => rig.faults.setFault(undefined));
 
   describe('by default', () => {
     it('reads lean after the first read, with the same body the SDK sends (ConsistentRead true)', async () => {
-      const store = newStore({}, capture.endpoint);
+      const store = newStore({}, rig.capture.endpoint);
       const key = freshKey();
-      const from = capture.requests.length;
+      const from = rig.capture.requests.length;
 
       await store.read(key);
       await store.read(key);
 
       expect(store.readCounts).toEqual({ lean: 1, sdk: 1, fallbacks: 0 });
-      const [sdk, lean] = capture.requests.slice(from);
+      const [sdk, lean] = rig.capture.requests.slice(from);
       expect(sdk?.operation).toBe('GetItem');
       expect(lean?.operation).toBe('GetItem');
       expect(lean?.body).toBe(sdk?.body);
       expect(JSON.parse(lean?.body ?? '')).toEqual({
-        TableName: dynamo.tableName,
+        TableName: rig.dynamo.tableName,
         Key: { pk: { S: key } },
         ConsistentRead: true,
       });
@@ -210,7 +203,10 @@ describe('DynamoDbStore lean reads', () => {
       const lean = await warmStore();
       const key = freshKey();
       await lean.client.send(
-        new PutItemCommand({ TableName: dynamo.tableName, Item: { pk: { S: key }, note: { S: 'foreign' } } }),
+        new PutItemCommand({
+          TableName: rig.dynamo.tableName,
+          Item: { pk: { S: key }, note: { S: 'foreign' } },
+        }),
       );
 
       const error = await rejection(lean.read(key));
@@ -228,8 +224,8 @@ describe('DynamoDbStore lean reads', () => {
         secretAccessKey: 'local',
         expiration: new Date(Date.now() + 60_000),
       });
-      const store = await warmStore({ clientConfig: { credentials } }, capture.endpoint);
-      const lastAuthorization = (): string | undefined => capture.requests.at(-1)?.headers.authorization;
+      const store = await warmStore({ clientConfig: { credentials } }, rig.capture.endpoint);
+      const lastAuthorization = (): string | undefined => rig.capture.requests.at(-1)?.headers.authorization;
 
       await store.read(freshKey());
       expect(lastAuthorization()).toMatch(/Credential=ROTATED-KEY-1\//);
@@ -244,14 +240,7 @@ describe('DynamoDbStore lean reads', () => {
   describe('through client.send instead', () => {
     it('when middleware is added after the store was built, and lean again once it is removed', async () => {
       const store = await warmStore();
-      const seen: unknown[] = [];
-      store.client.middlewareStack.add(
-        (next) => (args) => {
-          seen.push(args.input);
-          return next(args);
-        },
-        { step: 'initialize', name: 'tracing' },
-      );
+      const seen = recordSdkInputs(store.client, 'tracing');
 
       await store.read(freshKey());
       expect(store.readCounts).toEqual({ lean: 0, sdk: 2, fallbacks: 0 });
@@ -263,9 +252,9 @@ describe('DynamoDbStore lean reads', () => {
     });
 
     it('when a client passed in already has middleware of its own', async () => {
-      const client = new DynamoDBClient(dynamo.clientConfig);
+      const client = new DynamoDBClient(rig.dynamo.clientConfig);
       client.middlewareStack.add((next) => (args) => next(args), { step: 'build', name: 'customHeader' });
-      const store = new DynamoDbStore({ tableName: dynamo.tableName, client });
+      const store = new DynamoDbStore({ tableName: rig.dynamo.tableName, client });
 
       await store.read(freshKey());
       await store.read(freshKey());
@@ -321,11 +310,11 @@ describe('DynamoDbStore lean reads', () => {
     it.each(faultCases)(
       '%s once: the SDK read returns the stored item, nothing lost',
       async (_case, fault) => {
-        const store = await warmStore(options, faults.endpoint);
+        const store = await warmStore(options, rig.faults.endpoint);
         const key = freshKey();
         const version = await store.write(key, Uint8Array.of(9, 8, 7), live);
         let faulted = 0;
-        faults.setFault(fault, (req) => dynamoDbOperation(req) === 'GetItem' && faulted++ === 0);
+        rig.faults.setFault(fault, (req) => dynamoDbOperation(req) === 'GetItem' && faulted++ === 0);
 
         const item = await store.read(key);
 
@@ -342,11 +331,11 @@ describe('DynamoDbStore lean reads', () => {
     it.each(faultCases.slice(0, 5))(
       '%s every time: the same error as the SDK path, and the item kept',
       async (_case, fault) => {
-        const lean = await warmStore(options, faults.endpoint);
-        const sdk = newStore({ ...options, leanReads: false }, faults.endpoint);
+        const lean = await warmStore(options, rig.faults.endpoint);
+        const sdk = newStore({ ...options, leanReads: false }, rig.faults.endpoint);
         const key = freshKey();
         const version = await lean.write(key, Uint8Array.of(1), live);
-        faults.setFault(fault, (req) => dynamoDbOperation(req) === 'GetItem');
+        rig.faults.setFault(fault, (req) => dynamoDbOperation(req) === 'GetItem');
 
         const viaLean = await rejection(lean.read(key));
         const viaSdk = await rejection(sdk.read(key));
@@ -362,7 +351,7 @@ describe('DynamoDbStore lean reads', () => {
         // The message differs only in the request ids and the like the SDK puts in it.
         const shape = (e: unknown): string => (e as Error).message.replace(/[0-9A-Z]{20,}/g, '<id>');
         expect(shape(viaLean)).toBe(shape(viaSdk));
-        faults.setFault(undefined);
+        rig.faults.setFault(undefined);
         await expect(lean.read(key)).resolves.toMatchObject({ version, blob: Uint8Array.of(1) });
       },
     );

@@ -9,11 +9,13 @@ import {
 import { SizeLimitError, StoreUnavailableError, VersionConflictError } from '../../shared/errors';
 import { DynamoDbStore, dynamoDbItemSize, type DynamoDbStoreOptions } from '../../shared/aws/dynamodb-store';
 import { leaseItemKey } from '../../shared/store/store';
-import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
+import { startLocalDynamo } from '../../local/dynamodb';
 import { clockedFixture, runStoreContract } from '../contract/store-contract';
-import { expectConfigurationError } from '../support/expect-errors';
+import { expectConfigurationError, expectReadRefused, failureOf } from '../support/expect-errors';
 import { freePort } from '../../local/net';
-import { startSilentServer, type SilentServer } from '../support/fault-proxy';
+import { startSilentServer } from '../support/fault-proxy';
+import { useDestroyables, useWorld } from '../support/use-world';
+import { recordSdkInputs } from '../support/sdk-inputs';
 
 runStoreContract('dynamodb', async () => {
   const dynamo = await startLocalDynamo();
@@ -24,8 +26,8 @@ runStoreContract('dynamodb', async () => {
 });
 
 describe('DynamoDbStore', () => {
-  let dynamo: LocalDynamo;
-  const stores: DynamoDbStore[] = [];
+  const destroyAfterAll = useDestroyables();
+  const dynamo = useWorld(startLocalDynamo);
   let keyCounter = 0;
   const freshKey = (): string => `dynamodb-test.${process.pid}.${++keyCounter}.${Date.now()}`;
   const live = { condition: { mustNotExist: true }, expiresAt: 4_000_000_000 } as const;
@@ -37,27 +39,8 @@ describe('DynamoDbStore', () => {
       clientConfig: dynamo.clientConfig,
       ...overrides,
     } as DynamoDbStoreOptions);
-    stores.push(store);
-    return store;
+    return destroyAfterAll(store);
   }
-
-  async function failureOf(action: Promise<unknown>): Promise<unknown> {
-    return action.then(
-      () => {
-        throw new Error('expected the store call to fail, it succeeded');
-      },
-      (e: unknown) => e,
-    );
-  }
-
-  beforeAll(async () => {
-    dynamo = await startLocalDynamo();
-  });
-
-  afterAll(async () => {
-    for (const store of stores) store.destroy();
-    await dynamo.stop();
-  });
 
   describe('constructor', () => {
     const clientConfig = { region: 'us-east-1' };
@@ -150,14 +133,7 @@ describe('DynamoDbStore', () => {
 
     it('asks for a strongly consistent read (dynalite is always consistent, so check the request)', async () => {
       const store = newStore();
-      const inputs: unknown[] = [];
-      store.client.middlewareStack.add(
-        (next) => (args) => {
-          inputs.push(args.input);
-          return next(args);
-        },
-        { step: 'initialize', name: 'captureInput' },
-      );
+      const inputs = recordSdkInputs(store.client, 'captureInput');
 
       await store.read(freshKey());
 
@@ -174,7 +150,7 @@ describe('DynamoDbStore', () => {
       const error = await failureOf(store.read(key));
 
       expect(error).toBeInstanceOf(StoreUnavailableError);
-      expect((error as Error).message).toMatch(/delete it/);
+      expect(error.message).toMatch(/delete it/);
     });
 
     it('treats an expectedVersion it never hands out as a conflict, so a re-read heals it', async () => {
@@ -214,14 +190,7 @@ describe('DynamoDbStore', () => {
 
     it('rejects one byte more before calling DynamoDB', async () => {
       const store = newStore();
-      let calls = 0;
-      store.client.middlewareStack.add(
-        (next) => (args) => {
-          calls++;
-          return next(args);
-        },
-        { step: 'initialize', name: 'countCalls' },
-      );
+      const calls = recordSdkInputs(store.client, 'countCalls');
       const key = freshKey();
 
       const error = await failureOf(
@@ -229,7 +198,7 @@ describe('DynamoDbStore', () => {
       );
 
       expect(error).toBeInstanceOf(SizeLimitError);
-      expect(calls).toBe(0);
+      expect(calls).toHaveLength(0);
     });
 
     it('counts names, UTF-8 strings, bytes and numbers', () => {
@@ -269,8 +238,8 @@ describe('DynamoDbStore', () => {
 
       expect(failure).toBeInstanceOf(StoreUnavailableError);
       expect(failure).toMatchObject({ throttled: true, operation: 'read', store: 'dynamodb' });
-      expect((failure as Error).cause).toMatchObject({ name });
-      expect((failure as Error).message).toMatch(/on-demand/);
+      expect(failure.cause).toMatchObject({ name });
+      expect(failure.message).toMatch(/on-demand/);
     });
 
     it('retries a throttled call up to maxAttempts before giving up', async () => {
@@ -298,22 +267,14 @@ describe('DynamoDbStore', () => {
 
       const failure = await failureOf(store.read(freshKey()));
 
-      expect(failure).toBeInstanceOf(StoreUnavailableError);
-      expect(failure).toMatchObject({ throttled: false, operation: 'read' });
       // Under jest, Node's own errors come from another realm and the SDK re-wraps them, so
       // the refusal shows in the message rather than as `code` on the cause.
-      expect((failure as Error).cause).toBeDefined();
-      expect((failure as Error).message).toMatch(/ECONNREFUSED/);
+      expectReadRefused(failure);
+      expect(failure.cause).toBeDefined();
     });
 
     describe('when the endpoint accepts connections but never answers', () => {
-      let silent: SilentServer;
-
-      beforeAll(async () => {
-        silent = await startSilentServer();
-      });
-
-      afterAll(() => silent.stop());
+      const silent = useWorld(startSilentServer);
 
       it('times out each attempt and fails with StoreUnavailableError instead of hanging', async () => {
         const { port } = silent;
@@ -326,8 +287,8 @@ describe('DynamoDbStore', () => {
         const failure = await failureOf(store.write(freshKey(), Uint8Array.of(1), live));
 
         expect(failure).toBeInstanceOf(StoreUnavailableError);
-        expect((failure as Error).cause).toMatchObject({ name: 'TimeoutError' });
-        expect((failure as Error).message).toMatch(/within the timeout of 150 ms after 2 attempt/);
+        expect(failure.cause).toMatchObject({ name: 'TimeoutError' });
+        expect(failure.message).toMatch(/within the timeout of 150 ms after 2 attempt/);
       });
     });
   });

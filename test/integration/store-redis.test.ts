@@ -21,7 +21,7 @@ import { createTokenCacheFromConfig } from '../../shared/aws/from-env';
 import { clockedFixture, runStoreContract } from '../contract/store-contract';
 import { API_CLIENT_ID, API_CLIENT_SECRET, startCacheWorld } from '../support/cache-harness';
 import { registerSecret } from '../support/secret-registry';
-import { expectConfigurationError } from '../support/expect-errors';
+import { expectConfigurationError, failureOf } from '../support/expect-errors';
 
 runStoreContract('redis', async () => {
   const redis = await startLocalRedis();
@@ -34,15 +34,6 @@ const live = (): { condition: { mustNotExist: true }; expiresAt: number } => ({
   expiresAt: Math.floor(Date.now() / 1000) + 3600,
 });
 const freshKey = (): string => `redis-test.${randomBytes(9).toString('base64url')}`;
-
-async function failureOf(action: Promise<unknown>): Promise<Error> {
-  return action.then(
-    () => {
-      throw new Error('expected the store call to fail, it succeeded');
-    },
-    (e: unknown) => e as Error,
-  );
-}
 
 describe('RedisStore', () => {
   let redis: LocalRedis;
@@ -210,6 +201,22 @@ describe('RedisStore', () => {
   });
 
   describe('values it did not write', () => {
+    /** Read, write and delete (of `expectedVersion`) under `key`: each refused, saying the store did not write the value. */
+    async function refusalsUnder(store: RedisStore, key: string, expectedVersion: string): Promise<Error[]> {
+      const errors: Error[] = [];
+      for (const act of [
+        () => store.read(key),
+        () => store.write(key, Uint8Array.of(1), live()),
+        () => store.delete(key, { expectedVersion }),
+      ]) {
+        const error = await failureOf(act());
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+        expect(error.message).toMatch(/did not write/);
+        errors.push(error);
+      }
+      return errors;
+    }
+
     it.each([
       ['a string', (key: string) => admin.set(key, 'foreign')],
       ['a list', (key: string) => admin.rPush(key, 'foreign')],
@@ -220,14 +227,7 @@ describe('RedisStore', () => {
         const key = freshKey();
         await put(`msal-cloud-cache:${key}`);
 
-        for (const act of [
-          () => store.read(key),
-          () => store.write(key, Uint8Array.of(1), live()),
-          () => store.delete(key, { expectedVersion: 'x' }),
-        ]) {
-          const error = await failureOf(act());
-          expect(error).toBeInstanceOf(StoreUnavailableError);
-          expect(error.message).toMatch(/did not write/);
+        for (const error of await refusalsUnder(store, key, 'x')) {
           expect((error.cause as Error).message).toMatch(/^WRONGTYPE/);
         }
         await expect(admin.type(`msal-cloud-cache:${key}`)).resolves.not.toBe('hash');
@@ -245,15 +245,7 @@ describe('RedisStore', () => {
         const key = freshKey();
         await admin.hSet(`msal-cloud-cache:${key}`, fields);
 
-        for (const act of [
-          () => store.read(key),
-          () => store.write(key, Uint8Array.of(1), live()),
-          () => store.delete(key, { expectedVersion: '1' }),
-        ]) {
-          const error = await failureOf(act());
-          expect(error).toBeInstanceOf(StoreUnavailableError);
-          expect(error.message).toMatch(/did not write/);
-        }
+        await refusalsUnder(store, key, '1');
         await expect(admin.hGetAll(`msal-cloud-cache:${key}`)).resolves.toEqual(fields);
       },
     );

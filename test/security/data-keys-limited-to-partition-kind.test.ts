@@ -11,15 +11,16 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { TokenCacheTable } from '../../infra';
-import { startLocalKms, type LocalKms, type LocalKmsPolicy } from '../../local/kms';
+import { startLocalKms, type LocalKmsPolicy } from '../../local/kms';
 import { kmsEncryptionContext, KmsKeyRing } from '../../shared/aws/kms-keyring';
 import { DataKeyCache } from '../../shared/crypto/data-key-cache';
 import { Envelope, parseEnvelopeHeader } from '../../shared/crypto/envelope';
 import type { PartitionKind } from '../../shared/crypto/keyring';
 import { KeyServiceFailure } from '../../shared/errors';
 import { MemoryStore } from '../../shared/store/memory';
-import { API_CLIENT_ID, DOWNSTREAM_SCOPE, type CacheWorld } from '../support/cache-harness';
+import { API_CLIENT_ID, DOWNSTREAM_SCOPE } from '../support/cache-harness';
 import { startSecureWorld, userAssertion } from '../support/security-world';
+import { useDestroyables, useWorld } from '../support/use-world';
 import { keyServiceError } from '../support/expect-errors';
 
 const DAEMON_KEY_ID = 'AKIDDAEMONROLE';
@@ -58,21 +59,13 @@ function synthesizedPolicies(): Record<string, LocalKmsPolicy> {
   return { [DAEMON_KEY_ID]: conditionOf(daemon), [WEB_API_KEY_ID]: conditionOf(webApi) };
 }
 
-let world: CacheWorld;
-let kms: LocalKms;
+const destroyAfterAll = useDestroyables();
+const world = useWorld(startSecureWorld);
+const kms = useWorld(() => startLocalKms({ policies: synthesizedPolicies() }));
 let arn: string;
-const clients: KMSClient[] = [];
 
 beforeAll(async () => {
-  world = await startSecureWorld();
-  kms = await startLocalKms({ policies: synthesizedPolicies() });
   arn = (await kms.createKey()).arn;
-});
-
-afterAll(async () => {
-  for (const client of clients) client.destroy();
-  await world.stop();
-  await kms.stop();
 });
 
 function clientAs(accessKeyId: string): KMSClient {
@@ -81,8 +74,7 @@ function clientAs(accessKeyId: string): KMSClient {
     credentials: { accessKeyId, secretAccessKey: 'local-kms-secret' },
     maxAttempts: 1,
   });
-  clients.push(client);
-  return client;
+  return destroyAfterAll(client);
 }
 
 const ringAs = (accessKeyId: string) =>

@@ -15,7 +15,6 @@ import { startLocalKeyVault, type LocalKeyVault } from '../../local/keyvault';
 import { startLocalKms, type LocalKms } from '../../local/kms';
 import { GrantType } from '../../local/authority';
 import { KmsKeyRing } from '../../shared/aws/kms-keyring';
-import { KeyVaultKeyRing } from '../../shared/azure/keyvault-keyring';
 import type { KeyRing } from '../../shared/crypto/keyring';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import { ErrorCode, KeyServiceFailure, TokenAcquisitionError } from '../../shared/errors';
@@ -23,7 +22,7 @@ import { Metric } from '../../shared/observability';
 import { CosmosStore } from '../../shared/azure/cosmos-store';
 import { DynamoDbStore } from '../../shared/aws/dynamodb-store';
 import { MemoryStore } from '../../shared/store/memory';
-import type { StoredItem, TokenStore } from '../../shared/store/store';
+import type { TokenStore } from '../../shared/store/store';
 import { API_CLIENT_ID, DOWNSTREAM_SCOPE } from '../support/cache-harness';
 import {
   dynamoDbError,
@@ -35,26 +34,19 @@ import {
 import { registerSecret } from '../support/secret-registry';
 import {
   accessTokensIn,
+  acquireDuringStoreFault,
+  expectSameItem,
   linesWithCode,
-  startSecureWorld,
+  OTHER_SCOPE,
+  seededUser as seededUserThrough,
   storedDocument,
   userAssertion,
+  useSecureWorld,
 } from '../support/security-world';
 import { useWorld } from '../support/use-world';
-import { localVaultClientOptions } from '../support/local-vault';
+import { localVaultKeyRing } from '../support/local-vault';
 
-const OTHER_SCOPE = 'api://other-downstream/.default';
-
-const world = useWorld(startSecureWorld);
-
-beforeEach(() => {
-  world.authority.counters.reset();
-});
-
-function expectSameItem(after: StoredItem | undefined, before: StoredItem | undefined): void {
-  expect(after?.version).toBe(before?.version);
-  expect(Buffer.from(after!.blob).equals(Buffer.from(before!.blob))).toBe(true);
-}
+const world = useSecureWorld();
 
 /** A store server, a proxy in front of it, and a store client through each. */
 interface StoreRig {
@@ -165,35 +157,23 @@ describe.each([
   });
 
   /** A user whose partition holds one token, written through the healthy store. */
-  async function seededUser(oid: string) {
-    const assertion = await userAssertion(world, oid);
-    const { cache } = world.instance({ store: rig.direct });
-    const seeded = await cache.acquireTokenOnBehalfOf({ assertion, scopes: [DOWNSTREAM_SCOPE] });
-    const key = cache.storeKeyOf({ kind: 'obo', assertion });
-    return { assertion, seeded, key, before: await rig.direct.read(key) };
-  }
+  const seededUser = (oid: string) => seededUserThrough(world, rig.direct, oid);
 
   it.each(['unavailable', 'slow', 'throttled'] as const)(
     '%s: the caller gets its token from the authority, the failure is logged and counted, the stored item is kept',
     async (fault) => {
       const { assertion, seeded, key, before } = await seededUser(`store-${_name}-${fault}`);
       rig.proxy.setFault(rig.faults[fault]);
-      world.authority.counters.reset();
 
-      const { cache, metrics, logger } = world.instance({ store: rig.proxied });
-      const result = await cache.acquireTokenOnBehalfOf({ assertion, scopes: [OTHER_SCOPE] });
-
-      // The caller: a fresh token, as if there were no cache.
-      expect(result.fromCache).toBe(false);
+      // The caller gets a fresh token, as if there were no cache; the failed read and the
+      // write that could not be made are counted; the read is logged as a warning.
+      const { result, cache, logger, readLine } = await acquireDuringStoreFault(
+        world,
+        rig.proxied,
+        assertion,
+      );
       expect(result.accessToken).not.toBe(seeded.accessToken);
-      expect(world.authority.counters.token(GrantType.OnBehalfOf)).toBe(1);
-      // Counted: the failed read and the write that could not be made.
-      expect(metrics.get(Metric.StoreError, { kind: 'obo', operation: 'read' })).toBe(1);
-      expect(metrics.get(Metric.WriteFailed, { kind: 'obo', reason: 'store-unavailable' })).toBe(1);
-      expect(metrics.get(Metric.StoreWrite)).toBe(0);
       // Logged: a warning for the read, an error for the write, both with the stable code.
-      const [readLine] = linesWithCode(logger, 'warn', ErrorCode.StoreUnavailable);
-      expect(readLine?.message).toBe('token cache read failed; acquiring without the cache');
       expect(readLine?.fields?.['detail']).toMatch(rig.details[fault]);
       const [writeLine] = linesWithCode(logger, 'error', ErrorCode.StoreUnavailable);
       expect(writeLine?.fields?.['reason']).toBe('store-unavailable');
@@ -305,13 +285,7 @@ async function keyVaultRig(): Promise<KeyServiceRig> {
   const signingKey = await vault.createKey('token-cache-sign', { kty: 'EC' });
   return {
     ringName: 'azure-keyvault',
-    ring: () =>
-      new KeyVaultKeyRing({
-        keyId: `${vault.vaultUrl}/keys/${key.name}`,
-        signingKeyId: `${vault.vaultUrl}/keys/${signingKey.name}`,
-        credential,
-        cryptographyClientOptions: localVaultClientOptions(vault),
-      }),
+    ring: () => localVaultKeyRing(vault, { wrap: key, sign: signingKey }, credential),
     async fault(kind) {
       if (kind === 'disabled') vault.disableKey(key.name, key.version);
       else vault.setFault({ status: kind === 'throttled' ? 429 : 503 });

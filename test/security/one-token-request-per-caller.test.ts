@@ -90,6 +90,26 @@ describe.each([
 
   const served = (outcomes: readonly HerdOutcome[]) => outcomes.flatMap((o) => (o.ok ? [o.tokenHash] : []));
 
+  /** Expects all `count` requests served, with one and the same token, and that token the only one stored for the caller. */
+  async function expectOneTokenServed(outcomes: readonly HerdOutcome[], count: number, assertion: string) {
+    const tokens = served(outcomes);
+    expect(tokens).toHaveLength(count);
+    expect(new Set(tokens).size).toBe(1);
+    expect(await storedTokenHashes(assertion)).toEqual([tokens[0]]);
+  }
+
+  /** Ends `workers`, expecting no errors and the lease outcomes counted as `expected` (`{ holder: 1 }`: one holder). */
+  async function expectLeaseOutcomes(workers: Worker[], expected: Readonly<Record<string, number>>) {
+    const { total, errors } = await finish(workers);
+    for (const [outcome, count] of Object.entries(expected)) {
+      expect({ outcome, count: total(`${Metric.Lease}{kind=obo,outcome=${outcome}}`) }).toEqual({
+        outcome,
+        count,
+      });
+    }
+    expect(errors).toEqual([]);
+  }
+
   it('1 process x 20 concurrent cold requests for one caller: 1 token request, 20 served', async () => {
     const [w] = await startWorkers(1);
     const assertion = await freshCaller();
@@ -98,11 +118,8 @@ describe.each([
 
     const outcomes = await burst(w, assertion, scope, 20);
 
-    const tokens = served(outcomes);
-    expect(tokens).toHaveLength(20);
-    expect(new Set(tokens).size).toBe(1);
+    await expectOneTokenServed(outcomes, 20, assertion);
     expect(world.authority.counters.token()).toBe(1);
-    expect(await storedTokenHashes(assertion)).toEqual([tokens[0]]);
     const { total, errors } = await finish([w]);
     expect(total(Metric.FlightJoined)).toBe(19);
     expect(errors).toEqual([]);
@@ -118,7 +135,6 @@ describe.each([
 
     const outcomes = (await Promise.all(workers.map((w) => burst(w, assertion, scope, 5)))).flat();
 
-    const tokens = served(outcomes);
     console.log(
       `herd ${name}: 4 x 5 cold requests -> ${world.authority.counters.token()} token request(s); ` +
         `p50 ${percentile(
@@ -129,14 +145,9 @@ describe.each([
           99,
         ).toFixed(0)} ms`,
     );
-    expect(tokens).toHaveLength(20);
-    expect(new Set(tokens).size).toBe(1);
+    await expectOneTokenServed(outcomes, 20, assertion);
     expect(world.authority.counters.token()).toBe(1);
-    expect(await storedTokenHashes(assertion)).toEqual([tokens[0]]);
-    const { total, errors } = await finish(workers);
-    expect(total(`${Metric.Lease}{kind=obo,outcome=holder}`)).toBe(1);
-    expect(total(`${Metric.Lease}{kind=obo,outcome=served}`)).toBe(3);
-    expect(errors).toEqual([]);
+    await expectLeaseOutcomes(workers, { holder: 1, served: 3 });
   }, 60_000);
 
   it('without coalescing (the baseline), the same 4 x 5 burst sends several token requests', async () => {
@@ -180,17 +191,11 @@ describe.each([
     const elapsed = Date.now() - t0;
 
     await expect(holderBurst).resolves.toBe('killed');
-    const tokens = served(outcomes);
-    expect(tokens).toHaveLength(15);
-    expect(new Set(tokens).size).toBe(1);
+    await expectOneTokenServed(outcomes, 15, assertion);
     // The killed holder's request, and one takeover after its lease ran out.
     expect(world.authority.counters.token()).toBe(2);
     expect(elapsed).toBeGreaterThanOrEqual(2_000); // they waited for the lease (3 s from the holder's take)
-    expect(await storedTokenHashes(assertion)).toEqual([tokens[0]]);
-    const { total, errors } = await finish(others);
-    expect(total(`${Metric.Lease}{kind=obo,outcome=takeover}`)).toBe(1);
-    expect(total(`${Metric.Lease}{kind=obo,outcome=served}`)).toBe(2);
-    expect(errors).toEqual([]);
+    await expectLeaseOutcomes(others, { takeover: 1, served: 2 });
   }, 60_000);
 
   it('the authority fails: every waiter gets its error, once per process, and the failure is not remembered', async () => {

@@ -5,37 +5,34 @@
  * store cannot help), how long the store may cost, and that nothing stored is served wrong,
  * lost or overwritten.
  */
-import { GrantType } from '../../local/authority';
 import { startLocalRedis, type LocalRedis } from '../../local/redis';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
-import { ErrorCode, StoreUnavailableError } from '../../shared/errors';
-import { Metric } from '../../shared/observability';
+import { StoreUnavailableError } from '../../shared/errors';
 import { RedisStore } from '../../shared/redis';
 import type { StoredItem } from '../../shared/store/store';
-import { DOWNSTREAM_SCOPE } from '../support/cache-harness';
 import {
   accessTokensIn,
-  linesWithCode,
-  startSecureWorld,
+  acquireDuringStoreFault,
+  expectSameItem,
+  OTHER_SCOPE,
+  seededUser,
   storedDocument,
   userAssertion,
+  useSecureWorld,
 } from '../support/security-world';
-import { startTcpFaultProxy, type TcpFaultProxy } from '../support/tcp-fault-proxy';
+import { startTcpFaultProxy } from '../support/tcp-fault-proxy';
 import { freePort } from '../../local/net';
-import { useWorld } from '../support/use-world';
+import { startGroup, useWorld } from '../support/use-world';
+import { expectReadRefused } from '../support/expect-errors';
 
-const OTHER_SCOPE = 'api://other-downstream/.default';
 /** The store's per-operation budget in these tests. */
 const TIMEOUT_MS = 300;
 
-const world = useWorld(startSecureWorld);
+const world = useSecureWorld();
 const stores: RedisStore[] = [];
 
 afterAll(() => {
   for (const store of stores) store.destroy();
-});
-beforeEach(() => {
-  world.authority.counters.reset();
 });
 
 function redisStore(url: string): RedisStore {
@@ -68,37 +65,13 @@ async function readOnceBack(store: RedisStore, key: string, ms = 10_000): Promis
   }
 }
 
-function expectSameItem(after: StoredItem | undefined, before: StoredItem | undefined): void {
-  expect(before).toBeDefined();
-  expect(after?.version).toBe(before?.version);
-  expect(Buffer.from(after!.blob).equals(Buffer.from(before!.blob))).toBe(true);
-}
-
-/** A user whose partition holds one token, written through `store`. */
-async function seededUser(store: RedisStore, oid: string) {
-  const assertion = await userAssertion(world, oid);
-  const { cache } = world.instance({ store });
-  const seeded = await cache.acquireTokenOnBehalfOf({ assertion, scopes: [DOWNSTREAM_SCOPE] });
-  const key = cache.storeKeyOf({ kind: 'obo', assertion });
-  return { assertion, seeded, key, before: await store.read(key) };
-}
-
-/** The caller's view while the store is failing: a fresh token, the failure logged and counted. */
-async function acquireDuringFault(store: RedisStore, assertion: string) {
-  world.authority.counters.reset();
-  const { cache, metrics, logger } = world.instance({ store });
-  const started = performance.now();
-  const result = await cache.acquireTokenOnBehalfOf({ assertion, scopes: [OTHER_SCOPE] });
-  const ms = performance.now() - started;
-  expect(result.fromCache).toBe(false);
-  expect(world.authority.counters.token(GrantType.OnBehalfOf)).toBe(1);
-  expect(metrics.get(Metric.StoreError, { kind: 'obo', operation: 'read' })).toBe(1);
-  expect(metrics.get(Metric.WriteFailed, { kind: 'obo', reason: 'store-unavailable' })).toBe(1);
-  expect(metrics.get(Metric.StoreWrite)).toBe(0);
-  const [readLine] = linesWithCode(logger, 'warn', ErrorCode.StoreUnavailable);
-  expect(readLine?.message).toBe('token cache read failed; acquiring without the cache');
-  return { result, ms, readLine };
-}
+/** A redis-server, a TCP fault proxy in front of it, and a store client through each. */
+const startNetworkRig = () =>
+  startGroup(async (own) => {
+    const redis = own(await startLocalRedis());
+    const proxy = own(await startTcpFaultProxy(redis.port));
+    return { proxy, direct: redisStore(redis.url), proxied: redisStore(`redis://127.0.0.1:${proxy.port}`) };
+  });
 
 describe('Redis store faults (redis-server)', () => {
   describe('server down at start', () => {
@@ -120,11 +93,9 @@ describe('Redis store faults (redis-server)', () => {
       const again = await failureOf(
         store.write('some-key', Uint8Array.of(1), { condition: { mustNotExist: true }, expiresAt: 4e9 }),
       );
-      const { readLine } = await acquireDuringFault(store, assertion);
+      const { readLine } = await acquireDuringStoreFault(world, store, assertion);
 
-      expect(error).toBeInstanceOf(StoreUnavailableError);
-      expect(error).toMatchObject({ operation: 'read', throttled: false });
-      expect(error.message).toMatch(/ECONNREFUSED/);
+      expectReadRefused(error);
       expect(ms).toBeLessThan(TIMEOUT_MS + 200);
       // While the client retries in the background, later operations fail at once.
       expect(again.error).toBeInstanceOf(StoreUnavailableError);
@@ -154,7 +125,7 @@ describe('Redis store faults (redis-server)', () => {
 
     it('fails fast while down, the caller gets its token, a write during the outage is refused, and after the restart the client reconnects and serves the previous item intact', async () => {
       const store = redisStore(redis.url);
-      const { assertion, seeded, key, before } = await seededUser(store, 'redis-killed');
+      const { assertion, seeded, key, before } = await seededUser(world, store, 'redis-killed');
 
       await redis.kill();
       const read = await failureOf(store.read(key));
@@ -164,7 +135,7 @@ describe('Redis store faults (redis-server)', () => {
           expiresAt: 4e9,
         }),
       );
-      const { ms } = await acquireDuringFault(store, assertion);
+      const { ms } = await acquireDuringStoreFault(world, store, assertion);
 
       expect(read.error).toBeInstanceOf(StoreUnavailableError);
       expect(read.ms).toBeLessThan(TIMEOUT_MS + 200);
@@ -186,32 +157,19 @@ describe('Redis store faults (redis-server)', () => {
   });
 
   describe('through a faulty network', () => {
-    let redis: LocalRedis;
-    let proxy: TcpFaultProxy;
-    let direct: RedisStore;
-    let proxied: RedisStore;
+    const net = useWorld(startNetworkRig);
 
-    beforeAll(async () => {
-      redis = await startLocalRedis();
-      proxy = await startTcpFaultProxy(redis.port);
-      direct = redisStore(redis.url);
-      proxied = redisStore(`redis://127.0.0.1:${proxy.port}`);
-    });
     afterEach(() => {
-      proxy.setFault(undefined);
-    });
-    afterAll(async () => {
-      await proxy.stop();
-      await redis.stop();
+      net.proxy.setFault(undefined);
     });
 
     it('slow past the timeout: StoreUnavailableError naming commandTimeoutMs after about that long, the caller gets its token, nothing is overwritten', async () => {
-      const { assertion, key, before } = await seededUser(direct, 'redis-slow');
-      await proxied.read(key);
-      proxy.setFault({ kind: 'delay', ms: TIMEOUT_MS * 2 });
+      const { assertion, key, before } = await seededUser(world, net.direct, 'redis-slow');
+      await net.proxied.read(key);
+      net.proxy.setFault({ kind: 'delay', ms: TIMEOUT_MS * 2 });
 
-      const { error, ms } = await failureOf(proxied.read(key));
-      const { readLine } = await acquireDuringFault(proxied, assertion);
+      const { error, ms } = await failureOf(net.proxied.read(key));
+      const { readLine } = await acquireDuringStoreFault(world, net.proxied, assertion);
 
       expect(error).toBeInstanceOf(StoreUnavailableError);
       expect(error.message).toMatch(/within 300 ms \(commandTimeoutMs\)/);
@@ -220,20 +178,20 @@ describe('Redis store faults (redis-server)', () => {
       expect(String(readLine?.fields?.['detail'])).toMatch(/commandTimeoutMs/);
       // Let the delayed commands reach the server: the blind write they carried could only
       // create the item, and it exists, so it was refused there.
-      proxy.setFault(undefined);
+      net.proxy.setFault(undefined);
       await new Promise((resolve) => setTimeout(resolve, TIMEOUT_MS * 3));
-      expectSameItem(await direct.read(key), before);
-      expectSameItem(await proxied.read(key), before);
+      expectSameItem(await net.direct.read(key), before);
+      expectSameItem(await net.proxied.read(key), before);
     });
 
     it('a black hole (connection up, nothing answers): each operation costs its timeout, and the store recovers once the network heals', async () => {
-      const { key, before } = await seededUser(direct, 'redis-black-hole');
-      await proxied.read(key);
-      proxy.setFault({ kind: 'hang' });
+      const { key, before } = await seededUser(world, net.direct, 'redis-black-hole');
+      await net.proxied.read(key);
+      net.proxy.setFault({ kind: 'hang' });
 
-      const read = await failureOf(proxied.read(key));
+      const read = await failureOf(net.proxied.read(key));
       const write = await failureOf(
-        proxied.write(key, Uint8Array.of(1), {
+        net.proxied.write(key, Uint8Array.of(1), {
           condition: { expectedVersion: before!.version },
           expiresAt: 4e9,
         }),
@@ -244,26 +202,26 @@ describe('Redis store faults (redis-server)', () => {
         expect(error.message).toMatch(/commandTimeoutMs/);
         expect(ms).toBeLessThan(TIMEOUT_MS + 200);
       }
-      proxy.setFault(undefined);
-      expectSameItem(await readOnceBack(proxied, key), before);
-      expectSameItem(await direct.read(key), before);
+      net.proxy.setFault(undefined);
+      expectSameItem(await readOnceBack(net.proxied, key), before);
+      expectSameItem(await net.direct.read(key), before);
     });
 
     it('connections reset: StoreUnavailableError at once, and the client reconnects by itself', async () => {
-      const { key, before } = await seededUser(direct, 'redis-reset');
-      await proxied.read(key);
-      const connectionsBefore = proxy.counts.connections;
-      proxy.setFault({ kind: 'reset' });
+      const { key, before } = await seededUser(world, net.direct, 'redis-reset');
+      await net.proxied.read(key);
+      const connectionsBefore = net.proxy.counts.connections;
+      net.proxy.setFault({ kind: 'reset' });
       await new Promise((resolve) => setTimeout(resolve, 20));
 
-      const { error, ms } = await failureOf(proxied.read(key));
+      const { error, ms } = await failureOf(net.proxied.read(key));
 
       expect(error).toBeInstanceOf(StoreUnavailableError);
       expect(error.message).toMatch(/connection to Redis is down|Socket closed|ECONNRESET/);
       expect(ms).toBeLessThan(100);
-      proxy.setFault(undefined);
-      expectSameItem(await readOnceBack(proxied, key), before);
-      expect(proxy.counts.connections).toBeGreaterThan(connectionsBefore);
+      net.proxy.setFault(undefined);
+      expectSameItem(await readOnceBack(net.proxied, key), before);
+      expect(net.proxy.counts.connections).toBeGreaterThan(connectionsBefore);
     });
   });
 });

@@ -19,14 +19,13 @@ import { GrantType } from '../../local/authority';
 import { startLocalKms, type LocalKms } from '../../local/kms';
 import { startLocalKeyVault, type LocalKeyVault } from '../../local/keyvault';
 import { KmsKeyRing } from '../../shared/aws/kms-keyring';
-import { KeyVaultKeyRing } from '../../shared/azure/keyvault-keyring';
 import type { KeyRing } from '../../shared/crypto/keyring';
 import { Metric } from '../../shared/observability';
 import { MemoryStore } from '../../shared/store/memory';
 import { API_CLIENT_ID, type CacheWorld } from '../support/cache-harness';
 import { registerSecret } from '../support/secret-registry';
 import { startSecureWorld } from '../support/security-world';
-import { localVaultClientOptions } from '../support/local-vault';
+import { localVaultKeyRing } from '../support/local-vault';
 
 const MINUTE = 60_000;
 
@@ -92,13 +91,7 @@ const rigs: Rig[] = [
       const wrap = await vault.createKey(`revocation-wrap-${++keyCount}`);
       const sign = await vault.createKey(`revocation-sign-${keyCount}`, { kty: 'EC' });
       return {
-        ring: () =>
-          new KeyVaultKeyRing({
-            keyId: `${vault.vaultUrl}/keys/${wrap.name}`,
-            signingKeyId: `${vault.vaultUrl}/keys/${sign.name}`,
-            credential,
-            cryptographyClientOptions: localVaultClientOptions(vault),
-          }),
+        ring: () => localVaultKeyRing(vault, { wrap, sign }, credential),
         disable: async () => {
           vault.disableKey(wrap.name, wrap.version);
         },

@@ -41,13 +41,14 @@ const CASES = 10_000;
 const FULL_PATH_CASES = 100;
 const REDIRECT_URI = 'https://app.example/callback';
 
-/** A good blob as the cache wrote it, and where. */
-interface Sealed {
-  readonly label: string;
-  readonly key: string;
-  readonly blob: Uint8Array;
-  readonly json: string;
+/** A good blob as the cache wrote it under `key` of `store`, and the JSON it opens to with `masterKey`. */
+async function sealedBy(store: MemoryStore, label: string, key: string, masterKey: Buffer) {
+  const item = (await store.read(key))!;
+  const keys = new DataKeyCache(new LocalKeyRing({ masterKey }));
+  const json = Buffer.from(await new Envelope({ keys }).open(item.blob, key)).toString('utf8');
+  return { label, key, blob: item.blob, json } as const;
 }
+type Sealed = Awaited<ReturnType<typeof sealedBy>>;
 
 let world: CacheWorld;
 /** Blobs of the web API (the victim app): OBO, app and user partitions, compressed and not. */
@@ -59,18 +60,6 @@ beforeAll(async () => {
   world = await startSecureWorld();
   const otherMaster = randomBytes(32);
   registerSecret('master-key', otherMaster);
-
-  async function sealedBy(
-    store: MemoryStore,
-    label: string,
-    key: string,
-    masterKey: Buffer,
-  ): Promise<Sealed> {
-    const item = (await store.read(key))!;
-    const keys = new DataKeyCache(new LocalKeyRing({ masterKey }));
-    const json = Buffer.from(await new Envelope({ keys }).open(item.blob, key)).toString('utf8');
-    return { label, key, blob: item.blob, json };
-  }
 
   const store = new MemoryStore();
   const plain = world.instance({ store, compressAboveBytes: false }).cache;

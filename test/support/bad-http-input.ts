@@ -65,6 +65,28 @@ export const post = (token: string, body: string, contentType = 'application/jso
 /** A challenge naming the token invalid, with a printable description. */
 const invalidToken = /^Bearer error="invalid_token", error_description="[\x20-\x21\x23-\x7e]+"$/;
 
+/** A request whose Authorization header is `authorization`, refused 401 with `code` (and the challenge `wwwAuthenticate`). */
+function withAuthorization(
+  name: string,
+  authorization: string | ((t: Tokens) => string),
+  code: string,
+  wwwAuthenticate?: RegExp,
+): BadInputCase {
+  return {
+    name,
+    request: (t) =>
+      get({ authorization: typeof authorization === 'string' ? authorization : authorization(t) }),
+    status: 401,
+    code,
+    ...(wwwAuthenticate ? { wwwAuthenticate } : {}),
+  };
+}
+
+/** A request bearing the minted token `token`, refused 401 with `code` (and the challenge `wwwAuthenticate`). */
+function withToken(name: string, token: keyof Tokens, code: string, wwwAuthenticate?: RegExp): BadInputCase {
+  return withAuthorization(name, (t) => `Bearer ${t[token]}`, code, wwwAuthenticate);
+}
+
 /** At least 30 requests and the status and error code each must get. */
 export const badHttpInput: readonly BadInputCase[] = [
   {
@@ -74,18 +96,8 @@ export const badHttpInput: readonly BadInputCase[] = [
     code: 'missing_token',
     wwwAuthenticate: /^Bearer$/,
   },
-  {
-    name: 'an empty Authorization header',
-    request: () => get({ authorization: '' }),
-    status: 401,
-    code: 'missing_token',
-  },
-  {
-    name: 'the Bearer scheme without a token',
-    request: () => get({ authorization: 'Bearer' }),
-    status: 401,
-    code: 'missing_token',
-  },
+  withAuthorization('an empty Authorization header', '', 'missing_token'),
+  withAuthorization('the Bearer scheme without a token', 'Bearer', 'missing_token'),
   {
     name: 'Authorization repeated (kept apart)',
     request: (t) => get({ authorization: [`Bearer ${t.valid}`, `Bearer ${t.valid}`] }),
@@ -105,13 +117,7 @@ export const badHttpInput: readonly BadInputCase[] = [
     status: 401,
     code: 'multiple_tokens',
   },
-  {
-    name: 'the Basic scheme',
-    request: () => get({ authorization: 'Basic dXNlcjpwYXNz' }),
-    status: 401,
-    code: 'invalid_scheme',
-    wwwAuthenticate: /^Bearer$/,
-  },
+  withAuthorization('the Basic scheme', 'Basic dXNlcjpwYXNz', 'invalid_scheme', /^Bearer$/),
   {
     name: 'a token without a scheme',
     request: (t) => get({ authorization: t.valid }),
@@ -124,93 +130,20 @@ export const badHttpInput: readonly BadInputCase[] = [
     status: 401,
     code: 'invalid_scheme',
   },
-  {
-    name: 'a one-segment token',
-    request: () => get({ authorization: 'Bearer abcdef' }),
-    status: 401,
-    code: 'malformed_token',
-    wwwAuthenticate: invalidToken,
-  },
-  {
-    name: 'a two-segment token',
-    request: () => get({ authorization: 'Bearer abc.def' }),
-    status: 401,
-    code: 'malformed_token',
-  },
-  {
-    name: 'junk unicode as the token',
-    request: () => get({ authorization: 'Bearer ☃.💥.\u0000' }),
-    status: 401,
-    code: 'malformed_token',
-  },
-  {
-    name: 'a token with a non-JSON header',
-    request: () => get({ authorization: 'Bearer bm90IGpzb24.e30.c2ln' }),
-    status: 401,
-    code: 'malformed_token',
-  },
-  {
-    name: 'alg none',
-    request: (t) => get({ authorization: `Bearer ${t.algNone}` }),
-    status: 401,
-    code: 'unsupported_algorithm',
-    wwwAuthenticate: invalidToken,
-  },
-  {
-    name: 'HS256 signed with the public key',
-    request: (t) => get({ authorization: `Bearer ${t.hs256WithPublicKey}` }),
-    status: 401,
-    code: 'unsupported_algorithm',
-  },
-  {
-    name: 'RS384, outside the allow-list',
-    request: (t) => get({ authorization: `Bearer ${t.rs384}` }),
-    status: 401,
-    code: 'unsupported_algorithm',
-  },
-  {
-    name: 'an expired token',
-    request: (t) => get({ authorization: `Bearer ${t.expired}` }),
-    status: 401,
-    code: 'expired',
-    wwwAuthenticate: invalidToken,
-  },
-  {
-    name: 'nbf in the future',
-    request: (t) => get({ authorization: `Bearer ${t.notYetValid}` }),
-    status: 401,
-    code: 'not_yet_valid',
-  },
-  {
-    name: 'a token for another audience',
-    request: (t) => get({ authorization: `Bearer ${t.wrongAudience}` }),
-    status: 401,
-    code: 'invalid_audience',
-  },
-  {
-    name: 'a token of another issuer',
-    request: (t) => get({ authorization: `Bearer ${t.wrongIssuer}` }),
-    status: 401,
-    code: 'invalid_issuer',
-  },
-  {
-    name: 'a token of another tenant',
-    request: (t) => get({ authorization: `Bearer ${t.otherTenant}` }),
-    status: 401,
-    code: 'invalid_issuer',
-  },
-  {
-    name: 'a token signed by an unknown key',
-    request: (t) => get({ authorization: `Bearer ${t.unknownKid}` }),
-    status: 401,
-    code: 'unknown_key',
-  },
-  {
-    name: 'a token edited after signing',
-    request: (t) => get({ authorization: `Bearer ${t.tampered}` }),
-    status: 401,
-    code: 'invalid_signature',
-  },
+  withAuthorization('a one-segment token', 'Bearer abcdef', 'malformed_token', invalidToken),
+  withAuthorization('a two-segment token', 'Bearer abc.def', 'malformed_token'),
+  withAuthorization('junk unicode as the token', 'Bearer ☃.💥.\u0000', 'malformed_token'),
+  withAuthorization('a token with a non-JSON header', 'Bearer bm90IGpzb24.e30.c2ln', 'malformed_token'),
+  withToken('alg none', 'algNone', 'unsupported_algorithm', invalidToken),
+  withToken('HS256 signed with the public key', 'hs256WithPublicKey', 'unsupported_algorithm'),
+  withToken('RS384, outside the allow-list', 'rs384', 'unsupported_algorithm'),
+  withToken('an expired token', 'expired', 'expired', invalidToken),
+  withToken('nbf in the future', 'notYetValid', 'not_yet_valid'),
+  withToken('a token for another audience', 'wrongAudience', 'invalid_audience'),
+  withToken('a token of another issuer', 'wrongIssuer', 'invalid_issuer'),
+  withToken('a token of another tenant', 'otherTenant', 'invalid_issuer'),
+  withToken('a token signed by an unknown key', 'unknownKid', 'unknown_key'),
+  withToken('a token edited after signing', 'tampered', 'invalid_signature'),
   {
     name: 'a token over 16 KiB',
     request: () => get({ authorization: `Bearer ${'a'.repeat(17_000)}.b.c` }),

@@ -1,5 +1,5 @@
 /** The error checks many suites make: an options validation, a failing key-service call, a rejection. */
-import { ConfigurationError, KeyServiceError } from '../../shared/errors';
+import { ConfigurationError, KeyServiceError, StoreUnavailableError } from '../../shared/errors';
 
 /** Expects `build` to throw a ConfigurationError for `setting` whose message starts with the setting's name. */
 export function expectConfigurationError(build: () => unknown, setting: string): void {
@@ -32,4 +32,21 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
     return e;
   }
   throw new Error('expected a rejection');
+}
+
+/** What a store call rejects with, as the Error the store suites inspect; a call that succeeds fails the test. */
+export async function failureOf(action: Promise<unknown>): Promise<Error> {
+  return action.then(
+    () => {
+      throw new Error('expected the store call to fail, it succeeded');
+    },
+    (e: unknown) => e as Error,
+  );
+}
+
+/** Expects the failure of a store read that nothing listened for: unavailable, not throttled, naming ECONNREFUSED. */
+export function expectReadRefused(error: Error): void {
+  expect(error).toBeInstanceOf(StoreUnavailableError);
+  expect(error).toMatchObject({ throttled: false, operation: 'read' });
+  expect(error.message).toMatch(/ECONNREFUSED/);
 }

@@ -42,3 +42,49 @@ export function useWorld<W extends Stoppable>(start: () => Promise<W>): W {
     },
   });
 }
+
+/** Anything a suite builds that holds connections and is destroyed at the end (a store, an SDK client). */
+export interface Destroyable {
+  destroy(): void;
+}
+
+/**
+ * Collects what a suite builds and destroys it in `afterAll` of the enclosing scope. Call it
+ * before the `useWorld` of the servers these talk to: `afterAll` hooks run in the order they
+ * are registered, so the clients are destroyed before their servers stop.
+ */
+export function useDestroyables(): <T extends Destroyable>(item: T) => T {
+  const items: Destroyable[] = [];
+  afterAll(() => {
+    for (const item of items.splice(0)) item.destroy();
+  });
+  return (item) => {
+    items.push(item);
+    return item;
+  };
+}
+
+/**
+ * Starts a group of servers that depend on each other (a server, then proxies in front of
+ * it): `start` passes each one it starts through `own`, and the group's `stop()` stops them
+ * in reverse order, each proxy before the server behind it. What `start` owned is stopped
+ * again if it throws.
+ */
+export async function startGroup<G extends object>(
+  start: (own: <S extends Stoppable>(server: S) => S) => Promise<G>,
+): Promise<G & Stoppable> {
+  const owned: Stoppable[] = [];
+  const stopAll = async () => {
+    for (const server of owned.splice(0).reverse()) await server.stop();
+  };
+  try {
+    const group = await start((server) => {
+      owned.push(server);
+      return server;
+    });
+    return { ...group, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
