@@ -14,8 +14,6 @@ import {
   latestAccessTokenExpiry,
   merge,
   parseDocument,
-  prune,
-  sameDocument,
   type CacheDocument,
 } from './cache-document';
 import type { L1Cache, OpenedEnvelopes } from './l1';
@@ -32,7 +30,7 @@ import {
   type PartitionKind,
   type Snapshot,
 } from './session/snapshot';
-import { writeConditionally, type ConflictRetries, type ExpiryPolicy } from './session/writer';
+import { changeOver, writeConditionally, type ConflictRetries, type ExpiryPolicy } from './session/writer';
 import { PartitionWrites, type WriteOutcome } from './session/writes';
 
 export type { LoadSource, Snapshot } from './session/snapshot';
@@ -178,15 +176,13 @@ export class PartitionSession implements ICachePlugin {
       this.events.skipped('unreadable-transient');
       return;
     }
-    const nowSeconds = epochSeconds(this.ctx.now);
     this.trace.loadedLatestExpiry = latestAccessTokenExpiry(documentOf(snapshot));
-    const base = prune(documentOf(snapshot), nowSeconds);
-    const mine = prune(mineRaw, nowSeconds);
-    // A rejected item is replaced even by an equal document: it does not open.
-    if (snapshot.state !== 'rejected' && sameDocument(mine, base)) {
+    const change = changeOver(snapshot, mineRaw, epochSeconds(this.ctx.now));
+    if (!change) {
       this.events.skipped('unchanged');
       return;
     }
+    const { base, mine } = change;
     // Concurrent requests of this process on this partition write once, merged there
     // (see PartitionWrites), instead of conflicting with each other at the store.
     const outcome = await this.ctx.writes.submit(

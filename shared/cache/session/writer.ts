@@ -47,6 +47,23 @@ export interface WriteRequest {
   readonly version: string | undefined;
 }
 
+/**
+ * What a request has to write over the partition it loaded: both documents pruned of what
+ * has expired at `nowSeconds`, or `undefined` when they are then the same, so there is
+ * nothing to write. A rejected item is replaced even by an equal document: it does not
+ * open, so leaving it would leave every later read a miss.
+ */
+export function changeOver(
+  loadedSnapshot: Snapshot,
+  mine: CacheDocument,
+  nowSeconds: number,
+): Pick<WriteRequest, 'base' | 'mine'> | undefined {
+  const base = prune(documentOf(loadedSnapshot), nowSeconds);
+  const pruned = prune(mine, nowSeconds);
+  if (loadedSnapshot.state !== 'rejected' && sameDocument(pruned, base)) return undefined;
+  return { base, mine: pruned };
+}
+
 /** How the write ended. */
 export type WriteResult =
   /**

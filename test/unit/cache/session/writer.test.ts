@@ -1,8 +1,10 @@
 import { readPartition } from '../../../../shared/cache/session/reader';
-import { writeConditionally, type WriterContext } from '../../../../shared/cache/session/writer';
-import { emptyDocument, merge } from '../../../../shared/cache/cache-document';
+import { changeOver, writeConditionally, type WriterContext } from '../../../../shared/cache/session/writer';
+import { absent, loaded } from '../../../../shared/cache/session/snapshot';
+import { emptyDocument, merge, type CacheDocument } from '../../../../shared/cache/cache-document';
 import {
   ConflictRetriesExhaustedError,
+  EnvelopeFailure,
   KeyServiceError,
   KeyServiceFailure,
   SizeLimitError,
@@ -25,6 +27,56 @@ function writer(r: Rig, overrides: Partial<WriterContext> = {}): WriterContext {
     ...overrides,
   };
 }
+
+describe('changeOver', () => {
+  const now = Math.floor(Date.now() / 1000);
+  const stored = (doc: CacheDocument) => loaded('store', JSON.stringify(doc), 'v1', doc);
+
+  it('is nothing to write when the request holds what was loaded', () => {
+    const doc = documentWith(['a']);
+
+    expect(changeOver(stored(doc), documentWith(['a']), now)).toBeUndefined();
+  });
+
+  it('is nothing to write when the only difference has expired', () => {
+    const loadedDoc = documentWith(['a']);
+    const mine = merge(emptyDocument(), documentWith(['a']), documentWith(['gone'], now - 1));
+
+    expect(tokenKeys(mine)).toEqual(['a', 'gone']);
+    expect(changeOver(stored(loadedDoc), mine, now)).toBeUndefined();
+  });
+
+  it('gives both documents pruned when the request has more', () => {
+    const loadedDoc = merge(emptyDocument(), documentWith(['a']), documentWith(['old'], now - 1));
+    const mine = merge(emptyDocument(), loadedDoc, documentWith(['b']));
+
+    const change = changeOver(stored(loadedDoc), mine, now);
+
+    expect(change && tokenKeys(change.base)).toEqual(['a']);
+    expect(change && tokenKeys(change.mine)).toEqual(['a', 'b']);
+  });
+
+  it('replaces a rejected item even with an empty document (it never opens again)', () => {
+    const rejected = {
+      state: 'rejected',
+      reason: EnvelopeFailure.AuthenticationFailed,
+      json: '',
+      version: 'v1',
+    } as const;
+
+    const change = changeOver(rejected, emptyDocument(), now);
+
+    expect(change).toBeDefined();
+    expect(change && tokenKeys(change.base)).toEqual([]);
+  });
+
+  it('writes anything useful over an absent partition, and nothing when there is nothing', () => {
+    expect(changeOver(absent('no-item'), emptyDocument(), now)).toBeUndefined();
+    const change = changeOver(absent('no-item'), documentWith(['a']), now);
+    expect(change && tokenKeys(change.base)).toEqual([]);
+    expect(change && tokenKeys(change.mine)).toEqual(['a']);
+  });
+});
 
 describe('writeConditionally', () => {
   it('creates the item (mustNotExist) sealed for this partition', async () => {
