@@ -130,14 +130,13 @@ export async function writeConditionally(ctx: WriterContext, request: WriteReque
     await (ctx.sleep ?? sleep)(backoffMs(ctx.retries, attempt, ctx.random ?? Math.random));
     const theirs = await ctx.reread();
     if (theirs.state === 'locked') return report({ status: 'locked' });
-    const theirsDoc = prune(documentOf(theirs), nowSeconds());
-    mine = prune(merge(base, mine, theirsDoc), nowSeconds());
-    base = theirsDoc;
+    const now = nowSeconds();
+    const theirsDoc = prune(documentOf(theirs), now);
+    // The same rule as before the first attempt: nothing left to write, or both pruned.
+    const change = changeOver(theirs, merge(base, mine, theirsDoc), now);
+    if (!change) return report({ status: 'merged-unchanged', doc: theirsDoc, snapshot: theirs });
+    ({ base, mine } = change);
     version = theirs.version;
-    // A rejected item must be replaced even by an equal document: it does not open.
-    if (theirs.state !== 'rejected' && sameDocument(mine, theirsDoc)) {
-      return report({ status: 'merged-unchanged', doc: theirsDoc, snapshot: theirs });
-    }
   }
 }
 
