@@ -45,6 +45,11 @@ export function storeKey(logical: string): string {
   return sha256Base64Url(logical);
 }
 
+/** The store key of a partition: {@link storeKey} of its {@link logicalKey}. */
+export function partitionStoreKey(clientId: string, partition: Partition, assertionHash?: string): string {
+  return storeKey(logicalKey(clientId, partition, assertionHash));
+}
+
 /**
  * The `exp` claim of a JWT, without validating it (the web API validated the incoming
  * token before calling the cache). `undefined` when it is not a readable JWT.

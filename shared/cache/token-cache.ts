@@ -48,14 +48,7 @@ import {
   type StoreUnusedReason,
 } from './metadata';
 import { epochSeconds } from '../store/store';
-import {
-  authorityFor,
-  logicalKey,
-  sha256Base64Url,
-  storeKey,
-  tenantOf,
-  unverifiedExpiry,
-} from './partitions';
+import { authorityFor, partitionStoreKey, sha256Base64Url, tenantOf, unverifiedExpiry } from './partitions';
 import type {
   AppTokenRequest,
   AuthCodeRequest,
@@ -429,7 +422,7 @@ class PersistentTokenCache implements TokenCache {
     const started = performance.now();
     const key =
       partition.kind === 'obo' && extra.assertionHash !== undefined
-        ? storeKey(logicalKey(this.msal.clientId, partition, extra.assertionHash))
+        ? partitionStoreKey(this.msal.clientId, partition, extra.assertionHash)
         : this.storeKeyOf(partition);
     // Everything that makes MSAL send a different token request: the partition (caller),
     // the request kind, the authority (tenant included), the scopes, as a set, and the
@@ -561,9 +554,9 @@ class PersistentTokenCache implements TokenCache {
 
   storeKeyOf(partition: Partition): string {
     // App keys hash no secret and repeat on every app request: remembered per tenant.
-    if (partition.kind !== 'app') return storeKey(logicalKey(this.msal.clientId, partition));
+    if (partition.kind !== 'app') return partitionStoreKey(this.msal.clientId, partition);
     return remembered(this.appKeys, partition.tenantId, () =>
-      storeKey(logicalKey(this.msal.clientId, partition)),
+      partitionStoreKey(this.msal.clientId, partition),
     );
   }
 

@@ -11,7 +11,7 @@ import {
   type CacheDocument,
   type CacheEntity,
 } from '../cache/cache-document';
-import { logicalKey, storeKey } from '../cache/partitions';
+import { partitionStoreKey } from '../cache/partitions';
 import type { Partition } from '../cache/types';
 import { DataKeyCache } from '../crypto/data-key-cache';
 import { Envelope, parseEnvelopeHeader, type EnvelopeHeader } from '../crypto/envelope';
@@ -276,7 +276,7 @@ export function targetKey(clientId: string, target: InspectTarget): string {
   if ('key' in target) return target.key;
   const partition: Partition =
     'user' in target ? { kind: 'user', homeAccountId: target.user } : { kind: 'app', tenantId: target.app };
-  return storeKey(logicalKey(clientId, partition));
+  return partitionStoreKey(clientId, partition);
 }
 
 const isoOf = (seconds: number | undefined): string | undefined =>

@@ -1,6 +1,7 @@
 import {
   authorityFor,
   logicalKey,
+  partitionStoreKey,
   sha256Base64Url,
   storeKey,
   tenantOf,
@@ -46,6 +47,22 @@ describe('partitions', () => {
       expect(k1).toMatch(/^[A-Za-z0-9_-]{43}$/);
       expect(k1).not.toBe(k2);
       expect(k1).not.toContain('o.t');
+    });
+  });
+
+  describe('partitionStoreKey', () => {
+    it.each([
+      { kind: 'app', tenantId: 't1' },
+      { kind: 'obo', assertion: 'a.b.c' },
+      { kind: 'obo', assertion: 'a.b.c', tenantId: 't2' },
+      { kind: 'user', homeAccountId: 'o.t' },
+    ] as const)('is the store key of the logical key ($kind)', (partition) => {
+      expect(partitionStoreKey('c1', partition)).toBe(storeKey(logicalKey('c1', partition)));
+    });
+
+    it("uses an OBO assertion's hash when given", () => {
+      const partition = { kind: 'obo', assertion: 'a.b.c' } as const;
+      expect(partitionStoreKey('c1', partition, 'given')).toBe(storeKey('obo:c1:given'));
     });
   });
 
