@@ -33,7 +33,7 @@ import { createDevCertificate, type DevCertificate } from '../../local/tls';
 import { HttpsNetworkClient } from '../../shared/cache/http';
 import { ConfigurationError } from '../../shared/errors';
 import { rejection } from '../support/expect-errors';
-import { httpsRequest } from './https-request';
+import { httpsRequest } from '../support/https-request';
 
 const DAEMON = { clientId: 'daemon-app', clientSecret: 'daemon-secret', roles: ['Data.Read.All'] };
 const WEB_API = { clientId: 'web-api', clientSecret: 'web-api-secret' };

@@ -12,7 +12,7 @@ import {
   type LocalKeyVault,
 } from '../../local/keyvault';
 import { createDevCertificate, type DevCertificate } from '../../local/tls';
-import { httpsRequest } from './https-request';
+import { httpsRequest } from '../support/https-request';
 
 const BEARER = 'local-test-bearer';
 

@@ -5,24 +5,15 @@
  * against its real published key) and are registered with the secret scan.
  */
 import { createPublicKey } from 'node:crypto';
-import { request } from 'node:https';
 import { exportSPKI, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { WebApiLimits, type WebRequest } from '../../functions/core/web-api';
 import type { LocalAuthority } from '../../local/authority';
+import { httpsRequest } from './https-request';
 import { registerSecret } from './secret-registry';
 
 /** The public signing keys the local authority serves. */
-function fetchJwks(url: string, ca: string): Promise<{ keys: JWK[] }> {
-  return new Promise((resolve, reject) => {
-    request(url, { ca }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as { keys: JWK[] }));
-      res.on('error', reject);
-    })
-      .on('error', reject)
-      .end();
-  });
+async function fetchJwks(url: string, ca: string): Promise<{ keys: JWK[] }> {
+  return JSON.parse((await httpsRequest(url, { ca })).text) as { keys: JWK[] };
 }
 
 /** Tokens for the bad-input table; all minted once. */

@@ -6,8 +6,8 @@
  * registration, and a user token with an empty `scp`. The web API must answer each with
  * 403 insufficient_scope and no call to the authority.
  */
-import { request } from 'node:https';
 import type { LocalAuthority } from '../../local/authority';
+import { httpsRequest } from './https-request';
 import { registerSecret } from './secret-registry';
 
 /** The tokens, by case name. */
@@ -32,26 +32,19 @@ export interface ScopelessTokenOptions {
   readonly scope: string;
 }
 
-function postForm(url: string, ca: string, form: Record<string, string>): Promise<Record<string, unknown>> {
-  const body = new URLSearchParams(form).toString();
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      { method: 'POST', ca, headers: { 'content-type': 'application/x-www-form-urlencoded' } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
-          if (res.statusCode !== 200) reject(new Error(`token endpoint answered ${res.statusCode}`));
-          else resolve(parsed);
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+async function postForm(
+  url: string,
+  ca: string,
+  form: Record<string, string>,
+): Promise<Record<string, unknown>> {
+  const reply = await httpsRequest(
+    url,
+    { method: 'POST', ca, headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+    new URLSearchParams(form).toString(),
+  );
+  const parsed = JSON.parse(reply.text) as Record<string, unknown>;
+  if (reply.status !== 200) throw new Error(`token endpoint answered ${reply.status}`);
+  return parsed;
 }
 
 /**

@@ -1,4 +1,4 @@
-/** One HTTPS request to a local emulator, read to the end: the raw-wire helper the local tests share. */
+/** One HTTPS request, read to the end: the raw-wire helper the tests share (local emulators, token minting). */
 import { request, type RequestOptions } from 'node:https';
 
 export interface HttpsReply {
