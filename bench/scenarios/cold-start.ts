@@ -37,7 +37,8 @@ export { ConfidentialClientApplication } from '@azure/msal-node';
 export { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 `;
 
-interface Build {
+/** One bundle the cold-start section measures, built with the shipped options. */
+export interface Build {
   readonly id: string;
   readonly label: string;
   readonly options: BuildOptions;
@@ -45,7 +46,8 @@ interface Build {
   readonly event?: 'http' | 'schedule';
 }
 
-function builds(dir: string): Build[] {
+/** The bundles the section measures, written under `dir`: the shipped ones and the SDK floor. */
+export function coldStartBuilds(dir: string): Build[] {
   const entry = (name: string): string => path.join(ROOT, 'functions', 'aws', `${name}.ts`);
   const out = (id: string): string => path.join(dir, id, 'index.js');
   return [
@@ -148,7 +150,7 @@ export async function runColdStart(options: ColdStartOptions): Promise<ColdStart
   const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-cold-'));
   const downstream = await startDownstream();
   const budget = new Budget(options.budgetMs);
-  const all = builds(dir);
+  const all = coldStartBuilds(dir);
   const shipped = describeOptions(all[0].options);
   try {
     const present = all.filter((b) => {

@@ -56,7 +56,7 @@ export const LAMBDA_UNUSED_CREDENTIAL_PROVIDERS = [
  * peer, loaded only when configured: shared/aws/peers.ts, from-env.ts,
  * web-identity-assertion.ts). The peer check of `@smithy/node-http-handler` takes nothing:
  * its whole module would add the HTTP/2 handler, whose `node:http2` makes the import load
- * twelve more Node.js built-in modules (http2, its internals, assert); the code uses `NodeHttpHandler`
+ * eleven more Node.js built-in modules (http2, its internals, assert: bench/import-profile.ts); the code uses `NodeHttpHandler`
  * only, imported statically. A `require()` yields the whole module, so esbuild keeps every
  * command and schema of the client (about 45 KiB per bundle); in the Lambda bundles each
  * such require gets a module re-exporting only these names instead. The peer check needs
