@@ -48,10 +48,17 @@ export interface WriteRequest {
 }
 
 /**
+ * Nothing to write: `mine` and `base`, both already pruned, are the same, and the loaded
+ * item opens. A rejected item is replaced even by an equal document: left as it is, every
+ * later read of it would be a miss.
+ */
+export function nothingToWrite(loaded: Snapshot, base: CacheDocument, mine: CacheDocument): boolean {
+  return loaded.state !== 'rejected' && sameDocument(mine, base);
+}
+
+/**
  * What a request has to write over the partition it loaded: both documents pruned of what
- * has expired at `nowSeconds`, or `undefined` when they are then the same, so there is
- * nothing to write. A rejected item is replaced even by an equal document: it does not
- * open, so leaving it would leave every later read a miss.
+ * has expired at `nowSeconds`, or `undefined` when there is {@link nothingToWrite}.
  */
 export function changeOver(
   loadedSnapshot: Snapshot,
@@ -60,8 +67,7 @@ export function changeOver(
 ): Pick<WriteRequest, 'base' | 'mine'> | undefined {
   const base = prune(documentOf(loadedSnapshot), nowSeconds);
   const pruned = prune(mine, nowSeconds);
-  if (loadedSnapshot.state !== 'rejected' && sameDocument(pruned, base)) return undefined;
-  return { base, mine: pruned };
+  return nothingToWrite(loadedSnapshot, base, pruned) ? undefined : { base, mine: pruned };
 }
 
 /** How the write ended. */
@@ -132,11 +138,13 @@ export async function writeConditionally(ctx: WriterContext, request: WriteReque
     if (theirs.state === 'locked') return report({ status: 'locked' });
     const now = nowSeconds();
     const theirsDoc = prune(documentOf(theirs), now);
-    // The same rule as before the first attempt: nothing left to write, or both pruned.
-    const change = changeOver(theirs, merge(base, mine, theirsDoc), now);
-    if (!change) return report({ status: 'merged-unchanged', doc: theirsDoc, snapshot: theirs });
-    ({ base, mine } = change);
+    mine = prune(merge(base, mine, theirsDoc), now);
+    base = theirsDoc;
     version = theirs.version;
+    // The same rule as before the first attempt (changeOver), on documents pruned once.
+    if (nothingToWrite(theirs, base, mine)) {
+      return report({ status: 'merged-unchanged', doc: base, snapshot: theirs });
+    }
   }
 }
 

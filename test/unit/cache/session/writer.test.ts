@@ -1,5 +1,10 @@
 import { readPartition } from '../../../../shared/cache/session/reader';
-import { changeOver, writeConditionally, type WriterContext } from '../../../../shared/cache/session/writer';
+import {
+  changeOver,
+  nothingToWrite,
+  writeConditionally,
+  type WriterContext,
+} from '../../../../shared/cache/session/writer';
 import { absent, loaded } from '../../../../shared/cache/session/snapshot';
 import { emptyDocument, merge, type CacheDocument } from '../../../../shared/cache/cache-document';
 import {
@@ -75,6 +80,27 @@ describe('changeOver', () => {
     const change = changeOver(absent('no-item'), documentWith(['a']), now);
     expect(change && tokenKeys(change.base)).toEqual([]);
     expect(change && tokenKeys(change.mine)).toEqual(['a']);
+  });
+});
+
+describe('nothingToWrite', () => {
+  const rejected = {
+    state: 'rejected',
+    reason: EnvelopeFailure.AuthenticationFailed,
+    json: '',
+    version: 'v1',
+  } as const;
+
+  it('holds for equal documents over an item that opens, and not for different ones', () => {
+    const doc = documentWith(['a']);
+    const opened = loaded('store', JSON.stringify(doc), 'v1', doc);
+
+    expect(nothingToWrite(opened, doc, documentWith(['a']))).toBe(true);
+    expect(nothingToWrite(opened, doc, documentWith(['a', 'b']))).toBe(false);
+  });
+
+  it('never holds over a rejected item, even for equal documents', () => {
+    expect(nothingToWrite(rejected, emptyDocument(), emptyDocument())).toBe(false);
   });
 });
 
