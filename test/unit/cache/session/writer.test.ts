@@ -33,6 +33,14 @@ function writer(r: Rig, overrides: Partial<WriterContext> = {}): WriterContext {
   };
 }
 
+/** A snapshot of an item that failed to authenticate: never served, always replaced. */
+const REJECTED = {
+  state: 'rejected',
+  reason: EnvelopeFailure.AuthenticationFailed,
+  json: '',
+  version: 'v1',
+} as const;
+
 describe('changeOver', () => {
   const now = Math.floor(Date.now() / 1000);
   const stored = (doc: CacheDocument) => loaded('store', JSON.stringify(doc), 'v1', doc);
@@ -62,14 +70,7 @@ describe('changeOver', () => {
   });
 
   it('replaces a rejected item even with an empty document (it never opens again)', () => {
-    const rejected = {
-      state: 'rejected',
-      reason: EnvelopeFailure.AuthenticationFailed,
-      json: '',
-      version: 'v1',
-    } as const;
-
-    const change = changeOver(rejected, emptyDocument(), now);
+    const change = changeOver(REJECTED, emptyDocument(), now);
 
     expect(change).toBeDefined();
     expect(change && tokenKeys(change.base)).toEqual([]);
@@ -84,13 +85,6 @@ describe('changeOver', () => {
 });
 
 describe('nothingToWrite', () => {
-  const rejected = {
-    state: 'rejected',
-    reason: EnvelopeFailure.AuthenticationFailed,
-    json: '',
-    version: 'v1',
-  } as const;
-
   it('holds for equal documents over an item that opens, and not for different ones', () => {
     const doc = documentWith(['a']);
     const opened = loaded('store', JSON.stringify(doc), 'v1', doc);
@@ -100,7 +94,7 @@ describe('nothingToWrite', () => {
   });
 
   it('never holds over a rejected item, even for equal documents', () => {
-    expect(nothingToWrite(rejected, emptyDocument(), emptyDocument())).toBe(false);
+    expect(nothingToWrite(REJECTED, emptyDocument(), emptyDocument())).toBe(false);
   });
 });
 
