@@ -112,26 +112,25 @@ async function expectRejected(
 
 /** The identity provider the suite validates against: `key` is in its JWKS, `otherKey` is not. */
 interface Idp {
-  key: SigningKey;
-  otherKey: SigningKey;
-  jwks: JwksServer;
+  readonly key: SigningKey;
+  readonly otherKey: SigningKey;
+  readonly jwks: JwksServer;
   /** Validator options for this provider, requiring the `access_as_user` scope. */
-  options: BearerValidatorOptions;
+  readonly options: BearerValidatorOptions;
 }
 
 describe('createBearerValidator', () => {
   /** Set up before the suite's tests. */
-  const idp = {} as Idp;
+  let idp: Idp;
 
   beforeAll(async () => {
-    idp.key = await signingKey('key-1');
-    idp.otherKey = await signingKey('key-2');
-    idp.jwks = await serveJwks([idp.key.publicJwk]);
-    idp.options = {
-      issuer: ISSUER,
-      audience: AUDIENCE,
-      jwksUri: idp.jwks.url,
-      requiredScopes: ['access_as_user'],
+    const key = await signingKey('key-1');
+    const jwks = await serveJwks([key.publicJwk]);
+    idp = {
+      key,
+      otherKey: await signingKey('key-2'),
+      jwks,
+      options: { issuer: ISSUER, audience: AUDIENCE, jwksUri: jwks.url, requiredScopes: ['access_as_user'] },
     };
   });
 
