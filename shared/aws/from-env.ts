@@ -38,7 +38,9 @@ const ENTRY = 'msal-cloud-cache/aws';
  * Builds the token cache from the environment (see the README's configuration table).
  * Call once per process, lazily, and reuse the result. Without `metrics`, it writes
  * CloudWatch EMF on Lambda (see {@link emfEnabled}; flush with `flushMetrics()`).
- * @throws ConfigurationError listing every variable at fault
+ * A configuration at fault rejects the promise (it never throws synchronously) with one
+ * ConfigurationError listing every variable at fault: the settings, the store, the key ring
+ * and the credential source together.
  * @example
  * import { createTokenCacheFromEnv } from 'msal-cloud-cache/aws';
  * let cache: Promise<TokenCache> | undefined;
@@ -47,7 +49,7 @@ const ENTRY = 'msal-cloud-cache/aws';
  *   const token = await (await cache).acquireTokenForApp({ scopes: ['api://downstream/.default'] });
  * };
  */
-export function createTokenCacheFromEnv(options: FromEnvOptions = {}): Promise<TokenCache> {
+export async function createTokenCacheFromEnv(options: FromEnvOptions = {}): Promise<TokenCache> {
   return createTokenCacheFromConfig(loadCacheConfig(options.env ?? process.env), options);
 }
 
@@ -67,13 +69,15 @@ export async function createTokenCacheFromConfig(
   const env = options.env ?? process.env;
   const metrics =
     options.metrics ?? collectProblem(problems, () => (emfEnabled(env) ? lambdaMetrics({ env }) : undefined));
-  if (problems.length > 0) throw ConfigurationError.of(problems);
   const logger = options.logger ?? defaultLogger(config);
-  const credential = await resolveClientCredential(config, ca, { logger, ...(metrics ? { metrics } : {}) });
+  const credential = collectProblem(problems, () =>
+    clientCredentialSource(config, ca, { logger, ...(metrics ? { metrics } : {}) }),
+  );
+  if (problems.length > 0) throw ConfigurationError.of(problems);
   return assembleTokenCache(config, {
     store: store!,
     keyRing: keyRing!,
-    credential,
+    credential: await credential!(),
     ca,
     logger,
     metrics,
@@ -92,12 +96,31 @@ export async function resolveClientCredential(
   ca?: readonly string[],
   observe: { readonly logger?: Logger; readonly metrics?: Metrics } = {},
 ): Promise<ClientCredential> {
+  return clientCredentialSource(config, ca, observe)();
+}
+
+/**
+ * {@link resolveClientCredential} in two steps, so that a credential setting at fault is
+ * reported with every other problem: the checks now (the source suits this entry point, the
+ * certificate file reads, the Secrets Manager client is installed), the Secrets Manager read
+ * when the returned function is called.
+ * @throws ConfigurationError naming the variable at fault
+ */
+function clientCredentialSource(
+  config: Pick<CacheConfig, 'msal' | 'awsRegion'>,
+  ca: readonly string[] | undefined,
+  observe: { readonly logger?: Logger; readonly metrics?: Metrics },
+): () => Promise<ClientCredential> {
   const local = localClientCredential(config);
-  if (local) return local;
+  if (local) return () => Promise.resolve(local);
   const source = config.msal.credential;
   switch (source.kind) {
-    case 'secrets-manager':
-      return { clientSecret: await readSecret(source.secretArn, source.endpoint, config.awsRegion, ca) };
+    case 'secrets-manager': {
+      const sdk = secretsManagerSdk();
+      return async () => ({
+        clientSecret: await readSecret(sdk, source.secretArn, source.endpoint, config.awsRegion, ca),
+      });
+    }
     case 'aws-web-identity': {
       const assertions = webIdentityAssertion({
         ...(config.awsRegion ? { region: config.awsRegion } : {}),
@@ -107,7 +130,7 @@ export async function resolveClientCredential(
         ...(observe.logger ? { logger: observe.logger } : {}),
         ...(observe.metrics ? { metrics: observe.metrics } : {}),
       });
-      return { clientAssertion: assertions.callback };
+      return () => Promise.resolve({ clientAssertion: assertions.callback });
     }
     default:
       throw unsupportedKind('MSAL_CLIENT_ASSERTION_SOURCE', source.kind, ENTRY, [
@@ -139,20 +162,25 @@ export function createKeyRing(config: CacheConfig, ca: readonly string[] | undef
   });
 }
 
+type SecretsManagerSdk = typeof import('@aws-sdk/client-secrets-manager');
+
+/** The Secrets Manager client module: only deployments that keep the secret there need it. */
+function secretsManagerSdk(): SecretsManagerSdk {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('@aws-sdk/client-secrets-manager') as SecretsManagerSdk;
+  } catch (e) {
+    throw peerError(ENTRY, 'MSAL_CLIENT_SECRET_ARN', '@aws-sdk/client-secrets-manager', e);
+  }
+}
+
 async function readSecret(
+  sdk: SecretsManagerSdk,
   secretArn: string,
   endpoint: string | undefined,
   region: string | undefined,
   ca: readonly string[] | undefined,
 ): Promise<string> {
-  // Only deployments that keep the secret in Secrets Manager need its client.
-  let sdk: typeof import('@aws-sdk/client-secrets-manager');
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    sdk = require('@aws-sdk/client-secrets-manager') as typeof import('@aws-sdk/client-secrets-manager');
-  } catch (e) {
-    throw peerError(ENTRY, 'MSAL_CLIENT_SECRET_ARN', '@aws-sdk/client-secrets-manager', e);
-  }
   const { GetSecretValueCommand, SecretsManagerClient } = sdk;
   const client = new SecretsManagerClient({
     ...(region ? { region } : {}),

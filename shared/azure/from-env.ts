@@ -41,16 +41,17 @@ import { managedIdentityAssertion } from './managed-identity-assertion';
 
 const ENTRY = 'msal-cloud-cache/azure';
 
-/** Options of {@link createTokenCacheFromEnv}. */
 /**
  * Builds the token cache from the environment (see the README's configuration table).
  * Call once per process, lazily, and reuse the result.
- * @throws ConfigurationError listing every variable at fault
+ * A configuration at fault rejects the promise (it never throws synchronously) with one
+ * ConfigurationError listing every variable at fault: the settings, the store, the key ring
+ * and the credential source together.
  * @example
  * import { createTokenCacheFromEnv } from 'msal-cloud-cache/azure';
  * const cache = createTokenCacheFromEnv(); // a promise, awaited per invocation
  */
-export function createTokenCacheFromEnv(options: FromEnvOptions = {}): Promise<TokenCache> {
+export async function createTokenCacheFromEnv(options: FromEnvOptions = {}): Promise<TokenCache> {
   return createTokenCacheFromConfig(loadCacheConfig(options.env ?? process.env), options);
 }
 

@@ -6,8 +6,14 @@ import { rootCertificates } from 'node:tls';
 import { inspect } from 'node:util';
 import { cacheOptionsOf, loadCacheConfig, type Environment } from '../../shared/config';
 import { TokenCacheDefaults } from '../../shared/cache/token-cache';
-import { createTokenCacheFromConfig as awsCacheFromConfig } from '../../shared/aws/from-env';
-import { resolveClientCredential as azureCredentialOf } from '../../shared/azure/from-env';
+import {
+  createTokenCacheFromConfig as awsCacheFromConfig,
+  createTokenCacheFromEnv as awsCacheFromEnv,
+} from '../../shared/aws/from-env';
+import {
+  createTokenCacheFromEnv as azureCacheFromEnv,
+  resolveClientCredential as azureCredentialOf,
+} from '../../shared/azure/from-env';
 import { FunctionVariables, loadFunctionConfig, type FunctionVariable } from '../../functions/core/config';
 import { ConfigurationError } from '../../shared/errors';
 import { resolveClientCredential } from '../../shared/aws/from-env';
@@ -1007,6 +1013,51 @@ describe('configuration layers', () => {
     );
     expect(error?.message).toMatch(/"azure-keyvault" is built by msal-cloud-cache\/azure/);
   });
+
+  it('reports a credential source at fault with the store and key ring problems, all in one error', async () => {
+    const config = loadCacheConfig(
+      baseEnv({
+        TOKEN_CACHE_TABLE_NAME: undefined,
+        TOKEN_CACHE_KMS_KEY_ID: undefined,
+        TOKEN_CACHE_COSMOS_ENDPOINT: 'https://a.documents.azure.com',
+        TOKEN_CACHE_COSMOS_DATABASE: 'db',
+        TOKEN_CACHE_COSMOS_CONTAINER: 'c',
+        TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://v.vault.azure.net/keys/k',
+        TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: 'https://v.vault.azure.net/keys/s',
+        MSAL_CLIENT_SECRET: undefined,
+        MSAL_CLIENT_ASSERTION_SOURCE: 'azure-managed-identity',
+      }),
+    );
+
+    const error = await awsCacheFromConfig(config).then(
+      () => undefined,
+      (e: unknown) => e as ConfigurationError,
+    );
+
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error?.problems.map((p) => p.setting)).toEqual([
+      'TOKEN_CACHE_STORE',
+      'TOKEN_CACHE_KEY_RING',
+      'MSAL_CLIENT_ASSERTION_SOURCE',
+    ]);
+    expect(error?.message).toMatch(/and 2 more configuration problems:\n/);
+  });
+
+  it.each([
+    ['msal-cloud-cache/aws', awsCacheFromEnv],
+    ['msal-cloud-cache/azure', azureCacheFromEnv],
+  ])(
+    '%s createTokenCacheFromEnv rejects its promise on a bad environment, never throws',
+    async (_, fromEnv) => {
+      let returned: Promise<unknown> | undefined;
+      expect(() => {
+        returned = fromEnv({ env: baseEnv({ MSAL_CLIENT_ID: undefined }) });
+      }).not.toThrow();
+
+      await expect(returned).rejects.toThrow(ConfigurationError);
+      await expect(returned).rejects.toThrow(/MSAL_CLIENT_ID/);
+    },
+  );
 
   it('tells a composition that TOKEN_CACHE_STORE=redis needs msal-cloud-cache/redis imported', async () => {
     const config = loadCacheConfig(
