@@ -988,20 +988,19 @@ describe('configuration layers', () => {
     expect((await after.generateDataKey()).keyId).toBe('local-2');
   });
 
-  it('tells an AWS composition that a Cosmos store or Key Vault ring needs msal-cloud-cache/azure', async () => {
-    const config = loadCacheConfig(
-      baseEnv({
-        TOKEN_CACHE_TABLE_NAME: undefined,
-        TOKEN_CACHE_KMS_KEY_ID: undefined,
-        TOKEN_CACHE_COSMOS_ENDPOINT: 'https://a.documents.azure.com',
-        TOKEN_CACHE_COSMOS_DATABASE: 'db',
-        TOKEN_CACHE_COSMOS_CONTAINER: 'c',
-        TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://v.vault.azure.net/keys/k',
-        TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: 'https://v.vault.azure.net/keys/s',
-      }),
-    );
+  /** A Cosmos DB store and a Key Vault ring in place of the AWS ones: parts only msal-cloud-cache/azure builds. */
+  const AZURE_PARTS = {
+    TOKEN_CACHE_TABLE_NAME: undefined,
+    TOKEN_CACHE_KMS_KEY_ID: undefined,
+    TOKEN_CACHE_COSMOS_ENDPOINT: 'https://a.documents.azure.com',
+    TOKEN_CACHE_COSMOS_DATABASE: 'db',
+    TOKEN_CACHE_COSMOS_CONTAINER: 'c',
+    TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://v.vault.azure.net/keys/k',
+    TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: 'https://v.vault.azure.net/keys/s',
+  };
 
-    const error = await awsCacheFromConfig(config).then(
+  it('tells an AWS composition that a Cosmos store or Key Vault ring needs msal-cloud-cache/azure', async () => {
+    const error = await awsCacheFromConfig(loadCacheConfig(baseEnv(AZURE_PARTS))).then(
       () => undefined,
       (e: unknown) => e as ConfigurationError,
     );
@@ -1017,13 +1016,7 @@ describe('configuration layers', () => {
   it('reports a credential source at fault with the store and key ring problems, all in one error', async () => {
     const config = loadCacheConfig(
       baseEnv({
-        TOKEN_CACHE_TABLE_NAME: undefined,
-        TOKEN_CACHE_KMS_KEY_ID: undefined,
-        TOKEN_CACHE_COSMOS_ENDPOINT: 'https://a.documents.azure.com',
-        TOKEN_CACHE_COSMOS_DATABASE: 'db',
-        TOKEN_CACHE_COSMOS_CONTAINER: 'c',
-        TOKEN_CACHE_KEYVAULT_KEY_ID: 'https://v.vault.azure.net/keys/k',
-        TOKEN_CACHE_KEYVAULT_SIGNING_KEY_ID: 'https://v.vault.azure.net/keys/s',
+        ...AZURE_PARTS,
         MSAL_CLIENT_SECRET: undefined,
         MSAL_CLIENT_ASSERTION_SOURCE: 'azure-managed-identity',
       }),
