@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FunctionVariables, loadFunctionConfig } from '../../functions/core/config';
+import { CUSTOMER_TENANT_A } from '../support/tenants';
 
 /*
  * No Bicep compiler or ARM validator can be installed on this machine (the Bicep CLI ships
@@ -402,7 +403,7 @@ describe('infra/azure/azuredeploy.json', () => {
         expect(template.parameters[parameter]).toMatchObject({ type: 'string', defaultValue: '' });
       }
       // tenantId "organizations" with an allow-list: the handlers validate multi-tenant.
-      const allowed = '1c7d2a64-4b1e-4f0e-9a57-3e5f6a7b8c01';
+      const allowed = CUSTOMER_TENANT_A;
       const config = loadFunctionConfig({
         MSAL_CLIENT_ID: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0',
         MSAL_AUTHORITY: 'https://login.microsoftonline.com/organizations',

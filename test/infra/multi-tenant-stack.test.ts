@@ -12,10 +12,9 @@ import { join } from 'node:path';
 import { FUNCTION_ENV, TokenCacheStack, createApp } from '../../infra';
 import { loadFunctionConfig } from '../../functions/core/config';
 import { ensureLambdaBundles } from '../support/lambda-bundles';
+import { CUSTOMER_TENANT_A as TENANT_A, CUSTOMER_TENANT_B as TENANT_B } from '../support/tenants';
 
 const CLIENT = '66666666-7777-8888-9999-000000000000';
-const TENANT_A = '1c7d2a64-4b1e-4f0e-9a57-3e5f6a7b8c01';
-const TENANT_B = '2d8e3b75-5c2f-4a1f-8b68-4f6a7b8c9d02';
 
 interface FunctionResource {
   Properties: { Environment: { Variables: Record<string, unknown> } };

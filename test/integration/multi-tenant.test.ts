@@ -26,14 +26,13 @@ import {
   startCacheWorld,
   type CacheWorld,
 } from '../support/cache-harness';
+import {
+  CUSTOMER_TENANT_A as ALLOWED,
+  CUSTOMER_TENANT_B as ALLOWED_2,
+  OUTSIDE_TENANT as OTHER,
+} from '../support/tenants';
 import { useWorld } from '../support/use-world';
 
-/** A customer tenant the API allows. */
-const ALLOWED = '1c7d2a64-4b1e-4f0e-9a57-3e5f6a7b8c01';
-/** A second allowed customer tenant. */
-const ALLOWED_2 = '2d8e3b75-5c2f-4a1f-8b68-4f6a7b8c9d02';
-/** A tenant the API does not allow; also the home tenant of the guest user. */
-const OTHER = '3e9f4c86-6d30-4b20-9c79-5a7b8c9d0e03';
 const GUEST_OID = '4fa05d97-7e41-4c31-8d8a-6b8c9d0e1f04';
 
 /** A cache world, and its authority's CA written to `caFile` (for the function config's EXTRA_CA_FILE). */

@@ -7,8 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GrantType } from '../../local/authority';
 import { LOCAL_TENANTS, startLocalStack, type LocalStack } from '../../local/stack';
-
-const OUTSIDE = '3e9f4c86-6d30-4b20-9c79-5a7b8c9d0e03';
+import { OUTSIDE_TENANT as OUTSIDE } from '../support/tenants';
 
 describe('local stack, multi-tenant (aws)', () => {
   let stack: LocalStack;

@@ -19,6 +19,7 @@ import {
 } from '../../../shared/auth/bearer';
 import { AuthenticationError, ConfigurationError } from '../../../shared/errors';
 import { createDevCertificate } from '../../../local/tls';
+import { CUSTOMER_TENANT_A as TID, OUTSIDE_TENANT as OTHER } from '../../support/tenants';
 import { segmentSpellings, tokenSpellings } from '../../support/token-spellings';
 
 const ISSUER = 'https://login.example.test/tenant-1/v2.0';
@@ -604,8 +605,6 @@ describe('createBearerValidator', () => {
 
   describe('multi-tenant issuers (issue 22)', () => {
     const PUBLIC = 'https://login.microsoftonline.com';
-    const TID = '1c7d2a64-4b1e-4f0e-9a57-3e5f6a7b8c01';
-    const OTHER = '3e9f4c86-6d30-4b20-9c79-5a7b8c9d0e03';
 
     function multiTenant(extra: { allowedTenants?: string[]; v1Issuer?: boolean } = {}) {
       return createBearerValidator({
