@@ -20,7 +20,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { DYNAMODB_STORE_DEFAULTS } from '../defaults';
 import { LeanGetItem } from './lean-get-item';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
-import { rejectBuildSettings } from '../options';
+import { hasReadyClient } from '../options';
 import { assertItemSize, DYNAMODB_MAX_ITEM_BYTES, utf8Length } from '../store/limits';
 import {
   checkLeaseTtl,
@@ -120,30 +120,19 @@ export class DynamoDbStore implements TokenStore, LeaseStore {
     }
     this.tableName = options.tableName;
     this.now = options.now ?? Date.now;
-    if (options.client && options.clientConfig) {
-      throw new ConfigurationError(
-        'client',
-        'received both client and clientConfig; pass a ready DynamoDBClient or the config to build one, not both',
-      );
-    }
-    if (options.client) {
-      rejectBuildSettings(
-        options,
-        ['timeoutMs', 'maxAttempts'],
-        'the client the store builds from clientConfig',
-        'configure your own client instead',
-      );
+    if (
+      hasReadyClient(options, {
+        ready: 'client',
+        build: ['clientConfig'],
+        buildOnly: ['timeoutMs', 'maxAttempts'],
+        pass: 'a ready DynamoDBClient as client, or its config as clientConfig',
+      })
+    ) {
       this.client = options.client;
       this.ownsClient = false;
       this.timeoutMs = undefined;
       this.lean = this.leanReader(options);
       return;
-    }
-    if (!options.clientConfig) {
-      throw new ConfigurationError(
-        'clientConfig',
-        'received neither client nor clientConfig; pass a DynamoDBClient as client or its config as clientConfig',
-      );
     }
     this.client = DynamoDbStore.buildClient(options);
     this.ownsClient = true;

@@ -20,7 +20,7 @@ import {
   KMS_KEY_RING_DEFAULTS,
 } from '../defaults';
 import { ConfigurationError, KeyServiceError, KeyServiceFailure } from '../errors';
-import { budgetOption } from '../options';
+import { budgetOption, hasReadyClient } from '../options';
 import type { DataKey, DataKeyContext, KeyRing, PartitionKind } from '../crypto/keyring';
 
 /** Settings every {@link KmsKeyRing} needs. */
@@ -109,16 +109,13 @@ export class KmsKeyRing implements KeyRing {
       KMS_KEY_RING_DEFAULTS.budgetMs,
       { wholeMs: true },
     );
-    const hasClient = options.client !== undefined;
-    const hasConfig = options.clientConfig !== undefined;
-    if (hasClient === hasConfig) {
-      throw new ConfigurationError(
-        hasClient ? 'client' : 'clientConfig',
-        `pass exactly one of client or clientConfig (got ${hasClient ? 'both' : 'neither'})`,
-      );
-    }
-    this.client = options.client ?? new KMSClient(options.clientConfig);
-    this.ownsClient = !hasClient;
+    const ready = hasReadyClient(options, {
+      ready: 'client',
+      build: ['clientConfig'],
+      pass: 'a ready KMSClient as client, or its config as clientConfig',
+    });
+    this.client = ready ? options.client : new KMSClient(options.clientConfig);
+    this.ownsClient = !ready;
     this.keyId = options.keyId;
     this.clientId = options.clientId;
     this.budgetMs = budget.ms;

@@ -21,7 +21,7 @@ import {
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { COSMOS_STORE_DEFAULTS } from '../defaults';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
-import { budgetOption, rejectBuildSettings, type Budget } from '../options';
+import { budgetOption, hasReadyClient, type Budget } from '../options';
 import { assertItemSize, COSMOS_MAX_ITEM_BYTES, utf8Length } from '../store/limits';
 import { checkLeaseTtl, epochSeconds, leaseItemKey } from '../store/store';
 import type { LeaseOptions, LeaseStore, StoredItem, TokenStore, WriteOptions } from '../store/store';
@@ -139,28 +139,17 @@ export class CosmosStore implements TokenStore, LeaseStore {
       { name: 'operationBudgetMs', value: options.operationBudgetMs },
       COSMOS_STORE_DEFAULTS.budgetMs,
     );
-    if (options.container && options.endpoint !== undefined) {
-      throw new ConfigurationError(
-        'container',
-        'received both container and endpoint; pass a ready Container, or endpoint, databaseId and containerId',
-      );
-    }
-    if (options.container) {
-      rejectBuildSettings(
-        options,
-        ['timeoutMs'],
-        'the client the store builds from endpoint',
-        'configure your own client instead',
-      );
+    if (
+      hasReadyClient(options, {
+        ready: 'container',
+        build: ['endpoint'],
+        buildOnly: ['timeoutMs'],
+        pass: 'a ready Container as container, or endpoint, databaseId and containerId',
+      })
+    ) {
       this.container = options.container;
       this.ownedClient = undefined;
       return;
-    }
-    if (options.endpoint === undefined) {
-      throw new ConfigurationError(
-        'endpoint',
-        'received neither container nor endpoint; pass a ready Container, or endpoint, databaseId and containerId',
-      );
     }
     const { endpoint, databaseId, containerId, key, credential, clientOptions, timeoutMs } = options;
     if (!URL.canParse(endpoint) || !/^https?:$/.test(new URL(endpoint).protocol)) {

@@ -32,6 +32,7 @@ import {
   type KeyRing,
   type UnwrapContext,
 } from '../crypto/keyring';
+import { hasReadyClient } from '../options';
 
 /** Settings every {@link KeyVaultKeyRing} takes. */
 export interface KeyVaultKeyRingBaseOptions {
@@ -180,13 +181,13 @@ export class KeyVaultKeyRing implements KeyRing {
         'must name a different key than keyId (an EC P-256 key used only for signing: key separation)',
       );
     }
-    if (options.client !== undefined) {
-      if (options.credential !== undefined || options.cryptographyClientOptions !== undefined) {
-        throw new ConfigurationError(
-          'client',
-          'received client and credential or cryptographyClientOptions too; pass a ready KeyClient or the credential to build one, not both',
-        );
-      }
+    const ready = hasReadyClient(options, {
+      ready: 'client',
+      build: ['credential'],
+      buildOnly: ['cryptographyClientOptions'],
+      pass: 'a ready KeyClient as client, or a TokenCredential as credential to build clients with',
+    });
+    if (ready) {
       if (typeof options.client.getKey !== 'function' || typeof options.client.vaultUrl !== 'string') {
         throw new ConfigurationError('client', 'expected a KeyClient from @azure/keyvault-keys');
       }
@@ -202,7 +203,7 @@ export class KeyVaultKeyRing implements KeyRing {
           );
         }
       }
-    } else if (typeof options.credential?.getToken !== 'function') {
+    } else if (typeof options.credential.getToken !== 'function') {
       throw new ConfigurationError(
         'credential',
         'expected a TokenCredential (an object with getToken), e.g. ManagedIdentityCredential, or a ready KeyClient as client',
@@ -217,7 +218,7 @@ export class KeyVaultKeyRing implements KeyRing {
     }
     this.ttlMs = ttl;
     this.now = options.now ?? Date.now;
-    if (options.client !== undefined) {
+    if (ready) {
       const client = options.client;
       this.keyClient = client;
       this.newCryptographyClient = (key) =>

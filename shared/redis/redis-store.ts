@@ -25,7 +25,7 @@ import {
 } from '@redis/client';
 import { REDIS_STORE_DEFAULTS } from '../defaults';
 import { ConfigurationError, StoreUnavailableError, VersionConflictError } from '../errors';
-import { budgetOption, rejectBuildSettings, type Budget } from '../options';
+import { budgetOption, hasReadyClient, type Budget } from '../options';
 import { assertItemSize, utf8Length } from '../store/limits';
 import { checkLeaseTtl, epochSeconds, leaseItemKey } from '../store/store';
 import type { LeaseOptions, LeaseStore, StoredItem, TokenStore, WriteOptions } from '../store/store';
@@ -226,17 +226,13 @@ export class RedisStore implements TokenStore, LeaseStore {
   private connectFailed = false;
 
   constructor(options: RedisStoreOptions) {
-    const given = (['client', 'clientOptions', 'clusterOptions'] as const).filter(
-      (name) => options[name] !== undefined,
-    );
-    if (given.length !== 1) {
-      throw new ConfigurationError(
-        given[1] ?? 'clientOptions',
-        given.length === 0
-          ? 'received none of client, clientOptions and clusterOptions; pass a Redis client, or the options to build one'
-          : `received ${given.join(' and ')}; pass exactly one of client, clientOptions and clusterOptions`,
-      );
-    }
+    const ready = hasReadyClient(options, {
+      ready: 'client',
+      build: ['clientOptions', 'clusterOptions'],
+      buildOnly: ['connectTimeoutMs'],
+      pass: 'a ready Redis client or cluster as client, or the options to build one',
+      instead: 'set socket.connectTimeout on your own client',
+    });
     this.keyPrefix = options.keyPrefix ?? REDIS_STORE_DEFAULTS.keyPrefix;
     if (typeof this.keyPrefix !== 'string') {
       throw new ConfigurationError('keyPrefix', `expected a string, received ${typeof this.keyPrefix}`);
@@ -259,13 +255,7 @@ export class RedisStore implements TokenStore, LeaseStore {
     );
     this.now = options.now ?? Date.now;
 
-    if (options.client) {
-      rejectBuildSettings(
-        options,
-        ['connectTimeoutMs'],
-        'a client the store builds',
-        'set socket.connectTimeout on your own client',
-      );
+    if (ready) {
       this.client = options.client;
       this.ownsClient = false;
     } else {

@@ -393,7 +393,17 @@ describe('KeyVaultKeyRing', () => {
       const build = () => new KeyVaultKeyRing(both);
 
       expect(build).toThrow(ConfigurationError);
-      expect(build).toThrow(/^client: received client and credential/);
+      expect(build).toThrow(/^client: received both client and credential; pass exactly one/);
+      const tuned = {
+        keyId: unversioned('k'),
+        signingKeyId,
+        client: keyClient(),
+        cryptographyClientOptions: {},
+      };
+      // @ts-expect-error -- cryptographyClientOptions shape only the clients the ring builds
+      expect(() => new KeyVaultKeyRing(tuned)).toThrow(
+        /^cryptographyClientOptions: applies only to a client built from credential/,
+      );
     });
 
     it('refuses a client of another vault than keyId names', () => {

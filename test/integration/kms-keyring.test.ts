@@ -88,7 +88,9 @@ describe('KmsKeyRing', () => {
       const construct = () => new KmsKeyRing(both);
 
       expect(construct).toThrow(ConfigurationError);
-      expect(construct).toThrow(/exactly one of client or clientConfig \(got both\)/);
+      expect(construct).toThrow(
+        /^client: received both client and clientConfig; pass exactly one: a ready KMSClient/,
+      );
     });
 
     it('rejects neither client nor clientConfig', () => {
@@ -96,7 +98,7 @@ describe('KmsKeyRing', () => {
       const construct = () => new KmsKeyRing({ keyId: 'alias/k', clientId: 'app-1' });
 
       expect(construct).toThrow(expect.objectContaining({ setting: 'clientConfig' }) as Error);
-      expect(construct).toThrow(/got neither/);
+      expect(construct).toThrow(/^clientConfig: received neither client nor clientConfig; pass exactly one/);
     });
   });
 

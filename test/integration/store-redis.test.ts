@@ -63,11 +63,11 @@ describe('RedisStore', () => {
 
     it.each([
       ['none of the client options', {}, 'clientOptions'],
-      ['both client and clientOptions', { clientOptions, client: createClient() }, 'clientOptions'],
+      ['both client and clientOptions', { clientOptions, client: createClient() }, 'client'],
       [
         'both clientOptions and clusterOptions',
         { clientOptions, clusterOptions: { rootNodes: [clientOptions] } },
-        'clusterOptions',
+        'clientOptions',
       ],
       [
         'connectTimeoutMs with a client',
