@@ -21,15 +21,9 @@ import { KmsKeyRing } from '../shared/aws/kms-keyring';
 import { CounterMetrics, silentLogger } from '../shared/observability';
 import { RedisStore } from '../shared/redis';
 import { progress } from './measure';
-import {
-  interleavedRounds,
-  recordersFor,
-  tallyServiceCalls,
-  timeBlock,
-  type ServiceCallTally,
-} from './rounds';
+import { measureRounds } from './rounds';
 import { PartitionReader } from './population';
-import { perThousand, ratios, type Summary } from './stats';
+import { ratios, type Summary } from './stats';
 import {
   acquireWarm,
   FloorVariant,
@@ -166,45 +160,29 @@ async function main(): Promise<void> {
       }
     }
 
-    const recorders = recordersFor(IDS);
-    const tallies = Object.fromEntries(IDS.map((id) => [id, { tokenCalls: 0, kmsCalls: 0 }])) as Record<
-      Id,
-      ServiceCallTally
-    >;
-    const storeBefore = Object.fromEntries(IDS.map((id) => [id, variants[id].storeCounts()])) as Record<
-      Id,
-      StoreCounts
-    >;
     let next = 0;
-    const rounds = await interleavedRounds({
+    const { rounds, recorders, calls } = await measureRounds({
       ids: IDS,
+      variants,
+      world,
       maxRounds: PLAN.maxRounds,
       budgetMs: PLAN.budgetMs,
-      seed: (round) => round + 1,
-      block: (id, kind) =>
-        tallyServiceCalls(world, tallies[id], () =>
-          timeBlock(recorders[id][kind], variants[id], kind, PLAN.blockSize, () => user(next++)),
-        ),
+      blockSize: PLAN.blockSize,
+      assertionOf: () => user(next++),
     });
     progress(`measured ${rounds} rounds`);
 
     const rows: Row[] = IDS.flatMap((id) =>
       KINDS.map((kind) => {
         const series = recorders[id][kind].series();
-        const requests = recorders[id].obo.count + recorders[id].app.count;
-        const store = variants[id].storeCounts();
+        const { storeReads, storeWrites, tokenCalls, kmsCalls } = calls[id];
         return {
           id,
           kind,
           wall: series.wall,
           cpu: series.cpu,
           misses: series.misses,
-          perThousand: {
-            storeReads: perThousand(store.reads - storeBefore[id].reads, requests),
-            storeWrites: perThousand(store.writes - storeBefore[id].writes, requests),
-            tokenCalls: perThousand(tallies[id].tokenCalls, requests),
-            kmsCalls: perThousand(tallies[id].kmsCalls, requests),
-          },
+          perThousand: { storeReads, storeWrites, tokenCalls, kmsCalls },
         };
       }),
     );

@@ -7,13 +7,7 @@
  */
 import type { CallRates, LatencyResult } from '../model';
 import { progress } from '../measure';
-import {
-  interleavedRounds,
-  recordersFor,
-  tallyServiceCalls,
-  timeBlock,
-  type ServiceCallTally,
-} from '../rounds';
+import { measureRounds } from '../rounds';
 import { perThousand, ratios, type PercentileName } from '../stats';
 import { KINDS, VARIANT_IDS, PluginVariant, type Kind, type Variant, type VariantId } from '../variants';
 import type { World } from '../world';
@@ -30,10 +24,6 @@ export interface LatencyOptions {
   /** The peer without priming, to count its OBO token calls. */
   readonly unprimedPeer: PluginVariant;
   readonly unprimedRequests: number;
-}
-
-interface Tally extends ServiceCallTally {
-  requests: number;
 }
 
 const IDS = VARIANT_IDS;
@@ -53,25 +43,16 @@ export async function runLatency(options: LatencyOptions): Promise<LatencyResult
     }
   }
 
-  const recorders = recordersFor(IDS);
-  const tallies = Object.fromEntries(
-    IDS.map((id) => [id, { requests: 0, tokenCalls: 0, kmsCalls: 0 }]),
-  ) as Record<VariantId, Tally>;
-  const storeBefore = Object.fromEntries(IDS.map((id) => [id, variants[id].storeCounts()]));
-
   let cursor = 0;
-  const rounds = await interleavedRounds({
+  const { rounds, recorders, calls } = await measureRounds({
     ids: IDS,
+    variants,
+    world,
     maxRounds: options.maxRounds,
     budgetMs: options.budgetMs,
-    seed: (round) => round + 1,
-    block: async (id, kind) => {
-      await tallyServiceCalls(world, tallies[id], () =>
-        timeBlock(recorders[id][kind], variants[id], kind, blockSize, (i) => user(cursor + i)),
-      );
-      tallies[id].requests += blockSize;
-    },
-    afterRound: (rounds, budget) => {
+    blockSize,
+    assertionOf: (i) => user(cursor + i),
+    afterRound: (rounds, budget, recorders) => {
       cursor += blockSize;
       if (rounds % 5 === 0) {
         const a = recorders.a.obo;
@@ -89,17 +70,7 @@ export async function runLatency(options: LatencyOptions): Promise<LatencyResult
   const ratioOf = (id: VariantId, kind: Kind): Record<PercentileName, number> =>
     ratios(series[id][kind].wall, series.e[kind].wall);
   const callsPerThousand: Partial<Record<VariantId, CallRates>> = {};
-  for (const id of ['a', 'b', 'c', 'd', 'g'] as const) {
-    const t = tallies[id];
-    const store = variants[id].storeCounts();
-    callsPerThousand[id] = {
-      requests: t.requests,
-      storeReads: perThousand(store.reads - storeBefore[id].reads, t.requests),
-      storeWrites: perThousand(store.writes - storeBefore[id].writes, t.requests),
-      kmsCalls: perThousand(t.kmsCalls, t.requests),
-      tokenCalls: perThousand(t.tokenCalls, t.requests),
-    };
-  }
+  for (const id of ['a', 'b', 'c', 'd', 'g'] as const) callsPerThousand[id] = calls[id];
 
   // The peer as msal-node ships it: no priming, so OBO never reads the plugin first.
   const before = await world.counters();
