@@ -206,7 +206,7 @@ export async function main(argv: readonly string[], io: CliIo = {}): Promise<num
       userPartitionOnly: values['user-partition-only'] ?? false,
     });
     stdout.write(json ? `${JSON.stringify(result.report, null, 2)}\n` : `${renderReport(result.report)}\n`);
-    const error = result.report.error as { message: string } | undefined;
+    const error = 'error' in result.report ? result.report.error : undefined;
     if (error)
       stderr.write(`msal-cloud-cache: stopped: ${error.message}\nRerun the same command to resume.\n`);
     return result.exitCode;
