@@ -471,6 +471,8 @@ export async function purge(ctx: CommandContext, options: PurgeOptions): Promise
     unreadable: failures.counts,
     unreadableKeys: failures.keys,
   } satisfies Partial<PurgeFields>;
+  // One literal per case rather than a computed key, so the type ties the count's name to
+  // dryRun; the keys keep the order --json prints them in (so in prune and rewrap).
   return {
     exitCode: exitOf(summary, failures.total),
     report: options.dryRun

@@ -48,8 +48,8 @@ export interface ItemFailures {
 }
 
 /**
- * What a changing command changed, under `done`, or in a dry run would change, under
- * `would`: `dryRun` says which of the two the report has.
+ * What a changing command changed, under `Done`, or in a dry run would change, under
+ * `Would`: `dryRun` says which of the two the report has.
  */
 export type Changed<Done extends string, Would extends string> =
   | ({ readonly dryRun: false } & { readonly [K in Done]: number })
