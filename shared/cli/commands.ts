@@ -24,6 +24,21 @@ import {
   VersionConflictError,
 } from '../errors';
 import type { StoredItem, TokenStore } from '../store/store';
+import type {
+  CommandReport,
+  EntityView,
+  FoundFields,
+  InspectReport,
+  PruneReport,
+  PurgeFields,
+  PurgeReport,
+  ReportError,
+  RewrapFields,
+  RewrapReport,
+  StatsReport,
+  VerifyReport,
+  WalkTotals,
+} from './reports';
 import type { ScanSource, ScannedItem } from './scan';
 import { forEachItem, Progress, retried, type RateLimiter, type WalkSummary } from './work';
 
@@ -60,10 +75,10 @@ export interface CommandContext {
 }
 
 /** A command's outcome. */
-export interface CommandResult {
+export interface CommandResult<R extends CommandReport = CommandReport> {
   readonly exitCode: ExitCode;
   /** The JSON document (`--json`) and the source of the human table. */
-  readonly report: Record<string, unknown>;
+  readonly report: R;
 }
 
 /** Most item failures listed by key in a report (the counts are always complete). */
@@ -100,7 +115,7 @@ function exitOf(summary: WalkSummary, findings: number): ExitCode {
 }
 
 /** A failure as a report shows it: its code and message, never its cause's payload. */
-export function errorReport(error: unknown): { code: string; message: string } {
+export function errorReport(error: unknown): ReportError {
   const { code, message } = error as { code?: unknown; message?: unknown };
   return {
     code: typeof code === 'string' ? code : 'ERROR',
@@ -108,8 +123,8 @@ export function errorReport(error: unknown): { code: string; message: string } {
   };
 }
 
-/** Walk totals every report carries. */
-function walkReport(summary: WalkSummary, progress: Progress): Record<string, unknown> {
+/** Walk totals every report of a scan carries. */
+function walkReport(summary: WalkSummary, progress: Progress): WalkTotals {
   return {
     ...(summary.failure !== undefined ? { error: errorReport(summary.failure) } : {}),
     items: summary.items,
@@ -128,7 +143,7 @@ async function withTotal(ctx: CommandContext, progress: Progress): Promise<void>
 // ---------------------------------------------------------------------------------------- stats
 
 /** Counts from headers only: nothing is decrypted, no key service is called. */
-export async function stats(ctx: CommandContext): Promise<CommandResult> {
+export async function stats(ctx: CommandContext): Promise<CommandResult<StatsReport>> {
   const now = nowSeconds(ctx);
   const byKeyId: Record<string, number> = {};
   const byKeyRing: Record<string, number> = {};
@@ -239,7 +254,7 @@ class Failures {
 // --------------------------------------------------------------------------------------- verify
 
 /** Opens every item; reports those that do not open, by reason. */
-export async function verify(ctx: CommandContext): Promise<CommandResult> {
+export async function verify(ctx: CommandContext): Promise<CommandResult<VerifyReport>> {
   const { envelope } = envelopeOf(ctx);
   const failures = new Failures();
   let ok = 0;
@@ -279,11 +294,10 @@ export function targetKey(clientId: string, target: InspectTarget): string {
   return partitionStoreKey(clientId, partition);
 }
 
-const isoOf = (seconds: number | undefined): string | undefined =>
-  seconds === undefined ? undefined : new Date(seconds * 1000).toISOString();
+const isoOf = (seconds: number): string => new Date(seconds * 1000).toISOString();
 
 /** What may be shown of an entity: names, ids, scopes and times, never a secret. */
-function describeEntity(section: string, entity: CacheEntity): Record<string, unknown> {
+function describeEntity(section: string, entity: CacheEntity): EntityView {
   const text = (field: string): string | undefined =>
     typeof entity[field] === 'string' ? entity[field] : undefined;
   const exp = expiresOn(entity);
@@ -298,7 +312,7 @@ function describeEntity(section: string, entity: CacheEntity): Record<string, un
         ...base,
         scopes: text('target')?.split(' ').filter(Boolean) ?? [],
         tokenType: text('token_type') ?? 'Bearer',
-        expiresOn: isoOf(exp),
+        expiresOn: exp === undefined ? undefined : isoOf(exp),
         ...(text('userAssertionHash') ? { onBehalfOf: true } : {}),
       };
     case Section.RefreshToken:
@@ -313,7 +327,10 @@ function describeEntity(section: string, entity: CacheEntity): Record<string, un
 }
 
 /** One partition: header fields, sizes, expiry, entity counts, scopes and expiries. */
-export async function inspect(ctx: CommandContext, target: InspectTarget): Promise<CommandResult> {
+export async function inspect(
+  ctx: CommandContext,
+  target: InspectTarget,
+): Promise<CommandResult<InspectReport>> {
   const key = targetKey(ctx.clientId, target);
   const progress = ctx.progress('inspect');
   const item = await retried(() => ctx.store.read(key), progress, ctx.limiter);
@@ -324,7 +341,7 @@ export async function inspect(ctx: CommandContext, target: InspectTarget): Promi
     };
   }
   const header = headerOf(item.blob);
-  const report: Record<string, unknown> = {
+  const report: FoundFields = {
     command: 'inspect',
     key,
     found: true,
@@ -349,7 +366,7 @@ export async function inspect(ctx: CommandContext, target: InspectTarget): Promi
   if ('failure' in opened) {
     return { exitCode: ExitCode.Findings, report: { ...report, opens: false, failure: opened.failure } };
   }
-  const sections: Record<string, unknown> = {};
+  const sections: Record<string, EntityView[]> = {};
   const counts: Record<string, number> = {};
   for (const [name, section] of Object.entries(opened.doc)) {
     counts[name] = Object.keys(section).length;
@@ -399,7 +416,7 @@ export interface PurgeOptions {
  * `userPartitionOnly`) every on-behalf-of partition holding the user's tokens. Each delete
  * is conditional on the version just read; a partition changed meanwhile is read again.
  */
-export async function purge(ctx: CommandContext, options: PurgeOptions): Promise<CommandResult> {
+export async function purge(ctx: CommandContext, options: PurgeOptions): Promise<CommandResult<PurgeReport>> {
   const userKey = targetKey(ctx.clientId, { user: options.homeAccountId });
   const { envelope } = envelopeOf(ctx);
   const failures = new Failures();
@@ -447,19 +464,20 @@ export async function purge(ctx: CommandContext, options: PurgeOptions): Promise
       await purgeKey(item.key, item, true);
     });
   }
+  const walk = walkReport(summary, progress);
+  const rest = {
+    deletedKeys: deleted.slice(0, MAX_LISTED),
+    changedMeanwhile,
+    unreadable: failures.counts,
+    unreadableKeys: failures.keys,
+  } satisfies Partial<PurgeFields>;
+  // One literal per case rather than a computed key, so the type ties the count's name to
+  // dryRun; the keys keep the order --json prints them in (so in prune and rewrap).
   return {
     exitCode: exitOf(summary, failures.total),
-    report: {
-      command: 'purge',
-      dryRun: options.dryRun,
-      userKey,
-      ...walkReport(summary, progress),
-      [options.dryRun ? 'wouldDelete' : 'deleted']: deleted.length,
-      deletedKeys: deleted.slice(0, MAX_LISTED),
-      changedMeanwhile,
-      unreadable: failures.counts,
-      unreadableKeys: failures.keys,
-    },
+    report: options.dryRun
+      ? { command: 'purge', dryRun: true, userKey, ...walk, wouldDelete: deleted.length, ...rest }
+      : { command: 'purge', dryRun: false, userKey, ...walk, deleted: deleted.length, ...rest },
   };
 }
 
@@ -467,7 +485,7 @@ export async function purge(ctx: CommandContext, options: PurgeOptions): Promise
 export async function prune(
   ctx: CommandContext,
   options: { readonly dryRun: boolean },
-): Promise<CommandResult> {
+): Promise<CommandResult<PruneReport>> {
   const now = nowSeconds(ctx);
   let deleted = 0;
   let changedMeanwhile = 0;
@@ -483,16 +501,12 @@ export async function prune(
     if (options.dryRun || (await deleteIfUnchanged(ctx, item.key, item.version, progress))) deleted += 1;
     else changedMeanwhile += 1;
   });
+  const walk = walkReport(summary, progress);
   return {
     exitCode: exitOf(summary, 0),
-    report: {
-      command: 'prune',
-      dryRun: options.dryRun,
-      ...walkReport(summary, progress),
-      [options.dryRun ? 'wouldDelete' : 'deleted']: deleted,
-      changedMeanwhile,
-      live,
-    },
+    report: options.dryRun
+      ? { command: 'prune', dryRun: true, ...walk, wouldDelete: deleted, changedMeanwhile, live }
+      : { command: 'prune', dryRun: false, ...walk, deleted, changedMeanwhile, live },
   };
 }
 
@@ -510,7 +524,10 @@ export interface RewrapOptions {
  * an interruption resumes where the last one stopped. Items that do not open are reported
  * and left as they are.
  */
-export async function rewrap(ctx: CommandContext, options: RewrapOptions): Promise<CommandResult> {
+export async function rewrap(
+  ctx: CommandContext,
+  options: RewrapOptions,
+): Promise<CommandResult<RewrapReport>> {
   // The probe below takes one use of the data key without sealing anything: one more use
   // keeps `maxUses` envelopes per data key (one generation per 10,000 items by default).
   const { envelope, keys } = envelopeOf({
@@ -577,20 +594,19 @@ export async function rewrap(ctx: CommandContext, options: RewrapOptions): Promi
   };
 
   const summary = await forEachItem(ctx.source, { ...ctx, progress }, rewrapItem);
+  const walk = walkReport(summary, progress);
+  const rest = {
+    fromKeyIds,
+    alreadyCurrent,
+    redone,
+    gone,
+    failed: failures.counts,
+    failedKeys: failures.keys,
+  } satisfies Partial<RewrapFields>;
   return {
     exitCode: exitOf(summary, failures.total),
-    report: {
-      command: 'rewrap',
-      dryRun: options.dryRun,
-      currentKeyId,
-      ...walkReport(summary, progress),
-      [options.dryRun ? 'wouldRewrap' : 'rewrapped']: rewrapped,
-      fromKeyIds,
-      alreadyCurrent,
-      redone,
-      gone,
-      failed: failures.counts,
-      failedKeys: failures.keys,
-    },
+    report: options.dryRun
+      ? { command: 'rewrap', dryRun: true, currentKeyId, ...walk, wouldRewrap: rewrapped, ...rest }
+      : { command: 'rewrap', dryRun: false, currentKeyId, ...walk, rewrapped, ...rest },
   };
 }

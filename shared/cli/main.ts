@@ -22,6 +22,7 @@ import {
 } from './commands';
 import { runCapacity } from './capacity';
 import { renderReport } from './render';
+import type { FailureReport } from './reports';
 import { openRoom, type CliRoom, type CliRoomOptions } from './room';
 import { Progress, RateLimiter } from './work';
 
@@ -206,7 +207,7 @@ export async function main(argv: readonly string[], io: CliIo = {}): Promise<num
       userPartitionOnly: values['user-partition-only'] ?? false,
     });
     stdout.write(json ? `${JSON.stringify(result.report, null, 2)}\n` : `${renderReport(result.report)}\n`);
-    const error = result.report.error as { message: string } | undefined;
+    const error = 'error' in result.report ? result.report.error : undefined;
     if (error)
       stderr.write(`msal-cloud-cache: stopped: ${error.message}\nRerun the same command to resume.\n`);
     return result.exitCode;
@@ -217,7 +218,8 @@ export async function main(argv: readonly string[], io: CliIo = {}): Promise<num
       stderr.write('Run msal-cloud-cache --help for usage.\n');
     if (json) {
       const problems = e instanceof ConfigurationError ? { problems: e.problems } : {};
-      stdout.write(`${JSON.stringify({ error: { ...errorReport(e), ...problems } }, null, 2)}\n`);
+      const failure: FailureReport = { error: { ...errorReport(e), ...problems } };
+      stdout.write(`${JSON.stringify(failure, null, 2)}\n`);
     }
     return exitCode;
   } finally {

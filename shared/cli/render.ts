@@ -1,54 +1,5 @@
 /** Human-readable tables of the command reports (the `--json` document is the report itself). */
-
-/** The fields of the reports that the tables show (see shared/cli/commands.ts). */
-interface View {
-  command?: string;
-  items?: number;
-  skippedKeys?: number;
-  seconds?: number;
-  itemsPerSecond?: number;
-  retries?: number;
-  interrupted?: boolean;
-  live?: number;
-  expired?: number;
-  bytes?: {
-    total: number;
-    mean: number;
-    max: number;
-    histogram: Array<{ le: number | null; count: number }>;
-  };
-  compressed?: number;
-  byKeyId?: Record<string, number>;
-  byKeyRing?: Record<string, number>;
-  byFormatVersion?: Record<string, number>;
-  unreadableHeaders?: Record<string, number>;
-  ok?: number;
-  failed?: Record<string, number>;
-  currentKeyId?: string;
-  dryRun?: boolean;
-  rewrapped?: number;
-  wouldRewrap?: number;
-  fromKeyIds?: Record<string, number>;
-  alreadyCurrent?: number;
-  redone?: number;
-  gone?: number;
-  deleted?: number;
-  wouldDelete?: number;
-  changedMeanwhile?: number;
-  userKey?: string;
-  deletedKeys?: string[];
-  unreadable?: Record<string, number>;
-  key?: string;
-  found?: boolean;
-  version?: string;
-  expiresAt?: string;
-  header?: Record<string, unknown>;
-  opens?: boolean;
-  failure?: string;
-  plaintextBytes?: number;
-  entities?: Record<string, number>;
-  sections?: Record<string, Array<Record<string, unknown>>>;
-}
+import type { CommandReport, Counts, WalkTotals } from './reports';
 
 type Row = readonly [string, string];
 
@@ -57,11 +8,10 @@ function table(rows: readonly Row[]): string {
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
 }
 
-const n = (value: unknown): string =>
-  typeof value === 'number' ? value.toLocaleString('en-US') : String(value);
+const n = (value: number): string => value.toLocaleString('en-US');
 
-function counts(title: string, record: unknown): Row[] {
-  const entries = Object.entries((record ?? {}) as Record<string, number>).sort((a, b) => b[1] - a[1]);
+function counts(title: string, record: Counts): Row[] {
+  const entries = Object.entries(record).sort((a, b) => b[1] - a[1]);
   if (entries.length === 0) return [[title, '(none)']];
   return entries.map(([key, count], i) => [i === 0 ? title : '', `${n(count).padStart(10)}  ${key}`] as Row);
 }
@@ -72,7 +22,7 @@ function bytes(value: number): string {
   return `${(value / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-function walk(report: View): Row[] {
+function walk(report: WalkTotals): Row[] {
   return [
     ['items scanned', n(report.items)],
     ...(report.skippedKeys ? [['other keys skipped', n(report.skippedKeys)] as Row] : []),
@@ -83,85 +33,90 @@ function walk(report: View): Row[] {
 }
 
 /** The report as aligned rows for a terminal. */
-export function renderReport(report: Record<string, unknown>): string {
-  const r = report as View;
-  switch (r.command) {
+export function renderReport(report: CommandReport): string {
+  switch (report.command) {
     case 'stats':
       return table([
-        ...walk(r),
-        ['live', n(r.live)],
-        ['expired (still present)', n(r.expired)],
-        ['bytes', `${bytes(r.bytes!.total)} total, mean ${bytes(r.bytes!.mean)}, max ${bytes(r.bytes!.max)}`],
-        ...r.bytes!.histogram.map(
+        ...walk(report),
+        ['live', n(report.live)],
+        ['expired (still present)', n(report.expired)],
+        [
+          'bytes',
+          `${bytes(report.bytes.total)} total, mean ${bytes(report.bytes.mean)}, max ${bytes(report.bytes.max)}`,
+        ],
+        ...report.bytes.histogram.map(
           (b, i) =>
             [
               i === 0 ? 'size histogram' : '',
               `${n(b.count).padStart(10)}  ${b.le === null ? '> 400 KiB' : `<= ${bytes(b.le)}`}`,
             ] as Row,
         ),
-        ['compressed', n(r.compressed)],
-        ...counts('by key id', r.byKeyId),
-        ...counts('by key ring', r.byKeyRing),
-        ...counts('by format version', r.byFormatVersion),
-        ...(Object.keys(r.unreadableHeaders ?? {}).length
-          ? counts('unreadable headers', r.unreadableHeaders)
+        ['compressed', n(report.compressed)],
+        ...counts('by key id', report.byKeyId),
+        ...counts('by key ring', report.byKeyRing),
+        ...counts('by format version', report.byFormatVersion),
+        ...(Object.keys(report.unreadableHeaders).length
+          ? counts('unreadable headers', report.unreadableHeaders)
           : []),
       ]);
     case 'verify':
       return table([
-        ...walk(r),
-        ['ok', n(r.ok)],
-        ...counts('failed', r.failed),
-        ['expired (still present)', n(r.expired)],
+        ...walk(report),
+        ['ok', n(report.ok)],
+        ...counts('failed', report.failed),
+        ['expired (still present)', n(report.expired)],
       ]);
     case 'rewrap':
       return table([
-        ...walk(r),
-        ['current key id', String(r.currentKeyId)],
-        [r.dryRun ? 'would rewrap' : 'rewrapped', n(r.dryRun ? r.wouldRewrap : r.rewrapped)],
-        ...counts('from key id', r.fromKeyIds),
-        ['already current', n(r.alreadyCurrent)],
-        ['changed meanwhile, redone', n(r.redone)],
-        ['deleted meanwhile', n(r.gone)],
-        ...counts('left as they are', r.failed),
+        ...walk(report),
+        ['current key id', report.currentKeyId],
+        report.dryRun ? ['would rewrap', n(report.wouldRewrap)] : ['rewrapped', n(report.rewrapped)],
+        ...counts('from key id', report.fromKeyIds),
+        ['already current', n(report.alreadyCurrent)],
+        ['changed meanwhile, redone', n(report.redone)],
+        ['deleted meanwhile', n(report.gone)],
+        ...counts('left as they are', report.failed),
       ]);
     case 'prune':
       return table([
-        ...walk(r),
-        [r.dryRun ? 'would delete (expired)' : 'deleted (expired)', n(r.dryRun ? r.wouldDelete : r.deleted)],
-        ['changed meanwhile, kept', n(r.changedMeanwhile)],
-        ['live', n(r.live)],
+        ...walk(report),
+        report.dryRun
+          ? ['would delete (expired)', n(report.wouldDelete)]
+          : ['deleted (expired)', n(report.deleted)],
+        ['changed meanwhile, kept', n(report.changedMeanwhile)],
+        ['live', n(report.live)],
       ]);
     case 'purge':
       return table([
-        ['user partition', String(r.userKey)],
-        ...walk(r),
-        [r.dryRun ? 'would delete' : 'deleted', n(r.dryRun ? r.wouldDelete : r.deleted)],
-        ...(r.deletedKeys ?? []).map((k, i) => [i === 0 ? 'partitions' : '', k] as Row),
-        ['changed meanwhile, re-read', n(r.changedMeanwhile)],
-        ...(Object.keys(r.unreadable ?? {}).length ? counts('unreadable (not checked)', r.unreadable) : []),
+        ['user partition', report.userKey],
+        ...walk(report),
+        report.dryRun ? ['would delete', n(report.wouldDelete)] : ['deleted', n(report.deleted)],
+        ...report.deletedKeys.map((k, i) => [i === 0 ? 'partitions' : '', k] as Row),
+        ['changed meanwhile, re-read', n(report.changedMeanwhile)],
+        ...(Object.keys(report.unreadable).length
+          ? counts('unreadable (not checked)', report.unreadable)
+          : []),
       ]);
     case 'inspect': {
-      if (!r.found)
+      if (!report.found)
         return table([
-          ['key', String(r.key)],
+          ['key', report.key],
           ['found', 'no (absent or expired)'],
         ]);
       const rows: Row[] = [
-        ['key', String(r.key)],
-        ['version', String(r.version)],
-        ['expires', String(r.expiresAt)],
-        ['bytes', n(r.bytes)],
-        ...Object.entries(r.header ?? {}).map(([k, v]) => [`header.${k}`, String(v)] as Row),
+        ['key', report.key],
+        ['version', report.version],
+        ['expires', report.expiresAt],
+        ['bytes', n(report.bytes)],
+        ...Object.entries(report.header).map(([k, v]) => [`header.${k}`, String(v)] as Row),
       ];
-      if (!r.opens) return table([...rows, ['opens', `no (${String(r.failure)})`]]);
-      rows.push(['plaintext bytes', n(r.plaintextBytes)]);
-      for (const [name, count] of Object.entries(r.entities ?? {})) rows.push([name, n(count)]);
-      for (const [name, entities] of Object.entries(
-        r.sections as Record<string, Array<Record<string, unknown>>>,
-      )) {
+      if (!report.opens) return table([...rows, ['opens', `no (${report.failure})`]]);
+      rows.push(['plaintext bytes', n(report.plaintextBytes)]);
+      for (const [name, count] of Object.entries(report.entities)) rows.push([name, n(count)]);
+      for (const [name, entities] of Object.entries(report.sections)) {
         for (const entity of entities) {
-          const parts = Object.entries(entity)
+          const fields: Array<[string, unknown]> = Object.entries(entity);
+          const parts = fields
             .filter(([, v]) => v !== undefined)
             .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(' ') : String(v)}`);
           rows.push([`  ${name}`, parts.join('  ')]);
@@ -169,7 +124,9 @@ export function renderReport(report: Record<string, unknown>): string {
       }
       return table(rows);
     }
-    default:
-      return JSON.stringify(report, null, 2);
+    default: {
+      const unexpected: never = report;
+      throw new TypeError(`no table for the report ${JSON.stringify(unexpected)}`);
+    }
   }
 }

@@ -11,6 +11,7 @@ import { BatchWriteItemCommand, type DynamoDBClient } from '@aws-sdk/client-dyna
 import type { Container } from '@azure/cosmos';
 import { logicalKey, sha256Base64Url, storeKey } from '../../shared/cache/partitions';
 import { main, type CliIo } from '../../shared/cli/main';
+import type { CommandReport, FailureReport, HeaderView, StatsReport } from '../../shared/cli/reports';
 import type { TokenCache } from '../../shared/cache/types';
 import { DataKeyCache } from '../../shared/crypto/data-key-cache';
 import { Envelope } from '../../shared/crypto/envelope';
@@ -274,36 +275,21 @@ export async function runCli<Report>(
   return { code, stdout, stderr, json };
 }
 
-/** The report fields the CLI tests read (the README lists them all). */
-export interface CliReport {
-  items: number;
-  skippedKeys: number;
-  expired: number;
-  live: number;
-  interrupted: boolean;
-  byKeyId: Record<string, number>;
-  byKeyRing: Record<string, number>;
-  byFormatVersion: Record<string, number>;
-  bytes: { total: number; histogram: Array<{ le: number | null; count: number }> };
-  ok: number;
-  retries: number;
-  failed: Record<string, number>;
-  failedKeys: Array<{ key: string; reason: string }>;
-  key: string;
-  found: boolean;
-  opens: boolean;
-  header: Record<string, unknown>;
-  entities: Record<string, number>;
-  sections: Record<string, Array<{ scopes?: string[]; expiresOn?: string }>>;
-  wouldDelete: number;
-  deleted: number;
-  deletedKeys: string[];
-  changedMeanwhile: number;
-  currentKeyId: string;
-  wouldRewrap: number;
-  rewrapped: number;
-  fromKeyIds: Record<string, number>;
-  alreadyCurrent: number;
-  redone: number;
-  error: { code: string; message: string; problems?: Array<{ setting: string }> };
-}
+/** The field names of every member of a union. */
+type KeysOf<U> = U extends unknown ? keyof U : never;
+/** A field of whichever member of a union has it, typed as that member declares it. */
+type FieldOf<U, K extends PropertyKey> = U extends unknown ? (K extends keyof U ? U[K] : never) : never;
+/** Every field of every member of a union, in one object. */
+type Fields<U> = { readonly [K in KeysOf<U>]: FieldOf<U, K> };
+
+/**
+ * The fields of every report, as the tests read them from the report of a command they know
+ * they ran (shared/cli/reports.ts declares them, so a field renamed there fails here too).
+ */
+export type CliReport = Omit<Fields<CommandReport>, 'bytes' | 'error' | 'header'> & {
+  /** Of `stats` (inspect's `bytes` is the item's size). */
+  readonly bytes: StatsReport['bytes'];
+  /** A service failure that stopped a walk, or the failure document of a command that could not run. */
+  readonly error: FailureReport['error'];
+  readonly header: Fields<HeaderView>;
+};
