@@ -84,24 +84,13 @@ export class DataKeyCache {
    * @throws KeyServiceError when the ring fails; the caller must then not write.
    */
   async encryptionKey(context: DataKeyContext = {}, trace?: KeyCallTrace): Promise<DataKey> {
-    const kind = context.partitionKind ?? '';
     for (;;) {
-      const current = this.current.get(kind);
-      if (current && current.uses < this.maxUses && this.now() - current.createdAt < this.maxAgeMs) {
+      const current = this.usable(context);
+      if (current) {
         current.uses += 1;
         return current.key;
       }
-      // The finally callback runs after this assignment, so a ring that fails
-      // synchronously still leaves nothing behind.
-      let generating = this.generating.get(kind);
-      if (!generating && trace) trace.keyServiceCalls += 1;
-      if (!generating) {
-        generating = this.generate(context).finally(() => {
-          this.generating.delete(kind);
-        });
-        this.generating.set(kind, generating);
-      }
-      const fresh = await generating;
+      const fresh = await this.generation(context, trace);
       // A key made for waiting callers serves them even if the clock moved past
       // maxAgeMs meanwhile; only maxUses sends the surplus round again.
       if (fresh.uses < this.maxUses) {
@@ -109,6 +98,40 @@ export class DataKeyCache {
         return fresh.key;
       }
     }
+  }
+
+  /**
+   * The master key id that new envelopes of `context`'s kind are sealed under: the current
+   * data key's, made if none is usable, without taking one of its uses (the operator CLI's
+   * rewrap skips items already under it, and still seals `maxUses` envelopes per data key).
+   * @throws KeyServiceError when the ring fails
+   */
+  async currentKeyId(context: DataKeyContext = {}): Promise<string> {
+    return (this.usable(context) ?? (await this.generation(context))).key.keyId;
+  }
+
+  /** The current data key of `context`'s kind while it may seal another envelope. */
+  private usable(context: DataKeyContext): CurrentKey | undefined {
+    const current = this.current.get(context.partitionKind ?? '');
+    return current && current.uses < this.maxUses && this.now() - current.createdAt < this.maxAgeMs
+      ? current
+      : undefined;
+  }
+
+  /** A fresh data key of `context`'s kind: concurrent callers share one ring call. */
+  private generation(context: DataKeyContext, trace?: KeyCallTrace): Promise<CurrentKey> {
+    const kind = context.partitionKind ?? '';
+    let generating = this.generating.get(kind);
+    if (!generating) {
+      if (trace) trace.keyServiceCalls += 1;
+      // The finally callback runs after this assignment, so a ring that fails
+      // synchronously still leaves nothing behind.
+      generating = this.generate(context).finally(() => {
+        this.generating.delete(kind);
+      });
+      this.generating.set(kind, generating);
+    }
+    return generating;
   }
 
   /**

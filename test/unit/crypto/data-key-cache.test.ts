@@ -279,6 +279,37 @@ describe('DataKeyCache', () => {
     });
   });
 
+  describe('currentKeyId', () => {
+    it('names the master key of the current data key without taking one of its uses', async () => {
+      const ring = new CountingRing();
+      const keys = new DataKeyCache(ring, { maxUses: 2 });
+
+      const keyId = await keys.currentKeyId({ partitionKind: 'obo' });
+      const sealing = [
+        await keys.encryptionKey({ partitionKind: 'obo' }),
+        await keys.encryptionKey({ partitionKind: 'obo' }),
+      ];
+
+      expect(keyId).toBe(sealing[0].keyId);
+      expect(sealing[1]).toBe(sealing[0]);
+      expect(ring.generates).toBe(1);
+      expect(ring.contexts).toEqual([{ partitionKind: 'obo' }]);
+    });
+
+    it('makes a data key when none is usable, per kind', async () => {
+      const ring = new CountingRing();
+      const keys = new DataKeyCache(ring, { maxUses: 1 });
+      await keys.encryptionKey({ partitionKind: 'app' });
+
+      await keys.currentKeyId({ partitionKind: 'app' });
+      await keys.currentKeyId({ partitionKind: 'user' });
+      await keys.currentKeyId({ partitionKind: 'user' });
+
+      expect(ring.generates).toBe(3);
+      expect(ring.contexts.map((c) => c?.partitionKind)).toEqual(['app', 'app', 'user']);
+    });
+  });
+
   describe('decryptionKey', () => {
     it('unwraps through the ring once and serves repeats from the cache', async () => {
       const ring = new CountingRing();
