@@ -15,7 +15,7 @@ import { partitionStoreKey } from '../cache/partitions';
 import type { Partition } from '../cache/types';
 import { DataKeyCache } from '../crypto/data-key-cache';
 import { Envelope, parseEnvelopeHeader, type EnvelopeHeader } from '../crypto/envelope';
-import type { KeyRing } from '../crypto/keyring';
+import type { KeyRing, PartitionKind } from '../crypto/keyring';
 import {
   EnvelopeError,
   EnvelopeFailure,
@@ -201,41 +201,115 @@ export async function stats(ctx: CommandContext): Promise<CommandResult<StatsRep
 
 // -------------------------------------------------------------------------------------- opening
 
-/** An envelope and data-key cache over the deployment's key ring. */
-function envelopeOf(ctx: CommandContext): { envelope: Envelope; keys: DataKeyCache } {
-  const keys = new DataKeyCache(ctx.keyRing, ctx.dataKeys);
-  return { envelope: new Envelope({ keys, compressAboveBytes: ctx.compressAboveBytes }), keys };
+/**
+ * The partition kinds an item may be sealed for, in the order tried. The cache seals each
+ * partition under its kind, and a ring that binds kinds (KMS: the kind is in the encryption
+ * context) unwraps a data key only under the kind it was made for; a store key is a hash,
+ * so the item does not say which kind it is.
+ */
+const PARTITION_KINDS: readonly PartitionKind[] = ['obo', 'user', 'app'];
+
+/**
+ * An envelope over the deployment's key ring, and what each data key's kinds did so far: a
+ * wrong kind costs one refused unwrap, once per data key and kind.
+ */
+class Opener {
+  readonly envelope: Envelope;
+  readonly keys: DataKeyCache;
+  private readonly kindOfDataKey = new Map<string, PartitionKind>();
+  private readonly refusedKinds = new Map<string, Set<PartitionKind>>();
+  /** The kind that opened the last data key: a table's partitions are mostly of one kind. */
+  private lastKind: PartitionKind = PARTITION_KINDS[0];
+
+  constructor(ctx: Pick<CommandContext, 'keyRing' | 'dataKeys' | 'compressAboveBytes'>) {
+    this.keys = new DataKeyCache(ctx.keyRing, ctx.dataKeys);
+    this.envelope = new Envelope({ keys: this.keys, compressAboveBytes: ctx.compressAboveBytes });
+  }
+
+  /**
+   * The kinds to try for `header`'s data key: the one that opened it before (or else the
+   * last one to open any) first, and none that the ring refused for it.
+   */
+  kindsFor(header: EnvelopeHeader): readonly PartitionKind[] {
+    const id = dataKeyId(header);
+    const first = this.kindOfDataKey.get(id) ?? this.lastKind;
+    const refused = this.refusedKinds.get(id);
+    return [first, ...PARTITION_KINDS.filter((kind) => kind !== first)].filter((kind) => !refused?.has(kind));
+  }
+
+  opened(header: EnvelopeHeader, kind: PartitionKind): void {
+    this.kindOfDataKey.set(dataKeyId(header), kind);
+    this.lastKind = kind;
+  }
+
+  /** The ring could not unwrap `header`'s data key under `kind` (`unknown-key`). */
+  refused(header: EnvelopeHeader, kind: PartitionKind): void {
+    const id = dataKeyId(header);
+    const kinds = this.refusedKinds.get(id) ?? new Set<PartitionKind>();
+    this.refusedKinds.set(id, kinds.add(kind));
+  }
 }
 
-/** Why an item does not open, or its document. Transient key-service failures are rethrown. */
-type Opened = { doc: CacheDocument; plaintext: Uint8Array; header: EnvelopeHeader } | { failure: string };
+const dataKeyId = (header: EnvelopeHeader): string =>
+  `${header.keyId}\n${Buffer.from(header.wrappedKey).toString('base64')}`;
 
+/** Why an item does not open, or its document and the kind it opened under. Transient key-service failures are rethrown. */
+type Opened =
+  | { doc: CacheDocument; plaintext: Uint8Array; header: EnvelopeHeader; kind: PartitionKind }
+  | { failure: string };
+
+/**
+ * Opens an item under `kind`, or (unknown) under each partition kind until one unwraps its
+ * data key. A refused or disabled key wins over `unknown-key` as the failure reported.
+ */
 async function openItem(
-  envelope: Envelope,
+  opener: Opener,
   item: Pick<ScannedItem, 'key' | 'blob'>,
   progress: Progress,
+  kind?: PartitionKind,
 ): Promise<Opened> {
   const header = headerOf(item.blob);
   if (header instanceof EnvelopeError) return { failure: header.reason };
-  let plaintext: Uint8Array;
-  try {
-    plaintext = await retried(() => envelope.open(item.blob, item.key), progress, undefined);
-  } catch (e) {
-    if (e instanceof EnvelopeError) return { failure: e.reason };
-    // A disabled key or a denied call is about the item's key, not a passing fault.
-    if (
-      e instanceof KeyServiceError &&
-      (e.reason === KeyServiceFailure.Disabled || e.reason === KeyServiceFailure.AccessDenied)
-    ) {
-      return { failure: `key-${e.reason}` };
+  let failure: string | undefined;
+  for (const candidate of kind ? [kind] : opener.kindsFor(header)) {
+    let plaintext: Uint8Array;
+    try {
+      plaintext = await retried(
+        () => opener.envelope.open(item.blob, item.key, { partitionKind: candidate }),
+        progress,
+        undefined,
+      );
+    } catch (e) {
+      // Another kind's data key, under a ring that binds kinds: try the next kind.
+      if (e instanceof EnvelopeError && e.reason === EnvelopeFailure.UnknownKey) {
+        opener.refused(header, candidate);
+        failure ??= e.reason;
+        continue;
+      }
+      if (e instanceof EnvelopeError) return { failure: e.reason };
+      // A disabled key or a denied call is about the item's key (or this kind's grant), not a passing fault.
+      if (
+        e instanceof KeyServiceError &&
+        (e.reason === KeyServiceFailure.Disabled || e.reason === KeyServiceFailure.AccessDenied)
+      ) {
+        failure = `key-${e.reason}`;
+        continue;
+      }
+      throw e;
     }
-    throw e;
+    opener.opened(header, candidate);
+    try {
+      return {
+        doc: parseDocument(Buffer.from(plaintext).toString('utf8')),
+        plaintext,
+        header,
+        kind: candidate,
+      };
+    } catch {
+      return { failure: EnvelopeFailure.BadPlaintext };
+    }
   }
-  try {
-    return { doc: parseDocument(Buffer.from(plaintext).toString('utf8')), plaintext, header };
-  } catch {
-    return { failure: EnvelopeFailure.BadPlaintext };
-  }
+  return { failure: failure ?? EnvelopeFailure.UnknownKey };
 }
 
 /** Failure counts plus the first keys of each, for the report. */
@@ -255,7 +329,7 @@ class Failures {
 
 /** Opens every item; reports those that do not open, by reason. */
 export async function verify(ctx: CommandContext): Promise<CommandResult<VerifyReport>> {
-  const { envelope } = envelopeOf(ctx);
+  const opener = new Opener(ctx);
   const failures = new Failures();
   let ok = 0;
   let expired = 0;
@@ -264,7 +338,7 @@ export async function verify(ctx: CommandContext): Promise<CommandResult<VerifyR
   await withTotal(ctx, progress);
   const summary = await forEachItem(ctx.source, { ...ctx, progress }, async (item) => {
     if (item.expiresAt <= now) expired += 1;
-    const opened = await openItem(envelope, item, progress);
+    const opened = await openItem(opener, item, progress);
     if ('failure' in opened) failures.add(item.key, opened.failure);
     else ok += 1;
   });
@@ -285,6 +359,11 @@ export async function verify(ctx: CommandContext): Promise<CommandResult<VerifyR
 
 /** Which partition to inspect. */
 export type InspectTarget = { readonly user: string } | { readonly app: string } | { readonly key: string };
+
+/** The partition kind of an inspect target, when it says (a store key does not). */
+function kindOf(target: InspectTarget): PartitionKind | undefined {
+  return 'user' in target ? 'user' : 'app' in target ? 'app' : undefined;
+}
 
 /** The store key of an inspect or purge target. */
 export function targetKey(clientId: string, target: InspectTarget): string {
@@ -361,8 +440,7 @@ export async function inspect(
             bodyBytes: header.bodyLength,
           },
   };
-  const { envelope } = envelopeOf(ctx);
-  const opened = await openItem(envelope, { key, blob: item.blob }, progress);
+  const opened = await openItem(new Opener(ctx), { key, blob: item.blob }, progress, kindOf(target));
   if ('failure' in opened) {
     return { exitCode: ExitCode.Findings, report: { ...report, opens: false, failure: opened.failure } };
   }
@@ -418,7 +496,7 @@ export interface PurgeOptions {
  */
 export async function purge(ctx: CommandContext, options: PurgeOptions): Promise<CommandResult<PurgeReport>> {
   const userKey = targetKey(ctx.clientId, { user: options.homeAccountId });
-  const { envelope } = envelopeOf(ctx);
+  const opener = new Opener(ctx);
   const failures = new Failures();
   const deleted: string[] = [];
   let changedMeanwhile = 0;
@@ -440,7 +518,7 @@ export async function purge(ctx: CommandContext, options: PurgeOptions): Promise
       );
       if (!item) return;
       if (mustHoldUser) {
-        const opened = await openItem(envelope, item, progress);
+        const opened = await openItem(opener, item, progress);
         if ('failure' in opened) return failures.add(key, opened.failure);
         if (!holdsUser(opened.doc, options.homeAccountId)) return;
       }
@@ -528,15 +606,15 @@ export async function rewrap(
   ctx: CommandContext,
   options: RewrapOptions,
 ): Promise<CommandResult<RewrapReport>> {
-  // The probe below takes one use of the data key without sealing anything: one more use
-  // keeps `maxUses` envelopes per data key (one generation per 10,000 items by default).
-  const { envelope, keys } = envelopeOf({
-    ...ctx,
-    dataKeys: { ...ctx.dataKeys, maxUses: ctx.dataKeys.maxUses + 1 },
-  });
-  // The current master key, as the ring names it in the envelopes it seals (one data key).
-  const current = await retried(() => keys.encryptionKey(), ctx.progress('rewrap'), undefined);
-  const currentKeyId = current.keyId;
+  const opener = new Opener(ctx);
+  const { envelope, keys } = opener;
+  // The current master key, as the ring names it in the envelopes it seals: from a data key
+  // of the first kind tried, which then seals that kind's items (the probe takes no use).
+  const currentKeyId = await retried(
+    () => keys.currentKeyId({ partitionKind: PARTITION_KINDS[0] }),
+    ctx.progress('rewrap'),
+    undefined,
+  );
   const failures = new Failures();
   const fromKeyIds: Record<string, number> = {};
   let rewrapped = 0;
@@ -563,7 +641,7 @@ export async function rewrap(
         alreadyCurrent += 1;
         return;
       }
-      const opened = await openItem(envelope, item, progress);
+      const opened = await openItem(opener, item, progress);
       if ('failure' in opened) return failures.add(item.key, opened.failure);
       if (options.dryRun) {
         increment(fromKeyIds, opened.header.keyId);
@@ -571,7 +649,12 @@ export async function rewrap(
         return;
       }
       const key: string = item.key;
-      const blob: Uint8Array = await retried(() => envelope.seal(opened.plaintext, key), progress, undefined);
+      // Sealed again for the kind it opened under: the cache opens it under its partition's kind.
+      const blob: Uint8Array = await retried(
+        () => envelope.seal(opened.plaintext, key, { partitionKind: opened.kind }),
+        progress,
+        undefined,
+      );
       const { version, expiresAt } = item;
       try {
         await retried(

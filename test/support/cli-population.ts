@@ -159,7 +159,8 @@ export async function populate(write: BulkWriter, options: PopulateOptions): Pro
       const items = await Promise.all(
         slice.map(async (m, j) => ({
           key: m.key,
-          blob: await envelope.seal(Buffer.from(m.json, 'utf8'), m.key),
+          // Sealed for its kind, as the cache seals it.
+          blob: await envelope.seal(Buffer.from(m.json, 'utf8'), m.key, { partitionKind: m.kind }),
           // The last `expired` items are past their expiry.
           expiresAt: start + j >= members.length - expired ? now - 60 : now + 86_400,
         })),
