@@ -10,11 +10,9 @@ import { DataKeyCache } from '../../shared/crypto/data-key-cache';
 import { Envelope } from '../../shared/crypto/envelope';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import { Metric, type Logger } from '../../shared/observability';
-import { API_CLIENT_ID, DOWNSTREAM_SCOPE, startCacheWorld } from '../support/cache-harness';
+import { API_CLIENT_ID, DOWNSTREAM_SCOPE, signIn, startCacheWorld } from '../support/cache-harness';
 import { useWorld } from '../support/use-world';
 import { FailingStore, UnavailableKeyRing } from '../support/failing-parts';
-
-const REDIRECT_URI = 'https://app.example/callback';
 
 describe('cache metadata of each result', () => {
   const world = useWorld(startCacheWorld);
@@ -164,26 +162,16 @@ describe('cache metadata of each result', () => {
 
   it('a partition whose access tokens expired: reason expired (MSAL redeemed the refresh token)', async () => {
     const oid = 'meta-expired';
-    const code = world.authority.issueAuthCode({
-      clientId: API_CLIENT_ID,
-      redirectUri: REDIRECT_URI,
-      scopes: ['openid', 'profile', 'offline_access', 'User.Read'],
-      user: { oid, preferredUsername: `${oid}@example.com` },
-    });
-    const signIn = world.instance();
-    const signedIn = await signIn.cache.acquireTokenByCode({
-      code,
-      scopes: ['User.Read'],
-      redirectUri: REDIRECT_URI,
-    });
-    expect(logged(signedIn.cache, signIn.logger)).toMatchObject({
+    const first = world.instance();
+    const signedIn = await signIn(world, first.cache, oid);
+    expect(logged(signedIn.cache, first.logger)).toMatchObject({
       partition: 'user',
       tokenSource: 'authority',
       tokenRequests: 1,
       write: 'written',
     });
     const homeAccountId = signedIn.account!.homeAccountId;
-    const key = signIn.cache.storeKeyOf({ kind: 'user', homeAccountId });
+    const key = first.cache.storeKeyOf({ kind: 'user', homeAccountId });
     await expireAccessTokens(key);
     world.authority.counters.reset();
     const { cache, logger } = world.instance();

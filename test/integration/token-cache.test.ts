@@ -16,12 +16,11 @@ import {
   API_CLIENT_ID,
   API_CLIENT_SECRET,
   DOWNSTREAM_SCOPE,
+  signIn,
   startCacheWorld,
 } from '../support/cache-harness';
 import { useWorld } from '../support/use-world';
 import { FailingStore, UnavailableKeyRing } from '../support/failing-parts';
-
-const REDIRECT_URI = 'https://app.example/callback';
 
 describe('TokenCache (msal-node + local authority + MemoryStore)', () => {
   const world = useWorld(startCacheWorld);
@@ -48,14 +47,8 @@ describe('TokenCache (msal-node + local authority + MemoryStore)', () => {
     });
   }
 
-  async function signIn(oid: string, cache = world.instance().cache) {
-    const code = world.authority.issueAuthCode({
-      clientId: API_CLIENT_ID,
-      redirectUri: REDIRECT_URI,
-      scopes: ['openid', 'profile', 'offline_access', 'User.Read'],
-      user: { oid, preferredUsername: `${oid}@example.com` },
-    });
-    return cache.acquireTokenByCode({ code, scopes: ['User.Read'], redirectUri: REDIRECT_URI });
+  async function signInUser(oid: string, cache = world.instance().cache) {
+    return signIn(world, cache, oid);
   }
 
   describe('two containers sharing one store', () => {
@@ -85,7 +78,7 @@ describe('TokenCache (msal-node + local authority + MemoryStore)', () => {
     });
 
     it('serves a signed-in user silently from a second instance with zero token-endpoint calls', async () => {
-      const signedIn = await signIn('user-two-containers');
+      const signedIn = await signInUser('user-two-containers');
       const homeAccountId = signedIn.account!.homeAccountId;
       world.authority.counters.reset();
 
@@ -96,7 +89,7 @@ describe('TokenCache (msal-node + local authority + MemoryStore)', () => {
     });
 
     it('redeems the stored refresh token from another instance when asked to refresh', async () => {
-      const signedIn = await signIn('user-refresh');
+      const signedIn = await signInUser('user-refresh');
       world.authority.counters.reset();
       const refreshed = await world.instance().cache.acquireTokenSilent({
         homeAccountId: signedIn.account!.homeAccountId,
@@ -350,7 +343,7 @@ describe('TokenCache (msal-node + local authority + MemoryStore)', () => {
 
   describe('signOut', () => {
     it('removes the user’s partition so the next silent request needs interaction', async () => {
-      const signedIn = await signIn('user-sign-out');
+      const signedIn = await signInUser('user-sign-out');
       const homeAccountId = signedIn.account!.homeAccountId;
       const { cache } = world.instance({ l1: {} });
       await cache.acquireTokenSilent({ homeAccountId, scopes: ['User.Read'] });

@@ -24,7 +24,13 @@ import { EnvelopeError, EnvelopeFailure, ErrorCode } from '../../shared/errors';
 import { CounterMetrics, Metric } from '../../shared/observability';
 import type { Partition, TokenCache } from '../../shared/cache/types';
 import { MemoryStore } from '../../shared/store/memory';
-import { API_CLIENT_ID, CapturingLogger, DOWNSTREAM_SCOPE, type CacheWorld } from '../support/cache-harness';
+import {
+  API_CLIENT_ID,
+  CapturingLogger,
+  DOWNSTREAM_SCOPE,
+  signIn,
+  type CacheWorld,
+} from '../support/cache-harness';
 import { registerSecret } from '../support/secret-registry';
 import {
   accessTokensIn,
@@ -39,7 +45,6 @@ import {
 const CASES = 10_000;
 /** Cases of the full msal-node path. */
 const FULL_PATH_CASES = 100;
-const REDIRECT_URI = 'https://app.example/callback';
 
 /** A good blob as the cache wrote it under `key` of `store`, and the JSON it opens to with `masterKey`. */
 async function sealedBy(store: MemoryStore, label: string, key: string, masterKey: Buffer) {
@@ -69,17 +74,7 @@ beforeAll(async () => {
   await plain.acquireTokenOnBehalfOf({ assertion: a, scopes: [DOWNSTREAM_SCOPE] });
   await packed.acquireTokenOnBehalfOf({ assertion: b, scopes: [DOWNSTREAM_SCOPE] });
   await packed.acquireTokenForApp({ scopes: ['api://tamper-app/.default'] });
-  const code = world.authority.issueAuthCode({
-    clientId: API_CLIENT_ID,
-    redirectUri: REDIRECT_URI,
-    scopes: ['openid', 'profile', 'offline_access', 'User.Read'],
-    user: { oid: 'tamper-user', preferredUsername: 'tamper-user@example.com' },
-  });
-  const signedIn = await packed.acquireTokenByCode({
-    code,
-    scopes: ['User.Read'],
-    redirectUri: REDIRECT_URI,
-  });
+  const signedIn = await signIn(world, packed, 'tamper-user');
   const homeAccountId = signedIn.account!.homeAccountId;
   const tenantId = world.authority.tenantId;
   /** The item `cache` wrote for `partition` in `into`, sealed under `masterKey`. */

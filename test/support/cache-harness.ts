@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { HttpsNetworkClient } from '../../shared/cache/http';
+import type { CachedAuthenticationResult } from '../../shared/cache/metadata';
 import { createTokenCache } from '../../shared/cache/token-cache';
 import type { TokenCache, TokenCacheOptions } from '../../shared/cache/types';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
@@ -15,6 +16,28 @@ import { startLocalAuthority, type LocalAuthority } from '../../local/authority'
 export const API_CLIENT_ID = '6f1c7a2e-3b54-4d7e-9c1a-0e2f4b6d8a10';
 export const API_CLIENT_SECRET = 'local-web-api-secret';
 export const DOWNSTREAM_SCOPE = 'api://downstream/.default';
+/** Where the tests' web app receives its authorization codes. */
+export const REDIRECT_URI = 'https://app.example/callback';
+/** The scopes the tests' users sign in for. */
+export const USER_SCOPES: readonly string[] = ['User.Read'];
+
+/**
+ * Signs the user `oid` in through `cache`: an authorization code from `world`'s authority,
+ * redeemed with acquireTokenByCode (the user partition's first write).
+ */
+export function signIn(
+  world: Pick<CacheWorld, 'authority'>,
+  cache: TokenCache,
+  oid: string,
+): Promise<CachedAuthenticationResult> {
+  const code = world.authority.issueAuthCode({
+    clientId: API_CLIENT_ID,
+    redirectUri: REDIRECT_URI,
+    scopes: ['openid', 'profile', 'offline_access', ...USER_SCOPES],
+    user: { oid, preferredUsername: `${oid}@example.com` },
+  });
+  return cache.acquireTokenByCode({ code, scopes: [...USER_SCOPES], redirectUri: REDIRECT_URI });
+}
 
 /** A logger that keeps every line, so tests can assert on and scan them. */
 export class CapturingLogger implements Logger {

@@ -19,11 +19,9 @@ import type { KeyRing } from '../../shared/crypto/keyring';
 import { LocalKeyRing } from '../../shared/crypto/local-keyring';
 import type { MemoryStore } from '../../shared/store/memory';
 import { DEFAULT_TENANT_ID } from '../../local/authority';
-import { API_CLIENT_ID, DOWNSTREAM_SCOPE, type CacheWorld } from './cache-harness';
-import { registerSecret } from './secret-registry';
+import { API_CLIENT_ID, DOWNSTREAM_SCOPE, signIn, USER_SCOPES, type CacheWorld } from './cache-harness';
 
-const REDIRECT_URI = 'https://app.example/callback';
-export const USER_SCOPES = ['User.Read'];
+import { registerSecret } from './secret-registry';
 
 /** One partition of the population and what a caller presents to be served from it. */
 export type Member =
@@ -55,13 +53,7 @@ export async function libraryTemplates(world: CacheWorld): Promise<Templates> {
   });
   await cache.acquireTokenOnBehalfOf({ assertion, scopes: [DOWNSTREAM_SCOPE] });
   const oid = randomUUID();
-  const code = world.authority.issueAuthCode({
-    clientId: API_CLIENT_ID,
-    redirectUri: REDIRECT_URI,
-    scopes: ['openid', 'profile', 'offline_access', ...USER_SCOPES],
-    user: { oid, preferredUsername: `${oid}@example.com` },
-  });
-  const signedIn = await cache.acquireTokenByCode({ code, scopes: USER_SCOPES, redirectUri: REDIRECT_URI });
+  const signedIn = await signIn(world, cache, oid);
   const homeAccountId = signedIn.account!.homeAccountId;
   const envelope = new Envelope({ keys: new DataKeyCache(new LocalKeyRing({ masterKey: world.masterKey })) });
   const open = async (key: string): Promise<string> => {
@@ -241,7 +233,10 @@ export async function servePopulation(
           ? await cache.acquireTokenForApp({ scopes: [DOWNSTREAM_SCOPE], tenantId: member.tenantId })
           : member.kind === 'obo'
             ? await cache.acquireTokenOnBehalfOf({ assertion: member.assertion, scopes: [DOWNSTREAM_SCOPE] })
-            : await cache.acquireTokenSilent({ homeAccountId: member.homeAccountId, scopes: USER_SCOPES });
+            : await cache.acquireTokenSilent({
+                homeAccountId: member.homeAccountId,
+                scopes: [...USER_SCOPES],
+              });
       if (result.accessToken) served += 1;
     }
   };
