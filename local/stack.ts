@@ -100,6 +100,21 @@ export interface LocalStackOptions {
   readonly multiTenant?: boolean;
 }
 
+/** The stack's ports, as offsets from `portBase`. */
+const PORT_OFFSETS = {
+  host: 0,
+  authority: 1,
+  store: 2,
+  keys: 3,
+  downstream: 4,
+  secrets: 5,
+  sts: 6,
+  identity: 7,
+} as const;
+
+/** How many consecutive ports from `portBase` the stack listens on. */
+export const LOCAL_STACK_PORT_COUNT = Object.keys(PORT_OFFSETS).length;
+
 /** The tenants of a multi-tenant local stack: the authority's default tenant and a second one. */
 export const LOCAL_TENANTS = [DEFAULT_TENANT_ID, 'b5a1c0de-2f3e-4d5c-8b7a-69584736a2b1'] as const;
 
@@ -160,16 +175,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const storeKind = options.store ?? 'cloud';
   const dataDir = resolve(options.dataDir ?? '.local-data');
   const base = options.portBase ?? 4000;
-  const port = {
-    host: base,
-    authority: base + 1,
-    store: base + 2,
-    keys: base + 3,
-    downstream: base + 4,
-    secrets: base + 5,
-    sts: base + 6,
-    identity: base + 7,
-  };
+  const port = Object.fromEntries(
+    Object.entries(PORT_OFFSETS).map(([name, offset]) => [name, base + offset]),
+  ) as Record<keyof typeof PORT_OFFSETS, number>;
   const credential = options.credential ?? 'federated';
   const multiTenant = options.multiTenant ?? false;
   if (multiTenant && cloud !== 'aws') {

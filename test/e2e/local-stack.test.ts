@@ -6,9 +6,10 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePortRun } from '../../local/net';
+import { LOCAL_STACK_PORT_COUNT } from '../../local/stack';
 
 const ROOT = resolve(__dirname, '../..');
 
@@ -79,24 +80,6 @@ function startStack(
   return stack.waitFor(/local stack \(aws(, redis)?\) is up/).then(() => stack);
 }
 
-/** A base port with six free ports after it. */
-async function freePortBase(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
-    const free = await Promise.all(Array.from({ length: 6 }, (_, i) => portIsFree(base + i)));
-    if (free.every(Boolean)) return base;
-  }
-  throw new Error('no six consecutive free ports found');
-}
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const server = createServer();
-    server.once('error', () => done(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
-  });
-}
-
 async function callApi(url: string, token: string) {
   const response = await fetch(`${url}/api/downstream`, { headers: { authorization: `Bearer ${token}` } });
   return { status: response.status, body: (await response.json()) as { fromCache?: boolean } };
@@ -120,7 +103,7 @@ describe('npm start (the local stack, AWS flavour)', () => {
   ])(
     'serves from the cache across a restart: %s',
     async (_store, extraArgs) => {
-      const portBase = await freePortBase();
+      const portBase = await freePortRun(LOCAL_STACK_PORT_COUNT);
       const dir = mkdtempSync(join(dataDir, 'run-'));
       stack = await startStack(portBase, dir, extraArgs);
       const token = await (await fetch(`${stack.url}/_local/token?user=restart`)).text();

@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GrantType } from '../../local/authority';
-import { LOCAL_TENANTS, startLocalStack, type LocalStack } from '../../local/stack';
+import { freePortRun } from '../../local/net';
+import { LOCAL_STACK_PORT_COUNT, LOCAL_TENANTS, startLocalStack, type LocalStack } from '../../local/stack';
 import { OUTSIDE_TENANT as OUTSIDE } from '../support/tenants';
 
 describe('local stack, multi-tenant (aws)', () => {
@@ -18,7 +19,7 @@ describe('local stack, multi-tenant (aws)', () => {
     stack = await startLocalStack({
       cloud: 'aws',
       dataDir,
-      portBase: 20_000 + 8 * Math.floor(Math.random() * 2000),
+      portBase: await freePortRun(LOCAL_STACK_PORT_COUNT),
       daemonIntervalMs: 0,
       multiTenant: true,
     });

@@ -7,7 +7,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLocalStack, type LocalStack, type RequestReport } from '../../local/stack';
+import { freePortRun } from '../../local/net';
+import {
+  LOCAL_STACK_PORT_COUNT,
+  startLocalStack,
+  type LocalStack,
+  type RequestReport,
+} from '../../local/stack';
 
 describe.each(['aws', 'azure'] as const)('local stack (%s) request lines under concurrency', (cloud) => {
   let stack: LocalStack;
@@ -19,7 +25,7 @@ describe.each(['aws', 'azure'] as const)('local stack (%s) request lines under c
     stack = await startLocalStack({
       cloud,
       dataDir,
-      portBase: 20_000 + 8 * Math.floor(Math.random() * 2000),
+      portBase: await freePortRun(LOCAL_STACK_PORT_COUNT),
       daemonIntervalMs: 0,
       print: (line) => printed.push(line),
     });
