@@ -287,11 +287,13 @@ async function openItem(
         continue;
       }
       if (e instanceof EnvelopeError) return { failure: e.reason };
-      // A disabled key or a denied call is about the item's key (or this kind's grant), not a passing fault.
-      if (
-        e instanceof KeyServiceError &&
-        (e.reason === KeyServiceFailure.Disabled || e.reason === KeyServiceFailure.AccessDenied)
-      ) {
+      // A disabled key is the item's key whatever the kind: no other kind is tried.
+      if (e instanceof KeyServiceError && e.reason === KeyServiceFailure.Disabled) {
+        return { failure: `key-${e.reason}` };
+      }
+      // A denied call may be this kind's grant only: the next kind is tried, and a denial
+      // is reported over unknown-key.
+      if (e instanceof KeyServiceError && e.reason === KeyServiceFailure.AccessDenied) {
         failure = `key-${e.reason}`;
         continue;
       }

@@ -186,4 +186,25 @@ describe('msal-cloud-cache CLI on partitions sealed for their kind under KMS', (
     }
     expect(w.world.authority.counters.token()).toBe(0);
   });
+
+  it('reports an item under a disabled key as key-disabled after one KMS call, whatever its kind', async () => {
+    const disabledKey = (await w.kms.createKey({ alias: 'alias/cli-disabled' })).arn;
+    const { cache } = w.world.instance({ store: w.store, keyRing: w.ring(disabledKey) });
+    const homeAccountId = (await signIn(w.world, cache, 'cli-kms-disabled')).account!.homeAccountId;
+    const admin = new KMSClient(w.kms.clientConfig);
+    await admin.send(new DisableKeyCommand({ KeyId: disabledKey }));
+    admin.destroy();
+    const key = cache.storeKeyOf({ kind: 'user', homeAccountId });
+    const decrypts = w.kms.counters.calls('Decrypt');
+
+    // By store key the kind is unknown, and the first kind tried is not this user partition's.
+    const { code, json } = await scannedCli(['inspect', '--key', key, '--json'], w.env(w.newKey));
+
+    expect({ code, opens: json.opens, failure: json.failure }).toEqual({
+      code: 1,
+      opens: false,
+      failure: 'key-disabled',
+    });
+    expect(w.kms.counters.calls('Decrypt') - decrypts).toBe(1);
+  });
 });
