@@ -85,6 +85,20 @@ describe('CosmosStore', () => {
       store.destroy();
     });
 
+    it('uses a container passed in, and never disposes its client', async () => {
+      const store = newStore();
+      const key = freshKey();
+      const version = await store.write(key, Uint8Array.of(4), create());
+      // CosmosClient.dispose only stops background timers, so it is watched, not inferred.
+      const dispose = jest.spyOn(cosmos.container.database.client, 'dispose');
+
+      store.destroy();
+
+      expect(dispose).not.toHaveBeenCalled();
+      dispose.mockRestore();
+      await expect(newStore().read(key)).resolves.toMatchObject({ version });
+    });
+
     it('works against the account through a client it builds from endpoint and key', async () => {
       const store = endpointStore();
       const key = freshKey();
